@@ -1,0 +1,121 @@
+"""Provider metadata for Airflow's ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-imagesearch",
+        "name": "Huawei Cloud ImageSearch",
+        "description": "Huawei Cloud ImageSearch: read instances, wait for them to be ready, manage images.",
+        "integrations": [
+            {
+                "integration-name": "Huawei Cloud ImageSearch",
+                "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-imagesearch/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Huawei Cloud ImageSearch",
+                "python-modules": ["airflow_provider_imagesearch.hooks.imagesearch"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Huawei Cloud ImageSearch",
+                "python-modules": ["airflow_provider_imagesearch.operators.imagesearch"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Huawei Cloud ImageSearch",
+                "python-modules": ["airflow_provider_imagesearch.sensors.imagesearch"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Huawei Cloud ImageSearch",
+                "python-modules": ["airflow_provider_imagesearch.triggers.imagesearch"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "imagesearch",
+                "hook-class-name": "airflow_provider_imagesearch.hooks.imagesearch.ImageSearchHook",
+                "hook-name": "Huawei Cloud ImageSearch",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {
+                        "host": "Endpoint (optional)",
+                        "login": "IAM user or access key (AK)",
+                        "password": "Password, secret key (SK) or token",
+                    },
+                    "placeholders": {
+                        "host": "https://imagesearch.cn-north-4.myhuaweicloud.com (default from the region)",
+                        "login": "IAM user name (iam_password) or AK (aksk)",
+                        "password": "IAM password, SK, or a ready X-Auth-Token",
+                        "port": "443",
+                    },
+                },
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "description": "iam_password, aksk or token; inferred when left empty.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["iam_password", "aksk", "token", None],
+                        },
+                    },
+                    "region": {
+                        "label": "Region",
+                        "description": "Region id, e.g. cn-north-4 (sets the default endpoints and token scope).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "project_id": {
+                        "label": "Project ID",
+                        "description": "Project of the instances (32 hex characters).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "domain_name": {
+                        "label": "Account (domain) name",
+                        "description": "For iam_password: the account the IAM user belongs to.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "security_token": {
+                        "label": "Security token",
+                        "description": "For temporary AK/SK only.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "iam_endpoint": {
+                        "label": "IAM endpoint",
+                        "description": "Overrides https://iam.{region}.myhuaweicloud.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "instance_name": {
+                        "label": "Instance for connection tests",
+                        "description": "test_connection reads this instance when set.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout (s)",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 10},
+                    },
+                    "read_timeout": {
+                        "label": "Read timeout (s)",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 60},
+                    },
+                    "max_attempts": {
+                        "label": "Attempts per call",
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "default": 5},
+                    },
+                    "allow_insecure": {
+                        "label": "Allow plain HTTP / no TLS verification",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,538 @@
+"""Hooks for the Huawei Cloud ImageSearch v1 API: a sync hook on requests and an async twin on httpx."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import requests
+from airflow.sdk import BaseHook
+
+from airflow_provider_imagesearch import api
+from airflow_provider_imagesearch.auth import (
+    TOKEN_CACHE,
+    Authenticator,
+    IssuedToken,
+    PreparedCall,
+    TokenCache,
+    parse_token_response,
+    token_api_request,
+)
+from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchAuthError,
+    ImageSearchError,
+    ImageSearchTransportError,
+)
+from airflow_provider_imagesearch.retry import RetryPolicy
+from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_imagesearch.models import InstanceDetail, SearchResult
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _transport_error(
+    request: api.ApiRequest, exc: BaseException, *, sent: bool, timed_out: bool, code: str
+) -> ImageSearchTransportError:
+    error = ImageSearchTransportError(
+        status=None, error_code=code, error_msg=_short(exc), method=request.method, path=request.path
+    )
+    error.request_sent = sent
+    error.timed_out = timed_out
+    return error
+
+
+def _requests_transport_error(
+    request: api.ApiRequest, exc: requests.RequestException
+) -> ImageSearchTransportError:
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return _transport_error(request, exc, sent=False, timed_out=False, code="TLS_ERROR")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _transport_error(request, exc, sent=False, timed_out=True, code="CONNECT_TIMEOUT")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return _transport_error(request, exc, sent=True, timed_out=True, code="READ_TIMEOUT")
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
+    return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
+
+
+def _httpx_transport_error(request: api.ApiRequest, exc: httpx.TransportError) -> ImageSearchTransportError:
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return _transport_error(request, exc, sent=False, timed_out=True, code="CONNECT_TIMEOUT")
+    if isinstance(exc, httpx.TimeoutException):
+        return _transport_error(request, exc, sent=True, timed_out=True, code="READ_TIMEOUT")
+    if isinstance(exc, httpx.ConnectError):
+        tls = "SSL" in str(exc) or "certificate" in str(exc).lower()
+        return _transport_error(
+            request, exc, sent=False, timed_out=False, code="TLS_ERROR" if tls else "CONNECT_ERROR"
+        )
+    return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
+
+
+def settings_for(conn: Connection, extras: Mapping[str, Any], **overrides: Any) -> ImageSearchSettings:
+    return settings_from_connection(
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        extras=extras,
+        **overrides,
+    )
+
+
+class _HookBase:
+    """What both hooks share: settings overrides, retry stats and the per-call flow."""
+
+    conn_name_attr = "imagesearch_conn_id"
+    default_conn_name = "imagesearch_default"
+    conn_type = "imagesearch"
+    hook_name = "Huawei Cloud ImageSearch"
+
+    def _init_common(
+        self,
+        imagesearch_conn_id: str,
+        region: str | None,
+        project_id: str | None,
+        retry_policy: RetryPolicy | None,
+        token_cache: TokenCache,
+    ) -> None:
+        self.imagesearch_conn_id = imagesearch_conn_id
+        self.region = region
+        self.project_id = project_id
+        self.retry_policy = retry_policy
+        self.token_cache = token_cache
+        #: Retries made by this hook, by cause ("5xx", "429", "timeout", "dropped", "connect", "token_renewal").
+        self.retry_stats: Counter[str] = Counter()
+        self._settings: ImageSearchSettings | None = None
+        self._auth: Authenticator | None = None
+
+    def _overrides(self) -> dict[str, Any]:
+        return {"region": self.region, "project_id": self.project_id}
+
+    def _adopt(self, settings: ImageSearchSettings) -> ImageSearchSettings:
+        if self.retry_policy is not None:
+            from dataclasses import replace
+
+            settings = replace(settings, retry=self.retry_policy)
+        self._settings = settings
+        self._auth = Authenticator(settings, self.token_cache)
+        return settings
+
+    def _project(self, project_id: str | None) -> str:
+        assert self._settings is not None
+        return project_id or self._settings.require_project_id()
+
+
+class ImageSearchHook(BaseHook, _HookBase):
+    """Calls the Huawei Cloud ImageSearch v1 API with credentials from an ``imagesearch`` connection.
+
+    One ``requests.Session`` per hook (connections are reused); retries per the connection's retry
+    policy (see :mod:`airflow_provider_imagesearch.retry`); API errors become
+    :class:`~airflow_provider_imagesearch.errors.ImageSearchApiError` subclasses.
+
+    :param imagesearch_conn_id: the Airflow connection id (conn type ``imagesearch``).
+    :param region: region id overriding the connection's ``region`` extra.
+    :param project_id: project id overriding the connection's ``project_id`` extra.
+    :param retry_policy: retry policy overriding the connection's retry extras.
+    :param token_cache: IAM token cache; the process-wide one by default.
+    """
+
+    def __init__(
+        self,
+        imagesearch_conn_id: str = _HookBase.default_conn_name,
+        *,
+        region: str | None = None,
+        project_id: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        token_cache: TokenCache = TOKEN_CACHE,
+    ) -> None:
+        super().__init__()
+        self._init_common(imagesearch_conn_id, region, project_id, retry_policy, token_cache)
+        self._session: requests.Session | None = None
+        #: ``X-Request-Id`` of the last response received (for support tickets and ``test_connection``).
+        self.last_request_id: str | None = None
+
+    # --- connection and session -------------------------------------------------------------
+
+    @property
+    def settings(self) -> ImageSearchSettings:
+        if self._settings is None:
+            conn = self.get_connection(self.imagesearch_conn_id)
+            settings = settings_for(conn, conn.extra_dejson, **self._overrides())
+            _mask(settings.credentials.secrets())
+            self._adopt(settings)
+        assert self._settings is not None
+        return self._settings
+
+    def get_conn(self) -> requests.Session:
+        """The hook's ``requests.Session`` (created once, reused for every call)."""
+        if self._session is None:
+            session = requests.Session()
+            # Retries are ours (RetryPolicy): stop urllib3 from retrying underneath.
+            adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=16)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.verify = self.settings.verify
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> ImageSearchHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- one call ----------------------------------------------------------------------------
+
+    def _transmit(self, request: api.ApiRequest, prepared: PreparedCall) -> requests.Response:
+        try:
+            return self.get_conn().request(
+                prepared.method,
+                prepared.url,
+                headers=prepared.headers,
+                data=prepared.body or None,
+                timeout=self.settings.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise _requests_transport_error(request, exc) from None
+
+    def _fetch_token_once(self) -> IssuedToken:
+        request, prepared = token_api_request(self.settings)
+        response = self._transmit(request, prepared)
+        try:
+            token = parse_token_response(request, response.status_code, response.headers, response.content)
+        except ImageSearchAuthError as error:
+            error.token_rejected = False  # the password itself was refused: renewing cannot help
+            raise
+        _mask([token.value])
+        return token
+
+    def _fetch_token(self) -> IssuedToken:
+        retrying = self.settings.retry.retrying(
+            idempotent=True, stats=self.retry_stats, label="IAM token request"
+        )
+        return retrying(self._fetch_token_once)
+
+    def _attempt(self, request: api.ApiRequest, token: str | None) -> Any:
+        assert self._auth is not None
+        prepared = self._auth.prepare(request, token)
+        response = self._transmit(request, prepared)
+        self.last_request_id = response.headers.get("X-Request-Id")
+        return api.parse_response(request, response.status_code, response.headers, response.content)
+
+    def call(self, request: api.ApiRequest) -> Any:
+        """Send one built request with auth, retries and one token renewal; return the parsed result."""
+        settings = self.settings
+        assert self._auth is not None
+        label = f"{request.operation} ({request.method} {request.path})"
+        retrying = settings.retry.retrying(idempotent=request.idempotent, stats=self.retry_stats, label=label)
+        renewals_left = 1 if self._auth.renewable else 0
+        while True:
+            token = self._auth.token(self._fetch_token)
+            try:
+                return retrying(self._attempt, request, token)
+            except ImageSearchAuthError as error:
+                if not error.token_rejected:
+                    raise
+                self._auth.reject(token)
+                if renewals_left == 0:
+                    raise
+                renewals_left -= 1
+                self.retry_stats["token_renewal"] += 1
+                log.info("ImageSearch token was rejected (%s); renewing it once", error.error_code)
+
+    # --- the eight v1 operations -------------------------------------------------------------
+
+    def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
+        """``GET /v1/{project_id}/service/{instance_name}``: the instance's details."""
+        return self.call(api.get_instance(self._project_after_settings(project_id), instance_name))  # type: ignore[no-any-return]
+
+    def create_instance(
+        self,
+        instance_name: str,
+        *,
+        model: str = "common-search",
+        description: str | None = None,
+        level: int | None = None,
+        tags: list[str] | None = None,
+        project_id: str | None = None,
+    ) -> InstanceDetail:
+        """``POST /v1/{project_id}/service``: create an instance (not blindly retried, see the retry module)."""
+        request = api.create_instance(
+            self._project_after_settings(project_id),
+            instance_name,
+            model=model,
+            description=description,
+            level=level,
+            tags=tags,
+        )
+        return self.call(request)  # type: ignore[no-any-return]
+
+    def delete_instance(self, instance_name: str, *, project_id: str | None = None) -> str:
+        """``DELETE /v1/{project_id}/service/{instance_name}``."""
+        return self.call(api.delete_instance(self._project_after_settings(project_id), instance_name))  # type: ignore[no-any-return]
+
+    def add_image(
+        self,
+        instance_name: str,
+        *,
+        path: str,
+        file_base64: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        project_id: str | None = None,
+    ) -> str:
+        """``POST /v1/{project_id}/{instance_name}/image``: import one image (not blindly retried)."""
+        request = api.add_image(
+            self._project_after_settings(project_id),
+            instance_name,
+            path=path,
+            file_base64=file_base64,
+            tags=tags,
+        )
+        return self.call(request)  # type: ignore[no-any-return]
+
+    def search_images(
+        self,
+        instance_name: str,
+        *,
+        path: str | None = None,
+        file_base64: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        tags: Mapping[str, Any] | None = None,
+        box: Mapping[str, int] | None = None,
+        project_id: str | None = None,
+    ) -> SearchResult:
+        """``POST /v1/{project_id}/{instance_name}/image/search``."""
+        request = api.search_images(
+            self._project_after_settings(project_id),
+            instance_name,
+            path=path,
+            file_base64=file_base64,
+            limit=limit,
+            offset=offset,
+            tags=tags,
+            box=box,
+        )
+        return self.call(request)  # type: ignore[no-any-return]
+
+    def check_image(self, instance_name: str, *, path: str, project_id: str | None = None) -> bool:
+        """``POST /v1/{project_id}/{instance_name}/image/check``: whether the image is in the library."""
+        return self.call(api.check_image(self._project_after_settings(project_id), instance_name, path=path))  # type: ignore[no-any-return]
+
+    def modify_image(
+        self, instance_name: str, *, path: str, tags: Mapping[str, Any], project_id: str | None = None
+    ) -> str:
+        """``PUT /v1/{project_id}/{instance_name}/image``: replace an image's tags."""
+        request = api.modify_image(
+            self._project_after_settings(project_id), instance_name, path=path, tags=tags
+        )
+        return self.call(request)  # type: ignore[no-any-return]
+
+    def delete_image(self, instance_name: str, *, path: str, project_id: str | None = None) -> str:
+        """``DELETE /v1/{project_id}/{instance_name}/image`` (with a JSON body)."""
+        return self.call(api.delete_image(self._project_after_settings(project_id), instance_name, path=path))  # type: ignore[no-any-return]
+
+    def _project_after_settings(self, project_id: str | None) -> str:
+        _ = self.settings
+        return self._project(project_id)
+
+    # --- connection test ---------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Authenticate and make one cheap real call; the message has the request id and no secret.
+
+        With an ``instance_name`` extra it reads that instance. Otherwise, with IAM password auth it asks
+        IAM for a fresh token; with AK/SK or a ready token it reads a well-formed instance name that need
+        not exist (IS.0007 "invalid instance name" is only answered once the credentials have passed).
+        """
+        try:
+            settings = self.settings
+            if settings.instance_name:
+                detail = self.get_instance(settings.instance_name)
+                return True, (
+                    f"Connected: instance {detail.instance_name} is {detail.status.value} "
+                    f"(request id {self.last_request_id})"
+                )
+            if settings.credentials.auth_type == "iam_password":
+                assert self._auth is not None
+                token = self._fetch_token()
+                self.token_cache.put(self._auth.cache_key, token)
+                return (
+                    True,
+                    f"Connected: IAM issued a token scoped to {settings.region} (request id {token.request_id})",
+                )
+            try:
+                self.get_instance("connection-test")
+            except ImageSearchApiError as error:
+                if error.error_code not in api.NOT_FOUND_CODES:
+                    raise
+                return (
+                    True,
+                    f"Connected: authenticated to {settings.endpoint} (request id {error.request_id})",
+                )
+            return (
+                True,
+                f"Connected: authenticated to {settings.endpoint} (request id {self.last_request_id})",
+            )
+        except ImageSearchError as error:
+            return False, str(error)
+        except Exception as error:
+            return False, f"{type(error).__name__}: {error}"
+
+
+def _mask(secrets: list[str]) -> None:
+    if not secrets:
+        return
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        mask_secret(secret)
+
+
+class ImageSearchAsyncHook(_HookBase):
+    """Async twin of :class:`ImageSearchHook`'s read path, for triggers (httpx, no blocking calls).
+
+    Shares the request builder, response parser, auth and token cache with the sync hook. One
+    ``httpx.AsyncClient`` per hook: keep the hook for a whole wait and close it with :meth:`aclose`.
+
+    :param imagesearch_conn_id: the Airflow connection id (conn type ``imagesearch``).
+    :param region: region id overriding the connection's ``region`` extra.
+    :param project_id: project id overriding the connection's ``project_id`` extra.
+    :param retry_policy: retry policy overriding the connection's retry extras.
+    :param token_cache: IAM token cache; the process-wide one by default.
+    """
+
+    def __init__(
+        self,
+        imagesearch_conn_id: str = _HookBase.default_conn_name,
+        *,
+        region: str | None = None,
+        project_id: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        token_cache: TokenCache = TOKEN_CACHE,
+    ) -> None:
+        self._init_common(imagesearch_conn_id, region, project_id, retry_policy, token_cache)
+        self._client: httpx.AsyncClient | None = None
+
+    async def asettings(self) -> ImageSearchSettings:
+        if self._settings is None:
+            conn = await BaseHook.aget_connection(self.imagesearch_conn_id)
+            settings = settings_for(conn, await conn.aextra_dejson(), **self._overrides())
+            await _amask(settings.credentials.secrets())
+            self._adopt(settings)
+        assert self._settings is not None
+        return self._settings
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = await self.asettings()
+            self._client = httpx.AsyncClient(
+                verify=settings.verify,
+                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> ImageSearchAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _transmit(self, request: api.ApiRequest, prepared: PreparedCall) -> httpx.Response:
+        client = await self.aget_conn()
+        try:
+            return await client.request(
+                prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
+            )
+        except httpx.TransportError as exc:
+            raise _httpx_transport_error(request, exc) from None
+
+    async def _fetch_token_once(self) -> IssuedToken:
+        request, prepared = token_api_request(await self.asettings())
+        response = await self._transmit(request, prepared)
+        try:
+            token = parse_token_response(request, response.status_code, response.headers, response.content)
+        except ImageSearchAuthError as error:
+            error.token_rejected = False
+            raise
+        await _amask([token.value])
+        return token
+
+    async def _fetch_token(self) -> IssuedToken:
+        settings = await self.asettings()
+        retrying = settings.retry.async_retrying(
+            idempotent=True, stats=self.retry_stats, label="IAM token request"
+        )
+        return await retrying(self._fetch_token_once)
+
+    async def _attempt(self, request: api.ApiRequest, token: str | None) -> Any:
+        assert self._auth is not None
+        prepared = self._auth.prepare(request, token)
+        response = await self._transmit(request, prepared)
+        return api.parse_response(request, response.status_code, response.headers, response.content)
+
+    async def call(self, request: api.ApiRequest) -> Any:
+        settings = await self.asettings()
+        assert self._auth is not None
+        label = f"{request.operation} ({request.method} {request.path})"
+        retrying = settings.retry.async_retrying(
+            idempotent=request.idempotent, stats=self.retry_stats, label=label
+        )
+        renewals_left = 1 if self._auth.renewable else 0
+        while True:
+            token = await self._auth.atoken(self._fetch_token)
+            try:
+                return await retrying(self._attempt, request, token)
+            except ImageSearchAuthError as error:
+                if not error.token_rejected:
+                    raise
+                self._auth.reject(token)
+                if renewals_left == 0:
+                    raise
+                renewals_left -= 1
+                self.retry_stats["token_renewal"] += 1
+
+    async def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
+        """``GET /v1/{project_id}/service/{instance_name}``."""
+        await self.asettings()
+        return await self.call(api.get_instance(self._project(project_id), instance_name))  # type: ignore[no-any-return]
+
+
+async def _amask(secrets: list[str]) -> None:
+    if not secrets:
+        return
+    from airflow.sdk.log import amask_secret
+
+    for secret in secrets:
+        await amask_secret(secret)

@@ -1,0 +1,298 @@
+"""Reading an ``imagesearch`` Airflow connection into validated, typed settings.
+
+Shared by the sync and async hooks, so both read a connection the same way. Extras may come from the
+JSON connection form (typed) or the URI form (always strings); both are accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from airflow_provider_imagesearch import validation
+from airflow_provider_imagesearch.errors import ImageSearchConfigError, ImageSearchValidationError
+from airflow_provider_imagesearch.retry import RetryPolicy
+
+AuthType = Literal["iam_password", "aksk", "token"]
+AUTH_TYPES: tuple[AuthType, ...] = ("iam_password", "aksk", "token")
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+
+
+def default_endpoint(region: str) -> str:
+    return f"https://imagesearch.{region}.myhuaweicloud.com"
+
+
+def default_iam_endpoint(region: str) -> str:
+    return f"https://iam.{region}.myhuaweicloud.com"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the hook authenticates with. Secrets are kept out of ``repr``.
+
+    :param auth_type: ``iam_password``, ``aksk`` or ``token``.
+    :param user: IAM user name (iam_password).
+    :param domain_name: account (domain) name (iam_password).
+    :param password: IAM password (iam_password).
+    :param access_key: AK (aksk).
+    :param secret_key: SK (aksk).
+    :param security_token: security token of temporary AK/SK (aksk, optional).
+    :param token: ready-made token (token).
+    """
+
+    auth_type: AuthType
+    user: str | None = None
+    domain_name: str | None = None
+    password: str | None = field(default=None, repr=False)
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.secret_key, self.security_token, self.token) if s]
+
+
+@dataclass(frozen=True)
+class ImageSearchSettings:
+    """Everything a hook needs to make calls, from one connection.
+
+    :param endpoint: ImageSearch base URL (scheme and host, optional port).
+    :param iam_endpoint: IAM base URL, for password auth.
+    :param region: region id, e.g. ``cn-north-4`` (also the IAM token scope).
+    :param project_id: project the instances live in.
+    :param credentials: how to authenticate.
+    :param connect_timeout: seconds to open a connection.
+    :param read_timeout: seconds to wait for a response.
+    :param verify: TLS verification: True, False, or a CA bundle path.
+    :param retry: the retry policy.
+    :param instance_name: optional instance used by ``test_connection``.
+    """
+
+    endpoint: str
+    iam_endpoint: str
+    region: str | None
+    project_id: str | None
+    credentials: Credentials
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    verify: bool | str = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    instance_name: str | None = None
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    def require_project_id(self) -> str:
+        if not self.project_id:
+            raise ImageSearchConfigError(
+                "No project_id: set the 'project_id' extra on the connection or pass project_id= to the hook"
+            )
+        return self.project_id
+
+
+def _bool(extras: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = extras.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ImageSearchConfigError(f"Connection extra {key!r} must be true or false, got {value!r}")
+
+
+def _number(extras: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
+    value = extras.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ImageSearchConfigError(f"Connection extra {key!r} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not number >= minimum:
+        raise ImageSearchConfigError(f"Connection extra {key!r} must be a number >= {minimum}, got {value!r}")
+    return number
+
+
+def _str(extras: Mapping[str, Any], key: str) -> str | None:
+    value = extras.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ImageSearchConfigError(f"Connection extra {key!r} must be a string")
+    return value
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_endpoint(raw: str, port: int | None, *, field_name: str, allow_insecure: bool) -> str:
+    """``host``, ``host:port`` or a URL into ``scheme://host[:port]``; refuse plain HTTP off loopback."""
+    text = raw.strip().rstrip("/")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImageSearchConfigError(f"{field_name} must be an https:// URL or a host name, got {raw!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ImageSearchConfigError(f"{field_name} must have no path or query, got {raw!r}")
+    if parts.username or parts.password:
+        raise ImageSearchConfigError(f"{field_name} must not carry credentials")
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ImageSearchConfigError(
+            f"{field_name} {parts.scheme}://{netloc} is plain HTTP: credentials would travel unencrypted. "
+            "Use https://, or set the connection extra 'allow_insecure': true if this is intended "
+            "(plain HTTP is accepted without it only on loopback addresses)."
+        )
+    return f"{parts.scheme}://{netloc}"
+
+
+def _infer_auth_type(login: str | None, password: str | None, extras: Mapping[str, Any]) -> AuthType:
+    explicit = _str(extras, "auth_type")
+    if explicit is not None:
+        if explicit not in AUTH_TYPES:
+            raise ImageSearchConfigError(
+                f"Connection extra 'auth_type' must be one of {', '.join(AUTH_TYPES)}, got {explicit!r}"
+            )
+        return explicit  # type: ignore[return-value]
+    has_token = bool(_str(extras, "token"))
+    has_domain = bool(_str(extras, "domain_name"))
+    if has_token and not (login or has_domain):
+        return "token"
+    if has_domain and login and password and not has_token:
+        return "iam_password"
+    if login and password and not has_token and not has_domain:
+        return "aksk"
+    if password and not login and not has_domain and not has_token:
+        return "token"
+    raise ImageSearchConfigError(
+        "Cannot tell how to authenticate from this connection. Set the extra 'auth_type' to one of "
+        "iam_password (login = IAM user, password, extra domain_name), aksk (login = access key, "
+        "password = secret key) or token (extra token, or the password field)."
+    )
+
+
+def _credentials(login: str | None, password: str | None, extras: Mapping[str, Any]) -> Credentials:
+    auth_type = _infer_auth_type(login, password, extras)
+    if auth_type == "iam_password":
+        domain = _str(extras, "domain_name")
+        missing = [n for n, v in (("login", login), ("password", password), ("domain_name", domain)) if not v]
+        if missing:
+            raise ImageSearchConfigError(
+                f"auth_type iam_password needs {', '.join(missing)} on the connection"
+            )
+        return Credentials(auth_type, user=login, domain_name=domain, password=password)
+    if auth_type == "aksk":
+        if not login or not password:
+            raise ImageSearchConfigError(
+                "auth_type aksk needs login (access key) and password (secret key) on the connection"
+            )
+        return Credentials(
+            auth_type, access_key=login, secret_key=password, security_token=_str(extras, "security_token")
+        )
+    token = _str(extras, "token") or password
+    if not token:
+        raise ImageSearchConfigError("auth_type token needs the extra 'token' (or the password field)")
+    return Credentials(auth_type, token=token)
+
+
+def settings_from_connection(
+    *,
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extras: Mapping[str, Any],
+    region: str | None = None,
+    project_id: str | None = None,
+) -> ImageSearchSettings:
+    """Build settings from a connection's fields; ``region``/``project_id`` override the extras."""
+    try:
+        region = region or _str(extras, "region")
+        if region is not None:
+            validation.region(region)
+        project_id = project_id or _str(extras, "project_id")
+        if project_id is not None:
+            validation.project_id(project_id)
+        instance_name = _str(extras, "instance_name")
+        if instance_name is not None:
+            validation.instance_name(instance_name, "instance_name extra")
+    except ImageSearchValidationError as error:
+        raise ImageSearchConfigError(f"Connection: {error}") from None
+
+    allow_insecure = _bool(extras, "allow_insecure", False)
+    if host:
+        endpoint = normalise_endpoint(host, port, field_name="host", allow_insecure=allow_insecure)
+    elif region:
+        endpoint = default_endpoint(region)
+    else:
+        raise ImageSearchConfigError(
+            "Set the 'region' extra (e.g. cn-north-4) or the host (the endpoint URL)"
+        )
+
+    iam_raw = _str(extras, "iam_endpoint")
+    if iam_raw:
+        iam_endpoint = normalise_endpoint(
+            iam_raw, None, field_name="iam_endpoint", allow_insecure=allow_insecure
+        )
+    elif region:
+        iam_endpoint = default_iam_endpoint(region)
+    else:
+        iam_endpoint = "https://iam.myhuaweicloud.com"
+
+    credentials = _credentials(login, password, extras)
+    if credentials.auth_type == "iam_password" and not (region or _str(extras, "project_id")):
+        raise ImageSearchConfigError("auth_type iam_password needs the 'region' extra to scope the IAM token")
+
+    verify: bool | str
+    raw_verify = extras.get("verify")
+    if isinstance(raw_verify, str) and raw_verify.strip().lower() not in ("true", "false", "1", "0", ""):
+        verify = raw_verify
+    else:
+        verify = _bool(extras, "verify", True)
+    if verify is False and not allow_insecure:
+        raise ImageSearchConfigError(
+            "Connection extra 'verify': false turns off TLS certificate checks; "
+            "set 'allow_insecure': true as well to confirm."
+        )
+
+    timeout = _number(extras, "timeout", 0.0)
+    retry = RetryPolicy(
+        max_attempts=int(_number(extras, "max_attempts", RetryPolicy.max_attempts, minimum=1)),
+        backoff_initial=_number(extras, "backoff_initial", RetryPolicy.backoff_initial),
+        backoff_max=_number(extras, "backoff_max", RetryPolicy.backoff_max),
+        max_elapsed=_number(extras, "retry_max_elapsed", RetryPolicy.max_elapsed),
+        max_retry_after=_number(extras, "max_retry_after", RetryPolicy.max_retry_after),
+    )
+    return ImageSearchSettings(
+        endpoint=endpoint,
+        iam_endpoint=iam_endpoint,
+        region=region,
+        project_id=project_id,
+        credentials=credentials,
+        connect_timeout=_number(extras, "connect_timeout", timeout or DEFAULT_CONNECT_TIMEOUT, minimum=0.001),
+        read_timeout=_number(extras, "read_timeout", timeout or DEFAULT_READ_TIMEOUT, minimum=0.001),
+        verify=verify,
+        retry=retry,
+        instance_name=instance_name,
+    )

@@ -84,8 +84,18 @@ def test_policy_never_retries_a_plain_4xx() -> None:
 
 
 def _settings(**extra: Any) -> Any:
-    fields = {"host": None, "port": None, "login": "user", "password": "pw", "extras": {"region": "cn-north-4",
-              "domain_name": "acct", "project_id": "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c", **extra}}
+    fields = {
+        "host": None,
+        "port": None,
+        "login": "user",
+        "password": "pw",
+        "extras": {
+            "region": "cn-north-4",
+            "domain_name": "acct",
+            "project_id": "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c",
+            **extra,
+        },
+    }
     return settings_from_connection(**fields)  # type: ignore[arg-type]
 
 
@@ -118,8 +128,13 @@ def test_uri_form_string_extras_are_coerced() -> None:
     ],
 )
 def test_bad_connections_are_clear(kwargs: dict[str, Any], message: str) -> None:
-    fields: dict[str, Any] = {"host": None, "port": None, "login": "ak", "password": "sk",
-                              "extras": {"region": "cn-north-4"}}
+    fields: dict[str, Any] = {
+        "host": None,
+        "port": None,
+        "login": "ak",
+        "password": "sk",
+        "extras": {"region": "cn-north-4"},
+    }
     fields.update(kwargs)
     with pytest.raises(ImageSearchConfigError, match=message):
         settings_from_connection(**fields)
@@ -145,7 +160,9 @@ def test_plain_http_allowed_on_loopback_or_when_explicit() -> None:
         ("AK", "SK", {"auth_type": "aksk", "security_token": "st"}, "aksk"),
     ],
 )
-def test_auth_type_inference(login: str | None, password: str | None, extras: dict[str, Any], auth_type: str) -> None:
+def test_auth_type_inference(
+    login: str | None, password: str | None, extras: dict[str, Any], auth_type: str
+) -> None:
     settings = settings_from_connection(
         host=None, port=None, login=login, password=password, extras={"region": "cn-north-4", **extras}
     )

@@ -57,10 +57,14 @@ def test_authorization_header_format_and_verification_round_trip() -> None:
         "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, Signature="
     )
     kwargs = {"method": "GET", "path": EXAMPLE_PATH, "query": EXAMPLE_QUERY, "headers": headers, "body": b""}
-    assert signing.verify_signature(secret_key="MFyfvK41ba2giqM7**********KGpownRZlmVmHc", authorization=auth, **kwargs)
+    assert signing.verify_signature(
+        secret_key="MFyfvK41ba2giqM7**********KGpownRZlmVmHc", authorization=auth, **kwargs
+    )
     assert not signing.verify_signature(secret_key="wrong", authorization=auth, **kwargs)
     tampered = dict(kwargs, path=EXAMPLE_PATH + "x")
-    assert not signing.verify_signature(secret_key="MFyfvK41ba2giqM7**********KGpownRZlmVmHc", authorization=auth, **tampered)
+    assert not signing.verify_signature(
+        secret_key="MFyfvK41ba2giqM7**********KGpownRZlmVmHc", authorization=auth, **tampered
+    )
 
 
 @pytest.mark.parametrize("value", ["", "Bearer x", "SDK-HMAC-SHA256 Access=a", "SDK-HMAC-SHA256"])
@@ -73,8 +77,16 @@ def test_canonical_uri_encodes_each_segment_and_ends_with_slash() -> None:
     assert signing.canonical_uri("/v1/p/a~b/") == "/v1/p/a~b/"
 
 
-def _sdk_sign(method: str, host: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes,
-              ak: str, sk: str) -> str:
+def _sdk_sign(
+    method: str,
+    host: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
+    body: bytes,
+    ak: str,
+    sk: str,
+) -> str:
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.sdk_request import SdkRequest
     from huaweicloudsdkcore.signer.signer import Signer

@@ -1,0 +1,49 @@
+"""How ImageSearch errors and statuses become Airflow task outcomes; shared by operator, sensor, trigger.
+
+Errors that no retry can fix (bad credentials, bad arguments, a missing instance) fail the task at once
+with ``AirflowFailException``, so task retries are not burnt; transient ones stay ordinary exceptions
+and go through Airflow's task retries after the hook's own retry budget.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchConfigError,
+    ImageSearchError,
+    ImageSearchNotFoundError,
+    ImageSearchResponseError,
+    ImageSearchServerError,
+    ImageSearchThrottledError,
+    ImageSearchTransportError,
+    ImageSearchValidationError,
+)
+from airflow_provider_imagesearch.models import InstanceStatus
+
+TRANSIENT_ERRORS: tuple[type[ImageSearchError], ...] = (
+    ImageSearchServerError,
+    ImageSearchThrottledError,
+    ImageSearchTransportError,
+    ImageSearchResponseError,
+)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True for errors that retrying the task cannot fix."""
+    if isinstance(error, ImageSearchConfigError | ImageSearchValidationError | ImageSearchNotFoundError):
+        return True
+    if isinstance(error, TRANSIENT_ERRORS):
+        return False
+    # Any other API answer is a 4xx: the request itself is wrong or forbidden.
+    return isinstance(error, ImageSearchApiError)
+
+
+def not_found_message(instance_name: str, project_id: str | None) -> str:
+    return f"ImageSearch instance {instance_name!r} does not exist in project {project_id or '(connection default)'}"
+
+
+def failure_status_message(instance_name: str, status: InstanceStatus) -> str:
+    return (
+        f"ImageSearch instance {instance_name!r} is {status.value}: {status.meaning}. "
+        "It will not become ready by waiting, so the task fails now."
+    )

@@ -1,0 +1,40 @@
+"""Test session set-up: an isolated Airflow home, the emulator, and connections in AIRFLOW_CONN_* vars.
+
+Airflow reads its configuration at import time, so the environment is set here, at the top of the
+first module pytest imports, before anything imports ``airflow``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="imagesearch-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+os.environ["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"] = "airflow.* airflow_provider_imagesearch.*"
+sys.path.insert(0, str(REPO))
+
+import pytest  # noqa: E402
+
+from tests.support.connections import set_connection  # noqa: E402
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated metadata DB (SQLite in the temporary Airflow home), once per session."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return _AIRFLOW_HOME
+
+
+__all__ = ["set_connection"]

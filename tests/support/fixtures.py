@@ -1,0 +1,71 @@
+"""Shared pytest fixtures: the emulator over loopback, connections, a clean token cache, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.auth import TOKEN_CACHE
+from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from tests.support.connections import connection_fields, set_connection
+
+PROJECT_ID = DEFAULT_PROJECT_ID
+AUTH_TYPES = ("iam_password", "aksk", "token")
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[Emulator]:
+    with Emulator(creation_seconds=2.0, deletion_seconds=1.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
+    """The session's emulator, with faults cleared, stats reset and tokens forgotten for each test."""
+    emulator_session.control.reset_faults()
+    emulator_session.reset_stats()
+    TOKEN_CACHE.clear()
+    yield emulator_session
+    emulator_session.control.reset_faults()
+    TOKEN_CACHE.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clean_token_cache() -> Iterator[None]:
+    TOKEN_CACHE.clear()
+    yield
+    TOKEN_CACHE.clear()
+
+
+@pytest.fixture
+def imagesearch_conn(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Callable[..., str]:
+    """``imagesearch_conn(auth="iam_password", conn_id="imagesearch_default", **extra)`` -> conn id."""
+
+    def make(auth: str = "iam_password", conn_id: str = "imagesearch_default", **extra: Any) -> str:
+        return set_connection(monkeypatch, conn_id, **connection_fields(emulator.url, auth, **extra))
+
+    return make
+
+
+@pytest.fixture
+def instance(emulator: Emulator) -> Callable[..., str]:
+    """``instance(name, status="NORMAL", **seed_fields)`` seeds an instance in the emulator."""
+
+    def make(name: str, status: str = "NORMAL", **fields: Any) -> str:
+        emulator.upsert_instance(name, project_id=PROJECT_ID, status=status, **fields)
+        return name
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    from tests.support.postgres import start_postgres
+
+    server = start_postgres()
+    try:
+        yield server.uri
+    finally:
+        server.stop()

@@ -1,0 +1,89 @@
+"""A throwaway PostgreSQL server on loopback for the tests: started once, always stopped.
+
+Runs initdb/pg_ctl as the ``postgres`` user when the tests run as root (initdb refuses root), in a
+temporary folder that also holds the socket, on a free port, so it clashes with nothing else.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _bindir() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.access(os.path.join(candidate, "initdb"), os.X_OK):
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """A running server; ``uri`` is an Airflow connection URI for it."""
+
+    bindir: Path
+    root: Path
+    port: int
+    user: str = "airflow"
+
+    @property
+    def uri(self) -> str:
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(_quote(a) for a in command)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+
+    def start(self) -> None:
+        data = self.root / "data"
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", self.user, "-E", "UTF8")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(data), "-l", str(self.root / "log"), "-w", "-t", "60", "-o", options, "start"
+        )
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def start_postgres() -> PostgresServer:
+    bindir = _bindir()
+    if bindir is None:
+        raise RuntimeError(
+            "PostgreSQL server binaries not found: run scripts/ensure-postgres.sh (make test does)"
+        )
+    root = Path(tempfile.mkdtemp(prefix="imagesearch-pg-"))
+    os.chmod(root, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    server = PostgresServer(bindir=bindir, root=root, port=_free_port())
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return server

@@ -1,0 +1,125 @@
+"""Local emulator of Huawei Cloud ImageSearch v1 and the IAM token endpoint.
+
+A real HTTP/1.1 server on loopback (standard library only, no Airflow import) that the provider's tests,
+demo and benchmarks talk to instead of Huawei Cloud. One port serves everything: the eight v1 routes,
+``POST /v3/auth/tokens`` (+ ``GET /v3/projects``) and the unauthenticated control routes ``/_emulator/...``.
+
+Running it
+----------
+* CLI: ``python -m airflow_provider_imagesearch.emulator`` (console script ``imagesearch-emulator``) with
+  ``--host`` (loopback only; default 127.0.0.1), ``--port`` (0 = free port), ``--seed FILE``, ``--state FILE``
+  (loaded at start if it exists, saved on shutdown and on ``POST /_emulator/save``), ``--token-lifetime S``
+  (86400), ``--creation-seconds S`` (5), ``--deletion-seconds S`` (5), ``--faults JSON``, ``--quiet``. When ready
+  it prints one line ``IMAGESEARCH_EMULATOR_URL=http://127.0.0.1:PORT`` on stdout; SIGTERM/SIGINT stop it.
+* Python: ``Emulator(...)`` (background thread) or ``EmulatorProcess(...)`` (child process), both context
+  managers with ``.url``, ``.control`` (:class:`EmulatorClient`), ``.set_faults(**kw)``, ``.stats()``,
+  ``.reset_stats()``, ``.expire_tokens()``, ``.upsert_instance(name, ...)``, ``.requests_log()``.
+
+Default identity (present unless a seed replaces it)
+----------------------------------------------------
+Region ``cn-north-4`` -> project ``DEFAULT_PROJECT_ID``; IAM user ``demo-user`` / ``Demo-Passw0rd!x`` in
+domain ``demo-account``; permanent AK/SK ``DEFAULT_ACCESS_KEY``/``DEFAULT_SECRET_KEY``; temporary AK/SK
+``DEFAULT_TEMP_ACCESS_KEY``/``DEFAULT_TEMP_SECRET_KEY`` that needs ``X-Security-Token: DEFAULT_SECURITY_TOKEN``;
+ready token ``DEFAULT_READY_TOKEN`` (valid for every project, never expires, revoked by expire-tokens).
+
+Behaviour the docs leave open (emulator choices)
+------------------------------------------------
+* Create answers 200 with status ``CREATION``; it becomes ``NORMAL`` after ``creation_seconds`` -- or
+  ``CREATION_FAILD`` when the request's ``description`` contains ``[emulator:fail]``. Delete answers
+  ``{"result": "success"}`` and the instance is ``DELETING`` for ``deletion_seconds``, then gone.
+  Transitions are computed lazily from timestamps. ``service`` is a reserved instance name (it would make
+  ``/v1/{pid}/service/image`` ambiguous).
+* Emulator-specific error codes (HTTP 400): IS.0007 "Invalid instance name." also for an instance that does
+  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify);
+  IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
+  IS.0016 "The tag is not defined on the instance.". Documented ones: IS.0001 missing parameter, IS.0002
+  wrong type / out of range / bad base64 / not JPEG-PNG-BMP / unknown model / level other than 30000000,
+  IS.0003 "Arguments of path can not be null.", IS.0006 body > 10 MiB, IS.0008 body not a JSON object.
+* Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in
+  :mod:`.auth`. Every response carries ``X-Request-Id`` (and gateway errors repeat it as ``request_id``).
+* Images: adding an existing path overwrites it; modify replaces the tags. Without ``file`` an image is
+  identified by its ``path`` (as if fetched from OBS). Search similarity is a deterministic function of the
+  two images' digests (1.0 for identical bytes/path, otherwise 0.05-0.95), sorted descending, ``count`` is
+  the total before paging; a crop ``box`` changes the query digest.
+* ``POST /v3/auth/tokens`` with a scope naming an unknown project -> 400 (Keystone-style body).
+
+Control endpoints (JSON, no auth, never faulted, not counted in stats)
+---------------------------------------------------------------------
+``GET health``, ``GET stats``, ``POST reset-stats`` (also clears the log), ``GET requests[?limit=N]`` (last
+50,000 API/IAM requests), ``GET|POST faults`` (POST merges a partial FaultConfig; ``{"reset": true}``
+clears), ``POST expire-tokens`` (``{"include_ready": false}`` spares ready tokens), ``POST instances``
+(list of seed-format instances, or ``{"instances": [...]}``), ``DELETE instances/{project_id}/{name}``,
+``GET state``, ``POST save``, ``GET|POST config`` (token_lifetime, creation_seconds, deletion_seconds).
+
+Stats: ``token_expiries`` counts requests refused because their token had expired or was revoked (401
+APIGW.0307); ``token_expiry_events`` counts expire-tokens calls plus ``token_expiry_interval`` boundaries;
+``auth_failures`` counts refused credentials (gateway 401/403 auth answers and IAM 401s), not injected faults.
+
+Faults: see :mod:`.faults` (``FaultConfig``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imagesearch.emulator.constants import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_DOMAIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_READY_TOKEN,
+    DEFAULT_REGION,
+    DEFAULT_SECRET_KEY,
+    DEFAULT_SECURITY_TOKEN,
+    DEFAULT_TEMP_ACCESS_KEY,
+    DEFAULT_TEMP_SECRET_KEY,
+    DEFAULT_USER,
+    FAIL_MARKER,
+    default_seed,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_imagesearch.emulator.client import EmulatorClient, EmulatorControlError
+    from airflow_provider_imagesearch.emulator.faults import FaultConfig
+    from airflow_provider_imagesearch.emulator.runner import Emulator, EmulatorProcess
+
+__all__ = [
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_DOMAIN",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_PROJECT_ID",
+    "DEFAULT_READY_TOKEN",
+    "DEFAULT_REGION",
+    "DEFAULT_SECRET_KEY",
+    "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_TEMP_ACCESS_KEY",
+    "DEFAULT_TEMP_SECRET_KEY",
+    "DEFAULT_USER",
+    "FAIL_MARKER",
+    "Emulator",
+    "EmulatorClient",
+    "EmulatorControlError",
+    "EmulatorProcess",
+    "FaultConfig",
+    "default_seed",
+]
+
+_LAZY = {
+    "Emulator": "airflow_provider_imagesearch.emulator.runner",
+    "EmulatorProcess": "airflow_provider_imagesearch.emulator.runner",
+    "EmulatorClient": "airflow_provider_imagesearch.emulator.client",
+    "EmulatorControlError": "airflow_provider_imagesearch.emulator.client",
+    "FaultConfig": "airflow_provider_imagesearch.emulator.faults",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the server machinery only when asked for: ``import ...emulator`` stays cheap."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

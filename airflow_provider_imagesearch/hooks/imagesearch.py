@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +29,11 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.retry import RetryPolicy
-from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
+from airflow_provider_imagesearch.settings import (
+    DEFAULT_CONN_ID,
+    ImageSearchSettings,
+    settings_from_connection,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -101,7 +106,7 @@ class _HookBase:
     """What both hooks share: settings overrides, retry stats and the per-call flow."""
 
     conn_name_attr = "imagesearch_conn_id"
-    default_conn_name = "imagesearch_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "imagesearch"
     hook_name = "Huawei Cloud ImageSearch"
 
@@ -166,6 +171,7 @@ class ImageSearchHook(BaseHook, _HookBase):
         super().__init__()
         self._init_common(imagesearch_conn_id, region, project_id, retry_policy, token_cache)
         self._session: requests.Session | None = None
+        self._proxies: dict[str, dict[str, str]] = {}
         #: ``X-Request-Id`` of the last response received (for support tickets and ``test_connection``).
         self.last_request_id: str | None = None
 
@@ -182,17 +188,29 @@ class ImageSearchHook(BaseHook, _HookBase):
         return self._settings
 
     def get_conn(self) -> requests.Session:
-        """The hook's ``requests.Session`` (created once, reused for every call)."""
+        """The hook's ``requests.Session`` (created once, reused for every call).
+
+        Proxy and CA-bundle environment variables are read once here rather than on every request
+        (``trust_env`` costs a proxy/netrc lookup per call), with the same precedence requests uses.
+        """
         if self._session is None:
+            settings = self.settings
             session = requests.Session()
             # Retries are ours (RetryPolicy): stop urllib3 from retrying underneath.
             adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=16)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
-            session.verify = self.settings.verify
+            session.trust_env = False
+            verify = settings.verify
+            if verify is True:
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.verify = verify
+            self._proxies = {
+                base: requests.utils.get_environ_proxies(base)
+                for base in (settings.endpoint, settings.iam_endpoint)
+            }
             self._session = session
         return self._session
-
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
@@ -208,13 +226,16 @@ class ImageSearchHook(BaseHook, _HookBase):
 
     def _transmit(self, request: api.ApiRequest, prepared: PreparedCall) -> requests.Response:
         try:
-            return self.get_conn().request(
+            session = self.get_conn()
+            base = self.settings.iam_endpoint if request.operation == "get_token" else self.settings.endpoint
+            return session.request(
                 prepared.method,
                 prepared.url,
                 headers=prepared.headers,
                 data=prepared.body or None,
                 timeout=self.settings.timeout,
                 allow_redirects=False,
+                proxies=self._proxies.get(base),
             )
         except requests.RequestException as exc:
             raise _requests_transport_error(request, exc) from None

@@ -9,8 +9,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
-from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.outcomes import is_permanent, not_found_message
+from airflow_provider_imagesearch.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,7 +42,7 @@ class InstanceDetailOperator(BaseOperator):
         self,
         *,
         instance_name: str,
-        imagesearch_conn_id: str = ImageSearchHook.default_conn_name,
+        imagesearch_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
         region: str | None = None,
         map_index_template: str | None = "{{ task.instance_name }}",
@@ -55,6 +55,9 @@ class InstanceDetailOperator(BaseOperator):
         self.region = region
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here: the hook pulls in requests, which DAG files should not pay for at parse time.
+        from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
         hook = ImageSearchHook(self.imagesearch_conn_id, region=self.region, project_id=self.project_id)
         try:
             detail = hook.get_instance(self.instance_name)

@@ -17,6 +17,7 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
+from airflow_provider_imagesearch.settings import DEFAULT_CONN_ID
 from airflow_provider_imagesearch.triggers import imagesearch as trigger_module
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
         self,
         *,
         instance_name: str,
-        imagesearch_conn_id: str = "imagesearch_default",
+        imagesearch_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
         region: str | None = None,
         target_statuses: Iterable[str | InstanceStatus] = READY_STATUSES,

@@ -1,0 +1,236 @@
+"""Archive instance details into a SQL table: one row per instance per DAG run, atomically, idempotently.
+
+Used by the example DAG (``dags/imagesearch_instance_archive.py``) and the benchmarks. It goes through
+Airflow's SQL layer (the ``DbApiHook`` of any SQL connection: SqliteHook, PostgresHook, ...) and pandas,
+both imported only when an archive actually runs, never at DAG-parse time.
+
+* One transaction per run: the table is created if missing, the run's earlier rows (a cleared and
+  re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back.
+* Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them.
+* Table names are checked identifiers, never pasted into SQL unchecked; column names are constants.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
+TABLE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+TABLE_NAME_FORM = (
+    "a SQL identifier: letters, digits and '_', not starting with a digit, optionally 'schema.table'"
+)
+DEFAULT_TABLE = "imagesearch_instance_archive"
+
+#: Archive columns, in table order: (name, kind). Kinds map to SQL types per dialect.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("instance_name", "key"),
+    ("run_id", "key"),
+    ("project_id", "text"),
+    ("status", "text"),
+    ("domain", "text"),
+    ("description", "text"),
+    ("level", "integer"),
+    ("tags", "text"),
+    ("registered_at", "timestamp"),
+    ("expires_at", "timestamp"),
+    ("never_expires", "boolean"),
+    ("fetched_at", "timestamp"),
+    ("logical_date", "timestamp"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+
+
+def validate_table_name(table: object) -> str:
+    if not isinstance(table, str) or not TABLE_NAME_RE.fullmatch(table):
+        raise ImageSearchValidationError("table", TABLE_NAME_FORM, table)
+    return table
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """What one archive run wrote.
+
+    :param table: the table written.
+    :param run_id: the DAG run id the rows belong to.
+    :param rows_written: rows inserted by this run.
+    :param rows_replaced: rows of an earlier attempt of the same run that were replaced.
+    """
+
+    table: str
+    run_id: str
+    rows_written: int
+    rows_replaced: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "run_id": self.run_id,
+            "rows_written": self.rows_written,
+            "rows_replaced": self.rows_replaced,
+        }
+
+
+def details_frame(
+    details: Iterable[Mapping[str, Any]],
+    *,
+    run_id: str,
+    logical_date: datetime | None,
+    fetched_at: datetime | None = None,
+) -> pd.DataFrame:
+    """The archive rows as a typed DataFrame, from ``InstanceDetail.to_dict()`` dicts (XCom values)."""
+    import pandas as pd
+
+    if not isinstance(run_id, str) or not run_id:
+        raise ImageSearchValidationError("run_id", "a non-empty string", run_id)
+    records = list(details)
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise ImageSearchValidationError(f"details[{index}]", "an instance detail mapping", record)
+        name = record.get("instance_name")
+        if not isinstance(name, str) or not name:
+            raise ImageSearchValidationError(f"details[{index}].instance_name", "a non-empty string", name)
+    frame = pd.DataFrame.from_records(records, columns=[c for c in COLUMN_NAMES if c not in _RUN_COLUMNS])
+    frame["tags"] = [
+        json.dumps(list(tags) if isinstance(tags, list | tuple) else [], ensure_ascii=False)
+        for tags in frame["tags"]
+    ]
+    for column in ("registered_at", "expires_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    frame["level"] = frame["level"].astype("Int64")
+    frame["never_expires"] = frame["never_expires"].fillna(False).astype(bool)
+    frame["run_id"] = run_id
+    frame["fetched_at"] = pd.Timestamp(fetched_at or datetime.now(UTC))
+    frame["logical_date"] = pd.Timestamp(logical_date) if logical_date is not None else pd.NaT
+    frame["logical_date"] = pd.to_datetime(frame["logical_date"], utc=True)
+    return frame[list(COLUMN_NAMES)]
+
+
+_RUN_COLUMNS = frozenset({"run_id", "fetched_at", "logical_date"})
+
+
+def _table(table: str, metadata: sa.MetaData) -> sa.Table:
+    import sqlalchemy as sa
+
+    kinds = {
+        "key": sa.String(255),
+        "text": sa.Text(),
+        "integer": sa.BigInteger(),
+        "timestamp": sa.DateTime(timezone=True),
+        "boolean": sa.Boolean(),
+    }
+    schema, _, name = table.rpartition(".")
+    return sa.Table(
+        name,
+        metadata,
+        *(sa.Column(column, kinds[kind], nullable=kind != "key") for column, kind in COLUMNS),
+        sa.PrimaryKeyConstraint("instance_name", "run_id", name=f"pk_{name}"),
+        schema=schema or None,
+    )
+
+
+def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_id: str) -> ArchiveResult:
+    """Replace ``run_id``'s rows in ``table`` with ``frame``, in one transaction."""
+    import sqlalchemy as sa
+
+    validate_table_name(table)
+    target = _table(table, sa.MetaData())
+    records = _records(frame)
+    with engine.begin() as connection:
+        target.create(connection, checkfirst=True)
+        replaced = connection.execute(sa.delete(target).where(target.c.run_id == run_id)).rowcount
+        if records:
+            connection.execute(sa.insert(target), records)
+    return ArchiveResult(
+        table=table, run_id=run_id, rows_written=len(records), rows_replaced=max(replaced or 0, 0)
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Plain Python values for the driver (NaT/NA become None, timestamps become datetimes)."""
+    import pandas as pd
+
+    converted: dict[str, Sequence[Any]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            converted[column] = [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        else:
+            converted[column] = [None if _is_missing(v) else _plain(v) for v in series.astype(object)]
+    names = list(frame.columns)
+    return [
+        dict(zip(names, values, strict=True)) for values in zip(*(converted[n] for n in names), strict=True)
+    ]
+
+
+def _is_missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or (not isinstance(value, str | bytes | list | dict) and bool(pd.isna(value)))
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars -> Python scalars, so every DB-API driver accepts them.
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def sql_engine(db_conn_id: str) -> sa.engine.Engine:
+    """The SQLAlchemy engine of the Airflow SQL connection ``db_conn_id`` (any common-sql DbApiHook)."""
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import BaseHook
+
+    hook = BaseHook.get_connection(db_conn_id).get_hook()
+    if not isinstance(hook, DbApiHook):
+        raise ImageSearchValidationError(
+            "db_conn_id", "the id of a SQL connection (one whose hook is a common-sql DbApiHook)", db_conn_id
+        )
+    return hook.get_sqlalchemy_engine()
+
+
+def archive_details(
+    details: Iterable[Mapping[str, Any]],
+    *,
+    db_conn_id: str,
+    table: str = DEFAULT_TABLE,
+    run_id: str,
+    logical_date: datetime | None = None,
+) -> ArchiveResult:
+    """Archive instance details (``InstanceDetail.to_dict()`` dicts) for one DAG run; see the module doc."""
+    validate_table_name(table)
+    frame = details_frame(details, run_id=run_id, logical_date=logical_date)
+    return write_frame(sql_engine(db_conn_id), table, frame, run_id)
+
+
+def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict[str, Any]]:
+    """Each instance's most recent archived row, JSON-friendly (timestamps as ISO-8601 strings)."""
+    import sqlalchemy as sa
+
+    validate_table_name(table)
+    engine = sql_engine(db_conn_id)
+    target = _table(table, sa.MetaData())
+    newest = (
+        sa.select(target.c.instance_name, sa.func.max(target.c.fetched_at).label("fetched_at"))
+        .group_by(target.c.instance_name)
+        .subquery()
+    )
+    query = (
+        sa.select(target)
+        .join(
+            newest,
+            (target.c.instance_name == newest.c.instance_name) & (target.c.fetched_at == newest.c.fetched_at),
+        )
+        .order_by(target.c.instance_name)
+    )
+    with engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]

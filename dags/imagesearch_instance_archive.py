@@ -1,0 +1,119 @@
+"""Archive ImageSearch instance details to a SQL reporting table, and a reporting DAG fed by it.
+
+``imagesearch_instance_archive``: for each instance name (a DAG param), wait until it is NORMAL
+(deferrable sensor), read its details (mapped operator), and archive all of them in one task: one row
+per instance per DAG run, in one transaction, replacing the rows of an earlier attempt of the same run.
+The table is an Airflow Asset, so ``imagesearch_archive_report`` runs after each archive.
+
+Parsing this file imports no pandas and no HTTP client: those load inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+
+from airflow_provider_imagesearch.operators.imagesearch import InstanceDetailOperator
+from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
+
+ARCHIVE_TABLE = "imagesearch_instance_archive"
+ARCHIVE_ASSET = Asset(
+    name="imagesearch_instance_archive",
+    uri="imagesearch-archive://imagesearch_archive_db/imagesearch_instance_archive",
+)
+
+
+@dag(
+    dag_id="imagesearch_instance_archive",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["imagesearch", "example"],
+    params={
+        "instance_names": Param(
+            ["shop-main", "shop-new", "archive-forever"],
+            type="array",
+            items={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,15}$"},
+            minItems=1,
+            description="Instances to archive (1-16 chars of a-z, 0-9, '-', '_', starting with a letter).",
+        ),
+        "imagesearch_conn_id": Param("imagesearch_default", type="string"),
+        "db_conn_id": Param(
+            "imagesearch_archive_db", type="string", description="Any SQL connection (SQLite, PostgreSQL)."
+        ),
+        "table": Param(
+            ARCHIVE_TABLE,
+            type="string",
+            pattern="^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$",
+        ),
+    },
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    doc_md=__doc__,
+)
+def imagesearch_instance_archive() -> None:
+    @task
+    def instance_names(params: dict[str, Any]) -> list[str]:
+        return list(params["instance_names"])
+
+    names = instance_names()
+
+    ready = ImageSearchInstanceStatusSensor.partial(
+        task_id="wait_until_normal",
+        imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
+        deferrable=True,
+        poke_interval=5,
+        timeout=60 * 60,
+        not_found_grace=300,
+    ).expand(instance_name=names)
+
+    details = InstanceDetailOperator.partial(
+        task_id="read_details",
+        imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
+    ).expand(instance_name=names)
+
+    @task(outlets=[ARCHIVE_ASSET])
+    def archive(
+        all_details: list[dict[str, Any]], params: dict[str, Any], run_id: str, logical_date: Any = None
+    ) -> dict[str, Any]:
+        from airflow_provider_imagesearch.archive import archive_details
+
+        result = archive_details(
+            list(all_details),
+            db_conn_id=params["db_conn_id"],
+            table=params["table"],
+            run_id=run_id,
+            logical_date=logical_date,
+        )
+        return result.to_dict()
+
+    ready >> details
+    archive(details.output)
+
+
+@dag(
+    dag_id="imagesearch_archive_report",
+    schedule=[ARCHIVE_ASSET],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["imagesearch", "example"],
+    params={
+        "db_conn_id": Param("imagesearch_archive_db", type="string"),
+        "table": Param(ARCHIVE_TABLE, type="string"),
+    },
+)
+def imagesearch_archive_report() -> None:
+    @task
+    def latest_snapshot(params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each instance's most recent archived row (what a reporting job would read)."""
+        from airflow_provider_imagesearch.archive import latest_snapshot as read_latest
+
+        return read_latest(db_conn_id=params["db_conn_id"], table=params["table"])
+
+    latest_snapshot()
+
+
+imagesearch_instance_archive()
+imagesearch_archive_report()

@@ -121,7 +121,7 @@ _RUN_COLUMNS = frozenset({"run_id", "fetched_at", "logical_date"})
 def _table(table: str, metadata: sa.MetaData) -> sa.Table:
     import sqlalchemy as sa
 
-    kinds = {
+    kinds: dict[str, sa.types.TypeEngine[Any]] = {
         "key": sa.String(255),
         "text": sa.Text(),
         "integer": sa.BigInteger(),

@@ -171,11 +171,12 @@ def normalise_endpoint(raw: str, port: int | None, *, field_name: str, allow_ins
 def _infer_auth_type(login: str | None, password: str | None, extras: Mapping[str, Any]) -> AuthType:
     explicit = _str(extras, "auth_type")
     if explicit is not None:
-        if explicit not in AUTH_TYPES:
-            raise ImageSearchConfigError(
-                f"Connection extra 'auth_type' must be one of {', '.join(AUTH_TYPES)}, got {explicit!r}"
-            )
-        return explicit  # type: ignore[return-value]
+        for auth_type in AUTH_TYPES:
+            if explicit == auth_type:
+                return auth_type
+        raise ImageSearchConfigError(
+            f"Connection extra 'auth_type' must be one of {', '.join(AUTH_TYPES)}, got {explicit!r}"
+        )
     has_token = bool(_str(extras, "token"))
     has_domain = bool(_str(extras, "domain_name"))
     if has_token and not (login or has_domain):

@@ -11,9 +11,9 @@ Parsing this file imports no pandas and no HTTP client: those load inside the ta
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from airflow_provider_imagesearch.operators.imagesearch import InstanceDetailOperator
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
@@ -55,8 +55,8 @@ ARCHIVE_ASSET = Asset(
 )
 def imagesearch_instance_archive() -> None:
     @task
-    def instance_names(params: dict[str, Any]) -> list[str]:
-        return list(params["instance_names"])
+    def instance_names() -> list[str]:
+        return list(get_current_context()["params"]["instance_names"])
 
     names = instance_names()
 
@@ -75,22 +75,23 @@ def imagesearch_instance_archive() -> None:
     ).expand(instance_name=names)
 
     @task(outlets=[ARCHIVE_ASSET])
-    def archive(
-        all_details: list[dict[str, Any]], params: dict[str, Any], run_id: str, logical_date: Any = None
-    ) -> dict[str, Any]:
+    def archive(all_details: list[dict[str, Any]]) -> dict[str, Any]:
         from airflow_provider_imagesearch.archive import archive_details
 
+        context = get_current_context()
+        params = context["params"]
         result = archive_details(
             list(all_details),
             db_conn_id=params["db_conn_id"],
             table=params["table"],
-            run_id=run_id,
-            logical_date=logical_date,
+            run_id=context["run_id"],
+            logical_date=context.get("logical_date"),
         )
         return result.to_dict()
 
     ready >> details
-    archive(details.output)
+    # TaskFlow resolves the XComArg to the list of mapped results at run time.
+    archive(cast("list[dict[str, Any]]", details.output))
 
 
 @dag(
@@ -106,10 +107,11 @@ def imagesearch_instance_archive() -> None:
 )
 def imagesearch_archive_report() -> None:
     @task
-    def latest_snapshot(params: dict[str, Any]) -> list[dict[str, Any]]:
+    def latest_snapshot() -> list[dict[str, Any]]:
         """Each instance's most recent archived row (what a reporting job would read)."""
         from airflow_provider_imagesearch.archive import latest_snapshot as read_latest
 
+        params = get_current_context()["params"]
         return read_latest(db_conn_id=params["db_conn_id"], table=params["table"])
 
     latest_snapshot()

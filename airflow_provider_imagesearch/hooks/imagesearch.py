@@ -211,6 +211,7 @@ class ImageSearchHook(BaseHook, _HookBase):
             }
             self._session = session
         return self._session
+
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
@@ -289,7 +290,7 @@ class ImageSearchHook(BaseHook, _HookBase):
 
     def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
         """``GET /v1/{project_id}/service/{instance_name}``: the instance's details."""
-        return self.call(api.get_instance(self._project_after_settings(project_id), instance_name))  # type: ignore[no-any-return]
+        return self.call(api.get_instance(self._project_after_settings(project_id), instance_name))
 
     def create_instance(
         self,
@@ -310,11 +311,11 @@ class ImageSearchHook(BaseHook, _HookBase):
             level=level,
             tags=tags,
         )
-        return self.call(request)  # type: ignore[no-any-return]
+        return self.call(request)
 
     def delete_instance(self, instance_name: str, *, project_id: str | None = None) -> str:
         """``DELETE /v1/{project_id}/service/{instance_name}``."""
-        return self.call(api.delete_instance(self._project_after_settings(project_id), instance_name))  # type: ignore[no-any-return]
+        return self.call(api.delete_instance(self._project_after_settings(project_id), instance_name))
 
     def add_image(
         self,
@@ -333,7 +334,7 @@ class ImageSearchHook(BaseHook, _HookBase):
             file_base64=file_base64,
             tags=tags,
         )
-        return self.call(request)  # type: ignore[no-any-return]
+        return self.call(request)
 
     def search_images(
         self,
@@ -358,11 +359,11 @@ class ImageSearchHook(BaseHook, _HookBase):
             tags=tags,
             box=box,
         )
-        return self.call(request)  # type: ignore[no-any-return]
+        return self.call(request)
 
     def check_image(self, instance_name: str, *, path: str, project_id: str | None = None) -> bool:
         """``POST /v1/{project_id}/{instance_name}/image/check``: whether the image is in the library."""
-        return self.call(api.check_image(self._project_after_settings(project_id), instance_name, path=path))  # type: ignore[no-any-return]
+        return self.call(api.check_image(self._project_after_settings(project_id), instance_name, path=path))
 
     def modify_image(
         self, instance_name: str, *, path: str, tags: Mapping[str, Any], project_id: str | None = None
@@ -371,11 +372,11 @@ class ImageSearchHook(BaseHook, _HookBase):
         request = api.modify_image(
             self._project_after_settings(project_id), instance_name, path=path, tags=tags
         )
-        return self.call(request)  # type: ignore[no-any-return]
+        return self.call(request)
 
     def delete_image(self, instance_name: str, *, path: str, project_id: str | None = None) -> str:
         """``DELETE /v1/{project_id}/{instance_name}/image`` (with a JSON body)."""
-        return self.call(api.delete_image(self._project_after_settings(project_id), instance_name, path=path))  # type: ignore[no-any-return]
+        return self.call(api.delete_image(self._project_after_settings(project_id), instance_name, path=path))
 
     def _project_after_settings(self, project_id: str | None) -> str:
         _ = self.settings
@@ -547,7 +548,7 @@ class ImageSearchAsyncHook(_HookBase):
     async def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
         """``GET /v1/{project_id}/service/{instance_name}``."""
         await self.asettings()
-        return await self.call(api.get_instance(self._project(project_id), instance_name))  # type: ignore[no-any-return]
+        return await self.call(api.get_instance(self._project(project_id), instance_name))
 
 
 async def _amask(secrets: list[str]) -> None:

@@ -41,13 +41,35 @@ def seed() -> dict[str, object]:
     common = {"project_id": DEFAULT_PROJECT_ID, "model": "common-search", "level": 30_000_000}
     return {
         "instances": [
-            {**common, "name": "shop-main", "description": "Main shop catalogue", "tags": ["color", "brand"],
-             "status": "NORMAL", "register_date_ms": now_ms - 90 * DAY_MS, "expired_date_ms": now_ms + 275 * DAY_MS},
-            {**common, "name": "shop-new", "description": "New catalogue, still being created", "tags": ["color"],
-             "status": "CREATION", "transition_after_s": 12, "next_status": "NORMAL",
-             "register_date_ms": now_ms, "expired_date_ms": now_ms + 365 * DAY_MS},
-            {**common, "name": "archive-forever", "description": "Reference images, never expires", "tags": [],
-             "status": "NORMAL", "register_date_ms": now_ms - 400 * DAY_MS, "expired_date_ms": -1},
+            {
+                **common,
+                "name": "shop-main",
+                "description": "Main shop catalogue",
+                "tags": ["color", "brand"],
+                "status": "NORMAL",
+                "register_date_ms": now_ms - 90 * DAY_MS,
+                "expired_date_ms": now_ms + 275 * DAY_MS,
+            },
+            {
+                **common,
+                "name": "shop-new",
+                "description": "New catalogue, still being created",
+                "tags": ["color"],
+                "status": "CREATION",
+                "transition_after_s": 12,
+                "next_status": "NORMAL",
+                "register_date_ms": now_ms,
+                "expired_date_ms": now_ms + 365 * DAY_MS,
+            },
+            {
+                **common,
+                "name": "archive-forever",
+                "description": "Reference images, never expires",
+                "tags": [],
+                "status": "NORMAL",
+                "register_date_ms": now_ms - 400 * DAY_MS,
+                "expired_date_ms": -1,
+            },
         ]
     }
 
@@ -122,9 +144,13 @@ def main() -> int:
         elapsed = time.monotonic() - started
         output = result.stdout + result.stderr
         stats = emulator.stats()
-        polls = sum(1 for r in emulator.requests_log() if r.get("instance") == "shop-new" and r["method"] == "GET")
+        polls = sum(
+            1 for r in emulator.requests_log() if r.get("instance") == "shop-new" and r["method"] == "GET"
+        )
     deferred = output.count("running trigger in line")
-    print(f"airflow dags test exited {result.returncode} after {elapsed:.1f}s; sensors deferred to triggers: {deferred}")
+    print(
+        f"airflow dags test exited {result.returncode} after {elapsed:.1f}s; sensors deferred to triggers: {deferred}"
+    )
     print(
         f"Emulator saw {stats['requests_total']} requests, {stats['token_requests']} IAM token request(s); "
         f"shop-new was read {polls} times while it turned NORMAL"

@@ -1,0 +1,93 @@
+"""The package as Airflow and users see it: provider discovery, DAG-parse imports, lint and types."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_imagesearch.get_provider_info import get_provider_info
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _airflow(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+    return subprocess.run(
+        [str(BIN / "airflow"), *args], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+
+
+def test_provider_info_names_every_module_that_exists() -> None:
+    import importlib
+
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-imagesearch"
+    modules = [
+        m
+        for key in ("hooks", "operators", "sensors", "triggers")
+        for e in info[key]
+        for m in e["python-modules"]
+    ]
+    for module in modules:
+        importlib.import_module(module)
+    (connection,) = info["connection-types"]
+    hook_path = connection["hook-class-name"]
+    module_name, _, class_name = hook_path.rpartition(".")
+    hook_class = getattr(importlib.import_module(module_name), class_name)
+    assert hook_class.conn_type == connection["connection-type"] == "imagesearch"
+    assert connection["conn-fields"]["security_token"]["schema"]["format"] == "password"
+
+
+def test_airflow_discovers_the_provider_without_warnings() -> None:
+    result = _airflow("providers", "get", "airflow-provider-imagesearch")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "airflow-provider-imagesearch" in result.stdout
+    hooks = _airflow("providers", "hooks")
+    assert "airflow_provider_imagesearch.hooks.imagesearch.ImageSearchHook" in hooks.stdout
+    for output in (result, hooks):
+        text = (output.stdout + output.stderr).lower()
+        assert "imagesearch" not in " ".join(
+            line for line in text.splitlines() if "warn" in line or "error" in line
+        )
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "airflow_provider_imagesearch.operators.imagesearch",
+        "airflow_provider_imagesearch.sensors.imagesearch",
+    ],
+)
+def test_operator_modules_import_no_pandas_or_requests(module: str) -> None:
+    code = (
+        "import sys, importlib, airflow.sdk; before = set(sys.modules); importlib.import_module(sys.argv[1]);"
+        "print('ADDED=' + ','.join(m for m in ('pandas', 'requests', 'numpy', 'sqlalchemy.orm') "
+        "if m in sys.modules and m not in before))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, module], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ADDED=\n" in out.stdout + "\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_code_quality(command: list[str]) -> None:
+    result = subprocess.run(
+        [str(BIN / command[0]), *command[1:]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

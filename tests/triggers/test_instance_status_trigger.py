@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -120,11 +121,16 @@ def test_token_renewed_during_a_long_wait_with_one_client(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     emulator.upsert_instance("shop-6", status="CREATION", transition_after_s=1.5, next_status="NORMAL")
-    emulator.set_faults(token_expiry_interval=0.5)
+    expiry = threading.Timer(0.7, emulator.expire_tokens, kwargs={"include_ready": False})
+    expiry.start()
     trigger = _trigger(imagesearch_conn("iam_password"), "shop-6")
-    event = _first_event(trigger)
+    try:
+        event = _first_event(trigger)
+    finally:
+        expiry.cancel()
     assert event["status"] == "success"
-    assert emulator.stats()["token_requests"] >= 2
+    assert emulator.stats()["token_expiries"] == 1
+    assert emulator.stats()["token_requests"] == 2
     assert trigger._hook is None  # the client was closed on exit
 
 

@@ -89,6 +89,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "For temporary AK/SK only.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
+                    "token": {
+                        "label": "Ready token",
+                        "description": "For auth_type token: an X-Auth-Token (short jobs and tests).",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
                     "iam_endpoint": {
                         "label": "IAM endpoint",
                         "description": "Overrides https://iam.{region}.myhuaweicloud.com.",

@@ -410,3 +410,52 @@ def test_session_is_reused(imagesearch_conn: Callable[..., str], instance: Calla
 
 def test_token_cache_holds_no_password() -> None:
     assert all("Passw0rd" not in key for key in TOKEN_CACHE._tokens)
+
+
+def test_added_latency_is_tolerated(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, instance: Callable[..., str]
+) -> None:
+    instance("shop-1")
+    hook = ImageSearchHook(imagesearch_conn("token"))
+    emulator.set_faults(latency_seconds=0.2)
+    started = time.monotonic()
+    assert hook.get_instance("shop-1").instance_name == "shop-1"
+    assert time.monotonic() - started >= 0.2
+    assert sum(hook.retry_stats.values()) == 0
+
+
+def test_temporary_aksk_sends_the_security_token(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, instance: Callable[..., str]
+) -> None:
+    from airflow_provider_imagesearch.emulator import (
+        DEFAULT_SECURITY_TOKEN,
+        DEFAULT_TEMP_ACCESS_KEY,
+        DEFAULT_TEMP_SECRET_KEY,
+    )
+    from tests.support.connections import connection_fields, set_connection
+
+    instance("shop-1")
+    fields = connection_fields(emulator.url, "aksk", security_token=DEFAULT_SECURITY_TOKEN)
+    fields.update(login=DEFAULT_TEMP_ACCESS_KEY, password=DEFAULT_TEMP_SECRET_KEY)
+    assert (
+        ImageSearchHook(set_connection(monkeypatch, "temp_aksk", **fields))
+        .get_instance("shop-1")
+        .status.is_known
+    )
+    del fields["extra"]["security_token"]
+    with pytest.raises(ImageSearchAuthError) as caught:
+        ImageSearchHook(set_connection(monkeypatch, "temp_aksk_no_token", **fields)).get_instance("shop-1")
+    assert caught.value.status == 401
+    assert DEFAULT_TEMP_SECRET_KEY not in str(caught.value)
+
+
+def test_iam_outage_is_retried_for_the_token_request(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, instance: Callable[..., str]
+) -> None:
+    instance("shop-1")
+    hook = ImageSearchHook(imagesearch_conn("iam_password"))
+    emulator.set_faults(scope="iam", sequence=["503_json", "drop"])
+    assert hook.get_instance("shop-1").instance_name == "shop-1"
+    assert hook.retry_stats["5xx"] == 1
+    assert hook.retry_stats["dropped"] == 1
+    assert token_requests(emulator) >= 1

@@ -8,7 +8,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 from airflow_provider_imagesearch.errors import (
     ImageSearchError,
@@ -132,9 +137,16 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             result = self.poke(context)
             if isinstance(result, PokeReturnValue) and result.is_done:
                 return result.xcom_value
+            self._defer()
+        except (AirflowFailException, AirflowSensorTimeout) as error:
+            # What BaseSensorOperator.execute does for poke/reschedule, so soft_fail means the same here.
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(
+                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {error}"
+                ) from error
+            raise
         finally:
             self._close_hook()
-        self._defer()
 
     def _defer(self) -> None:
         start = self._wait_started or time.time()

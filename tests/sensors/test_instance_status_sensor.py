@@ -204,3 +204,21 @@ def test_forbidden_fails_after_one_request_in_deferrable_mode(
     assert states(dr) == {("wait", -1): ("failed", 1)}
     # One poke before deferring (ok), then exactly one request from the trigger (403).
     assert _polls(emulator, name) == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_soft_fail_skips_on_a_failure_status(
+    mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    name = f"soft-{mode[:5]}"
+    emulator.upsert_instance(name, status="ABNORMAL")
+    dag = _dag(
+        f"sensor_soft_{mode}",
+        instance_name=name,
+        imagesearch_conn_id=imagesearch_conn(),
+        soft_fail=True,
+        **MODES[mode],
+    )
+    dr = run_dag(dag)
+    assert states(dr) == {("wait", -1): ("skipped", 1)}
+    assert _polls(emulator, name) == 1

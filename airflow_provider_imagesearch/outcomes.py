@@ -20,6 +20,13 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.models import InstanceStatus
 
+# Kinds of the trigger's single event; the sensor's ``execute_complete`` maps each to a task outcome.
+SUCCESS = "success"
+FAILURE = "failure"
+NOT_FOUND = "not_found"
+TIMEOUT = "timeout"
+ERROR = "error"
+
 TRANSIENT_ERRORS: tuple[type[ImageSearchError], ...] = (
     ImageSearchServerError,
     ImageSearchThrottledError,

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from airflow_provider_imagesearch import outcomes
 from airflow_provider_imagesearch.errors import (
     ImageSearchError,
     ImageSearchNotFoundError,
@@ -23,7 +24,6 @@ from airflow_provider_imagesearch.errors import (
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
 from airflow_provider_imagesearch.settings import DEFAULT_CONN_ID
-from airflow_provider_imagesearch.triggers import imagesearch as trigger_module
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -154,8 +154,11 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
         remaining = max(timeout_at - time.time(), 0.0) if timeout_at is not None else None
         if remaining == 0.0:
             raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_name}")
+        # Imported here: airflow.triggers.base is airflow-core, not needed to parse a DAG.
+        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+
         self.defer(
-            trigger=trigger_module.ImageSearchInstanceStatusTrigger(
+            trigger=ImageSearchInstanceStatusTrigger(
                 instance_name=self.instance_name,
                 imagesearch_conn_id=self.imagesearch_conn_id,
                 project_id=self.project_id,
@@ -230,13 +233,13 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             raise AirflowException(f"Trigger for {self.instance_name} ended without an event")
         kind = event.get("status")
         message = str(event.get("message", ""))
-        if kind == trigger_module.SUCCESS:
+        if kind == outcomes.SUCCESS:
             self.log.info("%s (after %s polls)", message, event.get("polls"))
             return event["instance"]
-        if kind == trigger_module.TIMEOUT:
+        if kind == outcomes.TIMEOUT:
             raise AirflowSensorTimeout(message)
-        if kind in (trigger_module.FAILURE, trigger_module.NOT_FOUND):
+        if kind in (outcomes.FAILURE, outcomes.NOT_FOUND):
             raise AirflowFailException(message)
-        if kind == trigger_module.ERROR and not event.get("retryable", False):
+        if kind == outcomes.ERROR and not event.get("retryable", False):
             raise AirflowFailException(message)
         raise AirflowException(message or f"Unexpected trigger event {kind!r}")

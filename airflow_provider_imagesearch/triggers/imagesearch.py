@@ -15,17 +15,15 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchNotFoundError,
 )
 from airflow_provider_imagesearch.outcomes import (
+    ERROR,
+    FAILURE,
+    NOT_FOUND,
+    SUCCESS,
+    TIMEOUT,
     failure_status_message,
     is_permanent,
     not_found_message,
 )
-
-# Event kinds; ``execute_complete`` of the sensor maps each to a task outcome.
-SUCCESS = "success"
-FAILURE = "failure"
-NOT_FOUND = "not_found"
-TIMEOUT = "timeout"
-ERROR = "error"
 
 MAX_ERROR_BACKOFF = 300.0
 

@@ -31,9 +31,19 @@ pytest_plugins = ["tests.support.fixtures"]
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated metadata DB (SQLite in the temporary Airflow home), once per session."""
+    from datetime import datetime
+
+    from airflow.sdk import DAG, task
     from airflow.utils import db
 
+    from tests.support.dagrun import run_dag
+
     db.resetdb()
+    # The first dag.test() of a process starts Airflow's in-process execution API (~4 s). Pay that here,
+    # so tests that race a timed status change in the emulator all start from a warm process.
+    with DAG("warm_up", schedule=None, start_date=datetime(2026, 1, 1)) as warm_up:
+        task(lambda: None, task_id="noop")()
+    run_dag(warm_up)
     return _AIRFLOW_HOME
 
 

@@ -102,7 +102,7 @@ def create_instance(
     tags: list[str] | None = None,
 ) -> ApiRequest:
     validation.project_id(project_id)
-    body: dict[str, Any] = {"name": validation.instance_name(instance_name, "name")}
+    body: dict[str, Any] = {"name": validation.instance_name(instance_name)}
     body["model"] = validation.non_empty_str(model, "model")
     if description is not None:
         if not isinstance(description, str):
@@ -247,7 +247,7 @@ def raise_for_error(request: ApiRequest, status: int, headers: Mapping[str, str]
     content_type = _header(headers, "Content-Type")
     try:
         payload: object = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     code, msg, body_request_id = _error_fields(payload)
     if code is None and msg is None:

@@ -192,8 +192,18 @@ class TokenCache:
             async with self._async_lock(key):
                 token = self._fresh(key)
                 if token is None:
-                    token = await fetch()
-                    self._store(key, token)
+                    # Also exclude sync fetchers and other event loops; polled, never blocking the loop,
+                    # so a cancelled waiter cannot leak the lock.
+                    lock = self._lock(key)
+                    while not lock.acquire(blocking=False):
+                        await asyncio.sleep(0.005)
+                    try:
+                        token = self._fresh(key)
+                        if token is None:
+                            token = await fetch()
+                            self._store(key, token)
+                    finally:
+                        lock.release()
         return token.value
 
     def put(self, key: str, token: IssuedToken) -> None:

@@ -240,10 +240,10 @@ class SearchResult:
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> SearchResult:
-        count = body.get("count", 0)
+        count = body["count"]
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError("count must be an integer")
-        items = body.get("result") or []
+        items = body["result"]
         if not isinstance(items, list):
             raise TypeError("result must be a list")
         hits = []

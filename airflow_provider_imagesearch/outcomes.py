@@ -39,6 +39,8 @@ def is_permanent(error: BaseException) -> bool:
     """True for errors that retrying the task cannot fix."""
     if isinstance(error, ImageSearchConfigError | ImageSearchValidationError | ImageSearchNotFoundError):
         return True
+    if isinstance(error, ImageSearchTransportError) and error.error_code == "TLS_ERROR":
+        return True
     if isinstance(error, TRANSIENT_ERRORS):
         return False
     # Any other API answer is a 4xx: the request itself is wrong or forbidden.

@@ -48,7 +48,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except ValueError:
         try:
             moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         seconds = moment.timestamp() - (now if now is not None else time.time())
     if seconds != seconds:  # NaN
@@ -63,6 +63,8 @@ def retry_cause(error: BaseException, idempotent: bool) -> str | None:
     if isinstance(error, ImageSearchServerError):
         return "5xx" if idempotent else None
     if isinstance(error, ImageSearchTransportError):
+        if error.error_code == "TLS_ERROR":
+            return None  # a refused certificate or TLS set-up is configuration: no retry can fix it
         if not getattr(error, "request_sent", True):
             return "connect"
         if idempotent:

@@ -80,7 +80,7 @@ def _requests_transport_error(
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
 
 
-def _httpx_transport_error(request: api.ApiRequest, exc: httpx.TransportError) -> ImageSearchTransportError:
+def _httpx_transport_error(request: api.ApiRequest, exc: httpx.RequestError) -> ImageSearchTransportError:
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return _transport_error(request, exc, sent=False, timed_out=True, code="CONNECT_TIMEOUT")
     if isinstance(exc, httpx.TimeoutException):
@@ -161,7 +161,7 @@ class _HookBase:
 
     def _project(self, project_id: str | None) -> str:
         assert self._settings is not None
-        return project_id or self._settings.require_project_id()
+        return project_id if project_id is not None else self._settings.require_project_id()
 
     def _after_rejection(self, error: ImageSearchAuthError, token: str | None, renewed: bool) -> None:
         """Forget a token the server refused; re-raise ``error`` unless one renewal is still allowed."""
@@ -520,7 +520,7 @@ class ImageSearchAsyncHook(_HookBase):
             return await client.request(
                 prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
             )
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # TransportError, and DecodingError of a garbled body
             raise _httpx_transport_error(request, exc) from None
 
     async def _fetch_token_once(self) -> IssuedToken:

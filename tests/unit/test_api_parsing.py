@@ -221,7 +221,7 @@ def test_only_project_errors_escape_the_parser(payload: Any, status: int, operat
         (lambda: api.search_images(PROJECT, "ok", path="p", limit=0), "limit"),
         (lambda: api.search_images(PROJECT, "ok", path="p", limit=101), "limit"),
         (lambda: api.search_images(PROJECT, "ok", path="p", offset=-1), "offset"),
-        (lambda: api.create_instance(PROJECT, "Bad"), "name"),
+        (lambda: api.create_instance(PROJECT, "Bad"), "instance_name"),
         (lambda: api.add_image(PROJECT, "ok", path=""), "path"),
         (lambda: api.modify_image(PROJECT, "ok", path="p", tags={str(i): i for i in range(11)}), "tags"),
     ],

@@ -109,16 +109,26 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     """One TLS context per verify setting, shared by every async client of the process.
 
     httpx builds a fresh context (loading the whole CA bundle, ~20 ms) for each client otherwise, and
-    a triggerer runs one client per waiting sensor.
+    a triggerer runs one client per waiting sensor. The CA variables are honoured as the sync hook
+    (requests) and httpx honour them.
     """
     if verify is False:
         return False
-    cafile = verify if isinstance(verify, str) else os.environ.get("SSL_CERT_FILE")
-    if cafile is None:
+    cafile = verify if isinstance(verify, str) else None
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        cafile = cafile or os.environ.get(variable) or None
+    capath = os.environ.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
         import certifi
 
         cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile)
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+@functools.lru_cache(maxsize=1)
+def _proxy_environment() -> bool:
+    """Whether any proxy variable is set (read once: httpx scans os.environ for every client otherwise)."""
+    return any(key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for key in os.environ)
 
 
 class _HookBase:
@@ -500,6 +510,7 @@ class ImageSearchAsyncHook(_HookBase):
                 timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+                trust_env=_proxy_environment(),
             )
         return self._client
 

@@ -21,7 +21,7 @@ from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstance
 ARCHIVE_TABLE = "imagesearch_instance_archive"
 ARCHIVE_ASSET = Asset(
     name="imagesearch_instance_archive",
-    uri="imagesearch-archive://imagesearch_archive_db/imagesearch_instance_archive",
+    uri="x-imagesearch-archive://imagesearch_archive_db/imagesearch_instance_archive",
 )
 
 

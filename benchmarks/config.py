@@ -1,0 +1,60 @@
+"""Figure sizes: the issue's (full run) and tiny ones (``--smoke``, so CI keeps the suite working)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each figure is.
+
+    :param calls: calls per variant in the call-overhead figures (interleaved).
+    :param warmup_calls: untimed calls per variant first (connections, imports, caches).
+    :param token_calls: calls in the token-reuse figure.
+    :param token_hooks: hook instances they are spread over.
+    :param token_threads: threads making them (the first calls race for the token).
+    :param triggers: triggers run at once in the deferral figure.
+    :param poll_interval: their poll interval, in seconds.
+    :param parse_repeats: fresh interpreters per module in the DAG-parse figure (the median is kept).
+    :param archive_rows: detail rows archived per repetition.
+    :param archive_repeats: interleaved repetitions of (archive path, plain executemany) per database.
+    """
+
+    calls: int
+    warmup_calls: int
+    token_calls: int
+    token_hooks: int
+    token_threads: int
+    triggers: int
+    poll_interval: float
+    parse_repeats: int
+    archive_rows: int
+    archive_repeats: int
+
+
+FULL = Sizes(
+    calls=2000,
+    warmup_calls=50,
+    token_calls=1000,
+    token_hooks=50,
+    token_threads=10,
+    triggers=1000,
+    poll_interval=2.0,
+    parse_repeats=5,
+    archive_rows=100_000,
+    archive_repeats=3,
+)
+
+SMOKE = Sizes(
+    calls=100,
+    warmup_calls=10,
+    token_calls=100,
+    token_hooks=10,
+    token_threads=5,
+    triggers=20,
+    poll_interval=0.2,
+    parse_repeats=1,
+    archive_rows=2_000,
+    archive_repeats=1,
+)

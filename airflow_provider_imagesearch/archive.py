@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
@@ -115,8 +116,16 @@ def details_frame(
 
 
 _RUN_COLUMNS = frozenset({"run_id", "fetched_at", "logical_date"})
-#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder per row.
-_tags_json = json.JSONEncoder(ensure_ascii=False).encode
+_json_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _tags_json(tags: object) -> str:
+    """``json.dumps(list(tags), ensure_ascii=False)``, about 3x faster for the usual list of names."""
+    if not isinstance(tags, list | tuple):
+        return "[]"
+    if all(isinstance(tag, str) for tag in tags):
+        return "[" + ", ".join(map(encode_basestring, tags)) + "]"
+    return _json_encode(list(tags))
 
 
 def _table(table: str, metadata: sa.MetaData) -> sa.Table:
@@ -167,24 +176,32 @@ def _columns(frame: pd.DataFrame, *, sqlite_text: bool = False) -> list[list[Any
     With ``sqlite_text`` timestamps become ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC strings instead: what
     SQLAlchemy's SQLite DATETIME type stores for them, so both paths read back the same.
     """
-    import numpy as np
-    import pandas as pd
-
     columns: list[list[Any]] = []
     for name in frame.columns:
         series = frame[name]
-        if isinstance(series.dtype, pd.DatetimeTZDtype) and sqlite_text:
-            naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-            values = [text.replace("T", " ") for text in np.datetime_as_string(naive, unit="us").tolist()]
-        elif isinstance(series.dtype, pd.DatetimeTZDtype):
-            values = list(series.dt.to_pydatetime())
+        if name in _RUN_COLUMNS and len(series):
+            # The same value on every row of a run: convert it once.
+            columns.append(_column_values(series.iloc[:1], sqlite_text) * len(series))
         else:
-            values = series.astype(object).tolist()  # numpy/pandas scalars -> Python scalars
-        missing = series.isna().to_numpy()
-        if missing.any():
-            values = [None if gone else value for value, gone in zip(values, missing, strict=True)]
-        columns.append(values)
+            columns.append(_column_values(series, sqlite_text))
     return columns
+
+
+def _column_values(series: pd.Series, sqlite_text: bool) -> list[Any]:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.DatetimeTZDtype) and sqlite_text:
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        values = [text.replace("T", " ") for text in np.datetime_as_string(naive, unit="us").tolist()]
+    elif isinstance(series.dtype, pd.DatetimeTZDtype):
+        values = list(series.dt.to_pydatetime())
+    else:
+        values = series.astype(object).tolist()  # numpy/pandas scalars -> Python scalars
+    missing = series.isna().to_numpy()
+    if missing.any():
+        values = [None if gone else value for value, gone in zip(values, missing, strict=True)]
+    return values
 
 
 def _sqlite_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

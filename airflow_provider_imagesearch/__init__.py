@@ -7,3 +7,6 @@ package must not drag in hooks, HTTP clients or pandas at DAG-parse time.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+#: Connection id used when none is given.
+DEFAULT_CONN_ID = "imagesearch_default"

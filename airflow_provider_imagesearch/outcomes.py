@@ -7,6 +7,8 @@ and go through Airflow's task retries after the hook's own retry budget.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchConfigError,
@@ -18,7 +20,6 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
     ImageSearchValidationError,
 )
-from airflow_provider_imagesearch.models import InstanceStatus
 
 # Kinds of the trigger's single event; the sensor's ``execute_complete`` maps each to a task outcome.
 SUCCESS = "success"
@@ -26,6 +27,9 @@ FAILURE = "failure"
 NOT_FOUND = "not_found"
 TIMEOUT = "timeout"
 ERROR = "error"
+
+if TYPE_CHECKING:
+    from airflow_provider_imagesearch.models import InstanceStatus
 
 TRANSIENT_ERRORS: tuple[type[ImageSearchError], ...] = (
     ImageSearchServerError,

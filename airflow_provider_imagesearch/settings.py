@@ -19,7 +19,6 @@ from airflow_provider_imagesearch.retry import RetryPolicy
 AuthType = Literal["iam_password", "aksk", "token"]
 AUTH_TYPES: tuple[AuthType, ...] = ("iam_password", "aksk", "token")
 
-DEFAULT_CONN_ID = "imagesearch_default"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 

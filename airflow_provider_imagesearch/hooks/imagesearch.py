@@ -14,7 +14,7 @@ import httpx
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_imagesearch import api
+from airflow_provider_imagesearch import DEFAULT_CONN_ID, api
 from airflow_provider_imagesearch.auth import (
     TOKEN_CACHE,
     Authenticator,
@@ -31,11 +31,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.retry import RetryPolicy
-from airflow_provider_imagesearch.settings import (
-    DEFAULT_CONN_ID,
-    ImageSearchSettings,
-    settings_from_connection,
-)
+from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_imagesearch import DEFAULT_CONN_ID
 from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
 from airflow_provider_imagesearch.outcomes import is_permanent, not_found_message
-from airflow_provider_imagesearch.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

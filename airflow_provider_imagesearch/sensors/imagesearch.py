@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_imagesearch import outcomes
+from airflow_provider_imagesearch import DEFAULT_CONN_ID, outcomes
 from airflow_provider_imagesearch.errors import (
     ImageSearchError,
     ImageSearchNotFoundError,
@@ -23,7 +23,6 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
-from airflow_provider_imagesearch.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -306,9 +306,15 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def transition_time(first_min: float, first_max: float, interval: float) -> float:
-    """When instances should turn NORMAL so that first polls see CREATION and second polls NORMAL."""
-    if first_max < first_min + interval:
-        return (first_max + first_min + interval) / 2
+    """When instances should turn NORMAL so that first polls see CREATION and second polls NORMAL.
+
+    No second poll starts before ``interval`` after the start (the triggers start at 0 and poll at most
+    every ``interval``), nor before ``first_min + interval`` if a trigger waits a full interval after its
+    first answer: the midpoint between the last first poll and ``interval`` suits both.
+    """
+    earliest_second = min(interval, first_min + interval)
+    if first_max < earliest_second:
+        return (first_max + earliest_second) / 2
     return first_max + 0.1 * interval  # no such moment: the later triggers will need a third poll
 
 

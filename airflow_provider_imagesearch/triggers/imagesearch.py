@@ -127,6 +127,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         errors_in_row = 0
         while True:
             self.polls += 1
+            poll_started = time.monotonic()
             delay = self.poll_interval
             try:
                 detail = await hook.get_instance(self.instance_name)
@@ -174,7 +175,9 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
                         TIMEOUT, f"Instance {self.instance_name} did not reach {sorted(targets)} in time"
                     )
                 delay = min(delay, remaining)
-            await asyncio.sleep(delay)
+            # Polls start every ``delay`` seconds, not ``delay`` after the last answer: a slow answer
+            # (or a triggerer busy with many waits) does not push every later poll back.
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - poll_started)))
 
     def _error_event(self, error: ImageSearchError, *, retryable: bool) -> dict[str, Any]:
         event = self._base(ERROR, str(error))

@@ -85,8 +85,6 @@ TERMINAL_FAILURE_STATUSES: frozenset[InstanceStatus] = frozenset(
         InstanceStatus.ARREARAGE,
     }
 )
-#: Statuses that move on by themselves.
-TRANSITIONAL_STATUSES: frozenset[InstanceStatus] = frozenset({InstanceStatus.CREATION})
 
 
 def _epoch_ms_to_datetime(value: int) -> datetime:

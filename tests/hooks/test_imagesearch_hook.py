@@ -408,8 +408,15 @@ def test_session_is_reused(imagesearch_conn: Callable[..., str], instance: Calla
     assert hook.get_conn() is not session
 
 
-def test_token_cache_holds_no_password() -> None:
-    assert all("Passw0rd" not in key for key in TOKEN_CACHE._tokens)
+def test_token_cache_holds_no_password(
+    imagesearch_conn: Callable[..., str], instance: Callable[..., str]
+) -> None:
+    from airflow_provider_imagesearch.emulator import DEFAULT_PASSWORD
+
+    instance("shop-1")
+    ImageSearchHook(imagesearch_conn("iam_password")).get_instance("shop-1")
+    assert len(TOKEN_CACHE._tokens) == 1
+    assert all(DEFAULT_PASSWORD not in key for key in TOKEN_CACHE._tokens)
 
 
 def test_added_latency_is_tolerated(

@@ -308,7 +308,7 @@ class TlsProxy:
         self.connections = 0
         self.handshakes = 0
         self.handshake_failures = 0
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
@@ -337,8 +337,19 @@ class TlsProxy:
         )
 
     def _count(self, name: str) -> None:
-        with self._lock:
+        with self._changed:
             setattr(self, name, getattr(self, name) + 1)
+            self._changed.notify_all()
+
+    def wait_for(self, name: str, at_least: int, timeout: float = 10.0) -> int:
+        """Wait until counter ``name`` reaches ``at_least`` (or ``timeout`` passes); return its value.
+
+        The client sees a refused handshake before the proxy's handler thread has counted it, so a
+        counter read right after the client's error can lag behind by a few milliseconds.
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: getattr(self, name) >= at_least, timeout=timeout)
+            return int(getattr(self, name))
 
     def __enter__(self) -> TlsProxy:
         self._thread.start()

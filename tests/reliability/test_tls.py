@@ -88,13 +88,17 @@ def test_self_signed_certificate_is_refused_by_default(
     audit.exception("tls async", caught_async.value)
     assert caught_async.value.error_code == "TLS_ERROR"
     assert "certificate" in str(caught_async.value).lower()
+    # One refused handshake per path (sync, test_connection, async); wait for the proxy to count them
+    # so that a late successful handshake could not slip past the assertion below.
+    handshakes_failed = proxy.wait_for("handshake_failures", 3)
     stats = emulator.stats()
     audit.figure(
         "TLS default verify",
         error=message[:110],
-        handshakes_failed=proxy.handshake_failures,
+        handshakes_failed=handshakes_failed,
         emulator_requests=stats["requests_total"],
     )
+    assert handshakes_failed >= 3
     assert proxy.handshakes == 0
     assert stats["requests_total"] == 0
 
@@ -117,7 +121,7 @@ def test_verify_extra_with_the_ca_file_works(
     )
     assert stats["by_route"][API_ROUTE] == 6
     assert stats["token_requests"] == 1  # the IAM call went through the proxy too
-    assert proxy.handshakes >= 3
+    assert proxy.wait_for("handshakes", 3) >= 3
 
 
 def test_trusted_certificate_for_another_name_is_refused(
@@ -203,4 +207,4 @@ def test_tls_errors_are_project_errors_for_every_path(
     assert isinstance(caught.value, ImageSearchTransportError)
     assert caught.value.error_code == "TLS_ERROR"
     assert caught.value.path == "/v3/auth/tokens"
-    assert proxy.handshake_failures >= 1
+    assert proxy.wait_for("handshake_failures", 1) >= 1

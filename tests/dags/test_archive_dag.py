@@ -15,6 +15,7 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from tests.support.dagrun import states, xcom
+from tests.support.waiting import after_first_poll
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -42,13 +43,9 @@ def seed(emulator: Emulator) -> None:
         register_date_ms=REGISTERED_MS,
         expired_date_ms=EXPIRES_MS,
     )
+    # In CREATION until the test moves it on (see grow_shop_new).
     emulator.upsert_instance(
-        "shop-new",
-        status="CREATION",
-        transition_after_s=9.0,
-        next_status="NORMAL",
-        register_date_ms=REGISTERED_MS,
-        expired_date_ms=EXPIRES_MS,
+        "shop-new", status="CREATION", register_date_ms=REGISTERED_MS, expired_date_ms=EXPIRES_MS
     )
     emulator.upsert_instance(
         "archive-forever", status="NORMAL", expired_date_ms=-1, register_date_ms=REGISTERED_MS
@@ -124,7 +121,22 @@ def test_end_to_end(
         "imagesearch_conn_id": imagesearch_conn("iam_password"),
         "db_conn_id": conn_id,
     }
-    dr = dag.test(run_conf=conf)
+
+    # shop-new turns NORMAL 4 s after the sensor first saw it in CREATION: after its synchronous poke
+    # and the trigger's first poll, before the trigger's next one (the DAG polls every 5 s).
+    def grow_shop_new() -> None:
+        emulator.upsert_instance(
+            "shop-new",
+            status="CREATION",
+            transition_after_s=4.0,
+            next_status="NORMAL",
+            register_date_ms=REGISTERED_MS,
+            expired_date_ms=EXPIRES_MS,
+        )
+
+    with after_first_poll(emulator, "shop-new", grow_shop_new) as grown:
+        dr = dag.test(run_conf=conf)
+    assert grown.is_set()
     assert str(dr.state) == "success", states(dr)
     # The CREATION instance made its sensor defer and poll more than once.
     polls = [r for r in emulator.requests_log() if r.get("instance") == "shop-new" and r["method"] == "GET"]

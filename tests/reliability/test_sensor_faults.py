@@ -1,7 +1,7 @@
 """Item 4: the instance-status sensor through faults, in poke, reschedule and deferrable mode.
 
-* A wait across injected 5xx and 429 answers and an IAM token expiry (every issued token revoked 1.6 s
-  into the wait, between two polls) ends in success, with the details in XCom; every injected fault was
+* A wait across injected 5xx and 429 answers and an IAM token expiry (every issued token revoked right
+  after the first successful poll, so between two polls) ends in success, with the details in XCom; every injected fault was
   consumed, the revoked token was refused exactly once and renewed exactly once (2 IAM token requests).
 
   One explicit expiry rather than ``token_expiry_interval``: with a periodic expiry, a token renewed
@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -28,6 +27,7 @@ from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 from tests.reliability.support import SecretAudit, run_xcoms
 from tests.support.dagrun import run_dag, states, xcom
+from tests.support.waiting import after_first_poll
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -61,14 +61,13 @@ def test_wait_through_faults_and_token_expiry_succeeds(
 ) -> None:
     name = f"rough-{mode[:5]}"
 
-    timers: list[threading.Timer] = []
-
     def seed() -> None:
+        emulator.upsert_instance(name, status="CREATION")
+
+    # Tied to the sensor's first successful poll, not to a delay a slow DAG start could overrun.
+    def expire_then_grow() -> None:
+        emulator.expire_tokens(include_ready=False)
         emulator.upsert_instance(name, status="CREATION", transition_after_s=3.0, next_status="NORMAL")
-        timer = threading.Timer(1.6, emulator.expire_tokens, kwargs={"include_ready": False})
-        timer.daemon = True
-        timers.append(timer)
-        timer.start()
 
     emulator.set_faults(sequence=FAULT_SEQUENCE, retry_after="0.02")
     started = time.monotonic()
@@ -79,11 +78,10 @@ def test_wait_through_faults_and_token_expiry_succeeds(
         imagesearch_conn_id=imagesearch_conn(),
         **MODES[mode],
     )
-    dr = run_dag(dag)
+    with after_first_poll(emulator, name, expire_then_grow) as expired:
+        dr = run_dag(dag)
     elapsed = time.monotonic() - started
-    for timer in timers:
-        timer.cancel()
-        timer.join(timeout=10)
+    assert expired.is_set()
     for key, value in run_xcoms(dr):
         audit.xcom(key, value)
     stats = emulator.stats()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.models import TERMINAL_FAILURE_STATUSES
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 from tests.support.dagrun import run_dag, states, xcom
+from tests.support.waiting import after_first_poll, transition_at
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -34,16 +34,6 @@ def _dag(dag_id: str, **sensor_kwargs: Any) -> DAG:
     return dag
 
 
-def _expire_after_first_poll(emulator: Emulator, name: str, stop: threading.Event) -> None:
-    deadline = time.monotonic() + 60
-    while not stop.is_set() and time.monotonic() < deadline:
-        if _polls(emulator, name) >= 1:
-            time.sleep(0.2)
-            emulator.expire_tokens(include_ready=False)
-            return
-        time.sleep(0.05)
-
-
 def _polls(emulator: Emulator, name: str) -> int:
     return sum(1 for r in emulator.requests_log() if r.get("instance") == name and r["method"] == "GET")
 
@@ -51,10 +41,18 @@ def _polls(emulator: Emulator, name: str) -> int:
 @pytest.mark.parametrize("mode", MODES)
 def test_creation_becomes_normal(mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
     name = f"grow-{mode[:5]}"
-    emulator.upsert_instance(name, status="CREATION", transition_after_s=5.0, next_status="NORMAL")
-    dr = run_dag(
-        _dag(f"sensor_ok_{mode}", instance_name=name, imagesearch_conn_id=imagesearch_conn(), **MODES[mode])
+    emulator.upsert_instance(name, status="CREATION")
+    # The instance turns NORMAL a little after the sensor first saw it in CREATION.
+    grow = functools.partial(
+        emulator.upsert_instance, name, status="CREATION", transition_after_s=1.5, next_status="NORMAL"
     )
+    with after_first_poll(emulator, name, grow) as grown:
+        dr = run_dag(
+            _dag(
+                f"sensor_ok_{mode}", instance_name=name, imagesearch_conn_id=imagesearch_conn(), **MODES[mode]
+            )
+        )
+    assert grown.is_set()
     assert states(dr) == {("wait", -1): ("success", 1)}
     detail = xcom(dr, "wait")
     assert detail["status"] == "NORMAL"
@@ -67,17 +65,32 @@ def test_creation_failed_fails_at_once_without_retries(
     mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     name = f"fail-{mode[:5]}"
-    created = time.time()
-    emulator.upsert_instance(name, status="CREATION", transition_after_s=5.0, next_status="CREATION_FAILD")
-    dr = run_dag(
-        _dag(f"sensor_fail_{mode}", instance_name=name, imagesearch_conn_id=imagesearch_conn(), **MODES[mode])
-    )
+    emulator.upsert_instance(name, status="CREATION")
+    failed_at: list[float] = []
+
+    def fail_soon() -> None:
+        emulator.upsert_instance(
+            name, status="CREATION", transition_after_s=1.5, next_status="CREATION_FAILD"
+        )
+        failed_at.append(transition_at(emulator, name))
+
+    with after_first_poll(emulator, name, fail_soon):
+        dr = run_dag(
+            _dag(
+                f"sensor_fail_{mode}",
+                instance_name=name,
+                imagesearch_conn_id=imagesearch_conn(),
+                **MODES[mode],
+            )
+        )
     assert states(dr) == {("wait", -1): ("failed", 1)}
     log = [r for r in emulator.requests_log() if r.get("instance") == name]
-    # The poke that saw CREATION_FAILD was the last one.
+    # The poke that saw CREATION_FAILD was the last one, and the only one after the change.
     assert log[-1]["status"] == 200
-    faild_polls = [r for r in log if r["ts"] >= created + 5.0]
+    assert failed_at, "the instance never moved towards CREATION_FAILD"
+    faild_polls = [r for r in log if r["ts"] >= failed_at[0]]
     assert len(faild_polls) == 1
+    assert len(log) >= 2
 
 
 @pytest.mark.parametrize("status", sorted(s.value for s in TERMINAL_FAILURE_STATUSES))
@@ -119,13 +132,15 @@ def test_token_expiring_mid_wait_is_renewed(
     mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     name = f"tok-{mode[:5]}"
-    emulator.upsert_instance(name, status="CREATION", transition_after_s=5.0, next_status="NORMAL")
+    emulator.upsert_instance(name, status="CREATION")
+
     # One expiry in the middle of the wait, after the first poll (a periodic expiry could land between
-    # a renewal and its use, which no real 24 h token does).
-    stop = threading.Event()
-    expiry = threading.Thread(target=_expire_after_first_poll, args=(emulator, name, stop))
-    expiry.start()
-    try:
+    # a renewal and its use, which no real 24 h token does); NORMAL comes polls later.
+    def expire_then_grow() -> None:
+        emulator.expire_tokens(include_ready=False)
+        emulator.upsert_instance(name, status="CREATION", transition_after_s=2.5, next_status="NORMAL")
+
+    with after_first_poll(emulator, name, expire_then_grow) as expired:
         dr = run_dag(
             _dag(
                 f"sensor_token_{mode}",
@@ -134,9 +149,7 @@ def test_token_expiring_mid_wait_is_renewed(
                 **MODES[mode],
             )
         )
-    finally:
-        stop.set()
-        expiry.join()
+    assert expired.is_set()
     assert states(dr) == {("wait", -1): ("success", 1)}
     stats = emulator.stats()
     assert stats["token_expiries"] >= 1

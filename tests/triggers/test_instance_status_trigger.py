@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+from tests.support.waiting import wait_until
 
 
 def _trigger(conn_id: str, name: str, **kwargs: Any) -> ImageSearchInstanceStatusTrigger:
@@ -51,7 +52,8 @@ def test_serialization_round_trip() -> None:
 
 
 def test_success_event_carries_the_details(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
-    emulator.upsert_instance("shop-1", status="CREATION", transition_after_s=0.5, next_status="NORMAL")
+    # Long enough that the first poll sees CREATION even on a stalled machine.
+    emulator.upsert_instance("shop-1", status="CREATION", transition_after_s=2.0, next_status="NORMAL")
     event = _first_event(_trigger(imagesearch_conn(), "shop-1"))
     assert event["status"] == "success"
     assert event["instance"]["status"] == "NORMAL"
@@ -72,7 +74,7 @@ def test_failure_event_names_status_and_reason(
 
 
 def test_not_found_after_deadline(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
-    event = _first_event(_trigger(imagesearch_conn(), "ghost", not_found_deadline=time.time() + 0.5))
+    event = _first_event(_trigger(imagesearch_conn(), "ghost", not_found_deadline=time.time() + 2.0))
     assert event["status"] == "not_found"
     assert event["error_code"] == "IS.0007"
     assert event["polls"] >= 2
@@ -82,10 +84,11 @@ def test_timeout_event(imagesearch_conn: Callable[..., str], emulator: Emulator)
     emulator.upsert_instance("shop-3", status="CREATION", transition_after_s=3600.0)
     started = time.monotonic()
     event = _first_event(
-        _trigger(imagesearch_conn(), "shop-3", poll_interval=5.0, timeout_at=time.time() + 0.5)
+        _trigger(imagesearch_conn(), "shop-3", poll_interval=60.0, timeout_at=time.time() + 0.5)
     )
     assert event["status"] == "timeout"
-    assert time.monotonic() - started < 3.0
+    # It woke at the timeout, not at the next poll a minute away.
+    assert time.monotonic() - started < 30.0
 
 
 def test_always_500_ends_with_an_error_after_the_cap_without_hot_loop(
@@ -120,14 +123,25 @@ def test_forbidden_ends_after_one_request(imagesearch_conn: Callable[..., str], 
 def test_token_renewed_during_a_long_wait_with_one_client(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
-    emulator.upsert_instance("shop-6", status="CREATION", transition_after_s=1.5, next_status="NORMAL")
-    expiry = threading.Timer(0.7, emulator.expire_tokens, kwargs={"include_ready": False})
+    emulator.upsert_instance("shop-6", status="CREATION", transition_after_s=3.0, next_status="NORMAL")
+    stop = threading.Event()
+
+    def expire_after_first_poll() -> None:
+        # Expire the token only once the trigger has used it, whatever the machine's speed.
+        log = wait_until(
+            emulator.requests_log, lambda log: any(r["instance"] == "shop-6" for r in log) or stop.is_set()
+        )
+        if any(r["instance"] == "shop-6" for r in log):
+            emulator.expire_tokens(include_ready=False)
+
+    expiry = threading.Thread(target=expire_after_first_poll)
     expiry.start()
     trigger = _trigger(imagesearch_conn("iam_password"), "shop-6")
     try:
         event = _first_event(trigger)
     finally:
-        expiry.cancel()
+        stop.set()
+        expiry.join()
     assert event["status"] == "success"
     assert emulator.stats()["token_expiries"] == 1
     assert emulator.stats()["token_requests"] == 2
@@ -141,7 +155,11 @@ def test_cleanup_closes_the_client(imagesearch_conn: Callable[..., str], emulato
     async def run() -> None:
         generator = trigger.run()
         task = asyncio.ensure_future(anext(generator))
-        await asyncio.sleep(0.3)
+        # Wait (with a deadline) until the first poll has opened the client.
+        for _ in range(200):
+            if trigger._hook is not None and trigger._hook._client is not None:
+                break
+            await asyncio.sleep(0.05)
         assert trigger._hook is not None
         assert trigger._hook._client is not None
         client = trigger._hook._client

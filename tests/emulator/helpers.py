@@ -23,6 +23,7 @@ from airflow_provider_imagesearch.emulator import (
     DEFAULT_SECRET_KEY,
     DEFAULT_USER,
 )
+from tests.support.waiting import wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(64)
 JPEG = b"\xff\xd8\xff\xe0" + b"JFIF" + b"\x01" * 64
@@ -129,3 +130,10 @@ def assert_error(response: requests.Response, status: int, code: str) -> dict[st
     assert isinstance(body["error_msg"], str)
     assert body["error_msg"]
     return body
+
+
+def wait_until_rejected(api: Api, name: str, token: str) -> requests.Response:
+    """Query ``name`` with ``token`` until it stops answering 200; returns that first non-200 answer."""
+    response = wait_until(lambda: api.query(name, token=token), lambda r: r.status_code != 200)
+    assert response.status_code != 200, f"token still accepted: {response.text}"
+    return response

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -23,7 +22,7 @@ from airflow_provider_imagesearch.emulator import (
     Emulator,
 )
 
-from .helpers import Api, assert_error, signed_request
+from .helpers import Api, assert_error, signed_request, wait_until_rejected
 
 ISO_MICRO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -87,13 +86,12 @@ def test_domain_scoped_token_is_refused_by_v1_with_403(api: Api, ready_instance:
 
 
 def test_token_expires_after_its_lifetime() -> None:
-    with Emulator(token_lifetime=0.4, creation_seconds=0) as emu:
+    with Emulator(token_lifetime=2.0, creation_seconds=0) as emu:
         api = Api(emu.url)
         emu.upsert_instance("lib")
         token = api.password_token().headers["X-Subject-Token"]
         assert api.query("lib", token=token).status_code == 200
-        time.sleep(0.5)
-        body = assert_error(api.query("lib", token=token), 401, "APIGW.0307")
+        body = assert_error(wait_until_rejected(api, "lib", token), 401, "APIGW.0307")
         assert body["error_msg"] == "The token must be updated."
         assert api.query("lib").status_code == 200  # the ready token does not expire
         assert emu.stats()["token_expiries"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,12 @@ from airflow_provider_imagesearch.emulator import (
     EmulatorControlError,
     default_seed,
 )
+from tests.support.waiting import wait_until
 
 from .helpers import Api, assert_error
+
+#: Long enough that the "still in progress" checks right after a create/delete survive a stalled CI machine.
+TRANSITION_S = 2.0
 
 
 def _status(api: Api, name: str) -> str:
@@ -23,50 +26,53 @@ def _status(api: Api, name: str) -> str:
     return str(response.json()["status"]) if response.status_code == 200 else response.json()["error_code"]
 
 
+def _wait_for_status(api: Api, name: str, expected: str, *, while_status: str) -> None:
+    """Poll until ``name`` leaves ``while_status``; it must go straight to ``expected``."""
+    status = wait_until(lambda: _status(api, name), lambda status: status != while_status)
+    assert status == expected, f"{name}: expected {while_status} -> {expected}, last status seen {status}"
+
+
 def test_create_goes_creation_then_normal() -> None:
-    with Emulator(creation_seconds=0.3) as emu:
+    with Emulator(creation_seconds=TRANSITION_S) as emu:
         api = Api(emu.url)
         assert api.create("lib").json()["status"] == "CREATION"
         assert _status(api, "lib") == "CREATION"
         assert_error(api.v1("POST", "/lib/image", {"path": "p"}), 400, "IS.0015")
-        time.sleep(0.35)
-        assert _status(api, "lib") == "NORMAL"
+        _wait_for_status(api, "lib", "NORMAL", while_status="CREATION")
 
 
 def test_fail_marker_ends_in_creation_faild() -> None:
-    with Emulator(creation_seconds=0.2) as emu:
+    with Emulator(creation_seconds=TRANSITION_S) as emu:
         api = Api(emu.url)
         api.create("bad", description="please [emulator:fail] now")
         assert _status(api, "bad") == "CREATION"
-        time.sleep(0.25)
-        assert _status(api, "bad") == "CREATION_FAILD"
+        _wait_for_status(api, "bad", "CREATION_FAILD", while_status="CREATION")
         assert api.v1("DELETE", "/service/bad").json() == {"result": "success"}
 
 
 def test_delete_goes_deleting_then_gone() -> None:
-    with Emulator(creation_seconds=0, deletion_seconds=0.3) as emu:
+    with Emulator(creation_seconds=0, deletion_seconds=TRANSITION_S) as emu:
         api = Api(emu.url)
         api.create("lib")
         assert api.v1("DELETE", "/service/lib").json() == {"result": "success"}
         assert _status(api, "lib") == "DELETING"
         assert api.v1("DELETE", "/service/lib").status_code == 200  # idempotent while deleting
         assert_error(api.create("lib"), 400, "IS.0013")  # the name is still taken
-        time.sleep(0.35)
-        assert _status(api, "lib") == "IS.0007"
+        _wait_for_status(api, "lib", "IS.0007", while_status="DELETING")
         assert api.create("lib").status_code == 200
 
 
 def test_seed_presets_with_transitions() -> None:
     seed = {
         "instances": [
-            {"name": "coming", "status": "CREATION", "transition_after_s": 0.2},
+            {"name": "coming", "status": "CREATION", "transition_after_s": TRANSITION_S},
             {
                 "name": "failing",
                 "status": "CREATION",
-                "transition_after_s": 0.2,
+                "transition_after_s": TRANSITION_S,
                 "next_status": "CREATION_FAILD",
             },
-            {"name": "going", "status": "DELETING", "transition_after_s": 0.2, "next_status": None},
+            {"name": "going", "status": "DELETING", "transition_after_s": TRANSITION_S, "next_status": None},
             {"name": "stuck", "status": "ABNORMAL", "tags": ["animal"], "register_date_ms": 1529377136279},
         ],
         "images": {f"{DEFAULT_PROJECT_ID}/stuck": {"obs://x": {"tags": {"animal": "cat"}}}},
@@ -79,12 +85,9 @@ def test_seed_presets_with_transitions() -> None:
             "DELETING",
         ]
         assert api.query("stuck").json()["registerDate"] == 1529377136279
-        time.sleep(0.25)
-        assert [_status(api, n) for n in ("coming", "failing", "going")] == [
-            "NORMAL",
-            "CREATION_FAILD",
-            "IS.0007",
-        ]
+        _wait_for_status(api, "coming", "NORMAL", while_status="CREATION")
+        _wait_for_status(api, "failing", "CREATION_FAILD", while_status="CREATION")
+        _wait_for_status(api, "going", "IS.0007", while_status="DELETING")
         assert _status(api, "stuck") == "ABNORMAL"
         assert emu.control.state()["images"][f"{DEFAULT_PROJECT_ID}/stuck"]["obs://x"]["tags"] == {
             "animal": "cat"
@@ -110,8 +113,7 @@ def test_upsert_and_delete_instance_through_control(emulator: Emulator, api: Api
     assert body["status"] == "DELETING_FAILED"
     assert api.query("pre").json()["desc"] == "d"
     emulator.upsert_instance("pre", status="CREATION", transition_after_s=0.1, next_status="ABNORMAL")
-    time.sleep(0.15)
-    assert _status(api, "pre") == "ABNORMAL"
+    _wait_for_status(api, "pre", "ABNORMAL", while_status="CREATION")
     emulator.control.delete_instance(DEFAULT_PROJECT_ID, "pre")
     assert _status(api, "pre") == "IS.0007"
     with pytest.raises(EmulatorControlError, match="404"):

@@ -25,6 +25,7 @@ from airflow_provider_imagesearch.errors import (
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.models import InstanceStatus, SearchResult
 from tests.support.fixtures import AUTH_TYPES
+from tests.support.waiting import wait_until
 
 # A 1x1 PNG is enough for the emulator's format check.
 PNG = base64.b64encode(
@@ -239,14 +240,22 @@ def test_slow_response_times_out_then_retries(
     from tests.support.connections import connection_fields, set_connection
 
     instance("shop-1")
+    # The emulator shares this process: the read timeout leaves room for a stalled CI machine to
+    # answer the retry, and the slow fault is well beyond it.
     conn_id = set_connection(
-        monkeypatch, "slow", **connection_fields(emulator.url, "token", read_timeout=0.2)
+        monkeypatch, "slow", **connection_fields(emulator.url, "token", read_timeout=1.0)
     )
     hook = ImageSearchHook(conn_id)
-    emulator.set_faults(sequence=["slow"], slow_seconds=0.6)
+    emulator.set_faults(sequence=["slow"], slow_seconds=2.5)
     assert hook.get_instance("shop-1").instance_name == "shop-1"
     assert hook.retry_stats["timeout"] == 1
-    time.sleep(0.6)  # let the abandoned slow response finish, so it is not logged in the next test
+    # The emulator logs the abandoned request once it gives up on it; wait for that (so it is not
+    # logged in the next test) and check the server saw the client hang up.
+    log = wait_until(emulator.requests_log, lambda log: any(r["fault"] == "slow" for r in log))
+    assert [(r["fault"], r["status"]) for r in log if r["path"].startswith("/v1/")] == [
+        (None, 200),
+        ("slow", None),
+    ]
 
 
 def test_retry_after_is_honoured(

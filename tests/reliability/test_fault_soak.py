@@ -25,11 +25,14 @@ from airflow_provider_imagesearch.errors import ImageSearchAuthError, ImageSearc
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from tests.reliability.support import SecretAudit
 from tests.support.connections import connection_fields, set_connection
+from tests.support.waiting import wait_until
 
 SOAK_CALLS = 2000
 FORBIDDEN_CALLS = 800
-SLOW_SECONDS = 0.6
-READ_TIMEOUT = 0.3
+# The read timeout leaves a stalled CI machine a second to answer a request that has no fault (else it
+# would time out and be retried, and the accounting below would be off by one); "slow" is far beyond it.
+READ_TIMEOUT = 1.0
+SLOW_SECONDS = 3.0
 FAULTS: dict[str, Any] = {
     "error_5xx_rate": 0.10,
     "throttle_429_rate": 0.05,
@@ -65,11 +68,16 @@ def soak_conn(monkeypatch: pytest.MonkeyPatch, soak_emulator: EmulatorProcess, a
     return set_connection(monkeypatch, "imagesearch_soak", **fields)
 
 
-def _api_log(emulator: EmulatorProcess) -> list[dict[str, Any]]:
+def _api_log(emulator: EmulatorProcess, hook: ImageSearchHook) -> list[dict[str, Any]]:
     # Slow requests are logged only when the emulator gives up on them (after slow_seconds), i.e.
-    # after the client moved on: wait for the last ones before reading the log.
-    time.sleep(SLOW_SECONDS + 0.4)
-    return [r for r in emulator.requests_log() if r["path"].startswith("/v1/")]
+    # after the client moved on: wait until every request the client timed out on is in the log.
+    timed_out = hook.retry_stats["timeout"]
+    log = wait_until(
+        emulator.requests_log,
+        lambda log: sum(1 for r in log if r["fault"] == "slow") >= timed_out,
+        timeout=SLOW_SECONDS + 10,
+    )
+    return [r for r in log if r["path"].startswith("/v1/")]
 
 
 def _retries(hook: ImageSearchHook) -> int:
@@ -92,7 +100,7 @@ def test_soak_every_call_succeeds_and_every_retry_is_accounted_for(
             failures.append(error)
     elapsed = time.perf_counter() - started
     hook.close()
-    log = _api_log(soak_emulator)
+    log = _api_log(soak_emulator, hook)
     stats = soak_emulator.stats()
     faults = Counter(stats["faults_injected"])
     retries = _retries(hook)
@@ -154,7 +162,7 @@ def test_soak_with_403_never_retries_a_forbidden_call(
     hook.close()
     for refused in list(forbidden.values())[:5]:
         audit.exception("forbidden call", refused)
-    log = _api_log(soak_emulator)
+    log = _api_log(soak_emulator, hook)
     retries = _retries(hook)
     per_call: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in log:

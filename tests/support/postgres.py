@@ -49,9 +49,11 @@ class PostgresServer:
             command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(_quote(a) for a in command)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.root / "data"), "-A", "trust", "-U", self.user, "-E", "UTF8")
+
     def start(self) -> None:
         data = self.root / "data"
-        self._run("initdb", "-D", str(data), "-A", "trust", "-U", self.user, "-E", "UTF8")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
             "pg_ctl", "-D", str(data), "-l", str(self.root / "log"), "-w", "-t", "60", "-o", options, "start"
@@ -82,7 +84,17 @@ def start_postgres() -> PostgresServer:
         shutil.chown(root, "postgres")
     server = PostgresServer(bindir=bindir, root=root, port=_free_port())
     try:
-        server.start()
+        server.init()
+        # The port is free when picked but bound only later by the server: another process may take it
+        # in between, so a failed start gets a fresh port.
+        for attempt in range(1, 4):
+            try:
+                server.start()
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 3:
+                    raise
+                server.port = _free_port()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

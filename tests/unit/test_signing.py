@@ -8,7 +8,7 @@ import string
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_imagesearch import signing
@@ -108,7 +108,7 @@ _SEGMENT = st.text(alphabet=string.ascii_letters + string.digits + "-_.~ %+=@", 
 _HEADER_VALUE = st.text(alphabet=string.ascii_letters + string.digits + " -_;=/.", min_size=1, max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
     segments=st.lists(_SEGMENT, min_size=1, max_size=5),

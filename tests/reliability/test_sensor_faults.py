@@ -1,8 +1,9 @@
 """Item 4: the instance-status sensor through faults, in poke, reschedule and deferrable mode.
 
 * A wait across injected 5xx and 429 answers and an IAM token expiry (every issued token revoked right
-  after the first successful poll, so between two polls) ends in success, with the details in XCom; every injected fault was
-  consumed, the revoked token was refused exactly once and renewed exactly once (2 IAM token requests).
+  after the first successful poll, so between two polls) ends in success, with the details in XCom;
+  every injected fault was consumed, the revoked token was refused exactly once and renewed exactly
+  once (2 IAM token requests).
 
   One explicit expiry rather than ``token_expiry_interval``: with a periodic expiry, a token renewed
   just before the next boundary (or a renewal followed by a chain of 5xx/429 retries crossing it) is

@@ -62,14 +62,23 @@ def _parse_iso(value: object) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def token_scope(settings: ImageSearchSettings) -> dict[str, Any]:
+    """The IAM scope of the token: the project by id when known, else the region's default project.
+
+    A region holds a default project named after it and sub-projects (``cn-north-4_reporting``) with
+    their own ids; a token scoped by the region's name is valid for the default project only.
+    """
+    if settings.project_id:
+        return {"project": {"id": settings.project_id}}
+    if settings.region:
+        return {"project": {"name": settings.region}}
+    return {"project": {"id": settings.require_project_id()}}
+
+
 def token_api_request(settings: ImageSearchSettings) -> tuple[ApiRequest, PreparedCall]:
     """The IAM ``POST /v3/auth/tokens`` call for a password credential, project-scoped."""
     creds = settings.credentials
-    scope: dict[str, Any]
-    if settings.region:
-        scope = {"project": {"name": settings.region}}
-    else:
-        scope = {"project": {"id": settings.require_project_id()}}
+    scope = token_scope(settings)
     body = {
         "auth": {
             "identity": {
@@ -96,9 +105,18 @@ def token_api_request(settings: ImageSearchSettings) -> tuple[ApiRequest, Prepar
 
 
 def parse_token_response(
-    request: ApiRequest, status: int, headers: Mapping[str, str], content: bytes, now: float | None = None
+    request: ApiRequest,
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    now: float | None = None,
+    wall_now: datetime | None = None,
 ) -> IssuedToken:
-    """An :class:`IssuedToken` from the IAM response, or an auth/response error (never the password)."""
+    """An :class:`IssuedToken` from the IAM response, or an auth/response error (never the password).
+
+    :param now: the monotonic clock reading to anchor the token's deadlines on (tests pin it).
+    :param wall_now: the wall clock, used only when the answer has no ``issued_at``.
+    """
     body = parse_json_body(request, status, headers, content)
     token = headers.get("X-Subject-Token")
     try:
@@ -124,8 +142,12 @@ def parse_token_response(
             method=request.method,
             path=request.path,
         )
-    # Lifetime from the server's own clock pair, applied to ours: immune to clock skew.
-    lifetime = (expires_at - issued_at).total_seconds() if issued_at else 86400.0
+    # Lifetime from the server's own clock pair, applied to ours: immune to clock skew. Without
+    # issued_at, the server's expiry against our wall clock is the best estimate there is.
+    if issued_at is not None:
+        lifetime = (expires_at - issued_at).total_seconds()
+    else:
+        lifetime = (expires_at - (wall_now or datetime.now(UTC))).total_seconds()
     lifetime = max(lifetime, 0.0)
     base = now if now is not None else time.monotonic()
     margin = min(lifetime * RENEW_FRACTION, RENEW_MARGIN_MAX)
@@ -139,10 +161,13 @@ def parse_token_response(
 
 
 def credential_key(settings: ImageSearchSettings) -> str:
-    """Cache key of a password credential; a digest, so the cache never holds the password itself."""
+    """Cache key of a password credential and token scope; a digest, so the cache never holds the password.
+
+    Two connections that differ only in project get two tokens: a token is valid for one project.
+    """
     creds = settings.credentials
     parts = [settings.iam_endpoint, creds.domain_name or "", creds.user or "", creds.password or ""]
-    parts.append(settings.region or settings.project_id or "")
+    parts.append(json.dumps(token_scope(settings), sort_keys=True))
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 

@@ -30,6 +30,8 @@ from typing import Any
 import tenacity
 
 from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchAuthError,
     ImageSearchServerError,
     ImageSearchThrottledError,
     ImageSearchTransportError,
@@ -54,6 +56,21 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+#: Retry causes after which the failed attempt may have taken effect on the server.
+AMBIGUOUS_RETRY_CAUSES = frozenset({"5xx", "timeout", "dropped"})
+
+
+def is_request_error(error: BaseException) -> bool:
+    """A definite refusal of the request by the service or gateway (a 4xx other than 429)."""
+    return (
+        isinstance(error, ImageSearchApiError)
+        and error.status is not None
+        and 400 <= error.status < 500
+        and retry_cause(error, idempotent=True) is None
+        and not isinstance(error, ImageSearchAuthError)
+    )
 
 
 def retry_cause(error: BaseException, idempotent: bool) -> str | None:

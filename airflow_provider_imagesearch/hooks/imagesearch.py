@@ -7,7 +7,7 @@ import logging
 import os
 import ssl
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -27,10 +27,12 @@ from airflow_provider_imagesearch.auth import (
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchAuthError,
+    ImageSearchConfigError,
     ImageSearchError,
+    ImageSearchNotFoundError,
     ImageSearchTransportError,
 )
-from airflow_provider_imagesearch.retry import RetryPolicy
+from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES, RetryPolicy, is_request_error
 from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.models import InstanceDetail, SearchResult
 
 log = logging.getLogger(__name__)
+
+#: Well-formed instance name read by ``test_connection`` when no ``instance_name`` extra is set.
+CONNECTION_TEST_INSTANCE = "connection-test"
 
 T = TypeVar("T")
 
@@ -59,13 +64,42 @@ def _transport_error(
     return error
 
 
+def _is_certificate_failure(exc: BaseException) -> bool:
+    """Whether a TLS failure is a refused certificate (configuration: permanent), for both transports.
+
+    Only verification failures (untrusted chain, wrong host name) are permanent. A handshake cut short
+    (EOF or reset: the server or a middlebox closed the connection) sent nothing and is retried.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        # ssl.CertificateError is SSLCertVerificationError: hostname mismatches are raised as it too.
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return False
+
+
+def _tls_transport_error(request: api.ApiRequest, exc: BaseException) -> ImageSearchTransportError:
+    if _is_certificate_failure(exc):
+        return _transport_error(request, exc, sent=False, timed_out=False, code="TLS_ERROR")
+    return _transport_error(request, exc, sent=False, timed_out=False, code="TLS_HANDSHAKE_INTERRUPTED")
+
+
 def _requests_transport_error(
     request: api.ApiRequest, exc: requests.RequestException
 ) -> ImageSearchTransportError:
     import urllib3.exceptions
 
     if isinstance(exc, requests.exceptions.SSLError):
-        return _transport_error(request, exc, sent=False, timed_out=False, code="TLS_ERROR")
+        return _tls_transport_error(request, exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return _transport_error(request, exc, sent=False, timed_out=True, code="CONNECT_TIMEOUT")
     if isinstance(exc, requests.exceptions.Timeout):
@@ -82,11 +116,21 @@ def _httpx_transport_error(request: api.ApiRequest, exc: httpx.RequestError) -> 
     if isinstance(exc, httpx.TimeoutException):
         return _transport_error(request, exc, sent=True, timed_out=True, code="READ_TIMEOUT")
     if isinstance(exc, httpx.ConnectError):
-        tls = "SSL" in str(exc) or "certificate" in str(exc).lower()
-        return _transport_error(
-            request, exc, sent=False, timed_out=False, code="TLS_ERROR" if tls else "CONNECT_ERROR"
-        )
+        if _is_certificate_failure(exc) or _chain_has(exc, ssl.SSLError):
+            return _tls_transport_error(request, exc)
+        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
+
+
+def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
+    current: BaseException | None = exc
+    for _ in range(16):
+        if current is None:
+            return False
+        if isinstance(current, kind):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def settings_for(conn: Connection, extras: Mapping[str, Any], **overrides: Any) -> ImageSearchSettings:
@@ -106,11 +150,14 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 
     httpx builds a fresh context (loading the whole CA bundle, ~20 ms) for each client otherwise, and
     a triggerer runs one client per waiting sensor. The CA variables are honoured as the sync hook
-    (requests) and httpx honour them.
+    (requests) and httpx honour them; a ``verify`` directory is a ``capath`` (hashed certificates), as
+    requests treats it.
     """
     if verify is False:
         return False
-    cafile = verify if isinstance(verify, str) else None
+    if isinstance(verify, str):
+        return _load_ca(verify)
+    cafile = None
     for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         cafile = cafile or os.environ.get(variable) or None
     capath = os.environ.get("SSL_CERT_DIR") or None
@@ -119,6 +166,19 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 
         cafile = certifi.where()
     return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def _load_ca(location: str) -> ssl.SSLContext:
+    """A verifying context trusting the CA bundle file or directory ``location`` (the ``verify`` extra)."""
+    try:
+        if os.path.isdir(location):
+            return ssl.create_default_context(capath=location)
+        return ssl.create_default_context(cafile=location)
+    except (ssl.SSLError, OSError) as error:
+        raise ImageSearchConfigError(
+            f"Connection extra 'verify' {location!r} is not a readable CA bundle file or directory "
+            f"({type(error).__name__}: {error})"
+        ) from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -240,6 +300,9 @@ class ImageSearchHook(BaseHook, _HookBase):
             verify = settings.verify
             if verify is True:
                 verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            elif isinstance(verify, str):
+                # Refuse an unreadable bundle here, as a configuration error, not on the first request.
+                _load_ca(verify)
             session.verify = verify
             self._proxies = {
                 base: requests.utils.get_environ_proxies(base)
@@ -301,19 +364,50 @@ class ImageSearchHook(BaseHook, _HookBase):
         self.last_request_id = response.headers.get("X-Request-Id")
         return api.parse_response(request, response.status_code, response.headers, response.content)
 
-    def call(self, request: api.ApiRequest) -> Any:
-        """Send one built request with auth, retries and one token renewal; return the parsed result."""
+    def call(self, request: api.ApiRequest, *, causes: Counter[str] | None = None) -> Any:
+        """Send one built request with auth, retries and one token renewal; return the parsed result.
+
+        :param causes: if given, receives this call's retries by cause (they also add to ``retry_stats``).
+        """
         settings = self.settings
         assert self._auth is not None
         label = f"{request.operation} ({request.method} {request.path})"
-        retrying = settings.retry.retrying(idempotent=request.idempotent, stats=self.retry_stats, label=label)
-        for renewed in (False, True):
-            token = self._auth.token(self._fetch_token)
-            try:
-                return retrying(self._attempt, request, token)
-            except ImageSearchAuthError as error:
-                self._after_rejection(error, token, renewed)
-        raise AssertionError("unreachable: the second rejection is re-raised")
+        local: Counter[str] = Counter()
+        retrying = settings.retry.retrying(idempotent=request.idempotent, stats=local, label=label)
+        try:
+            for renewed in (False, True):
+                token = self._auth.token(self._fetch_token)
+                try:
+                    return retrying(self._attempt, request, token)
+                except ImageSearchAuthError as error:
+                    self._after_rejection(error, token, renewed)
+            raise AssertionError("unreachable: the second rejection is re-raised")
+        finally:
+            self.retry_stats.update(local)
+            if causes is not None:
+                causes.update(local)
+
+    def _delete(self, request: api.ApiRequest, gone: Callable[[], bool]) -> str:
+        """A delete whose retry may meet the effect of an earlier attempt whose answer was lost.
+
+        Deletes are retried as idempotent. When an attempt was ambiguous (5xx, timeout, dropped
+        connection: it may have taken effect) and a later one is refused (the thing is not there any
+        more), the delete is read back with ``gone``: if the target is gone, the delete worked.
+        """
+        causes: Counter[str] = Counter()
+        try:
+            return self.call(request, causes=causes)
+        except ImageSearchApiError as error:
+            ambiguous = any(causes[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
+            if not ambiguous or not is_request_error(error) or not gone():
+                raise
+            log.info(
+                "ImageSearch %s: an earlier attempt's answer was lost and the retry was refused (%s), "
+                "but the target is gone: the delete took effect",
+                request.operation,
+                error.error_code,
+            )
+            return "Success"
 
     # --- the eight v1 operations -------------------------------------------------------------
 
@@ -343,8 +437,20 @@ class ImageSearchHook(BaseHook, _HookBase):
         return self.call(request)
 
     def delete_instance(self, instance_name: str, *, project_id: str | None = None) -> str:
-        """``DELETE /v1/{project_id}/service/{instance_name}``."""
-        return self.call(api.delete_instance(self._project_after_settings(project_id), instance_name))
+        """``DELETE /v1/{project_id}/service/{instance_name}``.
+
+        Retried as idempotent; a retry refused because an earlier attempt already deleted the instance
+        counts as success (the instance is read back to make sure).
+        """
+        project = self._project_after_settings(project_id)
+
+        def gone() -> bool:
+            try:
+                return self.get_instance(instance_name, project_id=project).status.value == "DELETING"
+            except ImageSearchNotFoundError:
+                return True
+
+        return self._delete(api.delete_instance(project, instance_name), gone)
 
     def add_image(
         self,
@@ -404,8 +510,16 @@ class ImageSearchHook(BaseHook, _HookBase):
         return self.call(request)
 
     def delete_image(self, instance_name: str, *, path: str, project_id: str | None = None) -> str:
-        """``DELETE /v1/{project_id}/{instance_name}/image`` (with a JSON body)."""
-        return self.call(api.delete_image(self._project_after_settings(project_id), instance_name, path=path))
+        """``DELETE /v1/{project_id}/{instance_name}/image`` (with a JSON body).
+
+        Retried as idempotent; a retry refused because an earlier attempt already deleted the image
+        counts as success (the image is checked to make sure).
+        """
+        project = self._project_after_settings(project_id)
+        request = api.delete_image(project, instance_name, path=path)
+        return self._delete(
+            request, lambda: not self.check_image(instance_name, path=path, project_id=project)
+        )
 
     def _project_after_settings(self, project_id: str | None) -> str:
         _ = self.settings
@@ -414,11 +528,12 @@ class ImageSearchHook(BaseHook, _HookBase):
     # --- connection test ---------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Authenticate and make one cheap real call; the message has the request id and no secret.
+        """Authenticate and make one cheap real call to ImageSearch; the message has the request id.
 
-        With an ``instance_name`` extra it reads that instance. Otherwise, with IAM password auth it asks
-        IAM for a fresh token; with AK/SK or a ready token it reads a well-formed instance name that need
-        not exist (IS.0007 "invalid instance name" is only answered once the credentials have passed).
+        With an ``instance_name`` extra it reads that instance. Otherwise it reads a well-formed instance
+        name that need not exist: IS.0007 ("invalid instance name") is only answered once the gateway has
+        accepted the credentials and the project, so it proves both. With IAM password auth the token is
+        fetched first, so a wrong password and a wrong project are told apart. Never echoes a secret.
         """
         try:
             settings = self.settings
@@ -430,24 +545,20 @@ class ImageSearchHook(BaseHook, _HookBase):
                 )
             if settings.credentials.auth_type == "iam_password":
                 assert self._auth is not None
-                token = self._fetch_token()
-                self.token_cache.put(self._auth.cache_key, token)
-                return (
-                    True,
-                    f"Connected: IAM issued a token scoped to {settings.region} (request id {token.request_id})",
-                )
+                # A fresh token, not a cached one: the test is of the credentials as they are now.
+                self.token_cache.put(self._auth.cache_key, self._fetch_token())
             try:
-                self.get_instance("connection-test")
+                self.get_instance(CONNECTION_TEST_INSTANCE)
             except ImageSearchApiError as error:
                 if error.error_code not in api.NOT_FOUND_CODES:
                     raise
-                return (
-                    True,
-                    f"Connected: authenticated to {settings.endpoint} (request id {error.request_id})",
-                )
+                request_id = error.request_id
+            else:
+                request_id = self.last_request_id
             return (
                 True,
-                f"Connected: authenticated to {settings.endpoint} (request id {self.last_request_id})",
+                f"Connected: authenticated to {settings.endpoint} for project {settings.project_id} "
+                f"(request id {request_id})",
             )
         except ImageSearchError as error:
             return False, str(error)

@@ -106,11 +106,11 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "connect_timeout": {
                         "label": "Connect timeout (s)",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 10},
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 10},
                     },
                     "read_timeout": {
                         "label": "Read timeout (s)",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 60},
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 60},
                     },
                     "max_attempts": {
                         "label": "Attempts per call",

@@ -7,6 +7,8 @@ JSON connection form (typed) or the URI form (always strings); both are accepted
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -97,20 +99,63 @@ class ImageSearchSettings:
         return self.project_id
 
 
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+
+def _boolean_word(value: object) -> bool | None:
+    """True/False for a boolean or one of the words every boolean extra accepts, else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
 def _bool(extras: Mapping[str, Any], key: str, default: bool) -> bool:
     value = extras.get(key)
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+    parsed = _boolean_word(value)
+    if parsed is None:
+        raise ImageSearchConfigError(
+            f"Connection extra {key!r} must be true or false (or yes/no, on/off, 1/0), got {value!r}"
+        )
+    return parsed
+
+
+def _verify(extras: Mapping[str, Any]) -> bool | str:
+    """The ``verify`` extra: a boolean (any word :func:`_bool` accepts), or a CA bundle file or directory."""
+    raw = extras.get("verify")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-        return False
-    raise ImageSearchConfigError(f"Connection extra {key!r} must be true or false, got {value!r}")
+    parsed = _boolean_word(raw)
+    if parsed is not None:
+        return parsed
+    if not isinstance(raw, str):
+        raise ImageSearchConfigError(
+            f"Connection extra 'verify' must be true, false, or the path of a CA bundle file or directory, "
+            f"got {type(raw).__name__}"
+        )
+    path = os.path.expanduser(raw.strip())
+    if not os.path.exists(path):
+        raise ImageSearchConfigError(
+            f"Connection extra 'verify' is neither a boolean nor an existing CA bundle file or directory: "
+            f"{raw!r}"
+        )
+    return path
 
 
-def _number(extras: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
+def _number(
+    extras: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0, exclusive: bool = False
+) -> float:
+    """A number extra >= ``minimum`` (> ``minimum`` when ``exclusive``), as the connection form's schema says."""
     value = extras.get(key)
     if value is None or value == "":
         return default
@@ -118,8 +163,10 @@ def _number(extras: Mapping[str, Any], key: str, default: float, *, minimum: flo
         number = float(value)
     except (TypeError, ValueError):
         raise ImageSearchConfigError(f"Connection extra {key!r} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not number >= minimum:
-        raise ImageSearchConfigError(f"Connection extra {key!r} must be a number >= {minimum}, got {value!r}")
+    in_range = number > minimum if exclusive else number >= minimum
+    if isinstance(value, bool) or not in_range or not math.isfinite(number):
+        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
+        raise ImageSearchConfigError(f"Connection extra {key!r} must be a number {bound}, got {value!r}")
     return number
 
 
@@ -143,22 +190,42 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def redact_url(raw: str) -> str:
+    """``raw`` with any ``user:password@`` part and query string replaced, safe to put in a message."""
+    scheme, sep, rest = raw.strip().rpartition("://")
+    rest, query, _ = rest.partition("?")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}{'?***' if query else ''}"
+
+
 def normalise_endpoint(raw: str, port: int | None, *, field_name: str, allow_insecure: bool) -> str:
-    """``host``, ``host:port`` or a URL into ``scheme://host[:port]``; refuse plain HTTP off loopback."""
+    """``host``, ``host:port`` or a URL into ``scheme://host[:port]``; refuse plain HTTP off loopback.
+
+    Error messages show the value with any credentials and query string redacted.
+    """
     text = raw.strip().rstrip("/")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ImageSearchConfigError(f"{field_name} must be an https:// URL or a host name, got {raw!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ImageSearchConfigError(f"{field_name} must have no path or query, got {raw!r}")
+    shown = redact_url(raw)
+    try:
+        parts = urlsplit(text)
+        hostname, url_port = parts.hostname, parts.port
+    except ValueError:
+        raise ImageSearchConfigError(f"{field_name} is not a valid URL: {shown!r}") from None
     if parts.username or parts.password:
-        raise ImageSearchConfigError(f"{field_name} must not carry credentials")
+        raise ImageSearchConfigError(
+            f"{field_name} must not carry credentials (user:password@): put them in the login and "
+            f"password fields; got {shown!r}"
+        )
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ImageSearchConfigError(f"{field_name} must be an https:// URL or a host name, got {shown!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ImageSearchConfigError(f"{field_name} must have no path or query, got {shown!r}")
     netloc = parts.netloc
-    if port and parts.port is None:
+    if port and url_port is None:
         netloc = f"{netloc}:{port}"
-    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(hostname):
         raise ImageSearchConfigError(
             f"{field_name} {parts.scheme}://{netloc} is plain HTTP: credentials would travel unencrypted. "
             "Use https://, or set the connection extra 'allow_insecure': true if this is intended "
@@ -265,19 +332,14 @@ def settings_from_connection(
     if credentials.auth_type == "iam_password" and not (region or _str(extras, "project_id")):
         raise ImageSearchConfigError("auth_type iam_password needs the 'region' extra to scope the IAM token")
 
-    verify: bool | str
-    raw_verify = extras.get("verify")
-    if isinstance(raw_verify, str) and raw_verify.strip().lower() not in ("true", "false", "1", "0", ""):
-        verify = raw_verify
-    else:
-        verify = _bool(extras, "verify", True)
+    verify = _verify(extras)
     if verify is False and not allow_insecure:
         raise ImageSearchConfigError(
             "Connection extra 'verify': false turns off TLS certificate checks; "
             "set 'allow_insecure': true as well to confirm."
         )
 
-    timeout = _number(extras, "timeout", 0.0)
+    timeout = _number(extras, "timeout", 0.0, exclusive=True)
     retry = RetryPolicy(
         max_attempts=int(_number(extras, "max_attempts", RetryPolicy.max_attempts, minimum=1)),
         backoff_initial=_number(extras, "backoff_initial", RetryPolicy.backoff_initial),
@@ -291,8 +353,12 @@ def settings_from_connection(
         region=region,
         project_id=project_id,
         credentials=credentials,
-        connect_timeout=_number(extras, "connect_timeout", timeout or DEFAULT_CONNECT_TIMEOUT, minimum=0.001),
-        read_timeout=_number(extras, "read_timeout", timeout or DEFAULT_READ_TIMEOUT, minimum=0.001),
+        connect_timeout=_number(
+            extras, "connect_timeout", timeout or DEFAULT_CONNECT_TIMEOUT, minimum=0, exclusive=True
+        ),
+        read_timeout=_number(
+            extras, "read_timeout", timeout or DEFAULT_READ_TIMEOUT, minimum=0, exclusive=True
+        ),
         verify=verify,
         retry=retry,
         instance_name=instance_name,

@@ -33,6 +33,11 @@ TOKEN_REJECTED_CODES = frozenset(
 # The service answers an unknown instance with IS.0007 ("invalid instance name"); names are validated
 # before sending, so for a well-formed name it means "no such instance".
 NOT_FOUND_CODES = frozenset({"IS.0007"})
+# Service errors that say nothing about the request itself (HTTP 400 all the same): an internal error
+# and a server-side timeout. Treated as 5xx: retried for idempotent calls, and ambiguous for the others
+# (the call may have taken effect). The other documented codes (IS.0001-0008, IS.0010, IS.0011) name a
+# problem with the request or the caller, which repeating it cannot fix.
+TRANSIENT_SERVICE_CODES = frozenset({"IS.0009", "IS.0012"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +108,13 @@ def create_instance(
 ) -> ApiRequest:
     validation.project_id(project_id)
     body: dict[str, Any] = {"name": validation.instance_name(instance_name)}
-    body["model"] = validation.non_empty_str(model, "model")
+    body["model"] = validation.model(model)
     if description is not None:
         if not isinstance(description, str):
             raise validation.ImageSearchValidationError("description", "a string", description)
         body["description"] = description
     if level is not None:
-        if isinstance(level, bool) or not isinstance(level, int) or level <= 0:
-            raise validation.ImageSearchValidationError("level", "a positive integer (30000000)", level)
-        body["level"] = level
+        body["level"] = validation.level(level)
     if tags is not None:
         body["tags"] = validation.instance_tag_names(tags)
     return ApiRequest(
@@ -162,17 +165,8 @@ def search_images(
     if tags is not None:
         body["tags"] = validation.image_tags(tags)
     if box is not None:
-        keys = ("x", "y", "width", "height")
-        if (
-            not isinstance(box, Mapping)
-            or set(box) != set(keys)
-            or not all(isinstance(box[k], int) and not isinstance(box[k], bool) and box[k] >= 0 for k in keys)
-        ):
-            raise validation.ImageSearchValidationError(
-                "box", "a mapping of x, y, width, height (ints >= 0)", box
-            )
         body["is_crop"] = True
-        body["box"] = dict(box)
+        body["box"] = validation.search_box(box)
     path_ = _image_path(project_id, instance_name, "/search")
     return ApiRequest("search_images", "POST", path_, body, True, project_id)
 
@@ -267,7 +261,7 @@ def raise_for_error(request: ApiRequest, status: int, headers: Mapping[str, str]
         error: ImageSearchApiError = ImageSearchThrottledError(**kwargs)
         error.retry_after = parse_retry_after(_header(headers, "Retry-After"))  # type: ignore[attr-defined]
         raise error
-    if status >= 500:
+    if status >= 500 or code in TRANSIENT_SERVICE_CODES:
         raise ImageSearchServerError(**kwargs)
     if code in TOKEN_REJECTED_CODES:
         auth_error = ImageSearchAuthError(**kwargs)

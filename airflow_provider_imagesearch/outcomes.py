@@ -13,7 +13,6 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchConfigError,
     ImageSearchError,
-    ImageSearchNotFoundError,
     ImageSearchResponseError,
     ImageSearchServerError,
     ImageSearchThrottledError,
@@ -41,7 +40,7 @@ TRANSIENT_ERRORS: tuple[type[ImageSearchError], ...] = (
 
 def is_permanent(error: BaseException) -> bool:
     """True for errors that retrying the task cannot fix."""
-    if isinstance(error, ImageSearchConfigError | ImageSearchValidationError | ImageSearchNotFoundError):
+    if isinstance(error, ImageSearchConfigError | ImageSearchValidationError):
         return True
     if isinstance(error, ImageSearchTransportError) and error.error_code == "TLS_ERROR":
         return True

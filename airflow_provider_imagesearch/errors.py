@@ -117,3 +117,11 @@ class ImageSearchTransportError(ImageSearchApiError):
 
 class ImageSearchResponseError(ImageSearchApiError):
     """A 2xx response whose body is not what the API documents (not JSON, wrong shape or types)."""
+
+
+class ImageSearchWaitError(ImageSearchError):
+    """A wait gave up after too many transient errors in a row (the task's retries may still succeed).
+
+    Deliberately not an ``AirflowException``: Airflow's sensor machinery turns those into a skip under
+    ``soft_fail``, and an outage is not a reason to skip downstream tasks.
+    """

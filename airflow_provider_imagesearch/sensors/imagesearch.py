@@ -20,6 +20,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchError,
     ImageSearchNotFoundError,
     ImageSearchValidationError,
+    ImageSearchWaitError,
 )
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
@@ -165,6 +166,8 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
                 target_statuses=sorted(s.value for s in self._targets),
                 failure_statuses=sorted(s.value for s in self._failures),
                 poll_interval=self.poke_interval,
+                # The synchronous poke just answered: the trigger's first poll is one interval later.
+                first_poll_at=time.time() + self.poke_interval,
                 not_found_deadline=start + self.not_found_grace,
                 timeout_at=timeout_at,
                 max_consecutive_errors=self.max_consecutive_errors,
@@ -241,4 +244,10 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             raise AirflowFailException(message)
         if kind == outcomes.ERROR and not event.get("retryable", False):
             raise AirflowFailException(message)
+        if kind == outcomes.ERROR:
+            # Transient (the service kept failing): the task retries, as in poke mode. Not an
+            # AirflowException, which the sensor machinery would turn into a skip under soft_fail.
+            if self.never_fail:
+                raise AirflowSkipException(f"Skipping (never_fail): {message}")
+            raise ImageSearchWaitError(message)
         raise AirflowException(message or f"Unexpected trigger event {kind!r}")

@@ -49,6 +49,8 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
     :param target_statuses: status names that end the wait successfully.
     :param failure_statuses: status names that end it as a failure.
     :param poll_interval: seconds between polls.
+    :param first_poll_at: epoch seconds of the first poll (None: at once). The sensor sets it one
+        interval after its own synchronous poke, so the two do not poll back to back.
     :param not_found_deadline: epoch seconds after which a missing instance is a failure (None: at once).
     :param timeout_at: epoch seconds after which the wait times out (None: never; the deferral's own
         timeout still applies in a real triggerer).
@@ -65,6 +67,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         target_statuses: Sequence[str] = ("NORMAL",),
         failure_statuses: Sequence[str] = (),
         poll_interval: float = 60.0,
+        first_poll_at: float | None = None,
         not_found_deadline: float | None = None,
         timeout_at: float | None = None,
         max_consecutive_errors: int = 5,
@@ -77,6 +80,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         self.target_statuses = sorted(target_statuses)
         self.failure_statuses = sorted(failure_statuses)
         self.poll_interval = float(poll_interval)
+        self.first_poll_at = first_poll_at
         self.not_found_deadline = not_found_deadline
         self.timeout_at = timeout_at
         self.max_consecutive_errors = int(max_consecutive_errors)
@@ -95,6 +99,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
                 "target_statuses": list(self.target_statuses),
                 "failure_statuses": list(self.failure_statuses),
                 "poll_interval": self.poll_interval,
+                "first_poll_at": self.first_poll_at,
                 "not_found_deadline": self.not_found_deadline,
                 "timeout_at": self.timeout_at,
                 "max_consecutive_errors": self.max_consecutive_errors,
@@ -125,6 +130,12 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         targets = frozenset(self.target_statuses)
         failures = frozenset(self.failure_statuses)
         errors_in_row = 0
+        if self.first_poll_at is not None:
+            wait = self.first_poll_at - time.time()
+            if self.timeout_at is not None:
+                wait = min(wait, self.timeout_at - time.time())
+            if wait > 0:
+                await asyncio.sleep(wait)
         while True:
             self.polls += 1
             poll_started = time.monotonic()

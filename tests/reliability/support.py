@@ -308,6 +308,9 @@ class TlsProxy:
         self.connections = 0
         self.handshakes = 0
         self.handshake_failures = 0
+        #: Connections closed on purpose in the middle of the handshake (see :meth:`cut_next`).
+        self.cut = 0
+        self._to_cut = 0
         self._changed = threading.Condition()
 
         class Handler(socketserver.BaseRequestHandler):
@@ -315,6 +318,13 @@ class TlsProxy:
                 raw: socket.socket = self.request
                 raw.settimeout(10)
                 proxy._count("connections")
+                if proxy._take_cut():
+                    # Read the ClientHello, then hang up: the client sees EOF mid-handshake.
+                    with contextlib.suppress(OSError):
+                        raw.recv(4096)
+                    raw.close()
+                    proxy._count("cut")
+                    return
                 try:
                     tls = context.wrap_socket(raw, server_side=True)
                 except (ssl.SSLError, OSError):
@@ -335,6 +345,18 @@ class TlsProxy:
         self._thread = threading.Thread(
             target=lambda: self._server.serve_forever(poll_interval=0.05), name="tls-proxy", daemon=True
         )
+
+    def cut_next(self, connections: int) -> None:
+        """Close the next ``connections`` connections during their TLS handshake (after the ClientHello)."""
+        with self._changed:
+            self._to_cut = connections
+
+    def _take_cut(self) -> bool:
+        with self._changed:
+            if self._to_cut <= 0:
+                return False
+            self._to_cut -= 1
+            return True
 
     def _count(self, name: str) -> None:
         with self._changed:

@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_imagesearch.triggers.imagesearch"],
             }
         ],
+        "extra-links": ["airflow_provider_imagesearch.links.ImageSearchConsoleLink"],
         "connection-types": [
             {
                 "connection-type": "imagesearch",
@@ -115,6 +116,14 @@ def get_provider_info() -> dict[str, Any]:
                     "max_attempts": {
                         "label": "Attempts per call",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "default": 5},
+                    },
+                    "console_url": {
+                        "label": "Console URL template",
+                        "description": (
+                            "Page the operators' 'ImageSearch console' link opens; placeholders {region}, "
+                            "{project_id}, {instance_name}. Empty: the Huawei Cloud console's ImageSearch page."
+                        ),
+                        "schema": {"type": ["string", "null"]},
                     },
                     "allow_insecure": {
                         "label": "Allow plain HTTP / no TLS verification",

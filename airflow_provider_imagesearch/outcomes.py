@@ -7,7 +7,7 @@ and go through Airflow's task retries after the hook's own retry budget.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
@@ -59,3 +59,32 @@ def failure_status_message(instance_name: str, status: InstanceStatus) -> str:
         f"ImageSearch instance {instance_name!r} is {status.value}: {status.meaning}. "
         "It will not become ready by waiting, so the task fails now."
     )
+
+
+def result_of_wait_event(event: dict[str, Any] | None, instance_name: str) -> Any:
+    """The result of a trigger's wait event (the details, or None once gone), or the task outcome raised.
+
+    Shared by the sensor and the lifecycle operators: a failure status, a missing instance and a
+    permanent error fail the task at once; a timeout is a sensor timeout; a wait that gave up after
+    transient errors raises :class:`~airflow_provider_imagesearch.errors.ImageSearchWaitError`, which
+    Airflow retries (an ``AirflowException`` would be turned into a skip by ``soft_fail``).
+    """
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+    from airflow_provider_imagesearch.errors import ImageSearchWaitError
+
+    if not event:
+        raise AirflowException(f"Trigger for {instance_name} ended without an event")
+    kind = event.get("status")
+    message = str(event.get("message", ""))
+    if kind == SUCCESS:
+        return event.get("instance")
+    if kind == TIMEOUT:
+        raise AirflowSensorTimeout(message)
+    if kind in (FAILURE, NOT_FOUND):
+        raise AirflowFailException(message)
+    if kind == ERROR and not event.get("retryable", False):
+        raise AirflowFailException(message)
+    if kind == ERROR:
+        raise ImageSearchWaitError(message)
+    raise AirflowException(message or f"Unexpected trigger event {kind!r}")

@@ -33,6 +33,15 @@ def default_iam_endpoint(region: str) -> str:
     return f"https://iam.{region}.myhuaweicloud.com"
 
 
+#: Default of the ``console_url`` extra. The console's URL scheme is not part of the API reference: this
+#: is the service's console entry for the region, and the extra can point at any page instead.
+DEFAULT_CONSOLE_URL = (
+    "https://console.huaweicloud.com/imagesearch/?region={region}&locale=en-us"
+    "#/imagesearch/instance?project_id={project_id}&instance_name={instance_name}"
+)
+CONSOLE_URL_FIELDS = ("region", "project_id", "instance_name")
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What the hook authenticates with. Secrets are kept out of ``repr``.
@@ -74,6 +83,8 @@ class ImageSearchSettings:
     :param verify: TLS verification: True, False, or a CA bundle path.
     :param retry: the retry policy.
     :param instance_name: optional instance used by ``test_connection``.
+    :param console_url: template of an instance's console page (``{region}``, ``{project_id}``,
+        ``{instance_name}``), for the operators' extra link.
     """
 
     endpoint: str
@@ -86,10 +97,22 @@ class ImageSearchSettings:
     verify: bool | str = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     instance_name: str | None = None
+    console_url: str = DEFAULT_CONSOLE_URL
 
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
+
+    def console_link(self, instance_name: str, project_id: str | None = None) -> str:
+        """The console page of ``instance_name`` (see ``console_url``); values are URL-encoded."""
+        from urllib.parse import quote
+
+        values = {
+            "region": self.region or "",
+            "project_id": project_id or self.project_id or "",
+            "instance_name": instance_name,
+        }
+        return self.console_url.format(**{k: quote(v, safe="") for k, v in values.items()})
 
     def require_project_id(self) -> str:
         if not self.project_id:
@@ -177,6 +200,22 @@ def _str(extras: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise ImageSearchConfigError(f"Connection extra {key!r} must be a string")
     return value
+
+
+def _console_url(extras: Mapping[str, Any]) -> str:
+    template = _str(extras, "console_url") or DEFAULT_CONSOLE_URL
+    import string
+
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        names = {"?"}
+    if not template.startswith("https://") or not names <= set(CONSOLE_URL_FIELDS):
+        raise ImageSearchConfigError(
+            "Connection extra 'console_url' must be an https:// URL whose only placeholders are "
+            f"{{region}}, {{project_id}} and {{instance_name}}, got {redact_url(template)!r}"
+        )
+    return template
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -305,6 +344,7 @@ def settings_from_connection(
         instance_name = _str(extras, "instance_name")
         if instance_name is not None:
             validation.instance_name(instance_name, "instance_name extra")
+        console_url = _console_url(extras)
     except ImageSearchValidationError as error:
         raise ImageSearchConfigError(f"Connection: {error}") from None
 
@@ -362,4 +402,5 @@ def settings_from_connection(
         verify=verify,
         retry=retry,
         instance_name=instance_name,
+        console_url=console_url,
     )

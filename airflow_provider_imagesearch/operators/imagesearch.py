@@ -1,22 +1,46 @@
-"""Operators for Huawei Cloud ImageSearch."""
+"""Operators for Huawei Cloud ImageSearch: one per v1 call, all on :class:`ImageSearchBaseOperator`.
+
+Each is a thin shell over one hook call (Google's Vision operators are the model) and returns its
+result to XCom. The instance lifecycle operators can wait for the instance, in the worker or deferred
+to the triggerer, with the status sensor's rules.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import conf
 
-from airflow_provider_imagesearch import DEFAULT_CONN_ID
-from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
-from airflow_provider_imagesearch.outcomes import is_permanent, not_found_message
+from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchNotFoundError,
+    ImageSearchResponseError,
+    ImageSearchServerError,
+    ImageSearchTransportError,
+    ImageSearchValidationError,
+)
+from airflow_provider_imagesearch.mixins import imagesearch_template_fields
+from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+    from airflow_provider_imagesearch.models import InstanceDetail
+    from airflow_provider_imagesearch.waits import WaitRule
 
-class InstanceDetailOperator(BaseOperator):
+IF_EXISTS_CHOICES = ("fail", "reuse")
+#: Results per page when ``fetch_all`` pages through a search (the API's largest ``limit``).
+SEARCH_PAGE_SIZE = 100
+
+
+def _default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+class InstanceDetailOperator(ImageSearchBaseOperator):
     """Read an ImageSearch instance's details and push them to XCom.
 
     ``GET /v1/{project_id}/service/{instance_name}``. The XCom value is
@@ -29,46 +53,497 @@ class InstanceDetailOperator(BaseOperator):
     shows each instance's name as the map index.
 
     :param instance_name: the instance to read. (templated)
-    :param imagesearch_conn_id: connection id of type ``imagesearch``. (templated)
-    :param project_id: project id, overriding the connection's. (templated)
-    :param region: region id, overriding the connection's. (templated)
-    :param map_index_template: label of mapped task instances; the instance name by default.
     """
 
-    template_fields: Sequence[str] = ("instance_name", "project_id", "imagesearch_conn_id", "region")
-    ui_color = "#e8f1fb"
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
+
+    def __init__(self, *, instance_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        detail = hook.get_instance(self.instance_name)
+        self.log.info("Instance %s is %s", detail.instance_name, detail.status.value)
+        return detail.to_dict()
+
+
+class _InstanceWaitMixin:
+    """Waiting for an instance after a lifecycle call: in the worker, or deferred to the triggerer."""
+
+    instance_name: str
+    imagesearch_conn_id: str
+    project_id: str | None
+    region: str | None
+    wait_for_completion: bool
+    deferrable: bool
+    poke_interval: float
+    wait_timeout: float | None
+
+    def _defer_wait(self, rule: WaitRule, *, not_found_grace: float = 0.0) -> None:
+        import time
+
+        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+
+        now = time.time()
+        timeout_at = now + self.wait_timeout if self.wait_timeout is not None else None
+        self.defer(  # type: ignore[attr-defined]
+            trigger=ImageSearchInstanceStatusTrigger(
+                instance_name=self.instance_name,
+                imagesearch_conn_id=self.imagesearch_conn_id,
+                project_id=self.project_id,
+                region=self.region,
+                target_statuses=sorted(s.value for s in rule.targets),
+                failure_statuses=sorted(s.value for s in rule.failures),
+                wait_for_gone=rule.gone,
+                poll_interval=self.poke_interval,
+                first_poll_at=now + self.poke_interval,
+                not_found_deadline=now + not_found_grace,
+                timeout_at=timeout_at,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.wait_timeout) if self.wait_timeout is not None else None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's event into the task's outcome (the details, or None once gone)."""
+        from airflow_provider_imagesearch.outcomes import result_of_wait_event
+
+        return result_of_wait_event(event, self.instance_name)
+
+
+class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOperator):
+    """Create an ImageSearch instance and, by default, wait until it is ``NORMAL``.
+
+    ``POST /v1/{project_id}/service``. The wait follows the status sensor's rules: ``CREATION_FAILD``
+    (and the other dead-end statuses) fail at once, without task retries; ``deferrable=True`` waits in
+    the triggerer. Returns the instance's details (``InstanceDetail.to_dict()``).
+
+    Never creates twice: creation is not blindly retried, and after an ambiguous failure (5xx, a
+    timeout after sending, a dropped connection) the instance is read back before deciding. An
+    instance that this task created is never reported as a failure of the create call.
+
+    :param instance_name: the instance to create. (templated)
+    :param model: ``common-search`` (default), ``image-recommend`` or ``image-copyright``. (templated)
+    :param description: free text. (templated)
+    :param tags: the custom tag names images may use (at most 10, lowercase). (templated)
+    :param level: capacity; only 30000000 (the default) is supported. (templated)
+    :param if_exists: ``"fail"`` (default) fails when the instance exists; ``"reuse"`` adopts it when
+        its tags match (and its model, where the service reports it) and fails naming the difference
+        otherwise.
+    :param wait_for_completion: wait until the instance is ``NORMAL`` (default True).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poke_interval: seconds between status reads while waiting.
+    :param timeout: seconds to wait for ``NORMAL`` before failing (default one hour).
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "instance_name", "model", "description", "tags", "level"
+    )
+    template_fields_renderers = {"tags": "json"}
+    lineage_role = "output"
 
     def __init__(
         self,
         *,
         instance_name: str,
-        imagesearch_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        region: str | None = None,
-        map_index_template: str | None = "{{ task.instance_name }}",
+        model: str = "common-search",
+        description: str | None = None,
+        tags: list[str] | None = None,
+        level: int | None = None,
+        if_exists: str = "fail",
+        wait_for_completion: bool = True,
+        deferrable: bool = _default_deferrable(),
+        poke_interval: float = 30.0,
+        timeout: float | None = 3600.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(map_index_template=map_index_template, **kwargs)
+        super().__init__(**kwargs)
         self.instance_name = instance_name
-        self.imagesearch_conn_id = imagesearch_conn_id
-        self.project_id = project_id
-        self.region = region
+        self.model = model
+        self.description = description
+        self.tags = tags
+        self.level = level
+        self.if_exists = if_exists
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poke_interval = poke_interval
+        self.wait_timeout = timeout
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        # Imported here: the hook pulls in requests, which DAG files should not pay for at parse time.
-        from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any] | None:
+        from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
-        hook = ImageSearchHook(self.imagesearch_conn_id, region=self.region, project_id=self.project_id)
+        if self.if_exists not in IF_EXISTS_CHOICES:
+            raise ImageSearchValidationError(
+                "if_exists", " or ".join(map(repr, IF_EXISTS_CHOICES)), self.if_exists
+            )
+        existing = self._existing(hook)
+        detail = self._adopt(existing) if existing is not None else self._create(hook)
+        rule = WaitRule.ready()
+        if not self.wait_for_completion:
+            return detail.to_dict()
+        if rule.judge(detail) is Verdict.DONE:
+            return detail.to_dict()
+        if self.deferrable:
+            self._defer_wait(rule, not_found_grace=max(self.poke_interval * 2, 60.0))
+        waited = self.wait_in_worker(
+            hook, rule, poke_interval=self.poke_interval, timeout=self.wait_timeout, missing_grace=60.0
+        )
+        assert waited is not None
+        return waited.to_dict()
+
+    def _existing(self, hook: ImageSearchHook) -> InstanceDetail | None:
         try:
-            detail = hook.get_instance(self.instance_name)
-        except ImageSearchNotFoundError as error:
-            project = self.project_id or hook.settings.project_id
-            raise AirflowFailException(f"{not_found_message(self.instance_name, project)}: {error}") from None
-        except ImageSearchError as error:
-            if is_permanent(error):
-                raise AirflowFailException(str(error)) from None
-            raise
-        finally:
-            hook.close()
-        self.log.info("Instance %s is %s", detail.instance_name, detail.status.value)
-        return detail.to_dict()
+            return hook.get_instance(self.instance_name)
+        except ImageSearchNotFoundError:
+            return None
+
+    def _adopt(self, existing: InstanceDetail) -> InstanceDetail:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if self.if_exists == "fail":
+            raise AirflowFailException(
+                f"ImageSearch instance {self.instance_name!r} already exists ({existing.status.value}); "
+                "set if_exists='reuse' to adopt it"
+            )
+        differences = self._differences(existing)
+        if differences:
+            raise AirflowFailException(
+                f"ImageSearch instance {self.instance_name!r} exists but differs from what this task "
+                f"would create: {'; '.join(differences)}"
+            )
+        self.log.info("Reusing the existing instance %s (%s)", self.instance_name, existing.status.value)
+        return existing
+
+    def _differences(self, existing: InstanceDetail) -> list[str]:
+        from airflow_provider_imagesearch.validation import MODELS
+
+        differences = []
+        wanted_tags = sorted(self.tags or [])
+        if sorted(existing.tags) != wanted_tags:
+            differences.append(f"tags are {sorted(existing.tags)}, wanted {wanted_tags}")
+        # The service reports the model as ``domain``; compare only when it is a model id.
+        if existing.domain in MODELS and existing.domain != self.model:
+            differences.append(f"model is {existing.domain!r}, wanted {self.model!r}")
+        return differences
+
+    def _create(self, hook: ImageSearchHook) -> InstanceDetail:
+        """Create once; after an ambiguous failure read back, and only send again if nothing is there."""
+        attempts = hook.settings.retry.max_attempts
+        ambiguous: ImageSearchApiError | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                return hook.create_instance(
+                    self.instance_name,
+                    model=self.model,
+                    description=self.description,
+                    level=self.level,
+                    tags=self.tags,
+                )
+            except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
+                ambiguous = error
+                self.log.warning(
+                    "Creating %s may or may not have taken effect (%s); reading it back (attempt %d/%d)",
+                    self.instance_name,
+                    error.error_code,
+                    attempt,
+                    attempts,
+                )
+            except ImageSearchApiError:
+                # Refused outright: if an earlier attempt was ambiguous, it may be why (already exists).
+                if ambiguous is None:
+                    raise
+                found = self._existing(hook)
+                if found is None:
+                    raise
+                self.log.info("The instance %s exists: an earlier attempt took effect", self.instance_name)
+                return found
+            found = self._existing(hook)
+            if found is not None:
+                self.log.info("The instance %s exists: the create took effect", self.instance_name)
+                return found
+        assert ambiguous is not None
+        raise ambiguous
+
+
+class ImageSearchDeleteInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOperator):
+    """Delete an ImageSearch instance and, by default, wait until it is gone.
+
+    ``DELETE /v1/{project_id}/service/{instance_name}``. ``DELETING_FAILED`` fails at once, without
+    task retries. A retry that meets the effect of an earlier attempt whose answer was lost counts as
+    success. Returns None.
+
+    :param instance_name: the instance to delete. (templated)
+    :param missing_ok: a missing instance is success (default) rather than a failure.
+    :param wait_for_completion: wait until the instance is gone (default True).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poke_interval: seconds between status reads while waiting.
+    :param timeout: seconds to wait for the instance to be gone (default one hour).
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        instance_name: str,
+        missing_ok: bool = True,
+        wait_for_completion: bool = True,
+        deferrable: bool = _default_deferrable(),
+        poke_interval: float = 30.0,
+        timeout: float | None = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.missing_ok = missing_ok
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poke_interval = poke_interval
+        self.wait_timeout = timeout
+
+    def run(self, hook: ImageSearchHook, context: Context) -> None:
+        from airflow_provider_imagesearch.waits import Verdict, WaitRule
+
+        rule = WaitRule.deleted()
+        try:
+            current = hook.get_instance(self.instance_name)
+        except ImageSearchNotFoundError:
+            if not self.missing_ok:
+                raise
+            self.log.info("Instance %s does not exist: nothing to delete", self.instance_name)
+            return None
+        if rule.judge(current) is Verdict.FAILED:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from airflow_provider_imagesearch.outcomes import failure_status_message
+
+            raise AirflowFailException(failure_status_message(self.instance_name, current.status))
+        if current.status.value != "DELETING":
+            hook.delete_instance(self.instance_name)
+            self.log.info("Deleting instance %s", self.instance_name)
+        if not self.wait_for_completion:
+            return None
+        if self.deferrable:
+            self._defer_wait(rule)
+        self.wait_in_worker(hook, rule, poke_interval=self.poke_interval, timeout=self.wait_timeout)
+        self.log.info("Instance %s is gone", self.instance_name)
+        return None
+
+
+class ImageSearchAddImageOperator(ImageSearchBaseOperator):
+    """Add one image to an instance's library.
+
+    ``POST /v1/{project_id}/{instance_name}/image``. Without ``file_base64`` the service downloads the
+    image from ``path`` (an OBS HTTPS URL in the instance's region); with it, ``path`` is only the
+    image's id. Not blindly retried: a failed add that may have taken effect fails the try, and the
+    task retry adds the same path again, which overwrites rather than duplicates. Returns
+    ``{"instance_name", "path", "result"}``.
+
+    :param instance_name: the instance. (templated)
+    :param path: the image's id in the library: its OBS URL. (templated)
+    :param tags: tag name -> string (or list of strings); names must be defined on the instance.
+        (templated)
+    :param file_base64: the image's bytes, base64 (JPEG, PNG or BMP). (templated)
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "instance_name", "path", "tags", "file_base64"
+    )
+    template_fields_renderers = {"tags": "json"}
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        instance_name: str,
+        path: str,
+        tags: Mapping[str, Any] | None = None,
+        file_base64: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.path = path
+        self.tags = tags
+        self.file_base64 = file_base64
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.add_image(
+            self.instance_name, path=self.path, tags=self.tags, file_base64=self.file_base64
+        )
+        self.log.info("Added %s to %s", self.path, self.instance_name)
+        return {"instance_name": self.instance_name, "path": self.path, "result": result}
+
+
+class ImageSearchUpdateImageTagsOperator(ImageSearchBaseOperator):
+    """Replace an image's tags.
+
+    ``PUT /v1/{project_id}/{instance_name}/image``. Idempotent, so retried like a read. Returns
+    ``{"instance_name", "path", "tags", "result"}``.
+
+    :param instance_name: the instance. (templated)
+    :param path: the image's id in the library. (templated)
+    :param tags: the image's new tags, tag name -> string or list of strings. (templated)
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "path", "tags")
+    template_fields_renderers = {"tags": "json"}
+    lineage_role = "output"
+
+    def __init__(self, *, instance_name: str, path: str, tags: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.path = path
+        self.tags = tags
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.modify_image(self.instance_name, path=self.path, tags=self.tags)
+        return {
+            "instance_name": self.instance_name,
+            "path": self.path,
+            "tags": dict(self.tags),
+            "result": result,
+        }
+
+
+class ImageSearchDeleteImageOperator(ImageSearchBaseOperator):
+    """Delete an image from an instance's library.
+
+    ``DELETE /v1/{project_id}/{instance_name}/image``. Returns True when an image was deleted, False
+    when it was not there (``missing_ok``).
+
+    :param instance_name: the instance. (templated)
+    :param path: the image's id in the library. (templated)
+    :param missing_ok: an image that is not in the library is success (default) rather than a failure.
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "path")
+    lineage_role = "output"
+
+    def __init__(self, *, instance_name: str, path: str, missing_ok: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.path = path
+        self.missing_ok = missing_ok
+
+    def run(self, hook: ImageSearchHook, context: Context) -> bool:
+        try:
+            hook.delete_image(self.instance_name, path=self.path)
+        except ImageSearchApiError as error:
+            # The service's code for "no such image" is not documented: ask the library instead.
+            if isinstance(error, ImageSearchNotFoundError) or not self.missing_ok:
+                raise
+            if (
+                error.status is None
+                or not 400 <= error.status < 500
+                or hook.check_image(self.instance_name, path=self.path)
+            ):
+                raise
+            self.log.info("%s is not in %s: nothing to delete", self.path, self.instance_name)
+            return False
+        return True
+
+
+class ImageSearchCheckImageOperator(ImageSearchBaseOperator):
+    """Whether an image is in an instance's library: pushes ``True`` or ``False``.
+
+    ``POST /v1/{project_id}/{instance_name}/image/check``. Use it with a ``@task.short_circuit`` or a
+    branch to act on the answer.
+
+    :param instance_name: the instance. (templated)
+    :param path: the image's id in the library. (templated)
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "path")
+
+    def __init__(self, *, instance_name: str, path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.path = path
+
+    def run(self, hook: ImageSearchHook, context: Context) -> bool:
+        exists = hook.check_image(self.instance_name, path=self.path)
+        self.log.info("%s is %sin %s", self.path, "" if exists else "not ", self.instance_name)
+        return exists
+
+
+class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
+    """Search an instance's library for images like a query image; pushes the hits as a list of dicts.
+
+    ``POST /v1/{project_id}/{instance_name}/image/search``. Each hit is ``{"path", "similarity",
+    "tags"}``, most similar first. With ``fetch_all`` it pages (``limit`` per page, at most 100)
+    through all ``count`` matches from ``offset`` on.
+
+    :param instance_name: the instance. (templated)
+    :param path: query by an image already in the library (its id). (templated)
+    :param file_base64: query by an image's bytes, base64 (wins over ``path``). (templated)
+    :param limit: hits per request, 1-100. (templated)
+    :param offset: position of the first hit, >= 0. (templated)
+    :param tags: only images with these tags, tag name -> string or list of strings. (templated)
+    :param box: search only this region of the query image: ``{"x", "y", "width", "height"}`` in
+        pixels. (templated)
+    :param min_similarity: drop hits less similar than this (0-1); the API has no such filter. (templated)
+    :param fetch_all: page through every match instead of returning one page.
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "instance_name", "path", "file_base64", "limit", "offset", "tags", "box", "min_similarity"
+    )
+    template_fields_renderers = {"tags": "json", "box": "json"}
+
+    def __init__(
+        self,
+        *,
+        instance_name: str,
+        path: str | None = None,
+        file_base64: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        tags: Mapping[str, Any] | None = None,
+        box: Mapping[str, int] | None = None,
+        min_similarity: float | None = None,
+        fetch_all: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_name = instance_name
+        self.path = path
+        self.file_base64 = file_base64
+        self.limit = limit
+        self.offset = offset
+        self.tags = tags
+        self.box = box
+        self.min_similarity = min_similarity
+        self.fetch_all = fetch_all
+
+    def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
+        minimum = self._min_similarity()
+        offset, limit = self.offset, self.limit
+        hits: list[dict[str, Any]] = []
+        while True:
+            page = hook.search_images(
+                self.instance_name,
+                path=self.path,
+                file_base64=self.file_base64,
+                tags=self.tags,
+                box=self.box,
+                limit=limit,
+                offset=offset,
+            )
+            hits.extend(hit.to_dict() for hit in page.hits if minimum is None or hit.similarity >= minimum)
+            offset += len(page.hits)
+            below = minimum is not None and page.hits and page.hits[-1].similarity < minimum
+            if not self.fetch_all or not page.hits or offset >= page.count or below:
+                break
+            limit = SEARCH_PAGE_SIZE
+        self.log.info("%d hits in %s", len(hits), self.instance_name)
+        return hits
+
+    def _min_similarity(self) -> float | None:
+        value = self.min_similarity
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ImageSearchValidationError("min_similarity", "a number from 0 to 1", value)
+        return float(value)

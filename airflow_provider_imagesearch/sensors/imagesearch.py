@@ -1,4 +1,4 @@
-"""Sensors for Huawei Cloud ImageSearch."""
+"""Sensors for Huawei Cloud ImageSearch: an instance reaching a status, or being gone."""
 
 from __future__ import annotations
 
@@ -7,31 +7,35 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import PokeReturnValue, conf
 from airflow.sdk.exceptions import (
-    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
 
-from airflow_provider_imagesearch import DEFAULT_CONN_ID, outcomes
 from airflow_provider_imagesearch.errors import (
     ImageSearchError,
     ImageSearchNotFoundError,
     ImageSearchValidationError,
-    ImageSearchWaitError,
 )
+from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
-from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
+from airflow_provider_imagesearch.outcomes import (
+    ERROR,
+    failure_status_message,
+    is_permanent,
+    not_found_message,
+    result_of_wait_event,
+)
+from airflow_provider_imagesearch.sensors.base import ImageSearchBaseSensor
+from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
-
-class ImageSearchInstanceStatusSensor(BaseSensorOperator):
+class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
     """Wait until an ImageSearch instance reaches a target status (``NORMAL`` by default).
 
     Returns the instance's details as XCom (as :class:`~airflow_provider_imagesearch.operators.imagesearch.InstanceDetailOperator`
@@ -44,10 +48,6 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
     ``deferrable=True``; ``timeout``, ``soft_fail`` and ``poke_interval`` mean the same in all three.
 
     :param instance_name: the instance to wait for. (templated)
-    :param imagesearch_conn_id: connection id of type ``imagesearch``. (templated)
-    :param project_id: project id, overriding the connection's. (templated)
-    :param region: region id, overriding the connection's. (templated)
-    :param map_index_template: label of mapped task instances; the instance name by default.
     :param target_statuses: statuses that end the wait successfully (default ``{NORMAL}``).
     :param failure_statuses: statuses that fail the task at once (default: the terminal ones above).
     :param not_found_grace: seconds (or a timedelta) a missing instance is waited for, counted from
@@ -57,29 +57,21 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
     :param deferrable: defer to the triggerer instead of occupying a worker slot.
     """
 
-    template_fields: Sequence[str] = ("instance_name", "project_id", "imagesearch_conn_id", "region")
-    ui_color = "#d4e6f9"
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
 
     def __init__(
         self,
         *,
         instance_name: str,
-        imagesearch_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        region: str | None = None,
         target_statuses: Iterable[str | InstanceStatus] = READY_STATUSES,
         failure_statuses: Iterable[str | InstanceStatus] = TERMINAL_FAILURE_STATUSES,
         not_found_grace: float | timedelta = 0.0,
         max_consecutive_errors: int = 5,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        map_index_template: str | None = "{{ task.instance_name }}",
         **kwargs: Any,
     ) -> None:
-        super().__init__(map_index_template=map_index_template, **kwargs)
+        super().__init__(**kwargs)
         self.instance_name = instance_name
-        self.imagesearch_conn_id = imagesearch_conn_id
-        self.project_id = project_id
-        self.region = region
         self.target_statuses = target_statuses
         self.failure_statuses = failure_statuses
         self.not_found_grace = (
@@ -89,26 +81,21 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
         )
         self.max_consecutive_errors = max_consecutive_errors
         self.deferrable = deferrable
-        self._hook: ImageSearchHook | None = None
-        self._targets: frozenset[InstanceStatus] = frozenset()
-        self._failures: frozenset[InstanceStatus] = frozenset()
+        self._rule = WaitRule.deleted()
         self._wait_started: float | None = None
         self._errors_in_row = 0
 
     # --- checks made before the first poke --------------------------------------------------
 
+    def wait_rule(self) -> WaitRule:
+        """What this sensor waits for (validated; the deleted-instance sensor overrides it)."""
+        return WaitRule.ready(self.target_statuses, self.failure_statuses)
+
     def _validate(self) -> None:
         try:
-            self._targets = InstanceStatus.parse_names(self.target_statuses, "target_statuses")
-            self._failures = InstanceStatus.parse_names(self.failure_statuses, "failure_statuses")
+            self._rule = self.wait_rule()
         except ImageSearchValidationError as error:
             raise AirflowFailException(str(error)) from None
-        overlap = self._targets & self._failures
-        if overlap:
-            raise AirflowFailException(
-                f"target_statuses and failure_statuses share {sorted(s.value for s in overlap)}: "
-                "a status cannot be both success and failure"
-            )
         if self.not_found_grace < 0:
             raise AirflowFailException(f"not_found_grace must be >= 0 seconds, got {self.not_found_grace}")
         if self.max_consecutive_errors < 1:
@@ -137,6 +124,8 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             result = self.poke(context)
             if isinstance(result, PokeReturnValue) and result.is_done:
                 return result.xcom_value
+            if result is True:
+                return None
             self._defer()
         except (AirflowFailException, AirflowSensorTimeout) as error:
             # What BaseSensorOperator.execute does for poke/reschedule, so soft_fail means the same here.
@@ -146,7 +135,7 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
                 ) from error
             raise
         finally:
-            self._close_hook()
+            self.close_hook()
 
     def _defer(self) -> None:
         start = self._wait_started or time.time()
@@ -157,14 +146,16 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
         # Imported here: airflow.triggers.base is airflow-core, not needed to parse a DAG.
         from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
 
+        rule = self._rule
         self.defer(
             trigger=ImageSearchInstanceStatusTrigger(
                 instance_name=self.instance_name,
                 imagesearch_conn_id=self.imagesearch_conn_id,
                 project_id=self.project_id,
                 region=self.region,
-                target_statuses=sorted(s.value for s in self._targets),
-                failure_statuses=sorted(s.value for s in self._failures),
+                target_statuses=sorted(s.value for s in rule.targets),
+                failure_statuses=sorted(s.value for s in rule.failures),
+                wait_for_gone=rule.gone,
                 poll_interval=self.poke_interval,
                 # The synchronous poke just answered: the trigger's first poll is one interval later.
                 first_poll_at=time.time() + self.poke_interval,
@@ -176,32 +167,15 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             timeout=timedelta(seconds=remaining) if remaining is not None else None,
         )
 
-    def _get_hook(self) -> ImageSearchHook:
-        if self._hook is None:
-            from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
-
-            self._hook = ImageSearchHook(
-                self.imagesearch_conn_id, region=self.region, project_id=self.project_id
-            )
-        return self._hook
-
-    def _close_hook(self) -> None:
-        if self._hook is not None:
-            self._hook.close()
-            self._hook = None
-
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        hook = self._get_hook()
+        hook = self.hook
         try:
-            detail = hook.get_instance(self.instance_name)
-        except ImageSearchNotFoundError:
-            project = self.project_id or hook.settings.project_id
-            if time.time() - self._wait_start(context) >= self.not_found_grace:
-                raise AirflowFailException(not_found_message(self.instance_name, project)) from None
-            self.log.info(
-                "Instance %s not found yet; waiting up to %.0fs", self.instance_name, self.not_found_grace
-            )
-            return False
+            if self.console_link is None:
+                self.remember_instance(hook)
+            try:
+                detail = hook.get_instance(self.instance_name)
+            except ImageSearchNotFoundError:
+                detail = None
         except ImageSearchError as error:
             if is_permanent(error):
                 raise AirflowFailException(str(error)) from None
@@ -217,37 +191,51 @@ class ImageSearchInstanceStatusSensor(BaseSensorOperator):
             )
             return False
         self._errors_in_row = 0
-        if detail.status in self._targets:
-            return PokeReturnValue(is_done=True, xcom_value=detail.to_dict())
-        if detail.status in self._failures:
+        verdict = self._rule.judge(detail)
+        if verdict is Verdict.DONE:
+            return PokeReturnValue(is_done=True, xcom_value=detail.to_dict() if detail is not None else None)
+        if verdict is Verdict.FAILED:
+            assert detail is not None
             raise AirflowFailException(failure_status_message(self.instance_name, detail.status))
+        if verdict is Verdict.MISSING:
+            if time.time() - self._wait_start(context) >= self.not_found_grace:
+                raise AirflowFailException(not_found_message(self.instance_name, self.resolved_project_id()))
+            self.log.info(
+                "Instance %s not found yet; waiting up to %.0fs", self.instance_name, self.not_found_grace
+            )
+            return False
+        assert detail is not None
         self.log.info(
             "Instance %s is %s; waiting for %s",
             self.instance_name,
             detail.status.value,
-            sorted(s.value for s in self._targets),
+            self._rule.describe(),
         )
         return False
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task's outcome."""
-        if not event:
-            raise AirflowException(f"Trigger for {self.instance_name} ended without an event")
-        kind = event.get("status")
-        message = str(event.get("message", ""))
-        if kind == outcomes.SUCCESS:
-            self.log.info("%s (after %s polls)", message, event.get("polls"))
-            return event["instance"]
-        if kind == outcomes.TIMEOUT:
-            raise AirflowSensorTimeout(message)
-        if kind in (outcomes.FAILURE, outcomes.NOT_FOUND):
-            raise AirflowFailException(message)
-        if kind == outcomes.ERROR and not event.get("retryable", False):
-            raise AirflowFailException(message)
-        if kind == outcomes.ERROR:
-            # Transient (the service kept failing): the task retries, as in poke mode. Not an
-            # AirflowException, which the sensor machinery would turn into a skip under soft_fail.
-            if self.never_fail:
-                raise AirflowSkipException(f"Skipping (never_fail): {message}")
-            raise ImageSearchWaitError(message)
-        raise AirflowException(message or f"Unexpected trigger event {kind!r}")
+        if event and event.get("status") == ERROR and event.get("retryable") and self.never_fail:
+            # Poke mode skips on any error under never_fail; the deferred wait does the same.
+            raise AirflowSkipException(f"Skipping (never_fail): {event.get('message', '')}")
+        if event and event.get("status") == "success":
+            self.log.info("%s (after %s polls)", event.get("message", ""), event.get("polls"))
+        return result_of_wait_event(event, self.instance_name)
+
+
+class ImageSearchInstanceDeletedSensor(ImageSearchInstanceStatusSensor):
+    """Wait until an ImageSearch instance is gone (after a delete); ``DELETING_FAILED`` fails at once.
+
+    Poke, reschedule or deferrable, like :class:`ImageSearchInstanceStatusSensor`; returns None.
+
+    :param instance_name: the instance to wait for. (templated)
+    """
+
+    def __init__(self, *, instance_name: str, **kwargs: Any) -> None:
+        for name in ("target_statuses", "failure_statuses", "not_found_grace"):
+            if name in kwargs:
+                raise ValueError(f"{type(self).__name__} waits for 'gone': it takes no {name}")
+        super().__init__(instance_name=instance_name, **kwargs)
+
+    def wait_rule(self) -> WaitRule:
+        return WaitRule.deleted()

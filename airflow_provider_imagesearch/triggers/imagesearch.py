@@ -48,6 +48,8 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
     :param region: region id, overriding the connection's.
     :param target_statuses: status names that end the wait successfully.
     :param failure_statuses: status names that end it as a failure.
+    :param wait_for_gone: wait for the instance to disappear (after a delete) instead of for a target
+        status; a missing instance is then the success, with ``"instance": None``.
     :param poll_interval: seconds between polls.
     :param first_poll_at: epoch seconds of the first poll (None: at once). The sensor sets it one
         interval after its own synchronous poke, so the two do not poll back to back.
@@ -66,6 +68,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         region: str | None = None,
         target_statuses: Sequence[str] = ("NORMAL",),
         failure_statuses: Sequence[str] = (),
+        wait_for_gone: bool = False,
         poll_interval: float = 60.0,
         first_poll_at: float | None = None,
         not_found_deadline: float | None = None,
@@ -79,6 +82,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         self.region = region
         self.target_statuses = sorted(target_statuses)
         self.failure_statuses = sorted(failure_statuses)
+        self.wait_for_gone = bool(wait_for_gone)
         self.poll_interval = float(poll_interval)
         self.first_poll_at = first_poll_at
         self.not_found_deadline = not_found_deadline
@@ -98,6 +102,7 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
                 "region": self.region,
                 "target_statuses": list(self.target_statuses),
                 "failure_statuses": list(self.failure_statuses),
+                "wait_for_gone": self.wait_for_gone,
                 "poll_interval": self.poll_interval,
                 "first_poll_at": self.first_poll_at,
                 "not_found_deadline": self.not_found_deadline,
@@ -127,8 +132,14 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
             await self._close()
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
-        targets = frozenset(self.target_statuses)
-        failures = frozenset(self.failure_statuses)
+        from airflow_provider_imagesearch.models import InstanceStatus
+        from airflow_provider_imagesearch.waits import Verdict, WaitRule
+
+        rule = WaitRule(
+            frozenset(InstanceStatus(s) for s in self.target_statuses),
+            frozenset(InstanceStatus(s) for s in self.failure_statuses),
+            gone=self.wait_for_gone,
+        )
         errors_in_row = 0
         if self.first_poll_at is not None:
             wait = self.first_poll_at - time.time()
@@ -140,15 +151,11 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
             self.polls += 1
             poll_started = time.monotonic()
             delay = self.poll_interval
+            missing_error: ImageSearchNotFoundError | None = None
             try:
                 detail = await hook.get_instance(self.instance_name)
             except ImageSearchNotFoundError as error:
-                if self.not_found_deadline is None or time.time() >= self.not_found_deadline:
-                    event = self._base(NOT_FOUND, not_found_message(self.instance_name, self.project_id))
-                    event.update(_error_fields(error))
-                    return event
-                self.log.info("Instance %s not found yet; waiting", self.instance_name)
-                errors_in_row = 0
+                detail, missing_error = None, error
             except ImageSearchError as error:
                 if is_permanent(error):
                     return self._error_event(error, retryable=False)
@@ -168,22 +175,32 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
                 )
             else:
                 errors_in_row = 0
-                status = detail.status.value
+            if errors_in_row == 0:
+                verdict = rule.judge(detail)
+                status = detail.status.value if detail is not None else "gone"
                 self.log.info("Instance %s is %s (poll %d)", self.instance_name, status, self.polls)
-                if status in targets:
+                if verdict is Verdict.DONE:
                     event = self._base(SUCCESS, f"Instance {self.instance_name} is {status}")
-                    event["instance"] = detail.to_dict()
+                    event["instance"] = detail.to_dict() if detail is not None else None
                     return event
-                if status in failures:
+                if verdict is Verdict.FAILED:
+                    assert detail is not None
                     event = self._base(FAILURE, failure_status_message(self.instance_name, detail.status))
                     event["instance_status"] = status
                     event["instance"] = detail.to_dict()
                     return event
+                if verdict is Verdict.MISSING:
+                    if self.not_found_deadline is None or time.time() >= self.not_found_deadline:
+                        event = self._base(NOT_FOUND, not_found_message(self.instance_name, self.project_id))
+                        if missing_error is not None:
+                            event.update(_error_fields(missing_error))
+                        return event
+                    self.log.info("Instance %s not found yet; waiting", self.instance_name)
             if self.timeout_at is not None:
                 remaining = self.timeout_at - time.time()
                 if remaining <= 0:
                     return self._base(
-                        TIMEOUT, f"Instance {self.instance_name} did not reach {sorted(targets)} in time"
+                        TIMEOUT, f"Instance {self.instance_name} did not become {rule.describe()} in time"
                     )
                 delay = min(delay, remaining)
             # Polls start every ``delay`` seconds, not ``delay`` after the last answer: a slow answer

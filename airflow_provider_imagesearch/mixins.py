@@ -1,0 +1,185 @@
+"""What every ImageSearch operator and sensor shares: connection fields, one hook per run, outcomes, links.
+
+Kept free of the hook, HTTP clients and pandas at import time: DAG files import the operators, and the
+dag-processor parses them every 30 s. The hook is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_imagesearch import DEFAULT_CONN_ID
+from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
+from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
+
+if TYPE_CHECKING:
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+    from airflow_provider_imagesearch.models import InstanceDetail
+    from airflow_provider_imagesearch.waits import WaitRule
+
+#: Connection fields every ImageSearch operator and sensor templates.
+BASE_TEMPLATE_FIELDS = ("imagesearch_conn_id", "project_id", "region")
+
+
+def imagesearch_template_fields(*fields: str) -> tuple[str, ...]:
+    """The connection fields plus an operator's own, in that order, without repeats."""
+    return tuple(dict.fromkeys((*BASE_TEMPLATE_FIELDS, *fields)))
+
+
+class ImageSearchHookMixin:
+    """Connection fields, the hook's lifetime, error translation, the console link and lineage.
+
+    Each execution makes one :class:`~airflow_provider_imagesearch.hooks.imagesearch.ImageSearchHook`
+    (one HTTP session, one token) and closes it afterwards. Errors become task outcomes in one place
+    (:meth:`imagesearch_outcomes`): permanent ones (bad arguments, refused credentials, a missing
+    instance, any 4xx) fail the task at once with ``AirflowFailException``, transient ones (5xx, 429,
+    timeouts, dropped connections) stay ordinary exceptions, which Airflow retries.
+    """
+
+    #: How OpenLineage sees the instance: ``"input"`` for reads and searches, ``"output"`` for writes.
+    lineage_role: ClassVar[str] = "input"
+
+    imagesearch_conn_id: str
+    project_id: str | None
+    region: str | None
+    instance_name: str
+    #: The instance's console page, known once the connection was read (for the extra link).
+    console_link: str | None = None
+    _hook: ImageSearchHook | None = None
+    _lineage_namespace: str | None = None
+
+    def __init__(
+        self,
+        *,
+        imagesearch_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        region: str | None = None,
+        map_index_template: str | None = "{{ task.instance_name }}",
+        **kwargs: Any,
+    ) -> None:
+        # The next class in the MRO is BaseOperator or BaseSensorOperator.
+        super().__init__(map_index_template=map_index_template, **kwargs)  # type: ignore[call-arg]
+        self.imagesearch_conn_id = imagesearch_conn_id
+        self.project_id = project_id
+        self.region = region
+        self._hook = None
+
+    @property
+    def hook(self) -> ImageSearchHook:
+        """This execution's hook (created on first use, closed by :meth:`close_hook`)."""
+        if self._hook is None:
+            from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
+            self._hook = ImageSearchHook(
+                self.imagesearch_conn_id, region=self.region, project_id=self.project_id
+            )
+        return self._hook
+
+    def close_hook(self) -> None:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook.close()
+
+    def resolved_project_id(self) -> str | None:
+        """The project id in effect: the override, else the connection's (None if unknown)."""
+        if self.project_id:
+            return self.project_id
+        hook = self._hook
+        if hook is not None and hook._settings is not None:
+            return hook._settings.project_id
+        return None
+
+    def remember_instance(self, hook: ImageSearchHook) -> None:
+        """Record what the extra link and OpenLineage need, once the connection is readable."""
+        settings = hook.settings
+        project_id = self.project_id or settings.project_id
+        self.console_link = settings.console_link(self.instance_name, project_id)
+        self._lineage_namespace = f"imagesearch://{settings.region or 'unknown'}/{project_id or 'unknown'}"
+
+    @contextlib.contextmanager
+    def imagesearch_outcomes(self) -> Iterator[None]:
+        """Turn ImageSearch errors into task outcomes (see the class docstring)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            yield
+        except ImageSearchNotFoundError as error:
+            message = not_found_message(self.instance_name, self.resolved_project_id())
+            raise AirflowFailException(f"{message}: {error}") from None
+        except ImageSearchError as error:
+            if is_permanent(error):
+                raise AirflowFailException(str(error)) from None
+            raise
+
+    # --- waiting without a triggerer ------------------------------------------------------------
+
+    def wait_in_worker(
+        self,
+        hook: ImageSearchHook,
+        rule: WaitRule,
+        *,
+        poke_interval: float,
+        timeout: float | None,
+        missing_grace: float = 0.0,
+    ) -> InstanceDetail | None:
+        """Poll until ``rule`` is met (returns the details, None when gone), fails, or times out.
+
+        For operators with ``wait_for_completion=True`` and ``deferrable=False``; the deferrable path
+        hands the same rule to the trigger.
+        """
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+        from airflow_provider_imagesearch.waits import Verdict
+
+        started = time.monotonic()
+        deadline = started + timeout if timeout is not None else None
+        log = getattr(self, "log", None)
+        while True:
+            try:
+                detail: InstanceDetail | None = hook.get_instance(self.instance_name)
+            except ImageSearchNotFoundError:
+                detail = None
+            verdict = rule.judge(detail)
+            if verdict is Verdict.DONE:
+                return detail
+            if verdict is Verdict.FAILED:
+                assert detail is not None
+                raise AirflowFailException(failure_status_message(self.instance_name, detail.status))
+            if verdict is Verdict.MISSING and time.monotonic() - started >= missing_grace:
+                raise AirflowFailException(not_found_message(self.instance_name, self.resolved_project_id()))
+            if log is not None and detail is not None:
+                log.info(
+                    "Instance %s is %s; waiting for %s",
+                    self.instance_name,
+                    detail.status.value,
+                    rule.describe(),
+                )
+            if deadline is not None and time.monotonic() + poke_interval > deadline:
+                raise AirflowSensorTimeout(
+                    f"Instance {self.instance_name} did not become {rule.describe()} within {timeout:.0f}s"
+                )
+            time.sleep(poke_interval)
+
+    # --- OpenLineage ------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The instance as an OpenLineage dataset: an input for reads, an output for writes.
+
+        Called by the OpenLineage provider only, so its imports cost nothing where it is not installed.
+        """
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        namespace = self._lineage_namespace
+        if namespace is None:
+            namespace = f"imagesearch://{self.region or 'unknown'}/{self.project_id or 'unknown'}"
+        dataset = Dataset(namespace=namespace, name=self.instance_name)
+        if self.lineage_role == "output":
+            return OperatorLineage(outputs=[dataset])
+        return OperatorLineage(inputs=[dataset])
+
+
+__all__ = ["ImageSearchHookMixin", "imagesearch_template_fields"]

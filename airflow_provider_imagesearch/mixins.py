@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
 
 from airflow_provider_imagesearch import DEFAULT_CONN_ID
 from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
+from airflow_provider_imagesearch.links import ImageSearchConsoleLink
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
 
 if TYPE_CHECKING:
@@ -29,8 +32,13 @@ def imagesearch_template_fields(*fields: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*BASE_TEMPLATE_FIELDS, *fields)))
 
 
-class ImageSearchHookMixin:
+class ImageSearchHookMixin(BaseOperator):
     """Connection fields, the hook's lifetime, error translation, the console link and lineage.
+
+    Shared by :class:`~airflow_provider_imagesearch.operators.base.ImageSearchBaseOperator` and
+    :class:`~airflow_provider_imagesearch.sensors.base.ImageSearchBaseSensor`. It is a ``BaseOperator``
+    so that Airflow knows its arguments (``.partial()`` checks them against ``BaseOperator`` subclasses
+    only) and so that its ``__init__`` chains to ``BaseSensorOperator`` in sensors.
 
     Each execution makes one :class:`~airflow_provider_imagesearch.hooks.imagesearch.ImageSearchHook`
     (one HTTP session, one token) and closes it afterwards. Errors become task outcomes in one place
@@ -41,6 +49,8 @@ class ImageSearchHookMixin:
 
     #: How OpenLineage sees the instance: ``"input"`` for reads and searches, ``"output"`` for writes.
     lineage_role: ClassVar[str] = "input"
+    template_fields: Sequence[str] = imagesearch_template_fields()
+    operator_extra_links = (ImageSearchConsoleLink(),)
 
     imagesearch_conn_id: str
     project_id: str | None
@@ -60,8 +70,7 @@ class ImageSearchHookMixin:
         map_index_template: str | None = "{{ task.instance_name }}",
         **kwargs: Any,
     ) -> None:
-        # The next class in the MRO is BaseOperator or BaseSensorOperator.
-        super().__init__(map_index_template=map_index_template, **kwargs)  # type: ignore[call-arg]
+        super().__init__(map_index_template=map_index_template, **kwargs)
         self.imagesearch_conn_id = imagesearch_conn_id
         self.project_id = project_id
         self.region = region
@@ -99,6 +108,14 @@ class ImageSearchHookMixin:
         self.console_link = settings.console_link(self.instance_name, project_id)
         self._lineage_namespace = f"imagesearch://{settings.region or 'unknown'}/{project_id or 'unknown'}"
 
+    def remember_connection(self) -> None:
+        """:meth:`remember_instance` after a deferral (a new process): reads the connection, no request."""
+        with self.imagesearch_outcomes():
+            try:
+                self.remember_instance(self.hook)
+            finally:
+                self.close_hook()
+
     @contextlib.contextmanager
     def imagesearch_outcomes(self) -> Iterator[None]:
         """Turn ImageSearch errors into task outcomes (see the class docstring)."""
@@ -113,6 +130,39 @@ class ImageSearchHookMixin:
             if is_permanent(error):
                 raise AirflowFailException(str(error)) from None
             raise
+
+    # --- waiting ----------------------------------------------------------------------------------
+
+    def status_trigger(
+        self,
+        rule: WaitRule,
+        *,
+        poll_interval: float,
+        not_found_deadline: float | None,
+        timeout_at: float | None,
+        max_consecutive_errors: int = 5,
+    ) -> Any:
+        """The trigger that waits for ``rule`` in the triggerer; its first poll is one interval away.
+
+        Imported here: ``airflow.triggers.base`` is airflow-core, not needed to parse a DAG.
+        """
+        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+
+        return ImageSearchInstanceStatusTrigger(
+            instance_name=self.instance_name,
+            imagesearch_conn_id=self.imagesearch_conn_id,
+            project_id=self.project_id,
+            region=self.region,
+            target_statuses=sorted(s.value for s in rule.targets),
+            failure_statuses=sorted(s.value for s in rule.failures),
+            wait_for_gone=rule.gone,
+            poll_interval=poll_interval,
+            # The caller just read the instance: the trigger's first poll is one interval later.
+            first_poll_at=time.time() + poll_interval,
+            not_found_deadline=not_found_deadline,
+            timeout_at=timeout_at,
+            max_consecutive_errors=max_consecutive_errors,
+        )
 
     # --- waiting without a triggerer ------------------------------------------------------------
 

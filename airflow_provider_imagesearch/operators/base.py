@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_imagesearch import DEFAULT_CONN_ID
-from airflow_provider_imagesearch.links import ImageSearchConsoleLink
-from airflow_provider_imagesearch.mixins import ImageSearchHookMixin, imagesearch_template_fields
+from airflow_provider_imagesearch.mixins import ImageSearchHookMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -18,7 +13,7 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
 
-class ImageSearchBaseOperator(ImageSearchHookMixin, BaseOperator):
+class ImageSearchBaseOperator(ImageSearchHookMixin):
     """Base of the ImageSearch operators: connection fields, one hook per run, outcomes, console link.
 
     A subclass declares its own template fields with ``imagesearch_template_fields(...)`` and implements
@@ -30,23 +25,6 @@ class ImageSearchBaseOperator(ImageSearchHookMixin, BaseOperator):
     :param region: region id, overriding the connection's. (templated)
     :param map_index_template: label of mapped task instances; the instance name by default.
     """
-
-    template_fields: Sequence[str] = imagesearch_template_fields()
-    operator_extra_links = (ImageSearchConsoleLink(),)
-
-    # Declared here, not only on the mixin: Airflow checks .partial()/.expand() arguments against the
-    # __init__ signatures of BaseOperator subclasses alone.
-    def __init__(
-        self,
-        *,
-        imagesearch_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        region: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            imagesearch_conn_id=imagesearch_conn_id, project_id=project_id, region=region, **kwargs
-        )
 
     ui_color = "#e8f1fb"
 

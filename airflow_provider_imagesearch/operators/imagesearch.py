@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
+from airflow_provider_imagesearch import api
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchNotFoundError,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.waits import WaitRule
 
 IF_EXISTS_CHOICES = ("fail", "reuse")
-#: Results per page when ``fetch_all`` pages through a search (the API's largest ``limit``).
-SEARCH_PAGE_SIZE = 100
 
 
 def _default_deferrable() -> bool:
@@ -67,38 +66,42 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         return detail.to_dict()
 
 
-class _InstanceWaitMixin:
-    """Waiting for an instance after a lifecycle call: in the worker, or deferred to the triggerer."""
+class _InstanceLifecycleOperator(ImageSearchBaseOperator):
+    """Create/delete an instance, then wait for it: in the worker, or deferred to the triggerer.
 
-    instance_name: str
-    imagesearch_conn_id: str
-    project_id: str | None
-    region: str | None
-    wait_for_completion: bool
-    deferrable: bool
-    poke_interval: float
-    wait_timeout: float | None
+    :param wait_for_completion: wait for the instance after the call (default True).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poke_interval: seconds between status reads while waiting.
+    :param timeout: seconds to wait before failing (default one hour).
+    """
+
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        deferrable: bool = _default_deferrable(),
+        poke_interval: float = 30.0,
+        timeout: float | None = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poke_interval = poke_interval
+        self.wait_timeout = timeout
 
     def _defer_wait(self, rule: WaitRule, *, not_found_grace: float = 0.0) -> None:
         import time
 
-        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
-
         now = time.time()
-        timeout_at = now + self.wait_timeout if self.wait_timeout is not None else None
-        self.defer(  # type: ignore[attr-defined]
-            trigger=ImageSearchInstanceStatusTrigger(
-                instance_name=self.instance_name,
-                imagesearch_conn_id=self.imagesearch_conn_id,
-                project_id=self.project_id,
-                region=self.region,
-                target_statuses=sorted(s.value for s in rule.targets),
-                failure_statuses=sorted(s.value for s in rule.failures),
-                wait_for_gone=rule.gone,
+        self.defer(
+            trigger=self.status_trigger(
+                rule,
                 poll_interval=self.poke_interval,
-                first_poll_at=now + self.poke_interval,
                 not_found_deadline=now + not_found_grace,
-                timeout_at=timeout_at,
+                timeout_at=now + self.wait_timeout if self.wait_timeout is not None else None,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.wait_timeout) if self.wait_timeout is not None else None,
@@ -108,10 +111,11 @@ class _InstanceWaitMixin:
         """Turn the trigger's event into the task's outcome (the details, or None once gone)."""
         from airflow_provider_imagesearch.outcomes import result_of_wait_event
 
+        self.remember_connection()
         return result_of_wait_event(event, self.instance_name)
 
 
-class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOperator):
+class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
     """Create an ImageSearch instance and, by default, wait until it is ``NORMAL``.
 
     ``POST /v1/{project_id}/service``. The wait follows the status sensor's rules: ``CREATION_FAILD``
@@ -140,7 +144,6 @@ class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
         "instance_name", "model", "description", "tags", "level"
     )
     template_fields_renderers = {"tags": "json"}
-    lineage_role = "output"
 
     def __init__(
         self,
@@ -151,10 +154,6 @@ class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
         tags: list[str] | None = None,
         level: int | None = None,
         if_exists: str = "fail",
-        wait_for_completion: bool = True,
-        deferrable: bool = _default_deferrable(),
-        poke_interval: float = 30.0,
-        timeout: float | None = 3600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,10 +163,6 @@ class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
         self.tags = tags
         self.level = level
         self.if_exists = if_exists
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poke_interval = poke_interval
-        self.wait_timeout = timeout
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any] | None:
         from airflow_provider_imagesearch.waits import Verdict, WaitRule
@@ -176,6 +171,15 @@ class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
             raise ImageSearchValidationError(
                 "if_exists", " or ".join(map(repr, IF_EXISTS_CHOICES)), self.if_exists
             )
+        # Every argument is checked before the first request (the existence check) is sent.
+        api.create_instance(
+            self.resolved_project_id() or hook.settings.require_project_id(),
+            self.instance_name,
+            model=self.model,
+            description=self.description,
+            level=self.level,
+            tags=self.tags,
+        )
         existing = self._existing(hook)
         detail = self._adopt(existing) if existing is not None else self._create(hook)
         rule = WaitRule.ready()
@@ -265,7 +269,7 @@ class ImageSearchCreateInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
         raise ambiguous
 
 
-class ImageSearchDeleteInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOperator):
+class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
     """Delete an ImageSearch instance and, by default, wait until it is gone.
 
     ``DELETE /v1/{project_id}/service/{instance_name}``. ``DELETING_FAILED`` fails at once, without
@@ -281,26 +285,17 @@ class ImageSearchDeleteInstanceOperator(_InstanceWaitMixin, ImageSearchBaseOpera
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
-    lineage_role = "output"
 
     def __init__(
         self,
         *,
         instance_name: str,
         missing_ok: bool = True,
-        wait_for_completion: bool = True,
-        deferrable: bool = _default_deferrable(),
-        poke_interval: float = 30.0,
-        timeout: float | None = 3600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.instance_name = instance_name
         self.missing_ok = missing_ok
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poke_interval = poke_interval
-        self.wait_timeout = timeout
 
     def run(self, hook: ImageSearchHook, context: Context) -> None:
         from airflow_provider_imagesearch.waits import Verdict, WaitRule
@@ -519,7 +514,7 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
 
     def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
         minimum = self._min_similarity()
-        offset, limit = self.offset, self.limit
+        offset = self.offset
         hits: list[dict[str, Any]] = []
         while True:
             page = hook.search_images(
@@ -528,7 +523,7 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
                 file_base64=self.file_base64,
                 tags=self.tags,
                 box=self.box,
-                limit=limit,
+                limit=self.limit,
                 offset=offset,
             )
             hits.extend(hit.to_dict() for hit in page.hits if minimum is None or hit.similarity >= minimum)
@@ -536,7 +531,6 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
             below = minimum is not None and page.hits and page.hits[-1].similarity < minimum
             if not self.fetch_all or not page.hits or offset >= page.count or below:
                 break
-            limit = SEARCH_PAGE_SIZE
         self.log.info("%d hits in %s", len(hits), self.instance_name)
         return hits
 

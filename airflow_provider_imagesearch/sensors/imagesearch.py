@@ -143,22 +143,10 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         remaining = max(timeout_at - time.time(), 0.0) if timeout_at is not None else None
         if remaining == 0.0:
             raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_name}")
-        # Imported here: airflow.triggers.base is airflow-core, not needed to parse a DAG.
-        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
-
-        rule = self._rule
         self.defer(
-            trigger=ImageSearchInstanceStatusTrigger(
-                instance_name=self.instance_name,
-                imagesearch_conn_id=self.imagesearch_conn_id,
-                project_id=self.project_id,
-                region=self.region,
-                target_statuses=sorted(s.value for s in rule.targets),
-                failure_statuses=sorted(s.value for s in rule.failures),
-                wait_for_gone=rule.gone,
+            trigger=self.status_trigger(
+                self._rule,
                 poll_interval=self.poke_interval,
-                # The synchronous poke just answered: the trigger's first poll is one interval later.
-                first_poll_at=time.time() + self.poke_interval,
                 not_found_deadline=start + self.not_found_grace,
                 timeout_at=timeout_at,
                 max_consecutive_errors=self.max_consecutive_errors,
@@ -215,6 +203,7 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task's outcome."""
+        self.remember_connection()
         if event and event.get("status") == ERROR and event.get("retryable") and self.never_fail:
             # Poke mode skips on any error under never_fail; the deferred wait does the same.
             raise AirflowSkipException(f"Skipping (never_fail): {event.get('message', '')}")

@@ -59,6 +59,8 @@ README_INSTANCES = ("shop-main", "shop-new")
 SHELL_LANGS = ("bash", "sh", "shell")
 #: Request ids (32 hex characters) differ from run to run: compared as this placeholder.
 REQUEST_ID = re.compile(r"\b[0-9a-f]{32}\b")
+#: The emulator listens on a free port: compared as this placeholder.
+LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:\d+")
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -70,7 +72,7 @@ def _block(test_name: str) -> Block:
 
 
 def _normalise(text: str) -> str:
-    return REQUEST_ID.sub("<request id>", text)
+    return LOOPBACK_PORT.sub("127.0.0.1:<port>", REQUEST_ID.sub("<request id>", text))
 
 
 # --- the generic test --------------------------------------------------------------------------

@@ -160,6 +160,11 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         try:
             if self.console_link is None:
                 self.remember_instance(hook)
+                if self.reschedule and hook.settings.credentials.auth_type == "iam_password":
+                    self.log.info(
+                        "Reschedule mode: each poke runs in a new process, which asks IAM for a token. "
+                        "deferrable=True (one token per triggerer) or AK/SK auth (no token) avoid that."
+                    )
             try:
                 detail = hook.get_instance(self.instance_name)
             except ImageSearchNotFoundError:

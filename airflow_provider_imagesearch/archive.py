@@ -6,7 +6,8 @@ both imported only when an archive actually runs, never at DAG-parse time.
 
 * One transaction per run: the table is created if missing, the run's earlier rows (a cleared and
   re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back.
-* Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them.
+* Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them. Details
+  that name one instance twice are refused (``ImageSearchValidationError``) before anything is written.
 * Table names are checked identifiers, never pasted into SQL unchecked; column names are constants.
 """
 
@@ -88,18 +89,36 @@ def details_frame(
     logical_date: datetime | None,
     fetched_at: datetime | None = None,
 ) -> pd.DataFrame:
-    """The archive rows as a typed DataFrame, from ``InstanceDetail.to_dict()`` dicts (XCom values)."""
+    """The archive rows as a typed DataFrame, from ``InstanceDetail.to_dict()`` dicts (XCom values).
+
+    :param details: one mapping per instance; each ``instance_name`` at most once (the table's key is
+        ``(instance_name, run_id)``): a repeated name raises :class:`ImageSearchValidationError` naming
+        both positions, before anything is written.
+    :param run_id: the DAG run the rows belong to.
+    :param logical_date: the DAG run's logical date, or ``None``.
+    :param fetched_at: when the details were read (default: now, UTC).
+    """
     import pandas as pd
 
     if not isinstance(run_id, str) or not run_id:
         raise ImageSearchValidationError("run_id", "a non-empty string", run_id)
     records = list(details)
+    first_index: dict[str, int] = {}
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise ImageSearchValidationError(f"details[{index}]", "an instance detail mapping", record)
         name = record.get("instance_name")
         if not isinstance(name, str) or not name:
             raise ImageSearchValidationError(f"details[{index}].instance_name", "a non-empty string", name)
+        # Refused rather than deduplicated: two details of one instance in one run means the caller
+        # asked for it twice, and silently keeping one would hide which of the two was archived.
+        if name in first_index:
+            raise ImageSearchValidationError(
+                f"details[{index}].instance_name",
+                f"each instance at most once per run (duplicate of details[{first_index[name]}])",
+                name,
+            )
+        first_index[name] = index
     frame = pd.DataFrame.from_records(records, columns=[c for c in COLUMN_NAMES if c not in _RUN_COLUMNS])
     frame["tags"] = [
         _tags_json(list(tags) if isinstance(tags, list | tuple) else []) for tags in frame["tags"]

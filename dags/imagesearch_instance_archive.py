@@ -38,7 +38,11 @@ ARCHIVE_ASSET = Asset(
             type="array",
             items={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,15}$"},
             minItems=1,
-            description="Instances to archive (1-16 chars of a-z, 0-9, '-', '_', starting with a letter).",
+            # One row per instance per run: a repeated name would break the archive's primary key.
+            uniqueItems=True,
+            description=(
+                "Instances to archive, each once (1-16 chars of a-z, 0-9, '-', '_', starting with a letter)."
+            ),
         ),
         "imagesearch_conn_id": Param("imagesearch_default", type="string"),
         "db_conn_id": Param(

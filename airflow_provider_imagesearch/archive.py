@@ -5,7 +5,11 @@ Airflow's SQL layer (the ``DbApiHook`` of any SQL connection: SqliteHook, Postgr
 both imported only when an archive actually runs, never at DAG-parse time.
 
 * One transaction per run: the table is created if missing, the run's earlier rows (a cleared and
-  re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back.
+  re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back (on SQLite a
+  table created by a failed run stays, empty: SQLite's driver commits DDL at once).
+* Several first runs may create the table at once: on PostgreSQL they queue on a transaction-level
+  advisory lock keyed on the table name, on SQLite ``CREATE TABLE IF NOT EXISTS`` is atomic, elsewhere
+  an "already exists" failure is accepted once the table is seen to exist.
 * Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them. Details
   that name one instance twice are refused (``ImageSearchValidationError``) before anything is written.
 * Table names are checked identifiers, never pasted into SQL unchecked; column names are constants.
@@ -13,6 +17,7 @@ both imported only when an archive actually runs, never at DAG-parse time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -174,7 +179,7 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     validate_table_name(table)
     target = _table(table, sa.MetaData())
     with engine.begin() as connection:
-        target.create(connection, checkfirst=True)
+        _create_if_missing(connection, table, target)
         replaced = connection.execute(sa.delete(target).where(target.c.run_id == run_id)).rowcount
         if len(frame):
             if connection.dialect.name == "sqlite":
@@ -187,6 +192,46 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     return ArchiveResult(
         table=table, run_id=run_id, rows_written=len(frame), rows_replaced=max(replaced or 0, 0)
     )
+
+
+def _create_if_missing(connection: sa.engine.Connection, table: str, target: sa.Table) -> None:
+    """Create ``target`` unless it exists, safely when several first archives run at once.
+
+    ``create(checkfirst=True)`` alone checks, then creates: two runs can both see no table and both
+    create it, and the second fails ("already exists"; ``pg_type_typname_nsp_index`` on PostgreSQL).
+    """
+    import sqlalchemy as sa
+
+    def exists() -> bool:
+        return bool(sa.inspect(connection).has_table(target.name, schema=target.schema))
+
+    if exists():  # the usual case, taking no lock
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # Runs creating this table queue here until the first commits (the lock ends with the
+        # transaction); the check below then sees its table. DDL is transactional: a failed run
+        # rolls its CREATE back with its rows.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table))))
+        if not exists():
+            target.create(connection)
+    elif dialect == "sqlite":
+        # SQLite checks IF NOT EXISTS under its database write lock: atomic.
+        connection.execute(sa.schema.CreateTable(target, if_not_exists=True))
+    else:
+        # Elsewhere: try, and accept "already exists" only if the table is really there now.
+        try:
+            with connection.begin_nested():
+                target.create(connection)
+        except sa.exc.DBAPIError:
+            if not exists():
+                raise
+
+
+def _lock_key(table: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``table`` (same in every process, unlike hash())."""
+    digest = hashlib.sha256(f"airflow_provider_imagesearch.archive:{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _columns(frame: pd.DataFrame, *, sqlite_text: bool = False) -> list[list[Any]]:

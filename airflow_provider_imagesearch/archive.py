@@ -13,6 +13,7 @@ both imported only when an archive actually runs, never at DAG-parse time.
 * Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them. Details
   that name one instance twice are refused (``ImageSearchValidationError``) before anything is written.
 * Table names are checked identifiers, never pasted into SQL unchecked; column names are constants.
+  Identifiers derived from a table name (its primary key's) stay within 63 characters too.
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import sqlalchemy as sa
 
-TABLE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+#: The longest identifier PostgreSQL keeps (longer ones are cut; SQLAlchemy refuses them).
+MAX_IDENTIFIER_LENGTH = 63
+_IDENTIFIER = rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_IDENTIFIER_LENGTH - 1}}}"
+TABLE_NAME_RE = re.compile(rf"{_IDENTIFIER}(\.{_IDENTIFIER})?")
+#: The same rule as a JSON-schema ``pattern`` for DAG params. jsonschema applies it with ``re.search``,
+#: where ``$`` also matches before a final newline: ``(?!\n)`` refuses ``"name\n"`` as the archive does
+#: (in ECMA regexes, the browser's, it is a no-op).
+TABLE_NAME_PATTERN = rf"^{TABLE_NAME_RE.pattern}$(?!\n)"
 TABLE_NAME_FORM = (
-    "a SQL identifier: letters, digits and '_', not starting with a digit, optionally 'schema.table'"
+    "a SQL identifier of 1-63 letters, digits and '_', not starting with a digit, optionally 'schema.table'"
 )
 DEFAULT_TABLE = "imagesearch_instance_archive"
 
@@ -61,6 +69,20 @@ def validate_table_name(table: object) -> str:
     if not isinstance(table, str) or not TABLE_NAME_RE.fullmatch(table):
         raise ImageSearchValidationError("table", TABLE_NAME_FORM, table)
     return table
+
+
+def derived_identifier(prefix: str, table: str) -> str:
+    """``{prefix}_{table}`` when that fits in 63 characters, else a deterministic shortened form.
+
+    A shortened name keeps the start of the table name and ends in 8 hex digits of its SHA-256, so two
+    long names sharing a 54-character start still get different identifiers. Names that fit are left as
+    they were, so tables created by earlier versions keep matching.
+    """
+    full = f"{prefix}_{table}"
+    if len(full) <= MAX_IDENTIFIER_LENGTH:
+        return full
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{full[: MAX_IDENTIFIER_LENGTH - len(digest) - 1]}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -167,7 +189,7 @@ def _table(table: str, metadata: sa.MetaData) -> sa.Table:
         name,
         metadata,
         *(sa.Column(column, kinds[kind], nullable=kind != "key") for column, kind in COLUMNS),
-        sa.PrimaryKeyConstraint("instance_name", "run_id", name=f"pk_{name}"),
+        sa.PrimaryKeyConstraint("instance_name", "run_id", name=derived_identifier("pk", name)),
         schema=schema or None,
     )
 

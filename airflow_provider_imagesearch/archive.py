@@ -328,7 +328,15 @@ def archive_details(
 
 
 def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict[str, Any]]:
-    """Each instance's most recent archived row, JSON-friendly (timestamps as ISO-8601 strings)."""
+    """Each instance's most recent archived row, JSON-friendly.
+
+    Timestamps are ISO-8601 strings in UTC with an explicit offset (``2026-01-01T00:00:00+00:00``),
+    the same on every backend: SQLite hands back the stored UTC values without a zone, PostgreSQL in
+    the session's time zone.
+
+    :param db_conn_id: the Airflow SQL connection to read.
+    :param table: the archive table.
+    """
     import sqlalchemy as sa
 
     validate_table_name(table)
@@ -349,4 +357,11 @@ def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict
     )
     with engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]
-    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+    return [{k: _iso_utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+
+
+def _iso_utc(value: datetime) -> str:
+    # A value without a zone is one the archive stored as UTC (SQLite keeps no offset).
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()

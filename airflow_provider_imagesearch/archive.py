@@ -5,13 +5,20 @@ Airflow's SQL layer (the ``DbApiHook`` of any SQL connection: SqliteHook, Postgr
 both imported only when an archive actually runs, never at DAG-parse time.
 
 * One transaction per run: the table is created if missing, the run's earlier rows (a cleared and
-  re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back.
-* Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them.
+  re-run DAG run) are deleted, and the new rows inserted; a failure rolls all of it back (on SQLite a
+  table created by a failed run stays, empty: SQLite's driver commits DDL at once).
+* Several first runs may create the table at once: on PostgreSQL they queue on a transaction-level
+  advisory lock keyed on the table name, on SQLite ``CREATE TABLE IF NOT EXISTS`` is atomic, elsewhere
+  an "already exists" failure is accepted once the table is seen to exist.
+* Primary key ``(instance_name, run_id)``: a rerun replaces its rows and never duplicates them. Details
+  that name one instance twice are refused (``ImageSearchValidationError``) before anything is written.
 * Table names are checked identifiers, never pasted into SQL unchecked; column names are constants.
+  Identifiers derived from a table name (its primary key's) stay within 63 characters too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -26,9 +33,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import sqlalchemy as sa
 
-TABLE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+#: The longest identifier PostgreSQL keeps (longer ones are cut; SQLAlchemy refuses them).
+MAX_IDENTIFIER_LENGTH = 63
+_IDENTIFIER = rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_IDENTIFIER_LENGTH - 1}}}"
+TABLE_NAME_RE = re.compile(rf"{_IDENTIFIER}(\.{_IDENTIFIER})?")
+#: The same rule as a JSON-schema ``pattern`` for DAG params. jsonschema applies it with ``re.search``,
+#: where ``$`` also matches before a final newline: ``(?!\n)`` refuses ``"name\n"`` as the archive does
+#: (in ECMA regexes, the browser's, it is a no-op).
+TABLE_NAME_PATTERN = rf"^{TABLE_NAME_RE.pattern}$(?!\n)"
 TABLE_NAME_FORM = (
-    "a SQL identifier: letters, digits and '_', not starting with a digit, optionally 'schema.table'"
+    "a SQL identifier of 1-63 letters, digits and '_', not starting with a digit, optionally 'schema.table'"
 )
 DEFAULT_TABLE = "imagesearch_instance_archive"
 
@@ -55,6 +69,20 @@ def validate_table_name(table: object) -> str:
     if not isinstance(table, str) or not TABLE_NAME_RE.fullmatch(table):
         raise ImageSearchValidationError("table", TABLE_NAME_FORM, table)
     return table
+
+
+def derived_identifier(prefix: str, table: str) -> str:
+    """``{prefix}_{table}`` when that fits in 63 characters, else a deterministic shortened form.
+
+    A shortened name keeps the start of the table name and ends in 8 hex digits of its SHA-256, so two
+    long names sharing a 54-character start still get different identifiers. Names that fit are left as
+    they were, so tables created by earlier versions keep matching.
+    """
+    full = f"{prefix}_{table}"
+    if len(full) <= MAX_IDENTIFIER_LENGTH:
+        return full
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{full[: MAX_IDENTIFIER_LENGTH - len(digest) - 1]}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -88,18 +116,36 @@ def details_frame(
     logical_date: datetime | None,
     fetched_at: datetime | None = None,
 ) -> pd.DataFrame:
-    """The archive rows as a typed DataFrame, from ``InstanceDetail.to_dict()`` dicts (XCom values)."""
+    """The archive rows as a typed DataFrame, from ``InstanceDetail.to_dict()`` dicts (XCom values).
+
+    :param details: one mapping per instance; each ``instance_name`` at most once (the table's key is
+        ``(instance_name, run_id)``): a repeated name raises :class:`ImageSearchValidationError` naming
+        both positions, before anything is written.
+    :param run_id: the DAG run the rows belong to.
+    :param logical_date: the DAG run's logical date, or ``None``.
+    :param fetched_at: when the details were read (default: now, UTC).
+    """
     import pandas as pd
 
     if not isinstance(run_id, str) or not run_id:
         raise ImageSearchValidationError("run_id", "a non-empty string", run_id)
     records = list(details)
+    first_index: dict[str, int] = {}
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise ImageSearchValidationError(f"details[{index}]", "an instance detail mapping", record)
         name = record.get("instance_name")
         if not isinstance(name, str) or not name:
             raise ImageSearchValidationError(f"details[{index}].instance_name", "a non-empty string", name)
+        # Refused rather than deduplicated: two details of one instance in one run means the caller
+        # asked for it twice, and silently keeping one would hide which of the two was archived.
+        if name in first_index:
+            raise ImageSearchValidationError(
+                f"details[{index}].instance_name",
+                f"each instance at most once per run (duplicate of details[{first_index[name]}])",
+                name,
+            )
+        first_index[name] = index
     frame = pd.DataFrame.from_records(records, columns=[c for c in COLUMN_NAMES if c not in _RUN_COLUMNS])
     frame["tags"] = [
         _tags_json(list(tags) if isinstance(tags, list | tuple) else []) for tags in frame["tags"]
@@ -143,7 +189,7 @@ def _table(table: str, metadata: sa.MetaData) -> sa.Table:
         name,
         metadata,
         *(sa.Column(column, kinds[kind], nullable=kind != "key") for column, kind in COLUMNS),
-        sa.PrimaryKeyConstraint("instance_name", "run_id", name=f"pk_{name}"),
+        sa.PrimaryKeyConstraint("instance_name", "run_id", name=derived_identifier("pk", name)),
         schema=schema or None,
     )
 
@@ -155,7 +201,7 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     validate_table_name(table)
     target = _table(table, sa.MetaData())
     with engine.begin() as connection:
-        target.create(connection, checkfirst=True)
+        _create_if_missing(connection, table, target)
         replaced = connection.execute(sa.delete(target).where(target.c.run_id == run_id)).rowcount
         if len(frame):
             if connection.dialect.name == "sqlite":
@@ -168,6 +214,46 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     return ArchiveResult(
         table=table, run_id=run_id, rows_written=len(frame), rows_replaced=max(replaced or 0, 0)
     )
+
+
+def _create_if_missing(connection: sa.engine.Connection, table: str, target: sa.Table) -> None:
+    """Create ``target`` unless it exists, safely when several first archives run at once.
+
+    ``create(checkfirst=True)`` alone checks, then creates: two runs can both see no table and both
+    create it, and the second fails ("already exists"; ``pg_type_typname_nsp_index`` on PostgreSQL).
+    """
+    import sqlalchemy as sa
+
+    def exists() -> bool:
+        return bool(sa.inspect(connection).has_table(target.name, schema=target.schema))
+
+    if exists():  # the usual case, taking no lock
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # Runs creating this table queue here until the first commits (the lock ends with the
+        # transaction); the check below then sees its table. DDL is transactional: a failed run
+        # rolls its CREATE back with its rows.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table))))
+        if not exists():
+            target.create(connection)
+    elif dialect == "sqlite":
+        # SQLite checks IF NOT EXISTS under its database write lock: atomic.
+        connection.execute(sa.schema.CreateTable(target, if_not_exists=True))
+    else:
+        # Elsewhere: try, and accept "already exists" only if the table is really there now.
+        try:
+            with connection.begin_nested():
+                target.create(connection)
+        except sa.exc.DBAPIError:
+            if not exists():
+                raise
+
+
+def _lock_key(table: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``table`` (same in every process, unlike hash())."""
+    digest = hashlib.sha256(f"airflow_provider_imagesearch.archive:{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _columns(frame: pd.DataFrame, *, sqlite_text: bool = False) -> list[list[Any]]:
@@ -242,7 +328,15 @@ def archive_details(
 
 
 def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict[str, Any]]:
-    """Each instance's most recent archived row, JSON-friendly (timestamps as ISO-8601 strings)."""
+    """Each instance's most recent archived row, JSON-friendly.
+
+    Timestamps are ISO-8601 strings in UTC with an explicit offset (``2026-01-01T00:00:00+00:00``),
+    the same on every backend: SQLite hands back the stored UTC values without a zone, PostgreSQL in
+    the session's time zone.
+
+    :param db_conn_id: the Airflow SQL connection to read.
+    :param table: the archive table.
+    """
     import sqlalchemy as sa
 
     validate_table_name(table)
@@ -263,4 +357,11 @@ def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict
     )
     with engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]
-    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+    return [{k: _iso_utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+
+
+def _iso_utc(value: datetime) -> str:
+    # A value without a zone is one the archive stored as UTC (SQLite keeps no offset).
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()

@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+# The archive module imports neither pandas nor a DB driver at module level: cheap to parse.
+from airflow_provider_imagesearch.archive import TABLE_NAME_PATTERN
 from airflow_provider_imagesearch.operators.imagesearch import InstanceDetailOperator
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 
@@ -38,17 +40,18 @@ ARCHIVE_ASSET = Asset(
             type="array",
             items={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,15}$"},
             minItems=1,
-            description="Instances to archive (1-16 chars of a-z, 0-9, '-', '_', starting with a letter).",
+            # One row per instance per run: a repeated name would break the archive's primary key.
+            uniqueItems=True,
+            description=(
+                "Instances to archive, each once (1-16 chars of a-z, 0-9, '-', '_', starting with a letter)."
+            ),
         ),
         "imagesearch_conn_id": Param("imagesearch_default", type="string"),
         "db_conn_id": Param(
             "imagesearch_archive_db", type="string", description="Any SQL connection (SQLite, PostgreSQL)."
         ),
-        "table": Param(
-            ARCHIVE_TABLE,
-            type="string",
-            pattern="^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$",
-        ),
+        # The archive's own rule, so the form refuses exactly the names the archive would.
+        "table": Param(ARCHIVE_TABLE, type="string", pattern=TABLE_NAME_PATTERN),
     },
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     doc_md=__doc__,
@@ -102,7 +105,7 @@ def imagesearch_instance_archive() -> None:
     tags=["imagesearch", "example"],
     params={
         "db_conn_id": Param("imagesearch_archive_db", type="string"),
-        "table": Param(ARCHIVE_TABLE, type="string"),
+        "table": Param(ARCHIVE_TABLE, type="string", pattern=TABLE_NAME_PATTERN),
     },
 )
 def imagesearch_archive_report() -> None:

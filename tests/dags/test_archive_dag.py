@@ -209,15 +209,24 @@ def test_hostile_table_name_is_refused(
 
 
 def test_failure_half_way_writes_no_row(db_conn: tuple[str, Any]) -> None:
-    from airflow_provider_imagesearch.archive import archive_details
+    import pandas as pd
+
+    from airflow_provider_imagesearch.archive import (
+        DEFAULT_TABLE,
+        archive_details,
+        details_frame,
+        write_frame,
+    )
 
     conn_id, engine = db_conn
     good = [{"instance_name": f"inst-{i}", "status": "NORMAL"} for i in range(50)]
     archive_details(good[:10], db_conn_id=conn_id, run_id="earlier-run")
-    # Row 26 repeats row 25's name: the primary key stops the insert part-way through.
-    bad = [*good[:26], good[25], *good[26:]]
+    # archive_details refuses duplicate names up front; below it, write_frame gets a frame whose row 26
+    # repeats row 25: the primary key stops the insert part-way through, and the transaction rolls back.
+    frame = details_frame(good, run_id="failing-run", logical_date=None)
+    bad = pd.concat([frame.iloc[:26], frame.iloc[25:26], frame.iloc[26:]], ignore_index=True)
     with pytest.raises(Exception, match=r"(?i)unique|duplicate|integrity"):
-        archive_details(bad, db_conn_id=conn_id, run_id="failing-run")
+        write_frame(engine, DEFAULT_TABLE, bad, "failing-run")
     remaining = rows(engine)
     assert {r["run_id"] for r in remaining} == {"earlier-run"}
     assert len(remaining) == 10

@@ -578,7 +578,7 @@ class ImageSearchAsyncHook(_HookBase):
 async def _amask(secrets: list[str]) -> None:
     if not secrets:
         return
-    from airflow.sdk.log import amask_secret
+    from airflow_provider_imagesearch.version_compat import amask_secret
 
     for secret in secrets:
         await amask_secret(secret)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imagesearch import DEFAULT_CONN_ID
 from airflow_provider_imagesearch.errors import ImageSearchError, ImageSearchNotFoundError
 from airflow_provider_imagesearch.outcomes import is_permanent, not_found_message
+from airflow_provider_imagesearch.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -7,13 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-)
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_imagesearch import DEFAULT_CONN_ID, outcomes
 from airflow_provider_imagesearch.errors import (
@@ -23,6 +17,13 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE_STATUSES, InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
+from airflow_provider_imagesearch.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

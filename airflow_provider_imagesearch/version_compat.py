@@ -11,11 +11,17 @@ What moved, and where it was before:
 - ``AirflowFailException``, ``AirflowSensorTimeout``, ``AirflowSkipException``: ``airflow.sdk.exceptions``
   since 3.2; ``airflow.exceptions`` before (the same classes the 3.1 task runner catches).
 - ``amask_secret``: ``airflow.sdk.log`` since 3.3; before it there is only the sync ``mask_secret``.
+- ``Connection.aextra_dejson()``: since 3.3; before it there is only the sync ``extra_dejson``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from airflow.sdk.exceptions import AirflowException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 try:
     from airflow.sdk import conf
@@ -51,11 +57,24 @@ async def amask_secret(secret: str) -> None:
     await sdk_amask_secret(secret)
 
 
+async def aextra_dejson(conn: Connection) -> dict[str, Any]:
+    """The connection's extras as a dict, its secrets masked, from async code.
+
+    :param conn: the connection, as ``BaseHook.aget_connection`` returns it.
+    """
+    if hasattr(conn, "aextra_dejson"):
+        extra: dict[str, Any] = await conn.aextra_dejson()
+        return extra
+    # Airflow 3.1-3.2: extra_dejson masks through the sync mask_secret, safe on the loop (see above).
+    return dict(conn.extra_dejson)
+
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "aextra_dejson",
     "amask_secret",
     "conf",
 ]

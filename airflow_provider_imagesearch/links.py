@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
 
 
 class ImageSearchConsoleLink(BaseOperatorLink):
@@ -22,5 +21,6 @@ class ImageSearchConsoleLink(BaseOperatorLink):
 
     name = "ImageSearch console"
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+    # ti_key is a TaskInstanceKey, whose import path differs between Airflow 3.1 and 3.3.
+    def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
         return str(getattr(operator, "console_link", None) or "")

@@ -119,7 +119,7 @@ class ImageSearchHookMixin(BaseOperator):
     @contextlib.contextmanager
     def imagesearch_outcomes(self) -> Iterator[None]:
         """Turn ImageSearch errors into task outcomes (see the class docstring)."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow_provider_imagesearch.version_compat import AirflowFailException
 
         try:
             yield
@@ -180,8 +180,7 @@ class ImageSearchHookMixin(BaseOperator):
         For operators with ``wait_for_completion=True`` and ``deferrable=False``; the deferrable path
         hands the same rule to the trigger.
         """
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
-
+        from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
         from airflow_provider_imagesearch.waits import Verdict
 
         started = time.monotonic()

@@ -69,9 +69,12 @@ def result_of_wait_event(event: dict[str, Any] | None, instance_name: str) -> An
     transient errors raises :class:`~airflow_provider_imagesearch.errors.ImageSearchWaitError`, which
     Airflow retries (an ``AirflowException`` would be turned into a skip by ``soft_fail``).
     """
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-
     from airflow_provider_imagesearch.errors import ImageSearchWaitError
+    from airflow_provider_imagesearch.version_compat import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+    )
 
     if not event:
         raise AirflowException(f"Trigger for {instance_name} ended without an event")

@@ -47,4 +47,20 @@ def airflow_db() -> str:
     return _AIRFLOW_HOME
 
 
+def pytest_report_header() -> str:
+    import airflow
+
+    return f"airflow {airflow.__version__}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # make test-compat sets this: a run that meant to test an older Airflow must not pass on another.
+    expected = os.environ.get("IMAGESEARCH_EXPECT_AIRFLOW")
+    if expected:
+        import airflow
+
+        if airflow.__version__ != expected:
+            pytest.exit(f"expected Airflow {expected}, this venv has {airflow.__version__}", returncode=4)
+
+
 __all__ = ["set_connection"]

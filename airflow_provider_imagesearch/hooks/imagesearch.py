@@ -34,6 +34,7 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES, RetryPolicy, is_request_error
 from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
+from airflow_provider_imagesearch.version_compat import aextra_dejson
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -603,7 +604,7 @@ class ImageSearchAsyncHook(_HookBase):
     async def asettings(self) -> ImageSearchSettings:
         if self._settings is None:
             conn = await BaseHook.aget_connection(self.imagesearch_conn_id)
-            settings = settings_for(conn, await conn.aextra_dejson(), **self._overrides())
+            settings = settings_for(conn, await aextra_dejson(conn), **self._overrides())
             await _amask(settings.credentials.secrets())
             self._adopt(settings)
         assert self._settings is not None
@@ -689,7 +690,7 @@ class ImageSearchAsyncHook(_HookBase):
 async def _amask(secrets: list[str]) -> None:
     if not secrets:
         return
-    from airflow.sdk.log import amask_secret
+    from airflow_provider_imagesearch.version_compat import amask_secret
 
     for secret in secrets:
         await amask_secret(secret)

@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
 from airflow_provider_imagesearch import api
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
@@ -24,6 +22,7 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
+from airflow_provider_imagesearch.version_compat import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -202,7 +201,7 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
             return None
 
     def _adopt(self, existing: InstanceDetail) -> InstanceDetail:
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow_provider_imagesearch.version_compat import AirflowFailException
 
         if self.if_exists == "fail":
             raise AirflowFailException(
@@ -309,9 +308,8 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
             self.log.info("Instance %s does not exist: nothing to delete", self.instance_name)
             return None
         if rule.judge(current) is Verdict.FAILED:
-            from airflow.sdk.exceptions import AirflowFailException
-
             from airflow_provider_imagesearch.outcomes import failure_status_message
+            from airflow_provider_imagesearch.version_compat import AirflowFailException
 
             raise AirflowFailException(failure_status_message(self.instance_name, current.status))
         if current.status.value != "DELETING":

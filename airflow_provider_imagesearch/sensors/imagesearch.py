@@ -7,12 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import PokeReturnValue, conf
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-)
+from airflow.sdk import PokeReturnValue
 
 from airflow_provider_imagesearch.errors import (
     ImageSearchError,
@@ -29,6 +24,12 @@ from airflow_provider_imagesearch.outcomes import (
     result_of_wait_event,
 )
 from airflow_provider_imagesearch.sensors.base import ImageSearchBaseSensor
+from airflow_provider_imagesearch.version_compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+)
 from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
 if TYPE_CHECKING:

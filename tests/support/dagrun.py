@@ -10,7 +10,11 @@ from airflow.sdk import DAG
 def sync_dag(dag: DAG) -> DAG:
     """Register an in-memory DAG so ``dag.test()`` can create a run for it (apache/airflow#56657)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1 (make test-compat)
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)

@@ -55,7 +55,10 @@ Stats: ``token_expiries`` counts requests refused because their token had expire
 APIGW.0307); ``token_expiry_events`` counts expire-tokens calls plus ``token_expiry_interval`` boundaries;
 ``auth_failures`` counts refused credentials (gateway 401/403 auth answers and IAM 401s), not injected faults.
 
-Faults: see :mod:`.faults` (``FaultConfig``).
+Faults: see :mod:`.faults` (``FaultConfig``): gateway errors (5xx, 429, 403), ``drop`` (nothing processed),
+the documented service errors ``IS.0004``/``IS.0005``/``IS.0009``/``IS.0011``/``IS.0012`` (400, answered after
+authentication without processing), ``drop_after`` (processed, answer lost), ``slow``, malformed bodies and
+token expiry; a ``sequence`` names them one per request (``["IS.0009", "ok"]``).
 """
 
 from __future__ import annotations

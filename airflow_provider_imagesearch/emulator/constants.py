@@ -56,6 +56,23 @@ IS_PATH_NULL = ("IS.0003", "Arguments of path can not be null.")
 IS_BODY_TOO_BIG = ("IS.0006", "The request body is too big.")
 IS_BAD_INSTANCE = ("IS.0007", "Invalid instance name.")
 IS_BAD_JSON = ("IS.0008", "The JSON format of the input data is incorrect.")
+#: Documented codes the emulator only produces as faults (``sequence: ["IS.0009", "ok"]``): the messages
+#: are the reference's (IS.0004's is the one its delete-instance example shows, not the table's).
+IS_TOKEN_ABNORMAL = ("IS.0004", "The authentication token is abnormal.")
+IS_HEADER_MISSING = ("IS.0005", "The header is missing or empty.")
+IS_INTERNAL = ("IS.0009", "The request failed due to an internal error.")
+IS_METHOD_FORBIDDEN = ("IS.0011", "The user is not allowed to use the request method.")
+IS_TIMED_OUT = ("IS.0012", "Operation timed out.")
+SERVICE_FAULT_ERRORS: dict[str, tuple[str, str]] = {
+    code: (code, message)
+    for code, message in (
+        IS_TOKEN_ABNORMAL,
+        IS_HEADER_MISSING,
+        IS_INTERNAL,
+        IS_METHOD_FORBIDDEN,
+        IS_TIMED_OUT,
+    )
+}
 # Emulator-specific (the real table continues past IS.0012 but could not be read):
 IS_DUPLICATE_INSTANCE = ("IS.0013", "The instance already exists.")
 IS_IMAGE_NOT_FOUND = ("IS.0014", "The image does not exist.")

@@ -1,0 +1,79 @@
+"""The emulator is as strict as the real API (issue 15): one test per rule, so it cannot drift back.
+
+Each test here failed on the lenient emulator it replaced.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from airflow_provider_imagesearch.emulator import Emulator, EmulatorControlError
+
+from .helpers import Api, assert_error
+
+SERVICE_ERRORS = {
+    "IS.0004": "The authentication token is abnormal.",
+    "IS.0005": "The header is missing or empty.",
+    "IS.0009": "The request failed due to an internal error.",
+    "IS.0011": "The user is not allowed to use the request method.",
+    "IS.0012": "Operation timed out.",
+}
+
+
+# --- 1. documented service errors as faults --------------------------------------------------------
+@pytest.mark.parametrize("code", sorted(SERVICE_ERRORS))
+def test_service_error_fault_answers_400_with_the_documented_body_and_changes_nothing(
+    emulator: Emulator, api: Api, code: str
+) -> None:
+    emulator.set_faults(sequence=[code, "ok"])
+    response = api.create("never")
+    assert response.status_code == 400
+    assert response.json() == {"error_code": code, "error_msg": SERVICE_ERRORS[code]}
+    assert response.headers["X-Request-Id"]
+    assert_error(api.query("never"), 400, "IS.0007")  # the create did not take effect
+    assert api.create("later").status_code == 200  # "ok": the next one goes through
+    assert emulator.stats()["faults_injected"] == {code: 1}
+    assert emulator.requests_log()[0]["fault"] == code
+
+
+def test_service_error_rate_draws_from_its_kinds(emulator: Emulator, api: Api, ready_instance: str) -> None:
+    emulator.set_faults(service_error_rate=1.0, service_error_kinds=["IS.0009", "IS.0012"])
+    codes = {api.query(ready_instance).json()["error_code"] for _ in range(30)}
+    assert codes == {"IS.0009", "IS.0012"}
+    assert sum(emulator.stats()["faults_injected"].values()) == 30
+
+
+def test_service_error_needs_authentication_first(emulator: Emulator, api: Api, ready_instance: str) -> None:
+    emulator.set_faults(sequence=["IS.0009", "IS.0009"])
+    assert_error(api.query(ready_instance, token=None), 401, "APIGW.0301")  # the gateway answers
+    assert_error(api.query(ready_instance), 400, "IS.0009")
+    assert emulator.stats()["faults_injected"] == {"IS.0009": 1}
+
+
+def test_service_error_fault_config_is_validated(emulator: Emulator) -> None:
+    with pytest.raises(EmulatorControlError, match=r"IS\.0001"):
+        emulator.set_faults(sequence=["IS.0001"])
+    with pytest.raises(EmulatorControlError, match="service_error_kinds"):
+        emulator.set_faults(service_error_rate=0.5, service_error_kinds=[])
+
+
+# --- 8. processed, then the answer is lost ---------------------------------------------------------
+def test_drop_after_processes_the_request_then_closes_without_answer(
+    emulator: Emulator, api: Api, ready_instance: str
+) -> None:
+    emulator.set_faults(sequence=["drop_after"])
+    with pytest.raises(requests.ConnectionError):
+        api.v1("DELETE", f"/service/{ready_instance}")
+    assert_error(api.query(ready_instance), 400, "IS.0007")  # the delete took effect
+    entries = [(e["route"], e["status"]) for e in emulator.requests_log() if e["fault"] == "drop_after"]
+    assert entries == [("DELETE /v1/{project_id}/service/{instance_name}", None)]
+    assert emulator.stats()["by_status"]["dropped"] == 1
+
+
+def test_drop_after_rate(emulator: Emulator, api: Api) -> None:
+    emulator.set_faults(drop_after_rate=1.0)
+    with pytest.raises(requests.ConnectionError):
+        api.create("made")
+    emulator.control.reset_faults()
+    assert api.query("made").json()["status"] in {"CREATION", "NORMAL"}

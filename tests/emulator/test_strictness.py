@@ -5,10 +5,19 @@ Each test here failed on the lenient emulator it replaced.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import requests
 
-from airflow_provider_imagesearch.emulator import Emulator, EmulatorControlError
+from airflow_provider_imagesearch import signing
+from airflow_provider_imagesearch.emulator import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_SECRET_KEY,
+    Emulator,
+    EmulatorControlError,
+)
 
 from .helpers import Api, assert_error
 
@@ -77,3 +86,30 @@ def test_drop_after_rate(emulator: Emulator, api: Api) -> None:
         api.create("made")
     emulator.control.reset_faults()
     assert api.query("made").json()["status"] in {"CREATION", "NORMAL"}
+
+
+# --- 2. signatures that sign nothing ---------------------------------------------------------------
+def _signed_over(api: Api, path: str, names: list[str]) -> requests.Response:
+    """A GET whose signature is correct but covers only the headers ``names`` (lower-case)."""
+    headers = {
+        "Host": api.url.split("//")[1],
+        "Content-Type": "application/json",
+        "X-Sdk-Date": signing.format_sdk_date(datetime.now(UTC)),
+    }
+    canonical = signing.canonical_request("GET", path, [], headers, names, b"")
+    sig = signing.signature(DEFAULT_SECRET_KEY, signing.string_to_sign(canonical, headers["X-Sdk-Date"]))
+    headers["Authorization"] = (
+        f"{signing.ALGORITHM} Access={DEFAULT_ACCESS_KEY}, SignedHeaders={';'.join(names)}, Signature={sig}"
+    )
+    return api.session.get(api.url + path, headers=headers, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "names", [[], ["content-type"], ["content-type", "host"], ["content-type", "x-sdk-date"], ["x-sdk-date"]]
+)
+def test_signature_must_cover_host_and_sdk_date(api: Api, ready_instance: str, names: list[str]) -> None:
+    path = f"/v1/{DEFAULT_PROJECT_ID}/service/{ready_instance}"
+    body = assert_error(_signed_over(api, path, names), 401, "APIGW.0301")
+    assert body["error_msg"] == "Incorrect IAM authentication information: verify aksk signature fail"
+    assert _signed_over(api, path, ["content-type", "host", "x-sdk-date"]).status_code == 200
+    assert _signed_over(api, path, ["host", "x-sdk-date"]).status_code == 200

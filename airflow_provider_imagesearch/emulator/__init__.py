@@ -34,7 +34,9 @@ Behaviour the docs leave open (emulator choices)
   IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
   IS.0016 "The tag is not defined on the instance.". Documented ones: IS.0001 missing parameter, IS.0002
   wrong type / out of range / bad base64 / not JPEG-PNG-BMP / unknown model / level other than 30000000,
-  IS.0003 "Arguments of path can not be null.", IS.0006 body > 10 MiB, IS.0008 body not a JSON object.
+  IS.0003 "Arguments of path can not be null.", IS.0006 body > 10 MiB, IS.0008 body not a JSON object (or
+  not UTF-8, or with ``NaN``/``Infinity``). Field types are the reference's: ``description`` a string,
+  create ``tags`` an array of strings, image and search ``tags`` an object (``null`` = absent).
 * Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in
   :mod:`.auth`. Every response carries ``X-Request-Id`` (and gateway errors repeat it as ``request_id``).
 * Images: adding an existing path overwrites it; modify replaces the tags. Without ``file`` an image is

@@ -102,11 +102,17 @@ def match(method: str, path: str) -> tuple[str, str, str | None] | None:
     return None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _body(request: Request) -> dict[str, Any]:
     if len(request.body) > c.SERVICE_MAX_BODY:
         raise ServiceError(c.IS_BODY_TOO_BIG)
     try:
-        data = json.loads(request.body)
+        # JSON is UTF-8 on the wire (RFC 8259); json.loads on bytes would also guess UTF-16/32, and it
+        # accepts NaN/Infinity, which are not JSON.
+        data = json.loads(request.body.decode("utf-8"), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(c.IS_BAD_JSON) from exc
     if not isinstance(data, dict):
@@ -123,6 +129,11 @@ def _path(body: dict[str, Any]) -> str:
     if not path.strip():
         raise ServiceError(c.IS_PATH_NULL)
     return path
+
+
+def _optional(body: dict[str, Any], key: str, default: Any) -> Any:
+    value = body.get(key)
+    return default if value is None else value
 
 
 def _is_int(value: Any) -> bool:
@@ -199,9 +210,10 @@ class V1:
             raise ServiceError(c.IS_BAD_INSTANCE)
         if model not in c.KNOWN_MODELS:
             raise ServiceError(c.IS_BAD_TYPE)
-        description = body.get("description") or ""
+        # Optional fields: absent or null means "not given"; any other value must have the documented type.
+        description = _optional(body, "description", "")
         level = body.get("level", c.DEFAULT_LEVEL)
-        tags = body.get("tags") or []
+        tags = _optional(body, "tags", [])
         if not isinstance(description, str) or not _is_int(level) or level != c.DEFAULT_LEVEL:
             raise ServiceError(c.IS_BAD_TYPE)
         if (
@@ -255,7 +267,7 @@ class V1:
     def _modify(self, request: Request, instance: Instance) -> Response:
         body = _body(request)
         path = _path(body)
-        if body.get("tags") is None:
+        if body.get("tags") is None or body["tags"] == {}:
             raise ServiceError(c.IS_MISSING)
         tags = _tag_map(body["tags"], instance)
         image = instance.images.get(path)
@@ -280,7 +292,7 @@ class V1:
         if not _is_int(limit) or not 1 <= limit <= 100 or not _is_int(offset) or offset < 0:
             raise ServiceError(c.IS_BAD_TYPE)
         query = self._query_digest(body, instance)
-        wanted = _tag_map(body["tags"], instance) if body.get("tags") else {}
+        wanted = _tag_map(body["tags"], instance) if body.get("tags") is not None else {}
         hits = []
         for path, image in instance.images.items():
             if wanted and not _tags_match(image.tags, wanted):

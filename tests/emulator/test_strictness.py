@@ -6,6 +6,7 @@ Each test here failed on the lenient emulator it replaced.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -19,7 +20,7 @@ from airflow_provider_imagesearch.emulator import (
     EmulatorControlError,
 )
 
-from .helpers import Api, assert_error
+from .helpers import PNG, Api, assert_error, b64
 
 SERVICE_ERRORS = {
     "IS.0004": "The authentication token is abnormal.",
@@ -113,3 +114,58 @@ def test_signature_must_cover_host_and_sdk_date(api: Api, ready_instance: str, n
     assert body["error_msg"] == "Incorrect IAM authentication information: verify aksk signature fail"
     assert _signed_over(api, path, ["content-type", "host", "x-sdk-date"]).status_code == 200
     assert _signed_over(api, path, ["host", "x-sdk-date"]).status_code == 200
+
+
+# --- 3. wrong field types --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"description": False},
+        {"description": 0},
+        {"description": []},
+        {"tags": ""},
+        {"tags": {}},
+        {"tags": False},
+        {"tags": 0},
+    ],
+)
+def test_create_refuses_wrong_types(api: Api, fields: dict[str, Any]) -> None:
+    assert_error(api.create("typed", **fields), 400, "IS.0002")
+    assert_error(api.query("typed"), 400, "IS.0007")  # nothing was created
+
+
+@pytest.mark.parametrize("fields", [{"tags": []}, {"tags": None}, {"description": None}, {"description": ""}])
+def test_create_accepts_empty_or_null_optional_fields(api: Api, fields: dict[str, Any]) -> None:
+    assert api.create("typed", **fields).status_code == 200
+
+
+@pytest.mark.parametrize("tags", ["", [], 0, False, ["animal"]])
+def test_search_refuses_a_tag_filter_that_is_not_an_object(api: Api, ready_instance: str, tags: Any) -> None:
+    base = f"/{ready_instance}/image"
+    assert api.v1("POST", base, {"path": "img", "file": b64(PNG)}).status_code == 200
+    assert_error(api.v1("POST", base + "/search", {"path": "img", "tags": tags}), 400, "IS.0002")
+    assert api.v1("POST", base + "/search", {"path": "img", "tags": {}}).json()["count"] == 1
+
+
+def test_modify_refuses_empty_tags(api: Api, ready_instance: str) -> None:
+    base = f"/{ready_instance}/image"
+    assert api.v1("POST", base, {"path": "img", "file": b64(PNG)}).status_code == 200
+    assert_error(api.v1("PUT", base, {"path": "img", "tags": {}}), 400, "IS.0001")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"name": "nan", "model": "common-search", "level": NaN}',
+        b'{"name": "inf", "model": "common-search", "level": Infinity}',
+        b'{"name": "ninf", "model": "common-search", "level": -Infinity}',
+        '{"name": "utf16", "model": "common-search"}'.encode("utf-16"),
+        '{"name": "utf16le", "model": "common-search"}'.encode("utf-16-le"),
+        '{"name": "latin", "model": "common-search", "description": "caf\u00e9"}'.encode("latin-1"),
+        '{"name": "bom", "model": "common-search"}'.encode("utf-8-sig"),
+    ],
+    ids=["nan", "infinity", "minus-infinity", "utf-16", "utf-16-le", "latin-1", "utf-8-bom"],
+)
+def test_non_json_constants_and_non_utf8_bodies_are_is0008(api: Api, data: bytes) -> None:
+    headers = {"Content-Type": "application/json;charset=UTF-8"}
+    assert_error(api.v1("POST", "/service", data=data, headers=headers), 400, "IS.0008")

@@ -30,11 +30,12 @@ Behaviour the docs leave open (emulator choices)
   Transitions are computed lazily from timestamps. ``service`` is a reserved instance name (it would make
   ``/v1/{pid}/service/image`` ambiguous).
 * Emulator-specific error codes (HTTP 400): IS.0007 "Invalid instance name." also for an instance that does
-  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify);
-  IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
+  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify,
+  search by a ``path`` not in the library); IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
   IS.0016 "The tag is not defined on the instance.". Documented ones: IS.0001 missing parameter, IS.0002
   wrong type / out of range / bad base64 / not JPEG-PNG-BMP / unknown model / level other than 30000000,
-  IS.0003 "Arguments of path can not be null.", IS.0006 body > 10 MiB, IS.0008 body not a JSON object (or
+  IS.0003 "Arguments of path can not be null." (also a DELETE image with no body), IS.0005 a body without a
+  ``Content-Type``, IS.0006 body > 10 MiB, IS.0008 body not a JSON object (or
   not UTF-8, or with ``NaN``/``Infinity``). Field types are the reference's: ``description`` a string,
   create ``tags`` an array of strings, image and search ``tags`` an object (``null`` = absent).
 * Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in

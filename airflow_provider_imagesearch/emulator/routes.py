@@ -7,7 +7,7 @@ are the documented ones; the emulator adds (the real table continues past IS.001
 IS.0007       instance not found (the documented meaning is "bad/unknown instance name"), also a
               badly formed or reserved (``service``) name at creation
 IS.0013       instance name already used in this project
-IS.0014       image path not in the instance (delete / modify)
+IS.0014       image path not in the instance (delete / modify / search by ``path``)
 IS.0015       image operation on an instance whose status is not ``NORMAL``
 IS.0016       a tag key that the instance does not define (add / modify / search filter)
 ============  ======================================================================================
@@ -106,7 +106,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _body(request: Request) -> dict[str, Any]:
+def _body(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The JSON object in the body; ``empty_ok``: no body at all reads as ``{}`` (DELETE image)."""
+    if not request.body and empty_ok:
+        return {}
+    if request.body and not request.headers.get("content-type", "").strip():
+        raise ServiceError(c.IS_HEADER_MISSING)
     if len(request.body) > c.SERVICE_MAX_BODY:
         raise ServiceError(c.IS_BODY_TOO_BIG)
     try:
@@ -277,7 +282,8 @@ class V1:
         return Response.json(200, {"result": "Success"})
 
     def _delete_image(self, request: Request, instance: Instance) -> Response:
-        path = _path(_body(request))
+        # The reference's example answers a DELETE without a path with IS.0003, not a JSON error.
+        path = _path(_body(request, empty_ok=True))
         if instance.images.pop(path, None) is None:
             raise ServiceError(c.IS_IMAGE_NOT_FOUND)
         return Response.json(200, {"result": "Success"})
@@ -315,8 +321,11 @@ class V1:
         elif path not in (None, ""):
             if not isinstance(path, str):
                 raise ServiceError(c.IS_BAD_TYPE)
+            # ``path`` is the id of an image already in the library, not something to fetch.
             image = instance.images.get(path)
-            digest = image.digest if image is not None else path_digest(path)
+            if image is None:
+                raise ServiceError(c.IS_IMAGE_NOT_FOUND)
+            digest = image.digest
         else:
             raise ServiceError(c.IS_MISSING)
         crop = body.get("is_crop", body.get("isCrop", False))

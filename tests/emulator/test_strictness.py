@@ -169,3 +169,43 @@ def test_modify_refuses_empty_tags(api: Api, ready_instance: str) -> None:
 def test_non_json_constants_and_non_utf8_bodies_are_is0008(api: Api, data: bytes) -> None:
     headers = {"Content-Type": "application/json;charset=UTF-8"}
     assert_error(api.v1("POST", "/service", data=data, headers=headers), 400, "IS.0008")
+
+
+# --- 4. search path, DELETE without a body, Content-Type --------------------------------------------
+def test_search_by_a_path_not_in_the_library_is_is0014(api: Api, ready_instance: str) -> None:
+    base = f"/{ready_instance}/image"
+    assert api.v1("POST", base, {"path": "img", "file": b64(PNG)}).status_code == 200
+    body = assert_error(api.v1("POST", base + "/search", {"path": "not-there"}), 400, "IS.0014")
+    assert body["error_msg"] == "The image does not exist."
+    assert api.v1("POST", base + "/search", {"path": "img"}).json()["count"] == 1
+    # With a file the path is not the query (the file wins), so an unknown path does not matter.
+    assert api.v1("POST", base + "/search", {"path": "not-there", "file": b64(PNG)}).json()["count"] == 1
+
+
+def test_delete_image_without_a_body_is_is0003(api: Api, ready_instance: str) -> None:
+    response = api.v1("DELETE", f"/{ready_instance}/image", headers={"Content-Type": "application/json"})
+    body = assert_error(response, 400, "IS.0003")
+    assert body["error_msg"] == "Arguments of path can not be null."
+    assert_error(api.v1("DELETE", f"/{ready_instance}/image"), 400, "IS.0003")  # nor a Content-Type
+
+
+@pytest.mark.parametrize("content_type", [None, "", "  "])
+def test_a_body_without_content_type_is_is0005(
+    api: Api, ready_instance: str, content_type: str | None
+) -> None:
+    body = b'{"name": "untyped", "model": "common-search"}'
+    session = requests.Session()
+    session.trust_env = False
+    headers = {"X-Auth-Token": str(api.token)}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    prepared = requests.Request("POST", f"{api.url}/v1/{DEFAULT_PROJECT_ID}/service", data=body).prepare()
+    prepared.headers.pop("Content-Type", None)  # requests adds none for bytes, but make sure
+    prepared.headers.update(headers)
+    answer = assert_error(session.send(prepared, timeout=5), 400, "IS.0005")
+    assert answer["error_msg"] == "The header is missing or empty."
+    assert_error(api.query("untyped"), 400, "IS.0007")
+    image = b'{"path": "img"}'
+    no_type = {"X-Auth-Token": str(api.token)}
+    url = f"{api.url}/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image/check"
+    assert_error(session.post(url, data=image, headers=no_type, timeout=5), 400, "IS.0005")

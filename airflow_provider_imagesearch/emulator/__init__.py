@@ -40,8 +40,10 @@ Behaviour the docs leave open (emulator choices)
   create ``tags`` an array of strings, image and search ``tags`` an object (``null`` = absent).
 * Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in
   :mod:`.auth`. Every response carries ``X-Request-Id`` (and gateway errors repeat it as ``request_id``).
-* Images: adding an existing path overwrites it; modify replaces the tags. Without ``file`` an image is
-  identified by its ``path`` (as if fetched from OBS). Search similarity is a deterministic function of the
+* Images: adding an existing path overwrites it; modify replaces the tags. Without ``file``, add needs
+  ``path`` to be an OBS HTTPS URL of the instance's region (``https://{bucket}.obs.{region}.myhuaweicloud.com/
+  {key}``, else IS.0002) and the image is identified by it (as if fetched from OBS); with ``file``, ``path``
+  is only the id (any non-empty string). Search similarity is a deterministic function of the
   two images' digests (1.0 for identical bytes/path, otherwise 0.05-0.95), sorted descending, ``count`` is
   the total before paging; a crop ``box`` changes the query digest.
 * ``POST /v3/auth/tokens`` with a scope naming an unknown project -> 400 (Keystone-style body).

@@ -12,6 +12,11 @@ IS.0015       image operation on an instance whose status is not ``NORMAL``
 IS.0016       a tag key that the instance does not define (add / modify / search filter)
 ============  ======================================================================================
 
+Image paths: without ``file``, add needs ``path`` to be an OBS HTTPS URL of the instance's region,
+``https://{bucket}.obs.{region}.myhuaweicloud.com/{key}`` (the service downloads it from OBS in its own
+region), else IS.0002; with ``file``, ``path`` is only the image's id (any non-empty string), and so it is
+for check, modify, delete and search.
+
 Other choices the docs leave open: adding an existing ``path`` overwrites it; modify *replaces* the tags;
 deleting an instance already ``DELETING`` succeeds again without restarting the timer; search returns all
 images sorted by ``sim`` descending (ties by path), ``count`` is the total before paging, no cut-off.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -100,6 +106,14 @@ def match(method: str, path: str) -> tuple[str, str, str | None] | None:
     if path == "/v3/projects" and method == "GET":
         return R_PROJECTS, "", None
     return None
+
+
+@functools.cache
+def obs_url_pattern(region: str) -> re.Pattern[str]:
+    """``https://{bucket}.obs.{region}.myhuaweicloud.com/{key}`` (OBS bucket naming rules, non-empty key)."""
+    return re.compile(
+        r"https://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\.obs\." + re.escape(region) + r"\.myhuaweicloud\.com/\S.*"
+    )
 
 
 def _no_constant(name: str) -> Any:
@@ -264,7 +278,13 @@ class V1:
         body = _body(request)
         path = _path(body)
         file_value = body.get("file")
-        digest = path_digest(path) if file_value is None or file_value == "" else _image_digest(file_value)
+        if file_value is None or file_value == "":
+            # The service downloads the image from ``path``: only OBS of its own region can serve it.
+            if not obs_url_pattern(self.state.project_regions[instance.project_id]).fullmatch(path):
+                raise ServiceError(c.IS_BAD_TYPE)
+            digest = path_digest(path)
+        else:
+            digest = _image_digest(file_value)  # ``path`` is then only the image's id
         tags = _tag_map(body["tags"], instance) if body.get("tags") is not None else {}
         instance.images[path] = Image(tags, digest)
         return Response.json(200, {"result": "Success"})

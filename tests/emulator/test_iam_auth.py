@@ -22,7 +22,7 @@ from airflow_provider_imagesearch.emulator import (
     Emulator,
 )
 
-from .helpers import Api, assert_error, signed_request, wait_until_rejected
+from .helpers import OBS, Api, assert_error, signed_request, wait_until_rejected
 
 ISO_MICRO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -145,7 +145,7 @@ def test_projects_lookup_by_region(api: Api) -> None:
 def test_aksk_signed_requests_are_accepted(api: Api, ready_instance: str) -> None:
     response = signed_request(api, "GET", f"/v1/{DEFAULT_PROJECT_ID}/service/{ready_instance}")
     assert response.status_code == 200, response.text
-    body = json.dumps({"path": "obs://b/1.jpg"}).encode()
+    body = json.dumps({"path": f"{OBS}/1.jpg"}).encode()
     response = signed_request(api, "POST", f"/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image", body)
     assert response.json() == {"result": "Success"}
     assert api.session.get(api.url + "/_emulator/stats").json()["requests_by_auth"]["aksk"] == 2
@@ -159,7 +159,7 @@ def test_aksk_verification_uses_the_host_header_sent(api: Api, ready_instance: s
 
 def test_tampered_aksk_requests_are_rejected(api: Api, ready_instance: str) -> None:
     path = f"/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image"
-    good = json.dumps({"path": "obs://b/1.jpg"}).encode()
+    good = json.dumps({"path": f"{OBS}/1.jpg"}).encode()
     headers = signing.sign_headers(
         access_key=DEFAULT_ACCESS_KEY,
         secret_key=DEFAULT_SECRET_KEY,

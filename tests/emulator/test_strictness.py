@@ -20,7 +20,7 @@ from airflow_provider_imagesearch.emulator import (
     EmulatorControlError,
 )
 
-from .helpers import PNG, Api, assert_error, b64
+from .helpers import OBS, PNG, Api, assert_error, b64
 
 SERVICE_ERRORS = {
     "IS.0004": "The authentication token is abnormal.",
@@ -209,3 +209,36 @@ def test_a_body_without_content_type_is_is0005(
     no_type = {"X-Auth-Token": str(api.token)}
     url = f"{api.url}/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image/check"
     assert_error(session.post(url, data=image, headers=no_type, timeout=5), 400, "IS.0005")
+
+
+# --- 6. image paths: an OBS HTTPS URL of the service's region unless a file is sent ----------------------
+@pytest.mark.parametrize(
+    "path",
+    [
+        "obs://shop-images/a.jpg",
+        "shop-images/a.jpg",
+        "a.jpg",
+        "https://bucketName.obs.myhuaweicloud.com/image/test1.jpg",  # no region (and an uppercase bucket)
+        "https://shop-images.obs.ap-southeast-1.myhuaweicloud.com/a.jpg",  # another region
+        "http://shop-images.obs.cn-north-4.myhuaweicloud.com/a.jpg",  # not HTTPS
+        f"{OBS}/",  # no object key
+        "https://example.com/a.jpg",
+    ],
+)
+def test_add_without_file_needs_an_obs_url_of_the_region(api: Api, ready_instance: str, path: str) -> None:
+    base = f"/{ready_instance}/image"
+    assert_error(api.v1("POST", base, {"path": path}), 400, "IS.0002")
+    assert api.v1("POST", base + "/check", {"path": path}).json() == {"exist": "false"}
+    # With the image bytes in ``file``, ``path`` is only the id: any non-empty string.
+    assert api.v1("POST", base, {"path": path, "file": b64(PNG)}).json() == {"result": "Success"}
+
+
+def test_add_without_file_accepts_the_documented_obs_url(api: Api, ready_instance: str) -> None:
+    base = f"/{ready_instance}/image"
+    for path in (
+        f"{OBS}/a.jpg",
+        f"{OBS}/dir/b%20c.png",
+        "https://my.bucket-2.obs.cn-north-4.myhuaweicloud.com/x",
+    ):
+        assert api.v1("POST", base, {"path": path}).json() == {"result": "Success"}
+        assert api.v1("POST", base + "/check", {"path": path}).json() == {"exist": "true"}

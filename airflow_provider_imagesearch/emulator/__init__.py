@@ -29,6 +29,9 @@ Behaviour the docs leave open (emulator choices)
   ``{"result": "success"}`` and the instance is ``DELETING`` for ``deletion_seconds``, then gone.
   Transitions are computed lazily from timestamps. ``service`` is a reserved instance name (it would make
   ``/v1/{pid}/service/image`` ambiguous).
+* ``domain`` (create/query) is the model's display name, not its id: ``common-search`` -> "General image
+  search", ``image-recommend`` -> "Copyright image recommendation", ``image-copyright`` -> "Image
+  infringement detection" (names chosen by the emulator: the reference only says "display name").
 * Emulator-specific error codes (HTTP 400): IS.0007 "Invalid instance name." also for an instance that does
   not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify,
   search by a ``path`` not in the library); IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);

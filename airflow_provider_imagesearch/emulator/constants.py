@@ -27,6 +27,15 @@ URL_PREFIX = "IMAGESEARCH_EMULATOR_URL="
 DEFAULT_MODEL = "common-search"
 #: Models named by the docs (``common-search``) and the SDK docstring (the other two).
 KNOWN_MODELS = frozenset({"common-search", "image-recommend", "image-copyright"})
+#: What create/query answer in ``domain``: the reference calls it the model's *display name* (its example
+#: value is "model description"), not the model id. The real display names are unknown; these are the
+#: emulator's, worded after the models' documented purposes, and deliberately differ from the ids so a
+#: client cannot mistake one for the other. A seeded model outside this map is answered as its id.
+MODEL_DISPLAY_NAMES = {
+    "common-search": "General image search",
+    "image-recommend": "Copyright image recommendation",
+    "image-copyright": "Image infringement detection",
+}
 #: The only capacity the service supports.
 DEFAULT_LEVEL = 30_000_000
 MAX_TAGS = 10

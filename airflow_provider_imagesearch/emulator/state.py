@@ -92,7 +92,7 @@ class Instance:
     def to_api(self) -> dict[str, Any]:
         """The documented response body of create/query instance (camelCase, epoch ms)."""
         return {
-            "domain": self.model,
+            "domain": c.MODEL_DISPLAY_NAMES.get(self.model, self.model),
             "desc": self.description,
             "registerDate": self.register_date_ms,
             "expiredDate": self.expired_date_ms,

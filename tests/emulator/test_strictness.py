@@ -242,3 +242,13 @@ def test_add_without_file_accepts_the_documented_obs_url(api: Api, ready_instanc
     ):
         assert api.v1("POST", base, {"path": path}).json() == {"result": "Success"}
         assert api.v1("POST", base + "/check", {"path": path}).json() == {"exist": "true"}
+
+
+# --- 5. ``domain`` is the model's display name, not its id --------------------------------------------
+def test_domain_is_the_models_display_name(api: Api) -> None:
+    created = api.create("shown", model="common-search").json()
+    assert created["domain"] == "General image search"
+    assert created["domain"] != "common-search"
+    assert api.query("shown").json()["domain"] == "General image search"
+    body = {"name": "copy", "model": "image-copyright"}
+    assert api.v1("POST", "/service", body).json()["domain"] == "Image infringement detection"

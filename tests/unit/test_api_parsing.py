@@ -31,7 +31,7 @@ DETAIL = {
     "instanceName": "shop-1",
     "level": 30000000,
     "expiredDate": 1530848365207,
-    "domain": "common-search",
+    "domain": "General image search",
     "desc": "register service for instance test.",
     "registerDate": 1529377136279,
     "tags": ["tag1", "tag2"],

@@ -17,8 +17,11 @@ Running it
 
 Default identity (present unless a seed replaces it)
 ----------------------------------------------------
-Region ``cn-north-4`` -> project ``DEFAULT_PROJECT_ID``; IAM user ``demo-user`` / ``Demo-Passw0rd!x`` in
-domain ``demo-account``; permanent AK/SK ``DEFAULT_ACCESS_KEY``/``DEFAULT_SECRET_KEY``; temporary AK/SK
+Region ``cn-north-4`` holds two projects: the default one, named after the region, -> ``DEFAULT_PROJECT_ID``,
+and the sub-project ``DEFAULT_SUB_PROJECT_NAME`` (``cn-north-4_reporting``) -> ``DEFAULT_SUB_PROJECT_ID``. IAM
+scopes a token by project name or id to that one project (the region's name = the default project); a
+token for one project gets 403 APIGW.0302 on another. IAM user ``demo-user`` / ``Demo-Passw0rd!x`` in domain
+``demo-account``; permanent AK/SK ``DEFAULT_ACCESS_KEY``/``DEFAULT_SECRET_KEY``; temporary AK/SK
 ``DEFAULT_TEMP_ACCESS_KEY``/``DEFAULT_TEMP_SECRET_KEY`` that needs ``X-Security-Token: DEFAULT_SECURITY_TOKEN``;
 ready token ``DEFAULT_READY_TOKEN`` (valid for every project, never expires, revoked by expire-tokens).
 
@@ -82,6 +85,8 @@ from airflow_provider_imagesearch.emulator.constants import (
     DEFAULT_REGION,
     DEFAULT_SECRET_KEY,
     DEFAULT_SECURITY_TOKEN,
+    DEFAULT_SUB_PROJECT_ID,
+    DEFAULT_SUB_PROJECT_NAME,
     DEFAULT_TEMP_ACCESS_KEY,
     DEFAULT_TEMP_SECRET_KEY,
     DEFAULT_USER,
@@ -103,6 +108,8 @@ __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_SUB_PROJECT_ID",
+    "DEFAULT_SUB_PROJECT_NAME",
     "DEFAULT_TEMP_ACCESS_KEY",
     "DEFAULT_TEMP_SECRET_KEY",
     "DEFAULT_USER",

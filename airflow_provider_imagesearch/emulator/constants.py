@@ -11,6 +11,10 @@ from typing import Any
 
 DEFAULT_REGION = "cn-north-4"
 DEFAULT_PROJECT_ID = "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c"
+#: A second project of the default region (Huawei sub-projects are named ``{region}_{suffix}``). A token
+#: scoped by the region's name is for DEFAULT_PROJECT_ID only; this one needs a token scoped by its id or name.
+DEFAULT_SUB_PROJECT_NAME = "cn-north-4_reporting"
+DEFAULT_SUB_PROJECT_ID = "5d1c9e7a3b2f4c6d8e0a1b2c3d4e5f60"
 DEFAULT_DOMAIN = "demo-account"
 DEFAULT_USER = "demo-user"
 DEFAULT_PASSWORD = "Demo-Passw0rd!x"
@@ -116,7 +120,7 @@ BAD_GATEWAY_HTML = (
 )
 
 _DEFAULT_SEED: dict[str, Any] = {
-    "projects": {DEFAULT_REGION: DEFAULT_PROJECT_ID},
+    "projects": {DEFAULT_REGION: DEFAULT_PROJECT_ID, DEFAULT_SUB_PROJECT_NAME: DEFAULT_SUB_PROJECT_ID},
     "users": [{"name": DEFAULT_USER, "password": DEFAULT_PASSWORD, "domain": DEFAULT_DOMAIN}],
     "access_keys": [
         {"access_key": DEFAULT_ACCESS_KEY, "secret_key": DEFAULT_SECRET_KEY},
@@ -132,6 +136,11 @@ _DEFAULT_SEED: dict[str, Any] = {
 }
 
 
+def region_of(project_name: str) -> str:
+    """The region a project belongs to: its name up to the first ``_`` (``cn-north-4_reporting``)."""
+    return project_name.split("_", 1)[0]
+
+
 def default_seed() -> dict[str, Any]:
-    """A fresh copy of the default seed (default project, user, access keys and ready token; no instances)."""
+    """A fresh copy of the default seed (default project and a sub-project, user, access keys, ready token)."""
     return copy.deepcopy(_DEFAULT_SEED)

@@ -16,6 +16,8 @@ from airflow_provider_imagesearch.emulator import (
     DEFAULT_REGION,
     DEFAULT_SECRET_KEY,
     DEFAULT_SECURITY_TOKEN,
+    DEFAULT_SUB_PROJECT_ID,
+    DEFAULT_SUB_PROJECT_NAME,
     DEFAULT_TEMP_ACCESS_KEY,
     DEFAULT_TEMP_SECRET_KEY,
     DEFAULT_USER,
@@ -216,4 +218,7 @@ def test_temporary_access_key_needs_its_security_token(api: Api, ready_instance:
 def test_ready_token_constant_matches_default_seed(api: Api) -> None:
     state = api.session.get(api.url + "/_emulator/state").json()
     assert DEFAULT_READY_TOKEN in state["ready_tokens"]
-    assert state["projects"] == {DEFAULT_REGION: DEFAULT_PROJECT_ID}
+    assert state["projects"] == {
+        DEFAULT_REGION: DEFAULT_PROJECT_ID,
+        DEFAULT_SUB_PROJECT_NAME: DEFAULT_SUB_PROJECT_ID,
+    }

@@ -15,7 +15,10 @@ from airflow_provider_imagesearch import signing
 from airflow_provider_imagesearch.emulator import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_PROJECT_ID,
+    DEFAULT_REGION,
     DEFAULT_SECRET_KEY,
+    DEFAULT_SUB_PROJECT_ID,
+    DEFAULT_SUB_PROJECT_NAME,
     Emulator,
     EmulatorControlError,
 )
@@ -252,3 +255,65 @@ def test_domain_is_the_models_display_name(api: Api) -> None:
     assert api.query("shown").json()["domain"] == "General image search"
     body = {"name": "copy", "model": "image-copyright"}
     assert api.v1("POST", "/service", body).json()["domain"] == "Image infringement detection"
+
+
+# --- 7. several projects per region ------------------------------------------------------------------
+def _token(api: Api, project: dict[str, str]) -> str:
+    response = api.password_token(scope={"project": project})
+    assert response.status_code == 201, response.text
+    return str(response.headers["X-Subject-Token"])
+
+
+def test_a_sub_project_needs_its_own_token(emulator: Emulator, api: Api) -> None:
+    emulator.upsert_instance("main-lib", project_id=DEFAULT_PROJECT_ID)
+    emulator.upsert_instance("report-lib", project_id=DEFAULT_SUB_PROJECT_ID)
+    by_region = _token(api, {"name": DEFAULT_REGION})
+    by_sub_name = _token(api, {"name": DEFAULT_SUB_PROJECT_NAME})
+    by_sub_id = _token(api, {"id": DEFAULT_SUB_PROJECT_ID})
+
+    api.project_id = DEFAULT_PROJECT_ID
+    assert api.query("main-lib", token=by_region).status_code == 200
+    assert_error(api.query("main-lib", token=by_sub_name), 403, "APIGW.0302")
+    api.project_id = DEFAULT_SUB_PROJECT_ID
+    # The region's name scopes the region's default project only.
+    assert_error(api.query("report-lib", token=by_region), 403, "APIGW.0302")
+    assert api.query("report-lib", token=by_sub_name).status_code == 200
+    assert api.query("report-lib", token=by_sub_id).status_code == 200
+    assert_error(api.query("main-lib", token=by_sub_id), 400, "IS.0007")  # each project has its own instances
+
+
+def test_token_body_names_the_scoped_project(api: Api) -> None:
+    body = api.password_token(scope={"project": {"id": DEFAULT_SUB_PROJECT_ID}}).json()["token"]
+    assert body["project"]["id"] == DEFAULT_SUB_PROJECT_ID
+    assert body["project"]["name"] == DEFAULT_SUB_PROJECT_NAME
+    regions = {
+        e["region"] for e in next(s for s in body["catalog"] if s["type"] == "imagesearch")["endpoints"]
+    }
+    assert regions == {DEFAULT_REGION}  # one endpoint per region, not per project
+
+
+def test_projects_filter_by_name(api: Api) -> None:
+    def named(name: str | None) -> list[tuple[str, str]]:
+        params = {"name": name} if name is not None else {}
+        headers = {"X-Auth-Token": str(api.token)}
+        response = api.session.get(api.url + "/v3/projects", params=params, headers=headers, timeout=5)
+        assert response.status_code == 200
+        return [(p["name"], p["id"]) for p in response.json()["projects"]]
+
+    assert named(DEFAULT_REGION) == [(DEFAULT_REGION, DEFAULT_PROJECT_ID)]
+    assert named(DEFAULT_SUB_PROJECT_NAME) == [(DEFAULT_SUB_PROJECT_NAME, DEFAULT_SUB_PROJECT_ID)]
+    assert named("cn-north-4_nothing") == []
+    assert len(named(None)) == 2
+
+
+def test_sub_project_images_come_from_obs_of_its_region(emulator: Emulator, api: Api) -> None:
+    emulator.upsert_instance("report-lib", project_id=DEFAULT_SUB_PROJECT_ID)
+    api.project_id = DEFAULT_SUB_PROJECT_ID
+    assert api.v1("POST", "/report-lib/image", {"path": f"{OBS}/r.jpg"}).json() == {"result": "Success"}
+
+
+def test_seed_projects_need_unique_ids() -> None:
+    from airflow_provider_imagesearch.emulator.state import SeedError, State
+
+    with pytest.raises(SeedError, match="unique project id"):
+        State.from_seed({"projects": {"cn-north-4": "a" * 32, "cn-north-4_x": "a" * 32}})

@@ -59,7 +59,7 @@ def synthetic_rows(count: int) -> list[dict[str, Any]]:
                 "instance_name": f"inst-{index:07d}",
                 "project_id": PROJECT_ID,
                 "status": STATUSES[index % len(STATUSES)],
-                "domain": "common-search",
+                "domain": "General image search",
                 "description": f"catalogue {index} ({'é' if index % 7 == 0 else 'e'})",
                 "level": 30_000_000,
                 "tags": list(TAG_NAMES[: index % 5]),

@@ -17,8 +17,11 @@ Running it
 
 Default identity (present unless a seed replaces it)
 ----------------------------------------------------
-Region ``cn-north-4`` -> project ``DEFAULT_PROJECT_ID``; IAM user ``demo-user`` / ``Demo-Passw0rd!x`` in
-domain ``demo-account``; permanent AK/SK ``DEFAULT_ACCESS_KEY``/``DEFAULT_SECRET_KEY``; temporary AK/SK
+Region ``cn-north-4`` holds two projects: the default one, named after the region, -> ``DEFAULT_PROJECT_ID``,
+and the sub-project ``DEFAULT_SUB_PROJECT_NAME`` (``cn-north-4_reporting``) -> ``DEFAULT_SUB_PROJECT_ID``. IAM
+scopes a token by project name or id to that one project (the region's name = the default project); a
+token for one project gets 403 APIGW.0302 on another. IAM user ``demo-user`` / ``Demo-Passw0rd!x`` in domain
+``demo-account``; permanent AK/SK ``DEFAULT_ACCESS_KEY``/``DEFAULT_SECRET_KEY``; temporary AK/SK
 ``DEFAULT_TEMP_ACCESS_KEY``/``DEFAULT_TEMP_SECRET_KEY`` that needs ``X-Security-Token: DEFAULT_SECURITY_TOKEN``;
 ready token ``DEFAULT_READY_TOKEN`` (valid for every project, never expires, revoked by expire-tokens).
 
@@ -29,16 +32,24 @@ Behaviour the docs leave open (emulator choices)
   ``{"result": "success"}`` and the instance is ``DELETING`` for ``deletion_seconds``, then gone.
   Transitions are computed lazily from timestamps. ``service`` is a reserved instance name (it would make
   ``/v1/{pid}/service/image`` ambiguous).
+* ``domain`` (create/query) is the model's display name, not its id: ``common-search`` -> "General image
+  search", ``image-recommend`` -> "Copyright image recommendation", ``image-copyright`` -> "Image
+  infringement detection" (names chosen by the emulator: the reference only says "display name").
 * Emulator-specific error codes (HTTP 400): IS.0007 "Invalid instance name." also for an instance that does
-  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify);
-  IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
+  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify,
+  search by a ``path`` not in the library); IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
   IS.0016 "The tag is not defined on the instance.". Documented ones: IS.0001 missing parameter, IS.0002
   wrong type / out of range / bad base64 / not JPEG-PNG-BMP / unknown model / level other than 30000000,
-  IS.0003 "Arguments of path can not be null.", IS.0006 body > 10 MiB, IS.0008 body not a JSON object.
+  IS.0003 "Arguments of path can not be null." (also a DELETE image with no body), IS.0005 a body without a
+  ``Content-Type``, IS.0006 body > 10 MiB, IS.0008 body not a JSON object (or
+  not UTF-8, or with ``NaN``/``Infinity``). Field types are the reference's: ``description`` a string,
+  create ``tags`` an array of strings, image and search ``tags`` an object (``null`` = absent).
 * Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in
   :mod:`.auth`. Every response carries ``X-Request-Id`` (and gateway errors repeat it as ``request_id``).
-* Images: adding an existing path overwrites it; modify replaces the tags. Without ``file`` an image is
-  identified by its ``path`` (as if fetched from OBS). Search similarity is a deterministic function of the
+* Images: adding an existing path overwrites it; modify replaces the tags. Without ``file``, add needs
+  ``path`` to be an OBS HTTPS URL of the instance's region (``https://{bucket}.obs.{region}.myhuaweicloud.com/
+  {key}``, else IS.0002) and the image is identified by it (as if fetched from OBS); with ``file``, ``path``
+  is only the id (any non-empty string). Search similarity is a deterministic function of the
   two images' digests (1.0 for identical bytes/path, otherwise 0.05-0.95), sorted descending, ``count`` is
   the total before paging; a crop ``box`` changes the query digest.
 * ``POST /v3/auth/tokens`` with a scope naming an unknown project -> 400 (Keystone-style body).
@@ -55,7 +66,10 @@ Stats: ``token_expiries`` counts requests refused because their token had expire
 APIGW.0307); ``token_expiry_events`` counts expire-tokens calls plus ``token_expiry_interval`` boundaries;
 ``auth_failures`` counts refused credentials (gateway 401/403 auth answers and IAM 401s), not injected faults.
 
-Faults: see :mod:`.faults` (``FaultConfig``).
+Faults: see :mod:`.faults` (``FaultConfig``): gateway errors (5xx, 429, 403), ``drop`` (nothing processed),
+the documented service errors ``IS.0004``/``IS.0005``/``IS.0009``/``IS.0011``/``IS.0012`` (400, answered after
+authentication without processing), ``drop_after`` (processed, answer lost), ``slow``, malformed bodies and
+token expiry; a ``sequence`` names them one per request (``["IS.0009", "ok"]``).
 """
 
 from __future__ import annotations
@@ -71,6 +85,8 @@ from airflow_provider_imagesearch.emulator.constants import (
     DEFAULT_REGION,
     DEFAULT_SECRET_KEY,
     DEFAULT_SECURITY_TOKEN,
+    DEFAULT_SUB_PROJECT_ID,
+    DEFAULT_SUB_PROJECT_NAME,
     DEFAULT_TEMP_ACCESS_KEY,
     DEFAULT_TEMP_SECRET_KEY,
     DEFAULT_USER,
@@ -92,6 +108,8 @@ __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_SUB_PROJECT_ID",
+    "DEFAULT_SUB_PROJECT_NAME",
     "DEFAULT_TEMP_ACCESS_KEY",
     "DEFAULT_TEMP_SECRET_KEY",
     "DEFAULT_USER",

@@ -17,8 +17,10 @@ from airflow_provider_imagesearch.emulator import constants as c
 from airflow_provider_imagesearch.emulator import iam
 from airflow_provider_imagesearch.emulator.auth import auth_kind, authenticate, check_token
 from airflow_provider_imagesearch.emulator.faults import (
+    DROP_AFTER,
     GATEWAY_FAULTS,
     MALFORMED_KINDS,
+    SERVICE_FAULTS,
     FaultConfig,
     FaultConfigError,
     FaultInjector,
@@ -32,6 +34,7 @@ from airflow_provider_imagesearch.emulator.routes import (
     V1,
     Settings,
     match,
+    service_error,
 )
 from airflow_provider_imagesearch.emulator.state import SeedError, State, load_json_file, save_json_file
 from airflow_provider_imagesearch.emulator.stats import Stats
@@ -121,6 +124,8 @@ class App:
             return response
         now = time.time()
         if route in _IAM_ROUTES:
+            if fault in SERVICE_FAULTS:  # an ImageSearch code has no meaning on IAM: not applied
+                fault = None
             response = self._iam(route, request, now)
         else:
             outcome = authenticate(request, project_id, self.state, self.injector, now)
@@ -128,12 +133,20 @@ class App:
                 self.stats.auth_failures += 1
                 self.stats.token_expiries += outcome.expired
                 response = gateway_error(outcome.error, request)
+                if fault in SERVICE_FAULTS:  # the gateway answered before the service saw it
+                    fault = None
+            elif fault in SERVICE_FAULTS:
+                # The service failed before the operation took effect: nothing is processed.
+                response = service_error(c.SERVICE_FAULT_ERRORS[fault])
             else:
                 response = self.v1.handle(route, request, project_id, name, now)
             if route == R_CREATE:
                 name = _created_name(request)
         if fault in _MALFORMED:
             response, fault = self._malform(fault, response)
+        if fault == DROP_AFTER:  # processed (state changed), then the answer is lost
+            self._record(request, route, None, fault, auth, name)
+            return Response(0, drop=True)
         self._record(request, route, response.status, fault, auth, name)
         return response
 

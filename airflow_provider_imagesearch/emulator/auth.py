@@ -5,10 +5,13 @@ Checks, in the order the gateway is assumed to run them (the order is a guess; t
 * ``X-Auth-Token`` present: unknown token -> 401 APIGW.0301 ("decrypt token fail"); expired (lifetime,
   ``token_expiry_interval`` fault, or revoked by ``/_emulator/expire-tokens``) -> 401 APIGW.0307.
 * else ``Authorization: SDK-HMAC-SHA256 ...``: malformed or unknown AK -> 401 APIGW.0301 ("Get secretKey
-  failed"); temporary AK without the matching ``X-Security-Token`` -> 401 APIGW.0301; ``X-Sdk-Date``
-  missing/unparseable or bad signature -> 401 APIGW.0301 ("verify aksk signature fail"); date more than
-  15 minutes off -> 401 APIGW.0301 ("signature expired"). The signature is checked against the headers
-  exactly as received (including ``Host``), with :func:`~airflow_provider_imagesearch.signing.verify_signature`.
+  failed"); temporary AK without the matching ``X-Security-Token`` -> 401 APIGW.0301; ``SignedHeaders``
+  not naming both ``host`` and ``x-sdk-date`` (the APIG scheme requires them; the official SDK signs every
+  header it sends), ``X-Sdk-Date`` missing/unparseable or bad signature -> 401 APIGW.0301 ("verify aksk
+  signature fail"); date more than 15 minutes off -> 401 APIGW.0301 ("signature expired"). The signature
+  is checked against the headers exactly as received (including ``Host``), with
+  :func:`~airflow_provider_imagesearch.signing.verify_signature` (the tests check that function, and the
+  provider's signatures, against ``huaweicloudsdkcore``'s ``Signer``).
 * neither -> 401 APIGW.0301.
 
 Project checks (after authentication): a project id the emulator does not have -> 403 APIGW.0310; a token
@@ -28,6 +31,8 @@ from airflow_provider_imagesearch.emulator.state import State, Token
 from airflow_provider_imagesearch.emulator.wire import Request
 
 GatewayError = tuple[int, str, str]
+#: A signature that does not cover these could be replayed against another host or at another time.
+REQUIRED_SIGNED_HEADERS = frozenset({"host", "x-sdk-date"})
 
 
 @dataclass
@@ -69,7 +74,7 @@ def check_token(value: str, state: State, injector: FaultInjector, now: float) -
 
 def _check_signature(request: Request, state: State, now: float) -> AuthOutcome:
     parsed = signing.parse_authorization(request.headers["authorization"])
-    if parsed is None:
+    if parsed is None or not REQUIRED_SIGNED_HEADERS.issubset(parsed.signed_headers):
         return AuthOutcome("aksk", c.GW_BAD_SIGNATURE)
     key = state.access_keys.get(parsed.access_key)
     if key is None:

@@ -11,6 +11,10 @@ from typing import Any
 
 DEFAULT_REGION = "cn-north-4"
 DEFAULT_PROJECT_ID = "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c"
+#: A second project of the default region (Huawei sub-projects are named ``{region}_{suffix}``). A token
+#: scoped by the region's name is for DEFAULT_PROJECT_ID only; this one needs a token scoped by its id or name.
+DEFAULT_SUB_PROJECT_NAME = "cn-north-4_reporting"
+DEFAULT_SUB_PROJECT_ID = "5d1c9e7a3b2f4c6d8e0a1b2c3d4e5f60"
 DEFAULT_DOMAIN = "demo-account"
 DEFAULT_USER = "demo-user"
 DEFAULT_PASSWORD = "Demo-Passw0rd!x"
@@ -27,6 +31,15 @@ URL_PREFIX = "IMAGESEARCH_EMULATOR_URL="
 DEFAULT_MODEL = "common-search"
 #: Models named by the docs (``common-search``) and the SDK docstring (the other two).
 KNOWN_MODELS = frozenset({"common-search", "image-recommend", "image-copyright"})
+#: What create/query answer in ``domain``: the reference calls it the model's *display name* (its example
+#: value is "model description"), not the model id. The real display names are unknown; these are the
+#: emulator's, worded after the models' documented purposes, and deliberately differ from the ids so a
+#: client cannot mistake one for the other. A seeded model outside this map is answered as its id.
+MODEL_DISPLAY_NAMES = {
+    "common-search": "General image search",
+    "image-recommend": "Copyright image recommendation",
+    "image-copyright": "Image infringement detection",
+}
 #: The only capacity the service supports.
 DEFAULT_LEVEL = 30_000_000
 MAX_TAGS = 10
@@ -56,6 +69,23 @@ IS_PATH_NULL = ("IS.0003", "Arguments of path can not be null.")
 IS_BODY_TOO_BIG = ("IS.0006", "The request body is too big.")
 IS_BAD_INSTANCE = ("IS.0007", "Invalid instance name.")
 IS_BAD_JSON = ("IS.0008", "The JSON format of the input data is incorrect.")
+#: Documented codes the emulator only produces as faults (``sequence: ["IS.0009", "ok"]``): the messages
+#: are the reference's (IS.0004's is the one its delete-instance example shows, not the table's).
+IS_TOKEN_ABNORMAL = ("IS.0004", "The authentication token is abnormal.")
+IS_HEADER_MISSING = ("IS.0005", "The header is missing or empty.")
+IS_INTERNAL = ("IS.0009", "The request failed due to an internal error.")
+IS_METHOD_FORBIDDEN = ("IS.0011", "The user is not allowed to use the request method.")
+IS_TIMED_OUT = ("IS.0012", "Operation timed out.")
+SERVICE_FAULT_ERRORS: dict[str, tuple[str, str]] = {
+    code: (code, message)
+    for code, message in (
+        IS_TOKEN_ABNORMAL,
+        IS_HEADER_MISSING,
+        IS_INTERNAL,
+        IS_METHOD_FORBIDDEN,
+        IS_TIMED_OUT,
+    )
+}
 # Emulator-specific (the real table continues past IS.0012 but could not be read):
 IS_DUPLICATE_INSTANCE = ("IS.0013", "The instance already exists.")
 IS_IMAGE_NOT_FOUND = ("IS.0014", "The image does not exist.")
@@ -90,7 +120,7 @@ BAD_GATEWAY_HTML = (
 )
 
 _DEFAULT_SEED: dict[str, Any] = {
-    "projects": {DEFAULT_REGION: DEFAULT_PROJECT_ID},
+    "projects": {DEFAULT_REGION: DEFAULT_PROJECT_ID, DEFAULT_SUB_PROJECT_NAME: DEFAULT_SUB_PROJECT_ID},
     "users": [{"name": DEFAULT_USER, "password": DEFAULT_PASSWORD, "domain": DEFAULT_DOMAIN}],
     "access_keys": [
         {"access_key": DEFAULT_ACCESS_KEY, "secret_key": DEFAULT_SECRET_KEY},
@@ -106,6 +136,11 @@ _DEFAULT_SEED: dict[str, Any] = {
 }
 
 
+def region_of(project_name: str) -> str:
+    """The region a project belongs to: its name up to the first ``_`` (``cn-north-4_reporting``)."""
+    return project_name.split("_", 1)[0]
+
+
 def default_seed() -> dict[str, Any]:
-    """A fresh copy of the default seed (default project, user, access keys and ready token; no instances)."""
+    """A fresh copy of the default seed (default project and a sub-project, user, access keys, ready token)."""
     return copy.deepcopy(_DEFAULT_SEED)

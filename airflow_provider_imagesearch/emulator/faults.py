@@ -5,15 +5,24 @@ endpoint); a :class:`FaultInjector` owns the mutable parts (the pending ``sequen
 the token-expiry clock) and decides, once per request, which fault (if any) that request gets.
 
 Decision order for a request inside the configured ``scope``: the next entry of ``sequence`` if any is
-left (``"ok"`` means no fault), otherwise the random rates in a fixed order (drop, 5xx, 429, 403, slow,
-malformed), each drawn from one ``random.Random(random_seed)``, so a run is reproducible as long as the
-requests arrive in the same order. ``latency_seconds`` is added to every in-scope request.
+left (``"ok"`` means no fault), otherwise the random rates in a fixed order (drop, 5xx, 429, 403, service
+error, drop_after, slow, malformed), each drawn from one ``random.Random(random_seed)``, so a run is
+reproducible as long as the requests arrive in the same order (a rate of 0 draws nothing).
+``latency_seconds`` is added to every in-scope request.
 
 How each fault behaves:
 
 * ``500_json`` / ``502_html`` / ``503_json`` / ``429`` / ``403`` / ``drop``: answered (or, for ``drop``,
   the connection closed) *before* authentication and before the request touches any state, like a gateway
   failure in front of the service.
+* service errors ``IS.0004`` / ``IS.0005`` / ``IS.0009`` / ``IS.0011`` / ``IS.0012`` (the documented codes
+  the emulator never produces on its own): HTTP 400 ``{"error_code", "error_msg"}`` answered by the
+  "service" *after* the gateway has authenticated the request and *without* processing it (no state
+  changes, like the gateway faults): an internal error or a timeout that happened before the operation
+  took effect. A request that fails authentication gets the gateway's answer instead, and a service error
+  drawn for an IAM route (``scope`` ``iam``/``all``) is not applied; neither is counted as a fault.
+* ``drop_after``: the request is processed normally (authentication, state changes), then the connection
+  is closed without sending the answer: "the delete took effect but its answer was lost".
 * ``slow``: the request waits ``slow_seconds`` first; if the client hung up meanwhile it is never processed,
   otherwise it is processed and answered normally (late).
 * malformed kinds: the request is processed normally (state changes happen), then a 2xx body is replaced by
@@ -41,8 +50,13 @@ MALFORMED_KINDS = (
     "unknown_status",
     "empty_body",
 )
+#: Documented ImageSearch error codes injectable as faults, named by their codes.
+SERVICE_ERROR_KINDS = ("IS.0004", "IS.0005", "IS.0009", "IS.0011", "IS.0012")
 GATEWAY_FAULTS = frozenset({*ERROR_5XX_KINDS, "429", "403", "drop"})
-SEQUENCE_NAMES = frozenset({"ok", "slow", *GATEWAY_FAULTS, *MALFORMED_KINDS})
+SERVICE_FAULTS = frozenset(SERVICE_ERROR_KINDS)
+#: Processed, then the connection is closed without the answer.
+DROP_AFTER = "drop_after"
+SEQUENCE_NAMES = frozenset({"ok", "slow", DROP_AFTER, *GATEWAY_FAULTS, *SERVICE_FAULTS, *MALFORMED_KINDS})
 SCOPES = ("api", "iam", "all")
 #: Status reported for malformed ``unknown_status`` bodies: not in the documented enum.
 UNKNOWN_STATUS_VALUE = "EMULATOR_UNKNOWN_STATUS"
@@ -67,6 +81,9 @@ class FaultConfig:
     slow_seconds: float = 2.0
     latency_seconds: float = 0.0
     forbidden_rate: float = 0.0
+    service_error_rate: float = 0.0
+    service_error_kinds: list[str] = field(default_factory=lambda: list(SERVICE_ERROR_KINDS))
+    drop_after_rate: float = 0.0
     malformed_rate: float = 0.0
     malformed_kinds: list[str] = field(default_factory=lambda: list(MALFORMED_KINDS))
     token_expiry_interval: float | None = None
@@ -148,6 +165,9 @@ def _validated(values: dict[str, Any]) -> FaultConfig:
         slow_seconds=_seconds(values, "slow_seconds"),
         latency_seconds=_seconds(values, "latency_seconds"),
         forbidden_rate=_rate(values, "forbidden_rate"),
+        service_error_rate=_rate(values, "service_error_rate"),
+        service_error_kinds=_names(values, "service_error_kinds", SERVICE_ERROR_KINDS),
+        drop_after_rate=_rate(values, "drop_after_rate"),
         malformed_rate=_rate(values, "malformed_rate"),
         malformed_kinds=_names(values, "malformed_kinds", MALFORMED_KINDS),
         token_expiry_interval=interval,
@@ -157,6 +177,8 @@ def _validated(values: dict[str, Any]) -> FaultConfig:
     )
     if config.error_5xx_rate and not config.error_5xx_kinds:
         raise FaultConfigError("error_5xx_rate > 0 needs at least one of error_5xx_kinds")
+    if config.service_error_rate and not config.service_error_kinds:
+        raise FaultConfigError("service_error_rate > 0 needs at least one of service_error_kinds")
     if config.malformed_rate and not config.malformed_kinds:
         raise FaultConfigError("malformed_rate > 0 needs at least one of malformed_kinds")
     return config
@@ -206,6 +228,10 @@ class FaultInjector:
             return "429"
         if cfg.forbidden_rate and rng.random() < cfg.forbidden_rate:
             return "403"
+        if cfg.service_error_rate and rng.random() < cfg.service_error_rate:
+            return rng.choice(cfg.service_error_kinds)
+        if cfg.drop_after_rate and rng.random() < cfg.drop_after_rate:
+            return DROP_AFTER
         if cfg.slow_rate and rng.random() < cfg.slow_rate:
             return "slow"
         if cfg.malformed_rate and rng.random() < cfg.malformed_rate:

@@ -1,9 +1,10 @@
-"""IAM: ``POST /v3/auth/tokens`` (password identity) and ``GET /v3/projects?name=<region>``.
+"""IAM: ``POST /v3/auth/tokens`` (password identity) and ``GET /v3/projects?name=<project name>``.
 
 Errors use the Keystone body ``{"error": {"code": N, "message": "...", "title": "..."}}``: 400 for a
 body that is not a password-auth request, 401 "The username or password is wrong." for bad credentials.
 A scope naming a project the emulator does not have is a 400 (a guess; real IAM's answer is unknown).
-Scope by project name (region) or id -> project-scoped token; by domain -> domain-scoped token (refused
+Scope by project name or id -> a token for that project only (the region's name, e.g. ``cn-north-4``, is the
+name of the region's default project; sub-projects are ``{region}_{suffix}``, each with its own id); by domain -> domain-scoped token (refused
 by the v1 routes with 403 APIGW.0302, like any token not scoped to the path's project); none -> global.
 """
 
@@ -121,8 +122,8 @@ def token_body(token: Token, state: State, base_url: str, nocatalog: bool) -> di
         "roles": [{"id": stable_id("role", "te_admin"), "name": "te_admin"}],
     }
     if token.project_id is not None:
-        region = state.project_regions[token.project_id]
-        body["project"] = {"id": token.project_id, "name": region, "domain": domain}
+        name = state.project_names[token.project_id]
+        body["project"] = {"id": token.project_id, "name": name, "domain": domain}
     elif token.scoped_domain is not None:
         body["domain"] = domain
     if not nocatalog:
@@ -139,7 +140,7 @@ def token_body(token: Token, state: State, base_url: str, nocatalog: bool) -> di
                         "region_id": region,
                         "url": base_url + suffix,
                     }
-                    for region in state.projects
+                    for region in dict.fromkeys(state.project_regions.values())
                 ],
             }
             for service, suffix in (("imagesearch", ""), ("iam", "/v3"))
@@ -148,20 +149,20 @@ def token_body(token: Token, state: State, base_url: str, nocatalog: bool) -> di
 
 
 def list_projects(request: Request, state: State, token: Token) -> Response:
-    """``GET /v3/projects[?name=<region>]``; the caller has already checked the token."""
+    """``GET /v3/projects[?name=<project name>]``; the caller has already checked the token."""
     wanted = parse_qs(request.query).get("name", [None])[0]
     projects = [
         {
             "id": pid,
-            "name": region,
+            "name": name,
             "domain_id": stable_id(token.domain) if token.domain else "",
             "enabled": True,
             "is_domain": False,
             "parent_id": stable_id(token.domain) if token.domain else "",
             "description": "",
         }
-        for region, pid in state.projects.items()
-        if wanted is None or region == wanted
+        for name, pid in state.projects.items()
+        if wanted is None or name == wanted
     ]
     return Response.json(
         200, {"projects": projects, "links": {"self": "/v3/projects", "next": None, "previous": None}}

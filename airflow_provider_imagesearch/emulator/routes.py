@@ -7,10 +7,15 @@ are the documented ones; the emulator adds (the real table continues past IS.001
 IS.0007       instance not found (the documented meaning is "bad/unknown instance name"), also a
               badly formed or reserved (``service``) name at creation
 IS.0013       instance name already used in this project
-IS.0014       image path not in the instance (delete / modify)
+IS.0014       image path not in the instance (delete / modify / search by ``path``)
 IS.0015       image operation on an instance whose status is not ``NORMAL``
 IS.0016       a tag key that the instance does not define (add / modify / search filter)
 ============  ======================================================================================
+
+Image paths: without ``file``, add needs ``path`` to be an OBS HTTPS URL of the instance's region,
+``https://{bucket}.obs.{region}.myhuaweicloud.com/{key}`` (the service downloads it from OBS in its own
+region), else IS.0002; with ``file``, ``path`` is only the image's id (any non-empty string), and so it is
+for check, modify, delete and search.
 
 Other choices the docs leave open: adding an existing ``path`` overwrites it; modify *replaces* the tags;
 deleting an instance already ``DELETING`` succeeds again without restarting the timer; search returns all
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -102,11 +108,30 @@ def match(method: str, path: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def _body(request: Request) -> dict[str, Any]:
+@functools.cache
+def obs_url_pattern(region: str) -> re.Pattern[str]:
+    """``https://{bucket}.obs.{region}.myhuaweicloud.com/{key}`` (OBS bucket naming rules, non-empty key)."""
+    return re.compile(
+        r"https://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\.obs\." + re.escape(region) + r"\.myhuaweicloud\.com/\S.*"
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _body(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The JSON object in the body; ``empty_ok``: no body at all reads as ``{}`` (DELETE image)."""
+    if not request.body and empty_ok:
+        return {}
+    if request.body and not request.headers.get("content-type", "").strip():
+        raise ServiceError(c.IS_HEADER_MISSING)
     if len(request.body) > c.SERVICE_MAX_BODY:
         raise ServiceError(c.IS_BODY_TOO_BIG)
     try:
-        data = json.loads(request.body)
+        # JSON is UTF-8 on the wire (RFC 8259); json.loads on bytes would also guess UTF-16/32, and it
+        # accepts NaN/Infinity, which are not JSON.
+        data = json.loads(request.body.decode("utf-8"), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(c.IS_BAD_JSON) from exc
     if not isinstance(data, dict):
@@ -123,6 +148,11 @@ def _path(body: dict[str, Any]) -> str:
     if not path.strip():
         raise ServiceError(c.IS_PATH_NULL)
     return path
+
+
+def _optional(body: dict[str, Any], key: str, default: Any) -> Any:
+    value = body.get(key)
+    return default if value is None else value
 
 
 def _is_int(value: Any) -> bool:
@@ -199,9 +229,10 @@ class V1:
             raise ServiceError(c.IS_BAD_INSTANCE)
         if model not in c.KNOWN_MODELS:
             raise ServiceError(c.IS_BAD_TYPE)
-        description = body.get("description") or ""
+        # Optional fields: absent or null means "not given"; any other value must have the documented type.
+        description = _optional(body, "description", "")
         level = body.get("level", c.DEFAULT_LEVEL)
-        tags = body.get("tags") or []
+        tags = _optional(body, "tags", [])
         if not isinstance(description, str) or not _is_int(level) or level != c.DEFAULT_LEVEL:
             raise ServiceError(c.IS_BAD_TYPE)
         if (
@@ -247,7 +278,13 @@ class V1:
         body = _body(request)
         path = _path(body)
         file_value = body.get("file")
-        digest = path_digest(path) if file_value is None or file_value == "" else _image_digest(file_value)
+        if file_value is None or file_value == "":
+            # The service downloads the image from ``path``: only OBS of its own region can serve it.
+            if not obs_url_pattern(self.state.project_regions[instance.project_id]).fullmatch(path):
+                raise ServiceError(c.IS_BAD_TYPE)
+            digest = path_digest(path)
+        else:
+            digest = _image_digest(file_value)  # ``path`` is then only the image's id
         tags = _tag_map(body["tags"], instance) if body.get("tags") is not None else {}
         instance.images[path] = Image(tags, digest)
         return Response.json(200, {"result": "Success"})
@@ -255,7 +292,7 @@ class V1:
     def _modify(self, request: Request, instance: Instance) -> Response:
         body = _body(request)
         path = _path(body)
-        if body.get("tags") is None:
+        if body.get("tags") is None or body["tags"] == {}:
             raise ServiceError(c.IS_MISSING)
         tags = _tag_map(body["tags"], instance)
         image = instance.images.get(path)
@@ -265,7 +302,8 @@ class V1:
         return Response.json(200, {"result": "Success"})
 
     def _delete_image(self, request: Request, instance: Instance) -> Response:
-        path = _path(_body(request))
+        # The reference's example answers a DELETE without a path with IS.0003, not a JSON error.
+        path = _path(_body(request, empty_ok=True))
         if instance.images.pop(path, None) is None:
             raise ServiceError(c.IS_IMAGE_NOT_FOUND)
         return Response.json(200, {"result": "Success"})
@@ -280,7 +318,7 @@ class V1:
         if not _is_int(limit) or not 1 <= limit <= 100 or not _is_int(offset) or offset < 0:
             raise ServiceError(c.IS_BAD_TYPE)
         query = self._query_digest(body, instance)
-        wanted = _tag_map(body["tags"], instance) if body.get("tags") else {}
+        wanted = _tag_map(body["tags"], instance) if body.get("tags") is not None else {}
         hits = []
         for path, image in instance.images.items():
             if wanted and not _tags_match(image.tags, wanted):
@@ -303,8 +341,11 @@ class V1:
         elif path not in (None, ""):
             if not isinstance(path, str):
                 raise ServiceError(c.IS_BAD_TYPE)
+            # ``path`` is the id of an image already in the library, not something to fetch.
             image = instance.images.get(path)
-            digest = image.digest if image is not None else path_digest(path)
+            if image is None:
+                raise ServiceError(c.IS_IMAGE_NOT_FOUND)
+            digest = image.digest
         else:
             raise ServiceError(c.IS_MISSING)
         crop = body.get("is_crop", body.get("isCrop", False))

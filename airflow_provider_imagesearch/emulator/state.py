@@ -8,7 +8,7 @@ thread is needed and the timings survive a save/load round trip.
 Seed format (every top-level key optional; a missing ``projects``/``users``/``access_keys``/``ready_tokens``
 key gets the defaults from :func:`~.constants.default_seed`)::
 
-    {"projects": {"cn-north-4": "<project id>"},
+    {"projects": {"cn-north-4": "<project id>", "cn-north-4_reporting": "<sub-project id>"},
      "users": [{"name": "...", "password": "...", "domain": "..."}],
      "access_keys": [{"access_key": "...", "secret_key": "...", "security_token": "..."?}],
      "ready_tokens": ["..."],
@@ -92,7 +92,7 @@ class Instance:
     def to_api(self) -> dict[str, Any]:
         """The documented response body of create/query instance (camelCase, epoch ms)."""
         return {
-            "domain": self.model,
+            "domain": c.MODEL_DISPLAY_NAMES.get(self.model, self.model),
             "desc": self.description,
             "registerDate": self.register_date_ms,
             "expiredDate": self.expired_date_ms,
@@ -159,7 +159,9 @@ class State:
 
     def __init__(self) -> None:
         self.projects: dict[str, str] = {}
+        #: project id -> region (the project name up to the first ``_``) and -> project name.
         self.project_regions: dict[str, str] = {}
+        self.project_names: dict[str, str] = {}
         self.users: dict[tuple[str, str], str] = {}
         self.access_keys: dict[str, AccessKey] = {}
         self.tokens: dict[str, Token] = {}
@@ -180,11 +182,17 @@ class State:
         _require(
             isinstance(projects, dict)
             and bool(projects)
-            and all(isinstance(k, str) and isinstance(v, str) and v for k, v in projects.items()),
-            "projects must be a non-empty object of region -> project id",
+            and all(
+                isinstance(k, str) and c.region_of(k) and isinstance(v, str) and v
+                for k, v in projects.items()
+            )
+            and len(set(projects.values())) == len(projects),
+            "projects must be a non-empty object of project name ('{region}' or '{region}_{suffix}') -> "
+            "unique project id",
         )
         state.projects = dict(projects)
-        state.project_regions = {pid: region for region, pid in projects.items()}
+        state.project_regions = {pid: c.region_of(name) for name, pid in projects.items()}
+        state.project_names = {pid: name for name, pid in projects.items()}
         _require(isinstance(merged["users"], list), "users must be a list")
         for user in merged["users"]:
             _require(

@@ -153,7 +153,7 @@ def test_end_to_end(
         row = by_name[name]
         assert row["project_id"] == DEFAULT_PROJECT_ID
         assert row["status"] == "NORMAL"
-        assert row["domain"] == "common-search"
+        assert row["domain"] == "General image search"  # the display name
         assert row["description"] == detail["description"]
         assert row["level"] == 30000000
         assert json.loads(row["tags"]) == list(detail["tags"])

@@ -25,6 +25,8 @@ from airflow_provider_imagesearch.emulator import (
 )
 from tests.support.waiting import wait_until
 
+#: Where the service can download an image from (OBS in the default region): ``f"{OBS}/a.jpg"``.
+OBS = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(64)
 JPEG = b"\xff\xd8\xff\xe0" + b"JFIF" + b"\x01" * 64
 

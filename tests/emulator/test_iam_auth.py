@@ -16,13 +16,15 @@ from airflow_provider_imagesearch.emulator import (
     DEFAULT_REGION,
     DEFAULT_SECRET_KEY,
     DEFAULT_SECURITY_TOKEN,
+    DEFAULT_SUB_PROJECT_ID,
+    DEFAULT_SUB_PROJECT_NAME,
     DEFAULT_TEMP_ACCESS_KEY,
     DEFAULT_TEMP_SECRET_KEY,
     DEFAULT_USER,
     Emulator,
 )
 
-from .helpers import Api, assert_error, signed_request, wait_until_rejected
+from .helpers import OBS, Api, assert_error, signed_request, wait_until_rejected
 
 ISO_MICRO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -145,7 +147,7 @@ def test_projects_lookup_by_region(api: Api) -> None:
 def test_aksk_signed_requests_are_accepted(api: Api, ready_instance: str) -> None:
     response = signed_request(api, "GET", f"/v1/{DEFAULT_PROJECT_ID}/service/{ready_instance}")
     assert response.status_code == 200, response.text
-    body = json.dumps({"path": "obs://b/1.jpg"}).encode()
+    body = json.dumps({"path": f"{OBS}/1.jpg"}).encode()
     response = signed_request(api, "POST", f"/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image", body)
     assert response.json() == {"result": "Success"}
     assert api.session.get(api.url + "/_emulator/stats").json()["requests_by_auth"]["aksk"] == 2
@@ -159,7 +161,7 @@ def test_aksk_verification_uses_the_host_header_sent(api: Api, ready_instance: s
 
 def test_tampered_aksk_requests_are_rejected(api: Api, ready_instance: str) -> None:
     path = f"/v1/{DEFAULT_PROJECT_ID}/{ready_instance}/image"
-    good = json.dumps({"path": "obs://b/1.jpg"}).encode()
+    good = json.dumps({"path": f"{OBS}/1.jpg"}).encode()
     headers = signing.sign_headers(
         access_key=DEFAULT_ACCESS_KEY,
         secret_key=DEFAULT_SECRET_KEY,
@@ -216,4 +218,7 @@ def test_temporary_access_key_needs_its_security_token(api: Api, ready_instance:
 def test_ready_token_constant_matches_default_seed(api: Api) -> None:
     state = api.session.get(api.url + "/_emulator/state").json()
     assert DEFAULT_READY_TOKEN in state["ready_tokens"]
-    assert state["projects"] == {DEFAULT_REGION: DEFAULT_PROJECT_ID}
+    assert state["projects"] == {
+        DEFAULT_REGION: DEFAULT_PROJECT_ID,
+        DEFAULT_SUB_PROJECT_NAME: DEFAULT_SUB_PROJECT_ID,
+    }

@@ -15,7 +15,7 @@ from airflow_provider_imagesearch.emulator import (
 )
 from tests.support.waiting import wait_until
 
-from .helpers import Api, assert_error
+from .helpers import OBS, Api, assert_error
 
 #: Long enough that the "still in progress" checks right after a create/delete survive a stalled CI machine.
 TRANSITION_S = 2.0
@@ -37,7 +37,7 @@ def test_create_goes_creation_then_normal() -> None:
         api = Api(emu.url)
         assert api.create("lib").json()["status"] == "CREATION"
         assert _status(api, "lib") == "CREATION"
-        assert_error(api.v1("POST", "/lib/image", {"path": "p"}), 400, "IS.0015")
+        assert_error(api.v1("POST", "/lib/image", {"path": f"{OBS}/p.jpg"}), 400, "IS.0015")
         _wait_for_status(api, "lib", "NORMAL", while_status="CREATION")
 
 
@@ -75,7 +75,7 @@ def test_seed_presets_with_transitions() -> None:
             {"name": "going", "status": "DELETING", "transition_after_s": TRANSITION_S, "next_status": None},
             {"name": "stuck", "status": "ABNORMAL", "tags": ["animal"], "register_date_ms": 1529377136279},
         ],
-        "images": {f"{DEFAULT_PROJECT_ID}/stuck": {"obs://x": {"tags": {"animal": "cat"}}}},
+        "images": {f"{DEFAULT_PROJECT_ID}/stuck": {f"{OBS}/x": {"tags": {"animal": "cat"}}}},
     }
     with Emulator(seed=seed) as emu:
         api = Api(emu.url)
@@ -89,7 +89,7 @@ def test_seed_presets_with_transitions() -> None:
         _wait_for_status(api, "failing", "CREATION_FAILD", while_status="CREATION")
         _wait_for_status(api, "going", "IS.0007", while_status="DELETING")
         assert _status(api, "stuck") == "ABNORMAL"
-        assert emu.control.state()["images"][f"{DEFAULT_PROJECT_ID}/stuck"]["obs://x"]["tags"] == {
+        assert emu.control.state()["images"][f"{DEFAULT_PROJECT_ID}/stuck"][f"{OBS}/x"]["tags"] == {
             "animal": "cat"
         }
 
@@ -159,7 +159,7 @@ def test_state_save_and_load_round_trip(tmp_path: Path) -> None:
     with Emulator(state_file=str(state_file), creation_seconds=0, deletion_seconds=30) as emu:
         api = Api(emu.url)
         api.create("kept", tags=["animal"])
-        api.v1("POST", "/kept/image", {"path": "obs://a", "tags": {"animal": "cat"}})
+        api.v1("POST", "/kept/image", {"path": f"{OBS}/a", "tags": {"animal": "cat"}})
         api.create("leaving")
         api.v1("DELETE", "/service/leaving")
         token = api.password_token().headers["X-Subject-Token"]
@@ -172,7 +172,7 @@ def test_state_save_and_load_round_trip(tmp_path: Path) -> None:
     with Emulator(state_file=str(state_file)) as emu:
         api = Api(emu.url)
         assert api.query("kept", token=token).json()["tags"] == ["animal"]  # the token survived too
-        assert api.v1("POST", "/kept/image/check", {"path": "obs://a"}).json() == {"exist": "true"}
+        assert api.v1("POST", "/kept/image/check", {"path": f"{OBS}/a"}).json() == {"exist": "true"}
         assert _status(api, "leaving") == "DELETING"
         assert _status(api, "late") == "NORMAL"
 

@@ -65,7 +65,8 @@ def test_chunked_body_and_expect_continue(emulator: Emulator) -> None:
     body = json.dumps({"name": "chunky", "model": "common-search"}).encode()
     head = (
         f"POST /v1/{DEFAULT_PROJECT_ID}/service HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {DEFAULT_READY_TOKEN}\r\n"
-        "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+        "Connection: close\r\n\r\n"
     ).encode()
     with _connect(emulator) as sock:
         sock.sendall(head)

@@ -27,6 +27,9 @@ from airflow_provider_imagesearch.models import InstanceStatus, SearchResult
 from tests.support.fixtures import AUTH_TYPES
 from tests.support.waiting import wait_until
 
+#: An image the service can download: an OBS HTTPS URL of the default region (the reference's form).
+OBS = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
+
 # A 1x1 PNG is enough for the emulator's format check.
 PNG = base64.b64encode(
     bytes.fromhex(
@@ -61,23 +64,21 @@ def test_every_operation_under_every_auth_type(
         ("color",),
     )
 
-    assert (
-        hook.add_image(name, path="obs://bucket/a.png", file_base64=PNG, tags={"color": "red"}) == "Success"
-    )
-    assert hook.add_image(name, path="obs://bucket/b.png", tags={"color": "blue"}) == "Success"
-    assert hook.check_image(name, path="obs://bucket/a.png") is True
-    assert hook.check_image(name, path="obs://bucket/zzz.png") is False
+    assert hook.add_image(name, path=f"{OBS}/a.png", file_base64=PNG, tags={"color": "red"}) == "Success"
+    assert hook.add_image(name, path=f"{OBS}/b.png", tags={"color": "blue"}) == "Success"
+    assert hook.check_image(name, path=f"{OBS}/a.png") is True
+    assert hook.check_image(name, path=f"{OBS}/zzz.png") is False
     result = hook.search_images(name, file_base64=PNG, limit=1)
     assert isinstance(result, SearchResult)
     assert result.count == 2
     assert len(result.hits) == 1
-    assert result.hits[0].path == "obs://bucket/a.png"
+    assert result.hits[0].path == f"{OBS}/a.png"
     assert result.hits[0].similarity == 1.0
-    assert hook.modify_image(name, path="obs://bucket/a.png", tags={"color": "green"}) == "Success"
-    by_path = hook.search_images(name, path="obs://bucket/a.png", limit=10, offset=0)
+    assert hook.modify_image(name, path=f"{OBS}/a.png", tags={"color": "green"}) == "Success"
+    by_path = hook.search_images(name, path=f"{OBS}/a.png", limit=10, offset=0)
     assert by_path.hits[0].tags == {"color": "green"}
-    assert hook.delete_image(name, path="obs://bucket/a.png") == "Success"
-    assert hook.check_image(name, path="obs://bucket/a.png") is False
+    assert hook.delete_image(name, path=f"{OBS}/a.png") == "Success"
+    assert hook.check_image(name, path=f"{OBS}/a.png") is False
     assert hook.delete_instance(name).lower() == "success"
     assert hook.get_instance(name).status is InstanceStatus.DELETING
     emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
@@ -294,12 +295,12 @@ def test_non_idempotent_calls_are_not_retried_after_5xx_or_drop(
         emulator.reset_stats()
         emulator.set_faults(sequence=[fault])
         with pytest.raises(error):
-            hook.add_image("shop-2", path="obs://b/x.png")
+            hook.add_image("shop-2", path=f"{OBS}/x.png")
         assert api_requests(emulator) == 1
     # ...but a 429 (refused before the service saw it) is retried.
     emulator.reset_stats()
     emulator.set_faults(sequence=["429"], retry_after="0.01")
-    assert hook.add_image("shop-2", path="obs://b/x.png") == "Success"
+    assert hook.add_image("shop-2", path=f"{OBS}/x.png") == "Success"
     log = emulator.requests_log()
     statuses = [r["status"] for r in log if r["instance"] == "shop-2" and r["fault"] != "drop"]
     assert statuses == [429, 200]

@@ -41,7 +41,7 @@ def test_xcom_for_a_normal_instance(imagesearch_conn: Callable[..., str], emulat
         "instance_name": "shop-main",
         "project_id": DEFAULT_PROJECT_ID,
         "status": "NORMAL",
-        "domain": "common-search",
+        "domain": "General image search",
         "description": "main shop",
         "level": 30000000,
         "tags": ["color", "size"],

@@ -38,7 +38,7 @@ def make_details(rows: int) -> list[dict[str, Any]]:
             "instance_name": f"inst-{i:06d}",
             "project_id": "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c",
             "status": "NORMAL",
-            "domain": "common-search",
+            "domain": "General image search",
             "description": f"row {i}",
             "level": 30000000,
             "tags": ["color", "size"],

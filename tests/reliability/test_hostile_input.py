@@ -20,6 +20,8 @@ from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook, ImageSearchHook
 from tests.reliability.support import SecretAudit
 
+#: An image the service can download: an OBS HTTPS URL of the default region (the reference's form).
+OBS = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
 BAD_NAMES: list[Any] = ["../x", "a/b", "A", "x" * 17, '"', "%2e%2e", "名字", "", None, "..", "a b", "a\nb"]
 BAD_PROJECTS = ["abc/def", "abc?x=1", "abc#frag", "../0b5e4c3a", "/", "?", "#"]
 
@@ -28,11 +30,11 @@ METHODS: dict[str, dict[str, Any]] = {
     "get_instance": {},
     "delete_instance": {},
     "create_instance": {"description": "d"},
-    "add_image": {"path": "obs://b/x.png"},
-    "search_images": {"path": "obs://b/x.png"},
-    "check_image": {"path": "obs://b/x.png"},
-    "modify_image": {"path": "obs://b/x.png", "tags": {"color": "red"}},
-    "delete_image": {"path": "obs://b/x.png"},
+    "add_image": {"path": f"{OBS}/x.png"},
+    "search_images": {"path": f"{OBS}/x.png"},
+    "check_image": {"path": f"{OBS}/x.png"},
+    "modify_image": {"path": f"{OBS}/x.png", "tags": {"color": "red"}},
+    "delete_image": {"path": f"{OBS}/x.png"},
 }
 #: create_instance sends the name as the body's ``name`` field and reports it under that name.
 
@@ -99,7 +101,7 @@ def test_hostile_project_ids(hook: ImageSearchHook, emulator: Emulator, audit: S
 def test_hostile_search_paging(
     kwargs: dict[str, Any], field: str, hook: ImageSearchHook, emulator: Emulator, audit: SecretAudit
 ) -> None:
-    _refused(lambda: hook.search_images("shop-1", path="obs://b/x.png", **kwargs), field, audit)
+    _refused(lambda: hook.search_images("shop-1", path=f"{OBS}/x.png", **kwargs), field, audit)
     assert emulator.stats()["requests_total"] == 0
 
 
@@ -107,10 +109,10 @@ def test_boundaries_are_accepted(
     hook: ImageSearchHook, emulator: Emulator, instance: Callable[..., str]
 ) -> None:
     """The limits are not off by one: 1 and 100 and offset 0 pass, and a 16-character name is fine."""
-    instance("a" * 16)
+    instance("a" * 16, images={f"{OBS}/x.png": {}})  # a search ``path`` names an image in the library
     assert hook.get_instance("a" * 16).instance_name == "a" * 16
     for limit in (1, 100):
-        assert hook.search_images("a" * 16, path="obs://b/x.png", limit=limit, offset=0).count == 0
+        assert hook.search_images("a" * 16, path=f"{OBS}/x.png", limit=limit, offset=0).count == 1
 
 
 def test_async_hook_refuses_the_same_input(

@@ -41,9 +41,11 @@ from airflow_provider_imagesearch.retry import RetryPolicy
 from tests.reliability.support import SecretAudit
 from tests.support.connections import connection_fields, set_connection
 
+#: An image the service can download: an OBS HTTPS URL of the default region (the reference's form).
+OBS = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
 _NEW = itertools.count()
 PROJECT = "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c"
-IMAGE = "obs://bucket/a.png"
+IMAGE = f"{OBS}/a.png"
 NO_RETRY = RetryPolicy(max_attempts=1)
 EXPECTED: dict[str, type[ImageSearchError] | None] = {
     "html_502": ImageSearchServerError,
@@ -61,7 +63,7 @@ OPERATIONS: dict[str, tuple[Callable[[ImageSearchHook, int], Any], bool]] = {
     "get_instance": (lambda h, i: h.get_instance("mal-1"), True),
     "create_instance": (lambda h, i: h.create_instance(f"new-{next(_NEW)}"), True),
     "delete_instance": (lambda h, i: h.delete_instance("mal-del"), False),
-    "add_image": (lambda h, i: h.add_image("mal-1", path="obs://bucket/n.png"), False),
+    "add_image": (lambda h, i: h.add_image("mal-1", path=f"{OBS}/n.png"), False),
     "search_images": (lambda h, i: h.search_images("mal-1", path=IMAGE), False),
     "check_image": (lambda h, i: h.check_image("mal-1", path=IMAGE), False),
     "modify_image": (lambda h, i: h.modify_image("mal-1", path=IMAGE, tags={"color": "red"}), False),

@@ -23,13 +23,15 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.models import InstanceDetail, InstanceStatus
 
+#: An image the service can download: an OBS HTTPS URL of the default region (the reference's form).
+OBS = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
 PROJECT = "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c"
 GET = api.get_instance(PROJECT, "shop-1")
 DETAIL = {
     "instanceName": "shop-1",
     "level": 30000000,
     "expiredDate": 1530848365207,
-    "domain": "common-search",
+    "domain": "General image search",
     "desc": "register service for instance test.",
     "registerDate": 1529377136279,
     "tags": ["tag1", "tag2"],
@@ -237,7 +239,7 @@ def test_builders_shape_the_documented_requests() -> None:
     request = api.search_images(
         PROJECT,
         "shop_1",
-        path="obs://a.jpg",
+        path=f"{OBS}/a.jpg",
         limit=5,
         offset=2,
         box={"x": 1, "y": 2, "width": 3, "height": 4},
@@ -246,7 +248,7 @@ def test_builders_shape_the_documented_requests() -> None:
     assert request.body == {
         "limit": 5,
         "offset": 2,
-        "path": "obs://a.jpg",
+        "path": f"{OBS}/a.jpg",
         "is_crop": True,
         "box": {"x": 1, "y": 2, "width": 3, "height": 4},
     }

@@ -21,6 +21,7 @@ from airflow_provider_imagesearch.emulator.faults import (
     GATEWAY_FAULTS,
     MALFORMED_KINDS,
     SERVICE_FAULTS,
+    UNAVAILABLE_AFTER,
     FaultConfig,
     FaultConfigError,
     FaultInjector,
@@ -147,6 +148,8 @@ class App:
         if fault == DROP_AFTER:  # processed (state changed), then the answer is lost
             self._record(request, route, None, fault, auth, name)
             return Response(0, drop=True)
+        if fault == UNAVAILABLE_AFTER:  # processed (state changed), then the gateway answers 503
+            response = gateway_error(c.GW_UNAVAILABLE, request)
         self._record(request, route, response.status, fault, auth, name)
         return response
 

@@ -23,6 +23,8 @@ How each fault behaves:
   drawn for an IAM route (``scope`` ``iam``/``all``) is not applied; neither is counted as a fault.
 * ``drop_after``: the request is processed normally (authentication, state changes), then the connection
   is closed without sending the answer: "the delete took effect but its answer was lost".
+* ``503_after`` (in ``sequence`` only): the request is processed normally, then answered 503 APIGW.0613
+  instead of its result: "the create reached the service, the gateway reported a failure".
 * ``slow``: the request waits ``slow_seconds`` first; if the client hung up meanwhile it is never processed,
   otherwise it is processed and answered normally (late).
 * malformed kinds: the request is processed normally (state changes happen), then a 2xx body is replaced by
@@ -56,7 +58,10 @@ GATEWAY_FAULTS = frozenset({*ERROR_5XX_KINDS, "429", "403", "drop"})
 SERVICE_FAULTS = frozenset(SERVICE_ERROR_KINDS)
 #: Processed, then the connection is closed without the answer.
 DROP_AFTER = "drop_after"
-SEQUENCE_NAMES = frozenset({"ok", "slow", DROP_AFTER, *GATEWAY_FAULTS, *SERVICE_FAULTS, *MALFORMED_KINDS})
+UNAVAILABLE_AFTER = "503_after"
+SEQUENCE_NAMES = frozenset(
+    {"ok", "slow", DROP_AFTER, UNAVAILABLE_AFTER, *GATEWAY_FAULTS, *SERVICE_FAULTS, *MALFORMED_KINDS}
+)
 SCOPES = ("api", "iam", "all")
 #: Status reported for malformed ``unknown_status`` bodies: not in the documented enum.
 UNKNOWN_STATUS_VALUE = "EMULATOR_UNKNOWN_STATUS"

@@ -388,7 +388,7 @@ class ImageSearchHook(BaseHook, _HookBase):
             if causes is not None:
                 causes.update(local)
 
-    def _delete(self, request: api.ApiRequest, gone: Callable[[], bool]) -> str:
+    def _delete(self, request: api.ApiRequest, gone: Callable[[], bool], result: str) -> str:
         """A delete whose retry may meet the effect of an earlier attempt whose answer was lost.
 
         Deletes are retried as idempotent. When an attempt was ambiguous (5xx, timeout, dropped
@@ -408,7 +408,7 @@ class ImageSearchHook(BaseHook, _HookBase):
                 request.operation,
                 error.error_code,
             )
-            return "Success"
+            return result
 
     # --- the eight v1 operations -------------------------------------------------------------
 
@@ -451,7 +451,8 @@ class ImageSearchHook(BaseHook, _HookBase):
             except ImageSearchNotFoundError:
                 return True
 
-        return self._delete(api.delete_instance(project, instance_name), gone)
+        # "success" in lower case is what the API answers a delete of an instance with.
+        return self._delete(api.delete_instance(project, instance_name), gone, "success")
 
     def add_image(
         self,
@@ -519,7 +520,7 @@ class ImageSearchHook(BaseHook, _HookBase):
         project = self._project_after_settings(project_id)
         request = api.delete_image(project, instance_name, path=path)
         return self._delete(
-            request, lambda: not self.check_image(instance_name, path=path, project_id=project)
+            request, lambda: not self.check_image(instance_name, path=path, project_id=project), "Success"
         )
 
     def _project_after_settings(self, project_id: str | None) -> str:

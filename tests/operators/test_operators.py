@@ -257,6 +257,27 @@ def test_a_create_whose_connection_dropped_creates_exactly_one_instance(
     assert len(instances) == 1
 
 
+@pytest.mark.parametrize("fault", ["503_after", "drop_after"])
+def test_a_create_that_reached_the_server_but_failed_is_adopted_not_repeated(
+    fault: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    # The existence check passes; the create is processed, then answered 503 (or its answer is lost).
+    emulator.set_faults(sequence=["ok", fault])
+    dr = _run(
+        f"ops_create_{fault}",
+        ImageSearchCreateInstanceOperator,
+        instance_name=f"once-{fault[:4]}",
+        poke_interval=0.5,
+        timeout=60,
+        imagesearch_conn_id=imagesearch_conn("token"),
+    )
+    assert states(dr) == {("op", -1): ("success", 1)}
+    assert xcom(dr, "op")["status"] == "NORMAL"
+    creates = [r for r in _api_requests(emulator) if r["method"] == "POST" and r["path"].endswith("/service")]
+    assert len(creates) == 1
+    assert len([i for i in emulator.control.state()["instances"] if i["name"] == f"once-{fault[:4]}"]) == 1
+
+
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_delete_waits_until_gone(mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
     name = f"bye-{mode}"

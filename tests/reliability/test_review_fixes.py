@@ -390,3 +390,74 @@ def test_request_service_codes_stay_permanent(code: str) -> None:
         api.raise_for_error(request, 400, {}, body)
     assert not isinstance(caught.value, ImageSearchServerError)
     assert is_permanent(caught.value)
+
+
+# --- with the strict emulator: sub-projects, lost answers, transient service codes ------------------------
+
+
+def test_a_sub_project_works_next_to_the_main_one(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    from airflow_provider_imagesearch.emulator import DEFAULT_SUB_PROJECT_ID
+
+    emulator.upsert_instance("main-inst")
+    emulator.upsert_instance("sub-inst", project_id=DEFAULT_SUB_PROJECT_ID)
+    main = ImageSearchHook(imagesearch_conn("iam_password", conn_id="proj_main"))
+    sub = ImageSearchHook(
+        imagesearch_conn("iam_password", conn_id="proj_sub", project_id=DEFAULT_SUB_PROJECT_ID)
+    )
+    assert main.get_instance("main-inst").project_id == DEFAULT_PROJECT_ID
+    assert sub.get_instance("sub-inst").project_id == DEFAULT_SUB_PROJECT_ID
+    # The same connection with a project_id= override gets its own token too.
+    assert ImageSearchHook("proj_main", project_id=DEFAULT_SUB_PROJECT_ID).get_instance("sub-inst")
+    assert emulator.stats()["token_requests"] == 2
+    assert emulator.stats()["by_status"].get("403", 0) == 0
+
+
+@pytest.mark.parametrize("kind", ["image", "instance"])
+def test_a_delete_whose_answer_was_lost_counts_as_success(
+    kind: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    path = "https://shop-images.obs.cn-north-4.myhuaweicloud.com/lost.jpg"
+    emulator.upsert_instance("lost-answer", images={path: {"tags": {}}})
+    hook = ImageSearchHook(imagesearch_conn("token"))
+    emulator.set_faults(sequence=["drop_after"])
+    if kind == "image":
+        assert hook.delete_image("lost-answer", path=path) == "Success"
+        assert hook.check_image("lost-answer", path=path) is False
+    else:
+        emulator.control.set_config(deletion_seconds=0)  # gone at once: the retry is refused (IS.0007)
+        try:
+            assert hook.delete_instance("lost-answer") == "success"
+        finally:
+            emulator.control.set_config(deletion_seconds=1.0)
+    deletes = [r for r in emulator.requests_log() if r["method"] == "DELETE"]
+    assert [r["status"] for r in deletes][:2] == [None, 400]  # the lost answer, then the refused retry
+
+
+@pytest.mark.parametrize("code", ["IS.0009", "IS.0012"])
+def test_transient_service_codes_are_retried_for_reads_only(
+    code: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    emulator.upsert_instance("svc-err")
+    hook = ImageSearchHook(imagesearch_conn("token"))
+    emulator.set_faults(sequence=[code, "ok"])
+    assert hook.get_instance("svc-err").instance_name == "svc-err"
+    assert hook.retry_stats["5xx"] == 1
+    emulator.set_faults(sequence=[code, "ok"])
+    with pytest.raises(ImageSearchServerError):  # a create may have taken effect: not blindly retried
+        hook.create_instance("svc-new")
+    assert not [i for i in emulator.control.state()["instances"] if i["name"] == "svc-new"]
+
+
+@pytest.mark.parametrize("code", ["IS.0005", "IS.0011"])
+def test_request_service_codes_fail_without_a_retry(
+    code: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    emulator.upsert_instance("svc-req")
+    hook = ImageSearchHook(imagesearch_conn("token"))
+    emulator.set_faults(sequence=[code, "ok"])
+    with pytest.raises(ImageSearchApiError) as caught:
+        hook.get_instance("svc-req")
+    assert caught.value.error_code == code
+    assert sum(hook.retry_stats.values()) == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -324,7 +325,43 @@ def archive_details(
     """Archive instance details (``InstanceDetail.to_dict()`` dicts) for one DAG run; see the module doc."""
     validate_table_name(table)
     frame = details_frame(details, run_id=run_id, logical_date=logical_date)
-    return write_frame(sql_engine(db_conn_id), table, frame, run_id)
+    engine = sql_engine(db_conn_id)
+    result = write_frame(engine, table, frame, run_id)
+    report_table_lineage(db_conn_id, engine, table)
+    return result
+
+
+def report_table_lineage(db_conn_id: str, engine: sa.engine.Engine, table: str) -> None:
+    """Report the archive table as an output to Airflow's hook-level lineage (OpenLineage reads it).
+
+    The asset URI is ``{scheme}://{host}:{port}/{database}/{schema}/{table}`` (SQLite:
+    ``sqlite:{file}/main/{table}``). For PostgreSQL the postgres provider turns it into the OpenLineage
+    dataset ``postgres://host:port`` / ``database.schema.table``; OpenLineage has no converter for SQLite
+    assets and leaves them out. A no-op unless a lineage reader (the OpenLineage provider) is enabled.
+    """
+    import sqlalchemy as sa
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+    from airflow.sdk import BaseHook
+
+    schema, _, name = table.rpartition(".")
+    url = engine.url
+    backend = url.get_backend_name()
+    try:
+        if backend == "sqlite":
+            # SQLite's "host" is the database file; its one schema is ``main``.
+            authority, database, schema = "", str(url.database or ""), schema or "main"
+        else:
+            authority = f"{url.host or ''}:{url.port}" if url.port else str(url.host or "")
+            database = str(url.database or "")
+            schema = schema or str(sa.inspect(engine).default_schema_name or "")
+        scheme = {"postgresql": "postgres"}.get(backend, backend)
+        get_hook_lineage_collector().add_output_asset(
+            context=BaseHook.get_connection(db_conn_id).get_hook(),
+            uri=f"{scheme}://{authority}/{database.lstrip('/')}/{schema}/{name}",
+        )
+    except Exception:
+        # Lineage is best effort (as in Airflow's own SQL hooks): the rows are committed already.
+        logging.getLogger(__name__).warning("Could not report the lineage of %s", table, exc_info=True)
 
 
 def latest_snapshot(*, db_conn_id: str, table: str = DEFAULT_TABLE) -> list[dict[str, Any]]:

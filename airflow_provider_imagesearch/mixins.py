@@ -224,6 +224,15 @@ class ImageSearchHookMixin(BaseOperator):
 
         namespace = self._lineage_namespace
         if namespace is None:
+            # A task resumed after a deferral runs on a fresh operator that never read the connection.
+            try:
+                self.remember_instance(self.hook)
+            except ImageSearchError:
+                pass  # an unreadable connection: report what the task was given
+            finally:
+                self.close_hook()
+            namespace = self._lineage_namespace
+        if namespace is None:
             namespace = f"imagesearch://{self.region or 'unknown'}/{self.project_id or 'unknown'}"
         dataset = Dataset(namespace=namespace, name=self.instance_name)
         if self.lineage_role == "output":

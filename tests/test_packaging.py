@@ -76,6 +76,28 @@ def test_operator_modules_import_no_pandas_or_requests(module: str) -> None:
     assert "ADDED=\n" in out.stdout + "\n"
 
 
+@pytest.mark.parametrize("dag_file", sorted((REPO / "dags").glob("*.py")), ids=lambda p: p.name)
+def test_dag_files_import_no_pandas_or_requests(dag_file: Path) -> None:
+    # Judged by what the file adds on top of `airflow.sdk` (which itself imports httpx).
+    code = (
+        "import sys, runpy, airflow.sdk; from airflow.sdk import dag, task, Asset, Param;"
+        "before = set(sys.modules); runpy.run_path(sys.argv[1]);"
+        "print('ADDED=' + ','.join(m for m in ('pandas', 'requests', 'urllib3', 'numpy', 'psycopg2',"
+        " 'sqlalchemy.orm') if m in sys.modules and m not in before))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(dag_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ADDED=\n" in out.stdout + "\n", out.stdout[-2000:]
+
+
 @pytest.mark.parametrize(
     "command",
     [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],

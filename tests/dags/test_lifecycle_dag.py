@@ -92,7 +92,7 @@ def test_lifecycle_end_to_end(
     assert created["instance_name"] == name
     assert created["project_id"] == DEFAULT_PROJECT_ID
     assert created["status"] == "NORMAL"
-    assert created["domain"] == "common-search"
+    assert created["domain"] == "General image search"  # the emulator's display name of common-search
     assert sorted(created["tags"]) == ["color", "season"]
 
     added = [xcom(dr, "add_images", i) for i in range(3)]

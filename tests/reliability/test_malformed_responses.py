@@ -182,7 +182,7 @@ REQUESTS = [
     api.add_image(PROJECT, "shop-1", path=IMAGE),
     api.search_images(PROJECT, "shop-1", path=IMAGE),
     api.check_image(PROJECT, "shop-1", path=IMAGE),
-    api.modify_image(PROJECT, "shop-1", path=IMAGE, tags={"a": 1}),
+    api.modify_image(PROJECT, "shop-1", path=IMAGE, tags={"a": "1"}),
     api.delete_image(PROJECT, "shop-1", path=IMAGE),
 ]
 TOKEN_REQUEST = api.ApiRequest("get_token", "POST", TOKEN_PATH, {}, True, PROJECT)

@@ -12,6 +12,7 @@ and httpx's loggers at DEBUG. It also proves the auditor itself catches a leak.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from datetime import datetime
 from typing import Any
@@ -209,3 +210,56 @@ def test_dag_run_output_and_xcom_leak_nothing(
     # The failures and the task's INFO logs were in the output (so it was really captured and checked).
     assert output.count("APIGW.0301") + output.count("HTTP 401") >= 4, output[-3000:]
     assert "Instance sec-2 is NORMAL" in output
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_every_operator_leaks_nothing(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, audit: SecretAudit
+) -> None:
+    """The operators for every call, under each auth type that works, in one DAG run: logs and XCom."""
+    from airflow_provider_imagesearch.operators.imagesearch import (
+        ImageSearchAddImageOperator,
+        ImageSearchCheckImageOperator,
+        ImageSearchCreateInstanceOperator,
+        ImageSearchDeleteImageOperator,
+        ImageSearchDeleteInstanceOperator,
+        ImageSearchSearchImagesOperator,
+        ImageSearchUpdateImageTagsOperator,
+    )
+
+    conns = {name: conn for name, (conn, works) in _connections(monkeypatch, emulator.url).items() if works}
+    path = "https://shop-images.obs.cn-north-4.myhuaweicloud.com/secret-audit.jpg"
+    with DAG("rel_secrets_operators", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+        for index, (name, conn_id) in enumerate(sorted(conns.items())):
+            instance = f"sec-op-{index}"
+            common = {"instance_name": instance, "imagesearch_conn_id": conn_id}
+            chain = [
+                ImageSearchCreateInstanceOperator(
+                    task_id=f"create_{name}", tags=["color"], poke_interval=0.5, timeout=60, **common
+                ),
+                ImageSearchAddImageOperator(
+                    task_id=f"add_{name}", path=path, tags={"color": "red"}, **common
+                ),
+                ImageSearchCheckImageOperator(task_id=f"check_{name}", path=path, **common),
+                ImageSearchSearchImagesOperator(task_id=f"search_{name}", path=path, **common),
+                ImageSearchUpdateImageTagsOperator(
+                    task_id=f"update_{name}", path=path, tags={"color": "blue"}, **common
+                ),
+                ImageSearchDeleteImageOperator(task_id=f"delete_image_{name}", path=path, **common),
+                ImageSearchDeleteInstanceOperator(
+                    task_id=f"delete_{name}", poke_interval=0.5, timeout=60, deferrable=True, **common
+                ),
+            ]
+            for upstream, downstream in itertools.pairwise(chain):
+                upstream >> downstream
+    with logger_levels(DEBUG_LOGGERS):
+        dr = run_dag(dag)
+    xcoms = run_xcoms(dr)
+    for key, value in xcoms:
+        audit.xcom(key, value)
+    output = audit.read_output()
+    result = states(dr)
+    audit.figure("secrets: operators", tasks=len(result), xcoms=len(xcoms), output_chars=len(output))
+    assert {state for state, _ in result.values()} == {"success"}, result
+    assert len(result) == 7 * len(conns)
+    assert any("/_link_" in key for key, _ in xcoms)  # console links are audited too

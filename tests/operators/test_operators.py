@@ -21,6 +21,7 @@ from airflow_provider_imagesearch.operators.imagesearch import (
     InstanceDetailOperator,
 )
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceDeletedSensor
+from tests.support.airflow_version import PARTIAL_TAKES_OPERATOR_DEFAULTS
 from tests.support.dagrun import run_dag, states, task_instances, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -55,7 +56,12 @@ def test_image_library_operators_end_to_end(imagesearch_conn: Callable[..., str]
     paths = [image(f"shirt-{i}") for i in range(3)]
     with DAG("ops_library", schedule=None, start_date=datetime(2026, 1, 1), params={"conn": conn_id}) as dag:
         added = ImageSearchAddImageOperator.partial(
-            task_id="add", instance_name="lib", imagesearch_conn_id="{{ params.conn }}", tags={"color": "red"}
+            task_id="add",
+            instance_name="lib",
+            imagesearch_conn_id="{{ params.conn }}",
+            tags={"color": "red"},
+            # Before Airflow 3.3, partial() drops the operator's default label (see the README).
+            **({} if PARTIAL_TAKES_OPERATOR_DEFAULTS else {"map_index_template": "{{ task.instance_name }}"}),
         ).expand(path=paths)
         check = ImageSearchCheckImageOperator(
             task_id="check", instance_name="lib", path=paths[0], imagesearch_conn_id=conn_id
@@ -225,7 +231,7 @@ def test_create_on_an_existing_instance(
 
 
 def test_reuse_names_the_difference(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
 
     emulator.upsert_instance("taken-2", tags=["color"])
     op = ImageSearchCreateInstanceOperator(

@@ -161,13 +161,21 @@ def test_transient_errors_during_the_wait_do_not_fail_it(
     mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     name = f"flaky-{mode[:5]}"
-    emulator.upsert_instance(name, status="CREATION", transition_after_s=5.0, next_status="NORMAL")
+    emulator.upsert_instance(name, status="CREATION")
     emulator.set_faults(sequence=["503_json", "429", "502_html", "ok", "500_json", "429"], retry_after="0.05")
-    dr = run_dag(
-        _dag(
-            f"sensor_flaky_{mode}", instance_name=name, imagesearch_conn_id=imagesearch_conn(), **MODES[mode]
-        )
+    # NORMAL a while after the first poll answered (a slow DAG start must not skip the faulted polls).
+    grow = functools.partial(
+        emulator.upsert_instance, name, status="CREATION", transition_after_s=3.0, next_status="NORMAL"
     )
+    with after_first_poll(emulator, name, grow):
+        dr = run_dag(
+            _dag(
+                f"sensor_flaky_{mode}",
+                instance_name=name,
+                imagesearch_conn_id=imagesearch_conn(),
+                **MODES[mode],
+            )
+        )
     assert states(dr) == {("wait", -1): ("success", 1)}
     faults = emulator.stats()["faults_injected"]
     assert sum(faults.values()) == 5

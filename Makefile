@@ -29,6 +29,7 @@ demo: install
 
 test: install
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	timeout -k 15 $(TEST_TIMEOUT) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 lint: install

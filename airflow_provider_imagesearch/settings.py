@@ -261,9 +261,13 @@ def normalise_endpoint(raw: str, port: int | None, *, field_name: str, allow_ins
         raise ImageSearchConfigError(f"{field_name} must be an https:// URL or a host name, got {shown!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ImageSearchConfigError(f"{field_name} must have no path or query, got {shown!r}")
-    netloc = parts.netloc
-    if port and url_port is None:
-        netloc = f"{netloc}:{port}"
+    # The scheme's default port is left out, as HTTP clients and Huawei's SDK leave it out of the Host
+    # header that AK/SK signatures cover (the connection form asks for 443 as a UI workaround).
+    default_port = 443 if parts.scheme == "https" else 80
+    chosen_port = url_port if url_port is not None else port
+    netloc = hostname if ":" not in hostname else f"[{hostname}]"
+    if chosen_port and chosen_port != default_port:
+        netloc = f"{netloc}:{chosen_port}"
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(hostname):
         raise ImageSearchConfigError(
             f"{field_name} {parts.scheme}://{netloc} is plain HTTP: credentials would travel unencrypted. "

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imagesearch import api
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchNotFoundError,
@@ -170,6 +169,8 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
             raise ImageSearchValidationError(
                 "if_exists", " or ".join(map(repr, IF_EXISTS_CHOICES)), self.if_exists
             )
+        from airflow_provider_imagesearch import api
+
         # Every argument is checked before the first request (the existence check) is sent.
         api.create_instance(
             self.resolved_project_id() or hook.settings.require_project_id(),
@@ -180,7 +181,14 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
             tags=self.tags,
         )
         existing = self._existing(hook)
-        detail = self._adopt(existing) if existing is not None else self._create(hook)
+        if existing is None:
+            detail = self._create(hook)
+        elif self.if_exists == "fail" and context["ti"].try_number > 1 and not self._differences(existing):
+            # A retry of this task (the wait failed, say) finds the instance an earlier try created.
+            self.log.info("Instance %s exists as an earlier try created it: adopting it", self.instance_name)
+            detail = existing
+        else:
+            detail = self._adopt(existing)
         rule = WaitRule.ready()
         if not self.wait_for_completion:
             return detail.to_dict()
@@ -421,15 +429,17 @@ class ImageSearchDeleteImageOperator(ImageSearchBaseOperator):
         self.missing_ok = missing_ok
 
     def run(self, hook: ImageSearchHook, context: Context) -> bool:
+        from airflow_provider_imagesearch.retry import is_request_error
+
         try:
             hook.delete_image(self.instance_name, path=self.path)
         except ImageSearchApiError as error:
-            # The service's code for "no such image" is not documented: ask the library instead.
-            if isinstance(error, ImageSearchNotFoundError) or not self.missing_ok:
-                raise
+            # The service's code for "no such image" is not documented: a refused delete of an image
+            # that check_image does not find is "not there". A missing instance is not missing_ok.
             if (
-                error.status is None
-                or not 400 <= error.status < 500
+                not self.missing_ok
+                or isinstance(error, ImageSearchNotFoundError)
+                or not is_request_error(error)
                 or hook.check_image(self.instance_name, path=self.path)
             ):
                 raise

@@ -125,8 +125,6 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             result = self.poke(context)
             if isinstance(result, PokeReturnValue) and result.is_done:
                 return result.xcom_value
-            if result is True:
-                return None
             self._defer()
         except (AirflowFailException, AirflowSensorTimeout) as error:
             # What BaseSensorOperator.execute does for poke/reschedule, so soft_fail means the same here.

@@ -284,6 +284,27 @@ def test_a_create_that_reached_the_server_but_failed_is_adopted_not_repeated(
     assert len([i for i in emulator.control.state()["instances"] if i["name"] == f"once-{fault[:4]}"]) == 1
 
 
+def test_a_retry_adopts_the_instance_its_earlier_try_created(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    # Try 1: existence check, create, then every status read of the wait fails (5 attempts): the try
+    # fails as transient. Try 2 finds the instance try 1 created and adopts it instead of failing.
+    emulator.set_faults(sequence=["ok", "ok", *["503_json"] * 5])
+    dr = _run(
+        "ops_create_retry",
+        ImageSearchCreateInstanceOperator,
+        instance_name="retried",
+        tags=["color"],
+        poke_interval=0.2,
+        timeout=60,
+        retries=1,
+        imagesearch_conn_id=imagesearch_conn("token", max_attempts=5),
+    )
+    assert states(dr) == {("op", -1): ("success", 2)}
+    creates = [r for r in _api_requests(emulator) if r["method"] == "POST" and r["path"].endswith("/service")]
+    assert len(creates) == 1
+
+
 @pytest.mark.parametrize("mode", WAIT_MODES)
 def test_delete_waits_until_gone(mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
     name = f"bye-{mode}"

@@ -461,3 +461,20 @@ def test_request_service_codes_fail_without_a_retry(
         hook.get_instance("svc-req")
     assert caught.value.error_code == code
     assert sum(hook.retry_stats.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "endpoint"),
+    [
+        ("imagesearch.example.com", 443, "https://imagesearch.example.com"),
+        ("https://imagesearch.example.com:443", None, "https://imagesearch.example.com"),
+        ("https://imagesearch.example.com", 8443, "https://imagesearch.example.com:8443"),
+        ("http://127.0.0.1:8080", 443, "http://127.0.0.1:8080"),
+    ],
+)
+def test_the_default_port_stays_out_of_the_signed_host(host: str, port: int | None, endpoint: str) -> None:
+    """The form asks for Port 443 (Airflow 3.3.2's Test button needs one); Host must not become host:443."""
+    settings = settings_from_connection(
+        host=host, port=port, login=None, password=None, extras={"token": "t", "region": DEFAULT_REGION}
+    )
+    assert settings.endpoint == endpoint

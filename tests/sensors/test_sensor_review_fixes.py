@@ -13,6 +13,7 @@ from airflow.sdk import DAG
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 from tests.support.dagrun import run_dag, states
+from tests.support.waiting import after_first_poll
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -70,7 +71,11 @@ def test_the_trigger_waits_one_interval_after_the_first_poke(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     """The synchronous poke and the trigger's first poll used to land ~0.1 s apart."""
-    emulator.upsert_instance("no-double", status="CREATION", transition_after_s=3.0, next_status="NORMAL")
+    emulator.upsert_instance("no-double", status="CREATION")
+
+    def grow() -> None:  # NORMAL after the trigger's first poll, however late the sensor starts
+        emulator.upsert_instance("no-double", status="CREATION", transition_after_s=3.0, next_status="NORMAL")
+
     dag = _dag(
         "sensor_no_double_poll",
         instance_name="no-double",
@@ -79,7 +84,8 @@ def test_the_trigger_waits_one_interval_after_the_first_poke(
         poke_interval=2,
         timeout=60,
     )
-    dr = run_dag(dag)
+    with after_first_poll(emulator, "no-double", grow):
+        dr = run_dag(dag)
     assert states(dr) == {("wait", -1): ("success", 1)}
     polls = [r["ts"] for r in emulator.requests_log() if r.get("instance") == "no-double"]
     assert len(polls) >= 2

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
-from tests.support.waiting import wait_until
+from tests.support.waiting import after_first_poll, wait_until
 
 
 def _trigger(conn_id: str, name: str, **kwargs: Any) -> ImageSearchInstanceStatusTrigger:
@@ -52,9 +52,14 @@ def test_serialization_round_trip() -> None:
 
 
 def test_success_event_carries_the_details(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
-    # Long enough that the first poll sees CREATION even on a stalled machine.
-    emulator.upsert_instance("shop-1", status="CREATION", transition_after_s=2.0, next_status="NORMAL")
-    event = _first_event(_trigger(imagesearch_conn(), "shop-1"))
+    # NORMAL a moment after the first poll answered CREATION, however late that poll comes.
+    emulator.upsert_instance("shop-1", status="CREATION")
+
+    def grow() -> None:
+        emulator.upsert_instance("shop-1", status="CREATION", transition_after_s=0.5, next_status="NORMAL")
+
+    with after_first_poll(emulator, "shop-1", grow):
+        event = _first_event(_trigger(imagesearch_conn(), "shop-1"))
     assert event["status"] == "success"
     assert event["instance"]["status"] == "NORMAL"
     assert event["instance"]["instance_name"] == "shop-1"

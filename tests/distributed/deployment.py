@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_imagesearch.emulator import EmulatorProcess
+from tests.distributed.reaper import descendants
 from tests.support.connections import connection_fields, env_name
 from tests.support.postgres import PostgresServer, start_postgres
 
@@ -42,28 +43,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (task processes put themselves in their own process groups)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: the ppid is the 2nd field after the last ')'.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
 
 
 @dataclass
@@ -121,7 +100,10 @@ class Deployment:
     redis_port: int
     api_port: int
     env: dict[str, str]
+    reaper: subprocess.Popen[bytes]
     services: dict[str, Service] = field(default_factory=dict)
+    # Every process ever started, restarted ones included: all are stopped at the end.
+    started: list[Service] = field(default_factory=list)
 
     # --- processes ------------------------------------------------------------------------------
 
@@ -137,9 +119,16 @@ class Deployment:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self.tell_reaper(f"group {process.pid}")
         service = Service(name, process, log)
         self.services[name] = service
+        self.started.append(service)
         return service
+
+    def tell_reaper(self, line: str) -> None:
+        assert self.reaper.stdin is not None
+        self.reaper.stdin.write(line.encode() + b"\n")
+        self.reaper.stdin.flush()
 
     def airflow(self, name: str, *args: str, env: dict[str, str] | None = None) -> Service:
         return self.spawn(name, [str(Path(sys.executable).parent / "airflow"), *args], env)
@@ -191,16 +180,18 @@ class Deployment:
 
     def stop(self) -> None:
         # Workers first (they hold task processes), the broker and databases last.
-        order = [n for n in self.services if n not in ("redis",)] + ["redis"]
-        for name in order:
-            service = self.services.get(name)
-            if service is not None:
-                with contextlib.suppress(Exception):
-                    service.stop()
+        for service in sorted(self.started, key=lambda s: s.name == "redis"):
+            with contextlib.suppress(Exception):
+                service.stop()
         with contextlib.suppress(Exception):
             self.emulator.stop()
         with contextlib.suppress(Exception):
             self.postgres.stop()
+        with contextlib.suppress(Exception):
+            self.tell_reaper("done")
+            assert self.reaper.stdin is not None
+            self.reaper.stdin.close()
+            self.reaper.wait(timeout=10)
         if os.environ.get("IMAGESEARCH_KEEP_DISTRIBUTED_LOGS"):
             print(f"distributed test logs kept in {self.root}", file=sys.stderr)
         else:
@@ -306,7 +297,20 @@ def _environment(
 def deployment(emulator_seed: dict[str, Any]) -> Iterator[Deployment]:
     """Start everything; yield when the API answers and both workers are up; stop all on exit."""
     root = Path(tempfile.mkdtemp(prefix="imagesearch-distributed-"))
+    # Its own session: a kill of the test's process group (timeout -k) does not reach it.
+    reaper = subprocess.Popen(
+        [sys.executable, "-m", "tests.distributed.reaper"],
+        stdin=subprocess.PIPE, cwd=REPO, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert reaper.stdin is not None
+    reaper.stdin.write(f"rmtree {root}\n".encode())
+    reaper.stdin.flush()
     postgres = start_postgres()
+    reaper.stdin.write(
+        f"pidfile {postgres.root / 'data' / 'postmaster.pid'}\nrmtree {postgres.root}\n".encode()
+    )
+    reaper.stdin.flush()
     emulator = EmulatorProcess(seed=emulator_seed, creation_seconds=20.0)
     deploy: Deployment | None = None
     try:
@@ -316,7 +320,7 @@ def deployment(emulator_seed: dict[str, Any]) -> Iterator[Deployment]:
         redis_port = free_port()
         env = _environment(root, postgres, emulator.url, redis_port, api_port)
         (root / "airflow").mkdir()
-        deploy = Deployment(root, postgres, emulator, redis_port, api_port, env)
+        deploy = Deployment(root, postgres, emulator, redis_port, api_port, env, reaper)
         migrate = subprocess.run(
             [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
             env=env, cwd=root, capture_output=True, timeout=240, start_new_session=True,
@@ -338,3 +342,4 @@ def deployment(emulator_seed: dict[str, Any]) -> Iterator[Deployment]:
                 emulator.stop()
             postgres.stop()
             shutil.rmtree(root, ignore_errors=True)
+            reaper.communicate(b"done\n", timeout=10)

@@ -66,6 +66,7 @@ def test_archive_run_spreads_over_both_workers_and_defers_to_the_triggerer(
     # and each resume after a deferral, is a new process on a Celery worker) plus the triggerer's.
     processes = len(attempt_logs(deploy, run_id)) + len(trigger_logs(deploy, run_id, "wait_until_normal")) + 1
     stats = deploy.emulator.stats()
+    print(f"IAM token requests: {stats['token_requests']}, task processes + triggerer: {processes}")
     assert 1 <= stats["token_requests"] <= processes, (stats["token_requests"], processes)
     assert len(CREATING) == 5
 

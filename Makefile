@@ -45,6 +45,7 @@ demo: install
 test: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-redis.sh
 	timeout -k 15 $(TEST_TIMEOUT) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # conftest.py stops the session unless the running Airflow is IMAGESEARCH_EXPECT_AIRFLOW.

@@ -17,6 +17,11 @@ from typing import Any
 
 import pytest
 
+# The compatibility run (make test-compat, Airflow 3.1.8) installs the provider without OpenLineage.
+pytest.importorskip(
+    "airflow.providers.openlineage", reason="apache-airflow-providers-openlineage not installed"
+)
+
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.operators.imagesearch import (

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 1500
 DEMO_TIMEOUT ?= 600
 
-.PHONY: all install demo test test-compat lint bench bench-smoke clean
+.PHONY: all install compat-install demo test test-compat lint bench bench-smoke clean
 
 all: test
 
@@ -49,6 +49,8 @@ test: install
 	timeout -k 15 $(TEST_TIMEOUT) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # conftest.py stops the session unless the running Airflow is IMAGESEARCH_EXPECT_AIRFLOW.
+compat-install: $(COMPAT_STAMP)
+
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "from importlib.metadata import version as v; print('test-compat on apache-airflow', v('apache-airflow'))"
 	IMAGESEARCH_EXPECT_AIRFLOW=$(COMPAT_AIRFLOW) timeout -k 15 $(TEST_TIMEOUT) \

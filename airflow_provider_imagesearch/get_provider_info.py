@@ -100,6 +100,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Overrides https://iam.{region}.myhuaweicloud.com.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "mms_endpoint": {
+                        "label": "ImageSearch v2 (MMS) endpoint",
+                        "description": "Overrides https://mms.{region}.myhuaweicloud.com for the v2 operators.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "instance_name": {
                         "label": "Instance for connection tests",
                         "description": "test_connection reads this instance when set.",

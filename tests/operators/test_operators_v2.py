@@ -92,7 +92,9 @@ def test_v2_operators_end_to_end(imagesearch_conn: Callable[..., str], emulator:
     assert {h["id"] for h in hits} == {"s1", "s2"}
     assert sorted(h["id"] for h in xcom(dr, "by_keyword")) == ["s0", "s1", "s2"]  # paged by 1
     assert sorted(xcom(dr, "delete")["deleted_ids"]) == ["s0", "s1"]
-    items = emulator.control.state()["v2_services"][0]["items"]
+    services = emulator.control.state()["v2_services"]
+    (shop,) = [s for s in services if s["name"] == "shop" and s["project_id"] == DEFAULT_PROJECT_ID]
+    items = shop["items"]
     assert sorted(items) == ["s2"]
     link = xcom(dr, "check", key=LINK_KEY)
     assert DEFAULT_PROJECT_ID in link

@@ -50,6 +50,8 @@ class ApiRequest:
     :param body: JSON body, or ``None``.
     :param idempotent: whether repeating the call is harmless (drives the retry policy).
     :param project_id: the project, to attach to typed results.
+    :param service: which endpoint serves the call: ``imagesearch`` (v1) or ``mms`` (v2), see
+        :meth:`~airflow_provider_imagesearch.settings.ImageSearchSettings.base_url`.
     """
 
     operation: str
@@ -58,6 +60,7 @@ class ApiRequest:
     body: Mapping[str, Any] | None
     idempotent: bool
     project_id: str
+    service: str = "imagesearch"
 
     def encoded_body(self) -> bytes:
         if self.body is None:
@@ -342,6 +345,11 @@ _RESULT_PARSERS: dict[str, Callable[[ApiRequest, Mapping[str, Any]], Any]] = {
     "delete_image": lambda req, body: _result_string(body),
     "delete_instance": lambda req, body: _result_string(body),
 }
+
+
+def register_result_parsers(parsers: Mapping[str, Callable[[ApiRequest, Mapping[str, Any]], Any]]) -> None:
+    """Add the typed-result parsers of another API version's operations (see :mod:`.api_v2`)."""
+    _RESULT_PARSERS.update(parsers)
 
 
 def parse_response(request: ApiRequest, status: int, headers: Mapping[str, str], content: bytes) -> Any:

@@ -263,7 +263,9 @@ class Authenticator:
         self.credentials: Credentials = settings.credentials
         self.cache = cache
         self.cache_key = credential_key(settings) if self.renewable else ""
-        self._host = urlsplit(settings.endpoint).netloc
+        self._hosts = {
+            service: urlsplit(settings.base_url(service)).netloc for service in ("imagesearch", "mms")
+        }
 
     @property
     def renewable(self) -> bool:
@@ -281,14 +283,16 @@ class Authenticator:
                 access_key=self.credentials.access_key or "",
                 secret_key=self.credentials.secret_key or "",
                 method=request.method,
-                host=self._host,
+                host=self._hosts.get(request.service)
+                or urlsplit(self.settings.base_url(request.service)).netloc,
                 path=request.path,
                 headers=headers,
                 body=body,
             )
         elif token is not None:
             headers["X-Auth-Token"] = token
-        return PreparedCall(request.method, f"{self.settings.endpoint}{request.path}", headers, body)
+        base = self.settings.base_url(request.service)
+        return PreparedCall(request.method, f"{base}{request.path}", headers, body)
 
     def token(self, fetch: Callable[[], IssuedToken]) -> str | None:
         if self.credentials.auth_type == "token":

@@ -26,7 +26,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Huawei Cloud ImageSearch",
-                "python-modules": ["airflow_provider_imagesearch.operators.imagesearch"],
+                "python-modules": [
+                    "airflow_provider_imagesearch.operators.imagesearch",
+                    "airflow_provider_imagesearch.operators.imagesearch_v2",
+                ],
             }
         ],
         "sensors": [
@@ -101,6 +104,11 @@ def get_provider_info() -> dict[str, Any]:
                     "iam_endpoint": {
                         "label": "IAM endpoint",
                         "description": "Overrides https://iam.{region}.myhuaweicloud.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "mms_endpoint": {
+                        "label": "ImageSearch v2 (MMS) endpoint",
+                        "description": "Overrides https://mms.{region}.myhuaweicloud.com for the v2 operators.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "instance_name": {

@@ -29,6 +29,11 @@ def default_endpoint(region: str) -> str:
     return f"https://imagesearch.{region}.myhuaweicloud.com"
 
 
+def default_mms_endpoint(region: str) -> str:
+    """The ImageSearch v2 (MMS) endpoint of a region."""
+    return f"https://mms.{region}.myhuaweicloud.com"
+
+
 def default_iam_endpoint(region: str) -> str:
     return f"https://iam.{region}.myhuaweicloud.com"
 
@@ -85,6 +90,7 @@ class ImageSearchSettings:
     :param instance_name: optional instance used by ``test_connection``.
     :param console_url: template of an instance's console page (``{region}``, ``{project_id}``,
         ``{instance_name}``), for the operators' extra link.
+    :param mms_endpoint: ImageSearch v2 (MMS) base URL; None means the same as ``endpoint``.
     """
 
     endpoint: str
@@ -98,6 +104,15 @@ class ImageSearchSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     instance_name: str | None = None
     console_url: str = DEFAULT_CONSOLE_URL
+    mms_endpoint: str | None = None
+
+    def base_url(self, service: str) -> str:
+        """The base URL of ``service``: ``imagesearch`` (v1), ``mms`` (v2) or ``iam``."""
+        if service == "mms":
+            return self.mms_endpoint or self.endpoint
+        if service == "iam":
+            return self.iam_endpoint
+        return self.endpoint
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -372,6 +387,17 @@ def settings_from_connection(
     else:
         iam_endpoint = "https://iam.myhuaweicloud.com"
 
+    # v2 (MMS) lives on its own host: the extra, else the region's, else the host (one gateway for both).
+    mms_raw = _str(extras, "mms_endpoint")
+    if mms_raw:
+        mms_endpoint = normalise_endpoint(
+            mms_raw, None, field_name="mms_endpoint", allow_insecure=allow_insecure
+        )
+    elif region:
+        mms_endpoint = default_mms_endpoint(region)
+    else:
+        mms_endpoint = endpoint
+
     credentials = _credentials(login, password, extras)
     if credentials.auth_type == "iam_password" and not (region or _str(extras, "project_id")):
         raise ImageSearchConfigError("auth_type iam_password needs the 'region' extra to scope the IAM token")
@@ -407,4 +433,5 @@ def settings_from_connection(
         retry=retry,
         instance_name=instance_name,
         console_url=console_url,
+        mms_endpoint=mms_endpoint,
     )

@@ -37,6 +37,7 @@ from airflow_provider_imagesearch.emulator.routes import (
     match,
     service_error,
 )
+from airflow_provider_imagesearch.emulator.routes_v2 import V2, V2_ROUTES, match_v2
 from airflow_provider_imagesearch.emulator.state import SeedError, State, load_json_file, save_json_file
 from airflow_provider_imagesearch.emulator.stats import Stats
 from airflow_provider_imagesearch.emulator.wire import JSON_TYPE, Request, Response
@@ -74,6 +75,7 @@ class App:
         self.settings = settings or Settings()
         self.stats = Stats()
         self.v1 = V1(self.state, self.settings)
+        self.v2 = V2(self.state)
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(
@@ -82,7 +84,7 @@ class App:
         """Answer ``request``; returns a coroutine instead only when a fault or latency must delay it."""
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)
-        matched = match(request.method, request.path)
+        matched = match(request.method, request.path) or match_v2(request.method, request.path)
         auth = auth_kind(request)
         if matched is None:
             self._record(request, R_UNKNOWN, 404, None, auth, None)
@@ -139,6 +141,8 @@ class App:
             elif fault in SERVICE_FAULTS:
                 # The service failed before the operation took effect: nothing is processed.
                 response = service_error(c.SERVICE_FAULT_ERRORS[fault])
+            elif route in V2_ROUTES:
+                response = self.v2.handle(route, request, project_id, name)
             else:
                 response = self.v1.handle(route, request, project_id, name, now)
             if route == R_CREATE:
@@ -274,6 +278,11 @@ class App:
             now = time.time()
             upserted = [self.state.upsert_instance(item, now).to_api() for item in items]
             return Response.json(200, {"instances": upserted})
+        if action == "v2-services":
+            items = body.get("services") if isinstance(body, dict) else body
+            if not isinstance(items, list):
+                raise SeedError("expected a list of v2 services (or {'services': [...]})")
+            return Response.json(200, {"services": [self.state.upsert_service(i).to_seed() for i in items]})
         if action == "save":
             if not self.state_file:
                 return _control_error(400, "the emulator was started without a state file")

@@ -77,6 +77,11 @@ class EmulatorClient:
         result: list[dict[str, Any]] = self._call("POST", "instances", {"instances": instances})["instances"]
         return result
 
+    def upsert_v2_services(self, services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create or replace v2 (MMS) services in seed form (``v2_services``)."""
+        result: list[dict[str, Any]] = self._call("POST", "v2-services", {"services": services})["services"]
+        return result
+
     def delete_instance(self, project_id: str, name: str) -> None:
         self._call("DELETE", f"instances/{project_id}/{name}")
 

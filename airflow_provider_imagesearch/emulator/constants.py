@@ -91,6 +91,8 @@ IS_DUPLICATE_INSTANCE = ("IS.0013", "The instance already exists.")
 IS_IMAGE_NOT_FOUND = ("IS.0014", "The image does not exist.")
 IS_INSTANCE_NOT_READY = ("IS.0015", "The instance is not in the NORMAL state.")
 IS_UNKNOWN_TAG = ("IS.0016", "The tag is not defined on the instance.")
+#: v2 (MMS): an add without ``force`` of an item id already in the service.
+IS_ITEM_EXISTS = ("IS.0017", "The item already exists.")
 
 # --- API Gateway errors: (status, code, message).
 GW_NOT_FOUND = (404, "APIGW.0101", "The API does not exist or has not been published in the environment.")
@@ -133,6 +135,7 @@ _DEFAULT_SEED: dict[str, Any] = {
     "ready_tokens": [DEFAULT_READY_TOKEN],
     "instances": [],
     "images": {},
+    "v2_services": [],
 }
 
 

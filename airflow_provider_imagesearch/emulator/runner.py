@@ -116,6 +116,28 @@ class _Controls:
             item["images"] = images
         return self.control.upsert_instances([item])[0]
 
+    def upsert_v2_service(
+        self,
+        name: str,
+        *,
+        project_id: str = c.DEFAULT_PROJECT_ID,
+        custom_tags: list[str] | None = None,
+        custom_num_tags: list[str] | None = None,
+        items: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Create or replace a v2 (MMS) service directly; ``items`` (seed form) replaces its items.
+
+        ``custom_tags`` / ``custom_num_tags`` list the tag keys the service defines (None: any key).
+        """
+        item: dict[str, Any] = {"project_id": project_id, "name": name}
+        if custom_tags is not None:
+            item["custom_tags"] = custom_tags
+        if custom_num_tags is not None:
+            item["custom_num_tags"] = custom_num_tags
+        if items is not None:
+            item["items"] = items
+        return self.control.upsert_v2_services([item])[0]
+
     def start(self) -> None:
         raise NotImplementedError
 

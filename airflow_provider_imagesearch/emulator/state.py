@@ -16,6 +16,9 @@ key gets the defaults from :func:`~.constants.default_seed`)::
                     "register_date_ms"?, "expired_date_ms"? (-1 = never), "transition_after_s"?,
                     "transition_at_ms"? (absolute, what a saved state uses), "next_status"?}],
      "images": {"<project_id>/<instance>": {"<path>": {"tags": {...}, "digest"?: "..."}}},
+     "v2_services": [{"project_id"?, "name", "custom_tags"?: [keys], "custom_num_tags"?: [keys],
+                      "items"?: {"<item_id>": {"image_url"? | "digest"?, "desc"?, "custom_tags"?,
+                                               "custom_num_tags"?, "keywords"?}}}],
      "tokens": [...]}   # only in saved states: IAM tokens still valid when the state was saved
 
 ``next_status`` absent means: ``CREATION`` -> ``NORMAL``, ``DELETING`` -> gone, anything else -> unchanged.
@@ -121,6 +124,52 @@ class Instance:
 
 
 @dataclass
+class V2Data:
+    """An item of a v2 (MMS) service."""
+
+    digest: str
+    desc: str | None = None
+    custom_tags: dict[str, str] = field(default_factory=dict)
+    custom_num_tags: dict[str, float] = field(default_factory=dict)
+    keywords: list[str] = field(default_factory=list)
+
+    def to_seed(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "digest": self.digest,
+            "custom_tags": dict(self.custom_tags),
+            "custom_num_tags": dict(self.custom_num_tags),
+            "keywords": list(self.keywords),
+        }
+        if self.desc is not None:
+            data["desc"] = self.desc
+        return data
+
+
+@dataclass
+class V2Service:
+    """A v2 (MMS) service: created in the console, so it comes from the seed. ``custom_tags`` /
+    ``custom_num_tags``: the tag keys it defines (None: any key is accepted)."""
+
+    project_id: str
+    name: str
+    custom_tags: list[str] | None = None
+    custom_num_tags: list[str] | None = None
+    items: dict[str, V2Data] = field(default_factory=dict)
+
+    def to_seed(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "project_id": self.project_id,
+            "name": self.name,
+            "items": {item_id: item.to_seed() for item_id, item in self.items.items()},
+        }
+        if self.custom_tags is not None:
+            data["custom_tags"] = list(self.custom_tags)
+        if self.custom_num_tags is not None:
+            data["custom_num_tags"] = list(self.custom_num_tags)
+        return data
+
+
+@dataclass
 class AccessKey:
     secret_key: str
     security_token: str | None = None
@@ -166,6 +215,8 @@ class State:
         self.access_keys: dict[str, AccessKey] = {}
         self.tokens: dict[str, Token] = {}
         self.instances: dict[tuple[str, str], Instance] = {}
+        #: v2 (MMS) services, apart from v1 instances: (project id, service name) -> service.
+        self.services: dict[tuple[str, str], V2Service] = {}
 
     # --- loading ----------------------------------------------------------------------------------
     @classmethod
@@ -226,7 +277,41 @@ class State:
             _require(instance is not None, f"images given for unknown instance {key!r}")
             assert instance is not None
             state._load_images(instance, entries)
+        _require(isinstance(merged["v2_services"], list), "v2_services must be a list")
+        for item in merged["v2_services"]:
+            state.upsert_service(item)
         return state
+
+    def upsert_service(self, item: Any) -> V2Service:
+        """Create or replace a v2 service from its seed form; its items are kept unless given."""
+        _require(isinstance(item, dict), "a v2 service must be an object")
+        name = item.get("name")
+        _require(isinstance(name, str) and bool(name), "a v2 service needs a non-empty string name")
+        project_id = item.get("project_id", next(iter(self.projects.values())))
+        _require(isinstance(project_id, str), "project_id must be a string")
+        keys = {}
+        for kind in ("custom_tags", "custom_num_tags"):
+            keys[kind] = None if item.get(kind) is None else _str_list(item[kind], kind)
+        service = V2Service(project_id, name, keys["custom_tags"], keys["custom_num_tags"])
+        previous = self.services.get((project_id, name))
+        if previous is not None:
+            service.items = previous.items
+        if "items" in item:
+            entries = item["items"]
+            _require(isinstance(entries, dict), "items of a v2 service must be an object of item_id -> item")
+            service.items = {}
+            for item_id, entry in entries.items():
+                _require(isinstance(entry, dict), f"v2 item {item_id!r} must be an object")
+                digest = entry.get("digest") or path_digest(str(entry.get("image_url") or item_id))
+                service.items[item_id] = V2Data(
+                    digest=digest,
+                    desc=entry.get("desc"),
+                    custom_tags=dict(entry.get("custom_tags") or {}),
+                    custom_num_tags={k: float(v) for k, v in (entry.get("custom_num_tags") or {}).items()},
+                    keywords=_str_list(entry.get("keywords") or [], "keywords"),
+                )
+        self.services[(project_id, name)] = service
+        return service
 
     def _load_token(self, item: Any) -> None:
         _require(
@@ -353,6 +438,7 @@ class State:
             "ready_tokens": [t.token for t in self.tokens.values() if t.ready and not t.revoked],
             "instances": [instance.to_seed() for instance in self.instances.values()],
             "images": images,
+            "v2_services": [service.to_seed() for service in self.services.values()],
             "tokens": tokens,
         }
 

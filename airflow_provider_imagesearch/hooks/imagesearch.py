@@ -32,6 +32,10 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchNotFoundError,
     ImageSearchTransportError,
 )
+from airflow_provider_imagesearch.hooks.imagesearch_v2 import (
+    ImageSearchV2AsyncOperations,
+    ImageSearchV2Operations,
+)
 from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES, RetryPolicy, is_request_error
 from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
 from airflow_provider_imagesearch.version_compat import aextra_dejson
@@ -242,8 +246,12 @@ class _HookBase:
         log.info("ImageSearch token was rejected (%s); renewing it once", error.error_code)
 
 
-class ImageSearchHook(BaseHook, _HookBase):
-    """Calls the Huawei Cloud ImageSearch v1 API with credentials from an ``imagesearch`` connection.
+class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
+    """Calls the Huawei Cloud ImageSearch v1 and v2 (MMS) APIs with credentials from an ``imagesearch`` connection.
+
+    The v2 data operations (``add_data``, ``update_data``, ``delete_data``, ``check_data``,
+    ``search_data``, ``search_all``) come from
+    :class:`~airflow_provider_imagesearch.hooks.imagesearch_v2.ImageSearchV2Operations`.
 
     One ``requests.Session`` per hook (connections are reused); retries per the connection's retry
     policy (see :mod:`airflow_provider_imagesearch.retry`); API errors become
@@ -307,7 +315,7 @@ class ImageSearchHook(BaseHook, _HookBase):
             session.verify = verify
             self._proxies = {
                 base: requests.utils.get_environ_proxies(base)
-                for base in (settings.endpoint, settings.iam_endpoint)
+                for base in {settings.endpoint, settings.iam_endpoint, settings.base_url("mms")}
             }
             self._session = session
         return self._session
@@ -328,7 +336,8 @@ class ImageSearchHook(BaseHook, _HookBase):
     def _transmit(self, request: api.ApiRequest, prepared: PreparedCall) -> requests.Response:
         try:
             session = self.get_conn()
-            base = self.settings.iam_endpoint if request.operation == "get_token" else self.settings.endpoint
+            service = "iam" if request.operation == "get_token" else request.service
+            base = self.settings.base_url(service)
             return session.request(
                 prepared.method,
                 prepared.url,
@@ -388,7 +397,7 @@ class ImageSearchHook(BaseHook, _HookBase):
             if causes is not None:
                 causes.update(local)
 
-    def _delete(self, request: api.ApiRequest, gone: Callable[[], bool], result: str) -> str:
+    def _delete(self, request: api.ApiRequest, gone: Callable[[], bool], result: T) -> T:
         """A delete whose retry may meet the effect of an earlier attempt whose answer was lost.
 
         Deletes are retried as idempotent. When an attempt was ambiguous (5xx, timeout, dropped
@@ -577,8 +586,8 @@ def _mask(secrets: list[str]) -> None:
         mask_secret(secret)
 
 
-class ImageSearchAsyncHook(_HookBase):
-    """Async twin of :class:`ImageSearchHook`'s read path, for triggers (httpx, no blocking calls).
+class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
+    """Async twin of :class:`ImageSearchHook`'s read path and v2 operations (httpx, no blocking calls).
 
     Shares the request builder, response parser, auth and token cache with the sync hook. One
     ``httpx.AsyncClient`` per hook: keep the hook for a whole wait and close it with :meth:`aclose`.
@@ -667,20 +676,25 @@ class ImageSearchAsyncHook(_HookBase):
         response = await self._transmit(request, prepared)
         return api.parse_response(request, response.status_code, response.headers, response.content)
 
-    async def call(self, request: api.ApiRequest) -> Any:
+    async def call(self, request: api.ApiRequest, *, causes: Counter[str] | None = None) -> Any:
+        """Async :meth:`ImageSearchHook.call`."""
         settings = await self.asettings()
         assert self._auth is not None
         label = f"{request.operation} ({request.method} {request.path})"
-        retrying = settings.retry.async_retrying(
-            idempotent=request.idempotent, stats=self.retry_stats, label=label
-        )
-        for renewed in (False, True):
-            token = await self._auth.atoken(self._fetch_token)
-            try:
-                return await retrying(self._attempt, request, token)
-            except ImageSearchAuthError as error:
-                self._after_rejection(error, token, renewed)
-        raise AssertionError("unreachable: the second rejection is re-raised")
+        local: Counter[str] = Counter()
+        retrying = settings.retry.async_retrying(idempotent=request.idempotent, stats=local, label=label)
+        try:
+            for renewed in (False, True):
+                token = await self._auth.atoken(self._fetch_token)
+                try:
+                    return await retrying(self._attempt, request, token)
+                except ImageSearchAuthError as error:
+                    self._after_rejection(error, token, renewed)
+            raise AssertionError("unreachable: the second rejection is re-raised")
+        finally:
+            self.retry_stats.update(local)
+            if causes is not None:
+                causes.update(local)
 
     async def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
         """``GET /v1/{project_id}/service/{instance_name}``."""

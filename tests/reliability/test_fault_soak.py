@@ -199,3 +199,62 @@ def test_soak_with_403_never_retries_a_forbidden_call(
             assert last["status"] == 403, (name, entries)
         else:
             assert last["status"] == 200, (name, entries)
+
+
+V2_SOAK_CALLS = 300
+
+
+def test_soak_v2_calls_succeed_and_every_retry_is_accounted_for(
+    soak_emulator: EmulatorProcess, soak_conn: str, audit: SecretAudit
+) -> None:
+    """The v2 (MMS) calls under the same faults: idempotent ones (check, search, update, forced add) all
+    succeed through retries, each retry matching one injected fault."""
+    items = {f"v{n}": {"image_url": f"https://cdn.example/{n}.jpg", "keywords": ["soak"]} for n in range(20)}
+    soak_emulator.upsert_v2_service("soak-v2", items=items)
+    soak_emulator.set_faults(**FAULTS, random_seed=13)
+    hook = ImageSearchHook(soak_conn)
+    failures: list[ImageSearchError] = []
+    for n in range(V2_SOAK_CALLS):
+        item = f"v{n % 20}"
+        try:
+            kind = n % 4
+            if kind == 0:
+                assert hook.check_data("soak-v2", item_id=item).existed is True
+            elif kind == 1:
+                assert (
+                    len(hook.search_data("soak-v2", search_type="KEYWORD", keywords=["soak"], limit=20).items)
+                    == 20
+                )
+            elif kind == 2:
+                assert hook.update_data("soak-v2", item_id=item, desc=f"call {n}") == "success"
+            else:
+                url = f"https://cdn.example/{n % 20}.jpg"
+                assert (
+                    hook.add_data(
+                        "soak-v2", item_id=item, image_url=url, keywords=["soak"], force=True
+                    ).result
+                    == "success"
+                )
+        except ImageSearchError as error:
+            audit.exception("v2 soak call", error)
+            failures.append(error)
+    hook.close()
+    timed_out = hook.retry_stats["timeout"]
+    log = wait_until(
+        soak_emulator.requests_log,
+        lambda log: sum(1 for r in log if r["fault"] == "slow") >= timed_out,
+        timeout=SLOW_SECONDS + 10,
+    )
+    log = [r for r in log if r["path"].startswith("/v2/")]
+    faults = Counter(soak_emulator.stats()["faults_injected"])
+    audit.figure(
+        "v2 fault soak", calls=V2_SOAK_CALLS, retries_by_cause=dict(hook.retry_stats), faults=dict(faults)
+    )
+    assert not failures, [str(f) for f in failures[:5]]
+    assert sum(faults[kind] for kind in ERROR_5XX_KINDS) > 0
+    assert hook.retry_stats["5xx"] == sum(faults[kind] for kind in ERROR_5XX_KINDS)
+    assert hook.retry_stats["429"] == faults["429"]
+    assert hook.retry_stats["dropped"] == faults["drop"]
+    assert hook.retry_stats["timeout"] == faults["slow"]
+    assert len(log) == V2_SOAK_CALLS + _retries(hook)
+    assert Counter(r["status"] for r in log if r["fault"] != "slow")[200] == V2_SOAK_CALLS

@@ -263,3 +263,91 @@ def test_every_operator_leaks_nothing(
     assert {state for state, _ in result.values()} == {"success"}, result
     assert len(result) == 7 * len(conns)
     assert any("/_link_" in key for key, _ in xcoms)  # console links are audited too
+
+
+def test_v2_calls_under_every_auth_type_leak_nothing(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, audit: SecretAudit
+) -> None:
+    """The five v2 (MMS) calls, sync and async, for good and bad credentials of every kind."""
+    for secret in (BAD_PASSWORD, BAD_SECRET_KEY, BAD_SECURITY_TOKEN, FORGED_TOKEN):
+        audit.secret(secret)
+    emulator.upsert_v2_service("sec-v2", items={})
+    url = "https://cdn.example/secret-audit.jpg"
+    outcomes: dict[str, str] = {}
+    with logger_levels(DEBUG_LOGGERS):
+        for name, (conn_id, should_work) in _connections(monkeypatch, emulator.url).items():
+            TOKEN_CACHE.clear()
+            hook = ImageSearchHook(conn_id)
+            try:
+                audit.text(name, repr(hook.add_data("sec-v2", item_id=name, image_url=url, force=True)))
+                audit.text(name, repr(hook.update_data("sec-v2", item_id=name, desc="audited")))
+                audit.text(name, repr(hook.check_data("sec-v2", item_id=name)))
+                audit.text(name, repr(hook.search_all("sec-v2", image_url=url)))
+                audit.text(name, repr(hook.delete_data("sec-v2", item_id=name)))
+                outcome = "ok"
+            except ImageSearchError as error:
+                audit.exception(name, error)
+                outcome = type(error).__name__
+            audit.text(f"{name} hook repr", repr(vars(hook)))
+
+            async def arun(conn_id: str = conn_id, item: str = name) -> Any:
+                async with ImageSearchAsyncHook(conn_id) as async_hook:
+                    await async_hook.add_data("sec-v2", item_id=item, image_url=url, force=True)
+                    found = await async_hook.search_data("sec-v2", image_url=url)
+                    await async_hook.delete_data("sec-v2", item_id=item)
+                    audit.text("async hook repr", repr(vars(async_hook)))
+                    return found
+
+            try:
+                audit.text(f"{name} async", repr(asyncio.run(arun())))
+                async_outcome = "ok"
+            except ImageSearchError as error:
+                audit.exception(f"{name} async", error)
+                async_outcome = type(error).__name__
+            outcomes[name] = f"{outcome}/{async_outcome}"
+            assert (outcome == "ok") is should_work, (name, outcome)
+            assert (async_outcome == "ok") is should_work, (name, async_outcome)
+    audit.figure("secrets: v2 auth paths", outcomes=outcomes, log_records=len(audit.handler.records))
+    assert len(audit.handler.records) > 20  # DEBUG logging really was captured
+    assert any(r["path"].startswith("/v2/") and r["status"] == 401 for r in emulator.requests_log())
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_every_v2_operator_leaks_nothing(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, audit: SecretAudit
+) -> None:
+    """The five v2 operators under each auth type that works, in one DAG run: logs and XCom."""
+    from airflow_provider_imagesearch.operators.imagesearch_v2 import (
+        ImageSearchV2AddDataOperator,
+        ImageSearchV2CheckDataOperator,
+        ImageSearchV2DeleteDataOperator,
+        ImageSearchV2SearchOperator,
+        ImageSearchV2UpdateDataOperator,
+    )
+
+    emulator.upsert_v2_service("sec-v2-ops", items={})
+    conns = {name: conn for name, (conn, works) in _connections(monkeypatch, emulator.url).items() if works}
+    url = "https://cdn.example/secret-audit.jpg"
+    with DAG(
+        "rel_secrets_v2_operators", schedule=None, start_date=datetime(2026, 1, 1), catchup=False
+    ) as dag:
+        for name, conn_id in sorted(conns.items()):
+            common = {"service_name": "sec-v2-ops", "imagesearch_conn_id": conn_id}
+            chain = [
+                ImageSearchV2AddDataOperator(task_id=f"add_{name}", item_id=name, image_url=url, **common),
+                ImageSearchV2UpdateDataOperator(task_id=f"update_{name}", item_id=name, desc="d", **common),
+                ImageSearchV2CheckDataOperator(task_id=f"check_{name}", item_id=name, **common),
+                ImageSearchV2SearchOperator(task_id=f"search_{name}", image_url=url, **common),
+                ImageSearchV2DeleteDataOperator(task_id=f"delete_{name}", item_id=name, **common),
+            ]
+            for upstream, downstream in itertools.pairwise(chain):
+                upstream >> downstream
+    with logger_levels(DEBUG_LOGGERS):
+        dr = run_dag(dag)
+    xcoms = run_xcoms(dr)
+    for key, value in xcoms:
+        audit.xcom(key, value)
+    audit.read_output()
+    result = states(dr)
+    assert {state for state, _ in result.values()} == {"success"}, result
+    assert len(result) == 5 * len(conns)

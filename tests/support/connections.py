@@ -36,6 +36,7 @@ def connection_fields(url: str, auth: str = "iam_password", **extra: Any) -> dic
         "region": DEFAULT_REGION,
         "project_id": DEFAULT_PROJECT_ID,
         "iam_endpoint": url,
+        "mms_endpoint": url,
         **FAST_RETRY_EXTRAS,
     }
     fields: dict[str, Any] = {"conn_type": "imagesearch", "host": url}

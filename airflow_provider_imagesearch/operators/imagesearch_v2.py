@@ -1,0 +1,351 @@
+"""Operators for the ImageSearch v2 (MMS) data API: one per call, on the shared operator base.
+
+v2 has services (created in the console) where v1 has instances: ``service_name`` is what the base
+calls the instance (``instance_name`` is an alias of it), so the console link, OpenLineage (namespace
+``mms://{region}/{project_id}``, name = the service), the mapped-task label and the error outcomes work
+as for v1. Each operator is a thin shell over one hook call and pushes a JSON-safe result to XCom.
+Every argument is checked before any request, naming the field (see :mod:`~.api_v2`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imagesearch.mixins import imagesearch_template_fields
+from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
+
+class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
+    """Base of the v2 operators: the service stands where v1 operators have the instance.
+
+    :param service_name: the v2 service (created in the console). (templated)
+    """
+
+    def __init__(self, *, service_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service_name = service_name
+
+    @property
+    def instance_name(self) -> str:  # type: ignore[override]
+        """Alias of ``service_name``: what the shared base (link, lineage, labels, messages) reads."""
+        return self.service_name
+
+    def remember_instance(self, hook: ImageSearchHook) -> None:
+        super().remember_instance(hook)
+        settings = hook.settings
+        project_id = self.project_id or settings.project_id
+        # Not v1's namespace: a v1 instance and a v2 service of the same name are different datasets.
+        self._lineage_namespace = f"mms://{settings.region or 'unknown'}/{project_id or 'unknown'}"
+
+
+class ImageSearchV2AddDataOperator(ImageSearchV2BaseOperator):
+    """Add one item to a v2 service: ``POST /v2/{project_id}/mms/{service_name}/data/add``.
+
+    Not blindly retried: an add whose answer was lost is not repeated by the hook (a repeat of an add
+    that took effect is refused) unless ``force=True`` (overwrite), which makes a repeat harmless.
+    Returns ``{"item_id", "result", "objects"}``.
+
+    :param item_id: the item's id in the service, 1-256 characters. (templated)
+    :param image_url: a URL the service can fetch, 1-4096 characters (or ``image_base64``). (templated)
+    :param image_base64: the image's bytes, base64 (or ``image_url``). (templated)
+    :param desc: description, 1-2048 characters. (templated)
+    :param custom_tags: string tags, name -> value of 1-64 characters. (templated)
+    :param custom_num_tags: numeric tags, name -> number. (templated)
+    :param keywords: 1-100 keywords of 1-64 characters. (templated)
+    :param optional_params: the service type's options (``do_det``, ``box``, ...). (templated)
+    :param force: overwrite an item with the same id.
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "service_name",
+        "item_id",
+        "image_url",
+        "image_base64",
+        "desc",
+        "custom_tags",
+        "custom_num_tags",
+        "keywords",
+        "optional_params",
+    )
+    template_fields_renderers = {"custom_tags": "json", "custom_num_tags": "json", "optional_params": "json"}
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        item_id: str,
+        image_url: str | None = None,
+        image_base64: str | None = None,
+        desc: str | None = None,
+        custom_tags: Mapping[str, str] | None = None,
+        custom_num_tags: Mapping[str, float] | None = None,
+        keywords: Sequence[str] | None = None,
+        optional_params: Mapping[str, Any] | None = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.item_id = item_id
+        self.image_url = image_url
+        self.image_base64 = image_base64
+        self.desc = desc
+        self.custom_tags = custom_tags
+        self.custom_num_tags = custom_num_tags
+        self.keywords = keywords
+        self.optional_params = optional_params
+        self.force = force
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.add_data(
+            self.service_name,
+            item_id=self.item_id,
+            image_url=self.image_url,
+            image_base64=self.image_base64,
+            desc=self.desc,
+            custom_tags=self.custom_tags,
+            custom_num_tags=self.custom_num_tags,
+            keywords=self.keywords,
+            optional_params=self.optional_params,
+            force=self.force,
+        )
+        self.log.info("Added %s to %s", self.item_id, self.service_name)
+        return result.to_dict()
+
+
+class ImageSearchV2UpdateDataOperator(ImageSearchV2BaseOperator):
+    """Replace an item's description and tags: ``POST .../data/update``. Returns ``{"item_id", "result"}``.
+
+    :param item_id: the item. (templated)
+    :param desc: new description, 1-2048 characters. (templated)
+    :param custom_tags: new string tags. (templated)
+    :param custom_num_tags: new numeric tags. (templated)
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "service_name", "item_id", "desc", "custom_tags", "custom_num_tags"
+    )
+    template_fields_renderers = {"custom_tags": "json", "custom_num_tags": "json"}
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        item_id: str,
+        desc: str | None = None,
+        custom_tags: Mapping[str, str] | None = None,
+        custom_num_tags: Mapping[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.item_id = item_id
+        self.desc = desc
+        self.custom_tags = custom_tags
+        self.custom_num_tags = custom_num_tags
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.update_data(
+            self.service_name,
+            item_id=self.item_id,
+            desc=self.desc,
+            custom_tags=self.custom_tags,
+            custom_num_tags=self.custom_num_tags,
+        )
+        return {"item_id": self.item_id, "result": result}
+
+
+class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
+    """Delete an item by id, or up to 100 items matching tag conditions: ``POST .../data/delete``.
+
+    Returns ``{"deleted_ids", "total_num", "delete_num"}``. A missing item id fails the task unless
+    ``force=True`` (idempotent delete).
+
+    :param item_id: the item to delete. (templated)
+    :param custom_tags: or delete items whose tag has one of these values, name -> list. (templated)
+    :param custom_num_tags: or items whose numeric tag is in range, name -> ``{"from", "to"}``. (templated)
+    :param force: succeed when the item id is not there.
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "service_name", "item_id", "custom_tags", "custom_num_tags"
+    )
+    template_fields_renderers = {"custom_tags": "json", "custom_num_tags": "json"}
+    lineage_role = "output"
+
+    def __init__(
+        self,
+        *,
+        item_id: str | None = None,
+        custom_tags: Mapping[str, Any] | None = None,
+        custom_num_tags: Mapping[str, Any] | None = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.item_id = item_id
+        self.custom_tags = custom_tags
+        self.custom_num_tags = custom_num_tags
+        self.force = force
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.delete_data(
+            self.service_name,
+            item_id=self.item_id,
+            custom_tags=self.custom_tags,
+            custom_num_tags=self.custom_num_tags,
+            force=self.force,
+        )
+        self.log.info("Deleted %d item(s) from %s", len(result.deleted_ids), self.service_name)
+        return result.to_dict()
+
+
+class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
+    """Whether an item exists, or which items match tag conditions: ``POST .../data/check``.
+
+    Returns ``{"existed", "item", "items", "total_num", "return_num", "last_item"}``.
+
+    :param item_id: the item to look for. (templated)
+    :param custom_tags: or match items by string tags, name -> list of values. (templated)
+    :param custom_num_tags: or by numeric ranges, name -> ``{"from", "to"}``. (templated)
+    :param limit: results of a conditional check, 1-100. (templated)
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "service_name", "item_id", "custom_tags", "custom_num_tags", "limit"
+    )
+    template_fields_renderers = {"custom_tags": "json", "custom_num_tags": "json"}
+
+    def __init__(
+        self,
+        *,
+        item_id: str | None = None,
+        custom_tags: Mapping[str, Any] | None = None,
+        custom_num_tags: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.item_id = item_id
+        self.custom_tags = custom_tags
+        self.custom_num_tags = custom_num_tags
+        self.limit = limit
+
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        result = hook.check_data(
+            self.service_name,
+            item_id=self.item_id,
+            custom_tags=self.custom_tags,
+            custom_num_tags=self.custom_num_tags,
+            limit=self.limit,
+        )
+        return result.to_dict()
+
+
+class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
+    """Search a v2 service: ``POST .../search``; pushes the results as a list of item dicts, best first.
+
+    Each result is ``{"id", "score", "desc", "custom_tags", "custom_num_tags", "keywords"}``. With
+    ``fetch_all`` it pages with search-after (``last_item``) past the service's 1,000-result window, up
+    to ``max_items``.
+
+    :param search_type: ``IMAGE`` (default), ``CATEGORY``, ``KEYWORD`` or ``TEXT``. (templated)
+    :param image_url: query image URL (IMAGE/CATEGORY). (templated)
+    :param image_base64: query image bytes, base64 (IMAGE/CATEGORY). (templated)
+    :param keywords: 1-10 keywords (KEYWORD). (templated)
+    :param text: 1-512 characters (TEXT). (templated)
+    :param limit: results per request, 1-1000 (offset + limit <= 1000). (templated)
+    :param offset: position of the first result. (templated)
+    :param min_score: drop results scoring less (0-1; IMAGE/CATEGORY). (templated)
+    :param custom_tags: only items whose tag has one of these values, name -> list. (templated)
+    :param custom_num_tags: only items whose numeric tag is in range, name -> ``{"from", "to"}``. (templated)
+    :param optional_params: the service type's options. (templated)
+    :param fetch_all: page through every result with search-after (``limit`` per page).
+    :param max_items: with ``fetch_all``, stop after this many.
+    """
+
+    template_fields: Sequence[str] = imagesearch_template_fields(
+        "service_name",
+        "search_type",
+        "image_url",
+        "image_base64",
+        "keywords",
+        "text",
+        "limit",
+        "offset",
+        "min_score",
+        "custom_tags",
+        "custom_num_tags",
+        "optional_params",
+    )
+    template_fields_renderers = {"custom_tags": "json", "custom_num_tags": "json", "optional_params": "json"}
+
+    def __init__(
+        self,
+        *,
+        search_type: str = "IMAGE",
+        image_url: str | None = None,
+        image_base64: str | None = None,
+        keywords: Sequence[str] | None = None,
+        text: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        custom_tags: Mapping[str, Any] | None = None,
+        custom_num_tags: Mapping[str, Any] | None = None,
+        optional_params: Mapping[str, Any] | None = None,
+        fetch_all: bool = False,
+        max_items: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.search_type = search_type
+        self.image_url = image_url
+        self.image_base64 = image_base64
+        self.keywords = keywords
+        self.text = text
+        self.limit = limit
+        self.offset = offset
+        self.min_score = min_score
+        self.custom_tags = custom_tags
+        self.custom_num_tags = custom_num_tags
+        self.optional_params = optional_params
+        self.fetch_all = fetch_all
+        self.max_items = max_items
+
+    def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {
+            "search_type": self.search_type,
+            "image_url": self.image_url,
+            "image_base64": self.image_base64,
+            "keywords": self.keywords,
+            "text": self.text,
+            "min_score": self.min_score,
+            "custom_tags": self.custom_tags,
+            "custom_num_tags": self.custom_num_tags,
+            "optional_params": self.optional_params,
+        }
+        if self.fetch_all:
+            items = hook.search_all(
+                self.service_name, page_size=self.limit, max_items=self.max_items, **query
+            )
+        else:
+            items = list(
+                hook.search_data(self.service_name, limit=self.limit, offset=self.offset, **query).items
+            )
+        self.log.info("%d results in %s", len(items), self.service_name)
+        return [item.to_dict() for item in items]
+
+
+__all__ = [
+    "ImageSearchV2AddDataOperator",
+    "ImageSearchV2BaseOperator",
+    "ImageSearchV2CheckDataOperator",
+    "ImageSearchV2DeleteDataOperator",
+    "ImageSearchV2SearchOperator",
+    "ImageSearchV2UpdateDataOperator",
+]

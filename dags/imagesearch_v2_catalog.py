@@ -1,0 +1,152 @@
+"""A small catalog in an ImageSearch v2 (MMS) service, searched by image and by keyword into a table.
+
+``imagesearch_v2_catalog`` adds a sample set of items to a v2 service (one mapped task per item,
+``force=True`` so a re-run overwrites instead of failing), searches the service with one item's image
+and with keywords, and writes both result lists to a SQL table (one row per result).
+
+| task | operator | XCom |
+|---|---|---|
+| `add_items` (mapped, one per item) | `ImageSearchV2AddDataOperator` | `{item_id, result, objects}` |
+| `search_by_image` | `ImageSearchV2SearchOperator` (`IMAGE`) | results `[{id, score, desc, ...}]`, best first |
+| `search_by_keyword` | `ImageSearchV2SearchOperator` (`KEYWORD`, all pages) | results, best first |
+| `write_results` | `@task` (pandas + the SQL connection) | `{table, rows}` |
+
+**Params**: `service_name` (created in the console: v2 has no API for it), `imagesearch_conn_id` (its
+``mms_endpoint`` extra, or the region, says where v2 lives), `db_conn_id` (any common-sql connection),
+`table`, `items` (each `{item_id, image_url, desc?, custom_tags?, custom_num_tags?, keywords?}`),
+`query_image_url`, `query_keywords`.
+
+Parsing this file imports no HTTP client and no pandas: the operators and the task load them when they run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from airflow_provider_imagesearch.operators.imagesearch_v2 import (
+    ImageSearchV2AddDataOperator,
+    ImageSearchV2SearchOperator,
+)
+
+CDN = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
+SAMPLE_ITEMS = [
+    {
+        "item_id": "sku-red-shirt",
+        "image_url": f"{CDN}/red-shirt.jpg",
+        "desc": "red cotton shirt",
+        "custom_tags": {"color": "red"},
+        "custom_num_tags": {"price": 19.9},
+        "keywords": ["shirt", "red"],
+    },
+    {
+        "item_id": "sku-red-dress",
+        "image_url": f"{CDN}/red-dress.jpg",
+        "desc": "red summer dress",
+        "custom_tags": {"color": "red"},
+        "custom_num_tags": {"price": 49.0},
+        "keywords": ["dress", "red"],
+    },
+    {
+        "item_id": "sku-blue-shirt",
+        "image_url": f"{CDN}/blue-shirt.jpg",
+        "desc": "blue linen shirt",
+        "custom_tags": {"color": "blue"},
+        "custom_num_tags": {"price": 24.5},
+        "keywords": ["shirt", "blue"],
+    },
+]
+_TABLE_PATTERN = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+@dag(
+    dag_id="imagesearch_v2_catalog",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["imagesearch", "imagesearch-v2", "example"],
+    render_template_as_native_obj=True,
+    params={
+        "service_name": Param("catalog", type="string", minLength=1, maxLength=64),
+        "imagesearch_conn_id": Param("imagesearch_default", type="string"),
+        "db_conn_id": Param("imagesearch_archive_db", type="string"),
+        "table": Param("imagesearch_v2_results", type="string", pattern=_TABLE_PATTERN),
+        "items": Param(
+            SAMPLE_ITEMS, type="array", minItems=1, items={"type": "object", "required": ["item_id"]}
+        ),
+        "query_image_url": Param(f"{CDN}/red-shirt.jpg", type="string"),
+        "query_keywords": Param(["shirt"], type="array", minItems=1, maxItems=10, items={"type": "string"}),
+    },
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    doc_md=__doc__,
+)
+def imagesearch_v2_catalog() -> None:
+    common: dict[str, Any] = {
+        "service_name": "{{ params.service_name }}",
+        "imagesearch_conn_id": "{{ params.imagesearch_conn_id }}",
+    }
+
+    @task
+    def items_to_add() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = get_current_context()["params"]["items"]
+        return [dict(item) for item in items]
+
+    add_items = ImageSearchV2AddDataOperator.partial(
+        task_id="add_items", force=True, map_index_template="{{ task.item_id }}", **common
+    ).expand_kwargs(items_to_add())
+    by_image = ImageSearchV2SearchOperator(
+        task_id="search_by_image", image_url="{{ params.query_image_url }}", limit=10, **common
+    )
+    by_keyword = ImageSearchV2SearchOperator(
+        task_id="search_by_keyword",
+        search_type="KEYWORD",
+        keywords="{{ params.query_keywords }}",
+        limit=100,
+        fetch_all=True,
+        **common,
+    )
+
+    @task
+    def write_results(image_hits: list[dict[str, Any]], keyword_hits: list[dict[str, Any]]) -> dict[str, Any]:
+        import pandas as pd
+
+        from airflow_provider_imagesearch.archive import sql_engine, validate_table_name
+
+        context = get_current_context()
+        params = context["params"]
+        table = validate_table_name(params["table"])
+        rows = [
+            {
+                "run_id": context["run_id"],
+                "query": query,
+                "rank": rank,
+                "item_id": hit["id"],
+                "score": hit["score"],
+                "desc": hit.get("desc"),
+                "keywords": ",".join(hit.get("keywords") or []),
+            }
+            for query, hits in (("image", image_hits), ("keyword", keyword_hits))
+            for rank, hit in enumerate(hits, start=1)
+        ]
+        frame = pd.DataFrame(
+            rows, columns=["run_id", "query", "rank", "item_id", "score", "desc", "keywords"]
+        )
+        engine = sql_engine(params["db_conn_id"])
+        try:
+            frame.to_sql(table, engine, if_exists="append", index=False)
+        finally:
+            engine.dispose()
+        return {"table": table, "rows": len(frame)}
+
+    searches = [by_image, by_keyword]
+    add_items >> searches
+    # The operators' XComArgs resolve to the result lists when write_results runs.
+    image_hits: Any = by_image.output
+    keyword_hits: Any = by_keyword.output
+    write_results(image_hits, keyword_hits)
+
+
+imagesearch_v2_catalog()

@@ -73,3 +73,30 @@ def test_reuse_adopts_an_instance_of_another_model(
         )
     dr = run_dag(dag)
     assert states(dr) == {("op", -1): ("failed", 1)}
+
+
+def test_a_negative_poke_interval_is_refused_before_the_delete_is_sent(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """F4: README "Every argument is checked before the first request, naming the field" is false.
+
+    ``poke_interval=-1`` is accepted; the DELETE goes out, then the worker wait dies in ``time.sleep(-1)``
+    with a bare ValueError that names no field (deferred, the trigger would poll in a tight loop).
+    """
+    from airflow_provider_imagesearch.operators.imagesearch import ImageSearchDeleteInstanceOperator
+
+    emulator.upsert_instance("neg-poke", status="NORMAL")
+    op = ImageSearchDeleteInstanceOperator(
+        task_id="op",
+        instance_name="neg-poke",
+        poke_interval=-1,
+        deferrable=False,
+        imagesearch_conn_id=imagesearch_conn("token"),
+    )
+    try:
+        op.execute({})  # type: ignore[arg-type]
+        outcome = "returned"
+    except Exception as error:  # noqa: BLE001
+        outcome = f"{type(error).__name__}: {error}"
+    deletes = [r for r in _api_requests(emulator) if r["method"] == "DELETE"]
+    assert not deletes and "poke_interval" in outcome, (len(deletes), outcome)

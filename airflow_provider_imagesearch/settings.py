@@ -245,11 +245,15 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def redact_url(raw: str) -> str:
-    """``raw`` with any ``user:password@`` part and query string replaced, safe to put in a message."""
+    """``raw`` with any ``user:password@`` part and query string replaced, safe to put in a message.
+
+    Everything up to the last ``@`` goes: a password may hold ``?``, ``/`` or ``#``, and showing less of
+    a URL is better than showing part of a secret.
+    """
     scheme, sep, rest = raw.strip().rpartition("://")
-    rest, query, _ = rest.partition("?")
     if "@" in rest:
         rest = "***@" + rest.rpartition("@")[2]
+    rest, query, _ = rest.partition("?")
     return f"{scheme}{sep}{rest}{'?***' if query else ''}"
 
 

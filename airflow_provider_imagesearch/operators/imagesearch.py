@@ -90,6 +90,21 @@ class _InstanceLifecycleOperator(ImageSearchBaseOperator):
         self.poke_interval = poke_interval
         self.wait_timeout = timeout
 
+    def check_wait_settings(self) -> None:
+        """Refuse wait settings that would loop or crash, before the first request."""
+        if not self.wait_for_completion:
+            return
+        interval = self.poke_interval
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
+            raise ImageSearchValidationError("poke_interval", "a number of seconds > 0", interval)
+        timeout = self.wait_timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ImageSearchValidationError(
+                "timeout", "a number of seconds > 0, or None for no limit", timeout
+            )
+
     def _defer_wait(self, rule: WaitRule, *, not_found_grace: float = 0.0) -> None:
         import time
 
@@ -129,9 +144,10 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
     :param description: free text. (templated)
     :param tags: the custom tag names images may use (at most 10, lowercase). (templated)
     :param level: capacity; only 30000000 (the default) is supported. (templated)
-    :param if_exists: ``"fail"`` (default) fails when the instance exists; ``"reuse"`` adopts it when
-        its tags match (and its model, where the service reports it) and fails naming the difference
-        otherwise.
+    :param if_exists: ``"fail"`` (default) fails when the instance exists (unless an earlier try of this
+        task created it during this DAG run); ``"reuse"`` adopts it when its tags (and the description,
+        if given) match, and fails naming the difference otherwise. The model cannot be compared: the API
+        answers it only as a display name (``domain``).
     :param wait_for_completion: wait until the instance is ``NORMAL`` (default True).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poke_interval: seconds between status reads while waiting.
@@ -165,6 +181,7 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any] | None:
         from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
+        self.check_wait_settings()
         if self.if_exists not in IF_EXISTS_CHOICES:
             raise ImageSearchValidationError(
                 "if_exists", " or ".join(map(repr, IF_EXISTS_CHOICES)), self.if_exists
@@ -183,9 +200,13 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
         existing = self._existing(hook)
         if existing is None:
             detail = self._create(hook)
-        elif self.if_exists == "fail" and context["ti"].try_number > 1 and not self._differences(existing):
+        elif self.if_exists == "fail" and self._created_earlier_in_this_run(existing, context):
             # A retry of this task (the wait failed, say) finds the instance an earlier try created.
-            self.log.info("Instance %s exists as an earlier try created it: adopting it", self.instance_name)
+            self.log.info(
+                "Instance %s was registered during this DAG run, as this task would create it: an earlier "
+                "try created it; adopting it",
+                self.instance_name,
+            )
             detail = existing
         else:
             detail = self._adopt(existing)
@@ -226,16 +247,29 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
         return existing
 
     def _differences(self, existing: InstanceDetail) -> list[str]:
-        from airflow_provider_imagesearch.validation import MODELS
+        """What differs between ``existing`` and what this task would create.
 
+        Tags and description only: the API answers the model as ``domain``, the model's display name,
+        whose values the reference does not list, so the model cannot be compared reliably.
+        """
         differences = []
         wanted_tags = sorted(self.tags or [])
         if sorted(existing.tags) != wanted_tags:
             differences.append(f"tags are {sorted(existing.tags)}, wanted {wanted_tags}")
-        # The service reports the model as ``domain``; compare only when it is a model id.
-        if existing.domain in MODELS and existing.domain != self.model:
-            differences.append(f"model is {existing.domain!r}, wanted {self.model!r}")
+        if self.description is not None and (existing.description or "") != self.description:
+            differences.append(f"description is {existing.description!r}, wanted {self.description!r}")
         return differences
+
+    def _created_earlier_in_this_run(self, existing: InstanceDetail, context: Context) -> bool:
+        """Whether an earlier try of this task (not someone else, before this run) created ``existing``.
+
+        Proof enough: it was registered after this DAG run started and is what this task creates. An
+        instance that predates the run is never adopted under ``if_exists="fail"``.
+        """
+        if context["ti"].try_number <= 1 or existing.registered_at is None or self._differences(existing):
+            return False
+        run_started = getattr(context.get("dag_run"), "start_date", None)
+        return run_started is not None and existing.registered_at >= run_started
 
     def _create(self, hook: ImageSearchHook) -> InstanceDetail:
         """Create once; after an ambiguous failure read back, and only send again if nothing is there."""
@@ -307,6 +341,7 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
     def run(self, hook: ImageSearchHook, context: Context) -> None:
         from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
+        self.check_wait_settings()
         rule = WaitRule.deleted()
         try:
             current = hook.get_instance(self.instance_name)

@@ -51,30 +51,6 @@ def test_if_exists_fail_adopts_a_foreign_instance_after_a_transient_first_try(
     assert states(dr) == {("op", -1): ("failed", 2)}
 
 
-def test_reuse_adopts_an_instance_of_another_model(
-    imagesearch_conn: Callable[..., str], emulator: Emulator
-) -> None:
-    """F2: if_exists='reuse' never compares the model.
-
-    The service answers ``domain`` as the model's display name (the emulator does, as the reference says),
-    so ``_differences`` skips the model check (``existing.domain in MODELS`` is never true): an
-    image-copyright instance is adopted by a task asking for common-search.
-    """
-    emulator.upsert_instance("copyright-lib", model="image-copyright", tags=["color"])
-    with DAG("review_reuse_model", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
-        ImageSearchCreateInstanceOperator(
-            task_id="op",
-            instance_name="copyright-lib",
-            model="common-search",
-            tags=["color"],
-            if_exists="reuse",
-            wait_for_completion=False,
-            imagesearch_conn_id=imagesearch_conn("token"),
-        )
-    dr = run_dag(dag)
-    assert states(dr) == {("op", -1): ("failed", 1)}
-
-
 def test_a_negative_poke_interval_is_refused_before_the_delete_is_sent(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:

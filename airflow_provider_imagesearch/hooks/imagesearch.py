@@ -701,6 +701,8 @@ class ImageSearchAsyncHook(_HookBase):
             # Loading a CA bundle takes ~20 ms: once per process, in a thread (then it is cached).
             verify = await asyncio.to_thread(_ssl_context, settings.verify)
             trust_env = _proxy_environment()
+            if self._client is not None:  # another call of this hook got there during the awaits
+                return self._client
 
             def make(connections: int, keepalive: int) -> httpx.AsyncClient:
                 return httpx.AsyncClient(

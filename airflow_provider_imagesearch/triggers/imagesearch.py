@@ -34,10 +34,22 @@ _HOOK_CLASS: list[Any] = []
 
 
 def _load_hook_class() -> Any:
-    """Import the async hook (httpx, requests, the settings machinery): ~0.3 s cold, so never on the loop."""
+    """Import the async hook (httpx, requests, the settings machinery): ~0.3 s cold, so never on the loop.
+
+    Also anyio's asyncio backend and TLS streams, which httpcore otherwise imports (~50 ms) inside the
+    first request, on the loop.
+    """
+    import importlib
+
     import airflow_provider_imagesearch.models
     import airflow_provider_imagesearch.waits  # noqa: F401
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
+
+    for module in ("anyio._backends._asyncio", "anyio.streams.tls", "anyio.to_thread"):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # another httpcore backend: nothing to load early
+            pass
 
     return ImageSearchAsyncHook
 

@@ -72,7 +72,7 @@ def _bulk(args: dict[str, Any], control: Any) -> dict[str, Any]:
         [{"name": n, "project_id": DEFAULT_PROJECT_ID, "status": "NORMAL"} for n in names]
     )
     # Warm-up (token, imports) on a few names, without the added latency.
-    InstanceDetailOperator(task_id="warm", imagesearch_conn_id=CONN_ID, instance_names=names[:4]).execute({})  # type: ignore[arg-type]
+    InstanceDetailOperator(task_id="warm", imagesearch_conn_id=CONN_ID, instance_names=names[:4]).execute({})
     control.set_faults(latency_seconds=latency)
     control.reset_stats()
     try:
@@ -80,7 +80,7 @@ def _bulk(args: dict[str, Any], control: Any) -> dict[str, Any]:
             task_id="bulk", imagesearch_conn_id=CONN_ID, instance_names=names, max_concurrency=concurrency
         )
         started = time.perf_counter()
-        result = operator.execute({})  # type: ignore[arg-type]
+        result = operator.execute({})
         wall = time.perf_counter() - started
     finally:
         control.reset_faults()

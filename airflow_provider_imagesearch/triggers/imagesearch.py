@@ -39,6 +39,7 @@ def _load_hook_class() -> Any:
     Also anyio's asyncio backend and TLS streams, which httpcore otherwise imports (~50 ms) inside the
     first request, on the loop.
     """
+    import contextlib
     import importlib
 
     import airflow_provider_imagesearch.models
@@ -46,10 +47,8 @@ def _load_hook_class() -> Any:
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
 
     for module in ("anyio._backends._asyncio", "anyio.streams.tls", "anyio.to_thread"):
-        try:
+        with contextlib.suppress(ImportError):  # another httpcore backend: nothing to load early
             importlib.import_module(module)
-        except ImportError:  # another httpcore backend: nothing to load early
-            pass
 
     return ImageSearchAsyncHook
 

@@ -188,17 +188,17 @@ def run(sizes: Sizes) -> list[Result]:
         if target.key == "dag":
             ratio = value / control
             goal = f"<= {target.goal_ms:g}x the control DAG of the same run ({target.label})"
-            measured = f"{value:.1f} ms vs control {control:.1f} ms = {ratio:.2f}x (medians)"
+            shown = f"{value:.1f} ms vs control {control:.1f} ms = {ratio:.2f}x (medians)"
             ok, number = ratio <= target.goal_ms, round(ratio, 3)
         else:
             goal = f"<= {target.goal_ms:g} ms ({target.label}, after import airflow.sdk)"
-            measured = f"{value:.1f} ms (median)"
+            shown = f"{value:.1f} ms (median)"
             ok, number = value <= target.goal_ms, round(value, 2)
         results.append(
             Result(
                 figure=f"DAG-parse cost: {target.key}",
                 goal=goal,
-                measured=measured,
+                measured=shown,
                 status=verdict(ok),
                 value=number,
                 details={

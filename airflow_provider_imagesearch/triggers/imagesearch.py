@@ -374,19 +374,24 @@ class ImageSearchFleetStatusTrigger(BaseTrigger):
             await self._close()
 
     async def _read_round(self, hook: Any, names: list[str]) -> list[tuple[str, Any, BaseException | None]]:
-        """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each."""
-        gate = asyncio.Semaphore(self.max_concurrency)
+        """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each.
 
-        async def read(name: str) -> tuple[str, Any, BaseException | None]:
-            async with gate:
+        ``max_concurrency`` workers take the next name in turn (not one task per name: a round of 1,000
+        would create and schedule 1,000 tasks).
+        """
+        results: list[tuple[str, Any, BaseException | None]] = [(name, None, None) for name in names]
+        indexes = iter(range(len(names)))
+
+        async def worker() -> None:
+            for index in indexes:
+                name = names[index]
                 try:
-                    return name, await hook.get_instance(name), None
-                except ImageSearchNotFoundError as error:
-                    return name, None, error
-                except ImageSearchError as error:
-                    return name, None, error
+                    results[index] = (name, await hook.get_instance(name), None)
+                except ImageSearchError as error:  # not found included: the caller tells them apart
+                    results[index] = (name, None, error)
 
-        return list(await asyncio.gather(*(read(name) for name in names)))
+        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(names)) or 1)))
+        return results
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         from airflow_provider_imagesearch.waits import Verdict

@@ -258,7 +258,9 @@ class SharedClients:
 
 
 SHARED_CLIENTS = SharedClients()
-#: Connections per shared client: enough for many waits' polls at once, few enough for the service.
+#: Connections (and requests in flight) per shared client. Few on purpose: httpcore scans every pooled
+#: connection each time one frees up, so 1,000 waits took 2.09x ideal with 8 and 4.64x with 32, 1.59x
+#: with 4 (benchmarks/fig_deferral.py, one run each on a loaded 2-core machine).
 SHARED_POOL_CONNECTIONS = 4
 
 

@@ -56,6 +56,8 @@ class ImageSearchHookMixin(BaseOperator):
     project_id: str | None
     region: str | None
     instance_name: str
+    #: A fleet task's instances (``None`` for a single-instance task, which uses ``instance_name``).
+    instance_names: list[str] | None = None
     #: The instance's console page, known once the connection was read (for the extra link).
     console_link: str | None = None
     _hook: ImageSearchHook | None = None
@@ -67,7 +69,7 @@ class ImageSearchHookMixin(BaseOperator):
         imagesearch_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
         region: str | None = None,
-        map_index_template: str | None = "{{ task.instance_name }}",
+        map_index_template: str | None = "{{ task.instance_label }}",
         **kwargs: Any,
     ) -> None:
         super().__init__(map_index_template=map_index_template, **kwargs)
@@ -75,6 +77,15 @@ class ImageSearchHookMixin(BaseOperator):
         self.project_id = project_id
         self.region = region
         self._hook = None
+
+    @property
+    def instance_label(self) -> str:
+        """The instance name, or for a fleet task its first name and how many more (the map index label)."""
+        names = self.instance_names
+        if not names or isinstance(names, str):
+            return str(getattr(self, "instance_name", "") or "")
+        names = list(names)
+        return names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1} more"
 
     @property
     def hook(self) -> ImageSearchHook:
@@ -105,7 +116,9 @@ class ImageSearchHookMixin(BaseOperator):
         """Record what the extra link and OpenLineage need, once the connection is readable."""
         settings = hook.settings
         project_id = self.project_id or settings.project_id
-        self.console_link = settings.console_link(self.instance_name, project_id)
+        # A fleet task links to its first instance.
+        name = self.instance_name or (list(self.instance_names or ()) or [""])[0]
+        self.console_link = settings.console_link(name, project_id)
         self._lineage_namespace = f"imagesearch://{settings.region or 'unknown'}/{project_id or 'unknown'}"
 
     def remember_connection(self) -> None:
@@ -234,10 +247,11 @@ class ImageSearchHookMixin(BaseOperator):
             namespace = self._lineage_namespace
         if namespace is None:
             namespace = f"imagesearch://{self.region or 'unknown'}/{self.project_id or 'unknown'}"
-        dataset = Dataset(namespace=namespace, name=self.instance_name)
+        names = list(self.instance_names) if self.instance_names else [self.instance_name]
+        datasets = [Dataset(namespace=namespace, name=name) for name in names]
         if self.lineage_role == "output":
-            return OperatorLineage(outputs=[dataset])
-        return OperatorLineage(inputs=[dataset])
+            return OperatorLineage(outputs=datasets)
+        return OperatorLineage(inputs=datasets)
 
 
 __all__ = ["ImageSearchHookMixin", "imagesearch_template_fields"]

@@ -54,6 +54,16 @@ def not_found_message(instance_name: str, project_id: str | None) -> str:
     return f"ImageSearch instance {instance_name!r} does not exist in project {project_id or '(connection default)'}"
 
 
+def missing_message(names: list[str], project_id: str | None) -> str:
+    """:func:`not_found_message` for one or more instances of a fleet, naming every one."""
+    if len(names) == 1:
+        return not_found_message(names[0], project_id)
+    return (
+        f"{len(names)} ImageSearch instances do not exist in project "
+        f"{project_id or '(connection default)'}: {', '.join(names)}"
+    )
+
+
 def failure_status_message(instance_name: str, status: InstanceStatus) -> str:
     return (
         f"ImageSearch instance {instance_name!r} is {status.value}: {status.meaning}. "
@@ -81,7 +91,8 @@ def result_of_wait_event(event: dict[str, Any] | None, instance_name: str) -> An
     kind = event.get("status")
     message = str(event.get("message", ""))
     if kind == SUCCESS:
-        return event.get("instance")
+        # A fleet wait's event has every instance's details, in input order.
+        return event["instances"] if "instances" in event else event.get("instance")
     if kind == TIMEOUT:
         raise AirflowSensorTimeout(message)
     if kind in (FAILURE, NOT_FOUND):

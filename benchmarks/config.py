@@ -19,6 +19,10 @@ class Sizes:
     :param parse_repeats: fresh interpreters per module in the DAG-parse figure (the median is kept).
     :param archive_rows: detail rows archived per repetition.
     :param archive_repeats: interleaved repetitions of (archive path, plain executemany) per database.
+    :param fleet_instances: instances in the bulk-read and fleet-trigger figures.
+    :param bulk_latency: seconds of emulator latency per read in the bulk-read figure.
+    :param fleet_poll_interval: the fleet trigger's poll interval, in seconds.
+    :param fleet_transition: seconds after the start at which the fleet's instances turn NORMAL.
     """
 
     calls: int
@@ -31,6 +35,10 @@ class Sizes:
     parse_repeats: int
     archive_rows: int
     archive_repeats: int
+    fleet_instances: int = 1000
+    bulk_latency: float = 0.05
+    fleet_poll_interval: float = 2.0
+    fleet_transition: float = 3.5
 
 
 FULL = Sizes(
@@ -57,4 +65,8 @@ SMOKE = Sizes(
     parse_repeats=1,
     archive_rows=2_000,
     archive_repeats=1,
+    fleet_instances=30,
+    bulk_latency=0.01,
+    fleet_poll_interval=0.2,
+    fleet_transition=0.35,
 )

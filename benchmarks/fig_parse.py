@@ -34,7 +34,9 @@ from benchmarks.config import Sizes
 from benchmarks.results import Result, median, verdict
 
 MODULE_GOAL_MS = 30.0
-DAG_GOAL_MS = 50.0
+#: The example DAG against the control DAG measured in the same run: an absolute time fails on a slower
+#: machine although the provider adds nothing.
+DAG_GOAL_RATIO = 1.15
 CONTROL_DAG = Path(__file__).resolve().parent / "control_dag.py"
 #: Packages whose import at parse time would be a bug (they belong inside tasks and hooks).
 HEAVY = ("pandas", "numpy", "requests", "urllib3", "sqlalchemy", "aiohttp", "tenacity")
@@ -68,7 +70,7 @@ class Target:
     label: str
     kind: str  # "module", "file", or "warm" (a file parsed after the control DAG, same interpreter)
     target: str
-    goal_ms: float | None
+    goal_ms: float | None  # milliseconds, or for the example DAG a ratio to the control DAG
 
 
 TARGETS = (
@@ -86,7 +88,7 @@ TARGETS = (
         "airflow_provider_imagesearch.sensors.imagesearch",
         MODULE_GOAL_MS,
     ),
-    Target("dag", "example DAG file", "file", str(EXAMPLE_DAG), DAG_GOAL_MS),
+    Target("dag", "example DAG file", "file", str(EXAMPLE_DAG), DAG_GOAL_RATIO),
     Target("control", "control DAG (no provider)", "file", str(CONTROL_DAG), None),
     Target("dag_warm", "example DAG after the control DAG", "warm", str(EXAMPLE_DAG), None),
 )
@@ -183,13 +185,22 @@ def run(sizes: Sizes) -> list[Result]:
                 + ", ".join(f"{v:.1f}" for v in samples["dag_warm"])
                 + " ms)."
             )
+        if target.key == "dag":
+            ratio = value / control
+            goal = f"<= {target.goal_ms:g}x the control DAG of the same run ({target.label})"
+            shown = f"{value:.1f} ms vs control {control:.1f} ms = {ratio:.2f}x (medians)"
+            ok, number = ratio <= target.goal_ms, round(ratio, 3)
+        else:
+            goal = f"<= {target.goal_ms:g} ms ({target.label}, after import airflow.sdk)"
+            shown = f"{value:.1f} ms (median)"
+            ok, number = value <= target.goal_ms, round(value, 2)
         results.append(
             Result(
                 figure=f"DAG-parse cost: {target.key}",
-                goal=f"<= {target.goal_ms:g} ms ({target.label}, after import airflow.sdk)",
-                measured=f"{value:.1f} ms (median)",
-                status=verdict(value <= target.goal_ms),
-                value=round(value, 2),
+                goal=goal,
+                measured=shown,
+                status=verdict(ok),
+                value=number,
                 details={
                     "samples_ms": [round(v, 2) for v in samples[target.key]],
                     "control_dag_ms": round(control, 2),

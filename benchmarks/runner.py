@@ -15,12 +15,13 @@ from benchmarks.config import FULL, SMOKE, Sizes
 from benchmarks.results import Result
 
 #: Figure groups, in run order; the first three talk to the emulator.
-GROUPS = ("calls", "tokens", "deferral", "parse", "archive")
-EMULATOR_GROUPS = frozenset({"calls", "tokens", "deferral"})
+GROUPS = ("calls", "tokens", "deferral", "fleet", "parse", "archive")
+EMULATOR_GROUPS = frozenset({"calls", "tokens", "deferral", "fleet"})
 TITLES = {
     "calls": "call overhead + vs the generic way",
     "tokens": "token reuse",
     "deferral": "deferral at scale",
+    "fleet": "bulk read, fleet trigger, loop hold",
     "parse": "DAG-parse cost",
     "archive": "archive throughput",
 }
@@ -114,7 +115,7 @@ def _run_emulator_groups(
     step: Callable[[str, Callable[[], list[Result]]], None],
     progress: Progress,
 ) -> None:
-    from benchmarks import fig_calls, fig_deferral, fig_tokens
+    from benchmarks import fig_calls, fig_deferral, fig_fleet, fig_tokens
     from benchmarks.emulator import Meter, measure_capacity, start_emulator
 
     progress("starting the emulator (own process) and measuring its capacity ...")
@@ -139,6 +140,8 @@ def _run_emulator_groups(
             step("tokens", lambda: [fig_tokens.run(url, meter, sizes)])
         if "deferral" in selected:
             step("deferral", lambda: [fig_deferral.run(url, meter, sizes)])
+        if "fleet" in selected:
+            step("fleet", lambda: fig_fleet.run(url, meter, sizes))
     finally:
         emulator.stop()
 

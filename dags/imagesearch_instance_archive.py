@@ -1,9 +1,15 @@
 """Archive ImageSearch instance details to a SQL reporting table, and a reporting DAG fed by it.
 
-``imagesearch_instance_archive``: for each instance name (a DAG param), wait until it is NORMAL
-(deferrable sensor), read its details (mapped operator), and archive all of them in one task: one row
-per instance per DAG run, in one transaction, replacing the rows of an earlier attempt of the same run.
-The table is an Airflow Asset, so ``imagesearch_archive_report`` runs after each archive.
+``imagesearch_instance_archive``: the instance names (a DAG param) are cut into batches of
+``batch_size``; for each batch one deferrable sensor waits until all its instances are NORMAL (one
+trigger per batch) and one operator reads their details in bulk; then one task archives all of them:
+one row per instance per DAG run, in one transaction, replacing the rows of an earlier attempt of the
+same run. The table is an Airflow Asset, so ``imagesearch_archive_report`` runs after each archive.
+
+Why mapped batches rather than one task per instance or one task for all: 500 instances are 20 task
+instances per step (not 500), each labelled with its first instance and how many more; a batch that
+fails is retried alone; batches spread over workers; and each batch's log and XCom still list every
+instance's status.
 
 Parsing this file imports no pandas and no HTTP client: those load inside the tasks.
 """
@@ -46,6 +52,13 @@ ARCHIVE_ASSET = Asset(
                 "Instances to archive, each once (1-16 chars of a-z, 0-9, '-', '_', starting with a letter)."
             ),
         ),
+        "batch_size": Param(
+            25,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            description="Instances per mapped wait/read task (one trigger and one bulk read per batch).",
+        ),
         "imagesearch_conn_id": Param("imagesearch_default", type="string"),
         "db_conn_id": Param(
             "imagesearch_archive_db", type="string", description="Any SQL connection (SQLite, PostgreSQL)."
@@ -58,10 +71,12 @@ ARCHIVE_ASSET = Asset(
 )
 def imagesearch_instance_archive() -> None:
     @task
-    def instance_names() -> list[str]:
-        return list(get_current_context()["params"]["instance_names"])
+    def instance_batches() -> list[list[str]]:
+        params = get_current_context()["params"]
+        names, size = list(params["instance_names"]), int(params["batch_size"])
+        return [names[start : start + size] for start in range(0, len(names), size)]
 
-    names = instance_names()
+    batches = instance_batches()
 
     ready = ImageSearchInstanceStatusSensor.partial(
         task_id="wait_until_normal",
@@ -70,21 +85,21 @@ def imagesearch_instance_archive() -> None:
         poke_interval=5,
         timeout=60 * 60,
         not_found_grace=300,
-    ).expand(instance_name=names)
+    ).expand(instance_names=batches)
 
     details = InstanceDetailOperator.partial(
         task_id="read_details",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
-    ).expand(instance_name=names)
+    ).expand(instance_names=batches)
 
     @task(outlets=[ARCHIVE_ASSET])
-    def archive(all_details: list[dict[str, Any]]) -> dict[str, Any]:
+    def archive(batch_details: list[list[dict[str, Any]]]) -> dict[str, Any]:
         from airflow_provider_imagesearch.archive import archive_details
 
         context = get_current_context()
         params = context["params"]
         result = archive_details(
-            list(all_details),
+            [detail for batch in batch_details for detail in batch],
             db_conn_id=params["db_conn_id"],
             table=params["table"],
             run_id=context["run_id"],
@@ -94,7 +109,7 @@ def imagesearch_instance_archive() -> None:
 
     ready >> details
     # TaskFlow resolves the XComArg to the list of mapped results at run time.
-    archive(cast("list[dict[str, Any]]", details.output))
+    archive(cast("list[list[dict[str, Any]]]", details.output))
 
 
 @dag(

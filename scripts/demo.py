@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def seed() -> dict[str, object]:
                 "description": "New catalogue, still being created",
                 "tags": ["color"],
                 "status": "CREATION",
-                "transition_after_s": 12,
+                # Stays CREATION until the sensor has seen it (see grow_after_first_read).
+                "transition_after_s": 3600,
                 "next_status": "NORMAL",
                 "register_date_ms": now_ms,
                 "expired_date_ms": now_ms + 365 * DAY_MS,
@@ -126,6 +128,61 @@ def print_rows(database: Path) -> list[sqlite3.Row]:
     return rows
 
 
+DEFERRALS_TABLE = "demo_deferrals"
+
+
+def record_deferrals(airflow_db: Path) -> None:
+    """Make the demo's throwaway Airflow database record every task instance that enters ``deferred``.
+
+    ``airflow dags test`` runs a deferred task's trigger in line; the task instance is ``deferred`` for
+    only a few milliseconds (then queued while the trigger runs), too briefly to be seen by polling, and
+    log lines change between Airflow versions. A SQLite trigger on ``task_instance`` is the exact record.
+    """
+    with sqlite3.connect(airflow_db) as connection:
+        connection.executescript(
+            f"""
+            CREATE TABLE IF NOT EXISTS {DEFERRALS_TABLE} (task_id TEXT, map_index INTEGER, at TEXT);
+            CREATE TRIGGER IF NOT EXISTS {DEFERRALS_TABLE}_on_update AFTER UPDATE OF state ON task_instance
+            WHEN NEW.state = 'deferred' AND (OLD.state IS NULL OR OLD.state != 'deferred')
+            BEGIN
+                INSERT INTO {DEFERRALS_TABLE} VALUES (NEW.task_id, NEW.map_index, datetime('now'));
+            END;
+            """
+        )
+
+
+def deferrals(airflow_db: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(airflow_db) as connection:
+        rows = connection.execute(
+            f"SELECT task_id, map_index FROM {DEFERRALS_TABLE} ORDER BY rowid"
+        ).fetchall()
+    return [(str(task_id), int(map_index)) for task_id, map_index in rows]
+
+
+def grow_after_first_read(emulator: EmulatorProcess, stop: threading.Event) -> threading.Thread:
+    """Turn shop-new NORMAL 8 s after the sensor first read it: so the sensor defers however slowly
+    Airflow starts (a fixed delay from the start raced with a slow machine's DAG start)."""
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            if any(r.get("instance") == "shop-new" for r in emulator.requests_log()):
+                emulator.upsert_instance(
+                    "shop-new",
+                    description="New catalogue, still being created",
+                    tags=["color"],
+                    status="CREATION",
+                    register_date_ms=int(time.time() * 1000),
+                    expired_date_ms=int(time.time() * 1000) + 365 * DAY_MS,
+                    transition_after_s=8,
+                    next_status="NORMAL",
+                )
+                return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -136,20 +193,31 @@ def main() -> int:
     if migrated.returncode != 0:
         print(migrated.stdout[-3000:], migrated.stderr[-3000:], sep="\n")
         return 1
+    airflow_db = WORK / "airflow-home" / "airflow.db"
+    record_deferrals(airflow_db)
     with EmulatorProcess(seed=seed(), creation_seconds=10.0) as emulator:
         print(f"Emulator at {emulator.url} with instances {', '.join(INSTANCES)} (shop-new is CREATION)")
         env = airflow_env(emulator.url, database)
         started = time.monotonic()
-        result = run([airflow, "dags", "test", "imagesearch_instance_archive"], env, timeout=600)
+        stop = threading.Event()
+        grow_after_first_read(emulator, stop)
+        try:
+            result = run([airflow, "dags", "test", "imagesearch_instance_archive"], env, timeout=600)
+        finally:
+            stop.set()
         elapsed = time.monotonic() - started
         output = result.stdout + result.stderr
+        (WORK / "dags-test.log").write_text(output, encoding="utf-8")
         stats = emulator.stats()
         polls = sum(
             1 for r in emulator.requests_log() if r.get("instance") == "shop-new" and r["method"] == "GET"
         )
-    deferred = output.count("running trigger in line")
+    deferred_tasks = deferrals(airflow_db)
+    deferred = len(deferred_tasks)
     print(
-        f"airflow dags test exited {result.returncode} after {elapsed:.1f}s; sensors deferred to triggers: {deferred}"
+        f"airflow dags test exited {result.returncode} after {elapsed:.1f}s; sensors deferred to triggers: {deferred} "
+        f"({', '.join(f'{task}[{index}]' for task, index in deferred_tasks) or 'none'}: task instances that "
+        "entered state deferred in the Airflow database)"
     )
     print(
         f"Emulator saw {stats['requests_total']} requests, {stats['token_requests']} IAM token request(s); "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import ssl
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -186,10 +189,84 @@ def _load_ca(location: str) -> ssl.SSLContext:
         ) from None
 
 
+#: Contexts already built by :func:`_ssl_context`, by verify setting: the loop takes them without a thread.
+_SSL_CONTEXTS: dict[bool | str, ssl.SSLContext | bool] = {}
+#: Set once the process has parsed connection settings once (see ``ImageSearchAsyncHook.asettings``).
+_SETTINGS_PARSED: list[bool] = []
+
+
 @functools.lru_cache(maxsize=1)
 def _proxy_environment() -> bool:
     """Whether any proxy variable is set (read once: httpx scans os.environ for every client otherwise)."""
     return any(key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for key in os.environ)
+
+
+@dataclass
+class _SharedClient:
+    client: httpx.AsyncClient
+    #: Requests in flight at once. httpcore's pool rescans every queued request each time a connection
+    #: frees up: 1,000 waits queued in it cost O(n^2); queued here, they wait on a semaphore instead.
+    gate: asyncio.Semaphore
+    users: int = 0
+
+
+class SharedClients:
+    """One pooled ``httpx.AsyncClient`` per event loop and client settings, reference-counted.
+
+    A triggerer runs every trigger in one event loop: with a client per wait, 1,000 waits are 1,000
+    pools, 1,000 TLS handshakes per round and 1,000 sets of sockets. Hooks created with
+    ``shared_client=True`` borrow the loop's client for their settings instead, and give it back in
+    ``aclose()``; the last one to give it back closes it. A cancelled trigger gives its reference back
+    in its ``finally``, so the others keep polling on the same client.
+    """
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[Any, ...], _SharedClient]
+        ] = weakref.WeakKeyDictionary()
+
+    def acquire(
+        self, key: tuple[Any, ...], factory: Callable[[], httpx.AsyncClient], limit: int
+    ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The loop's client for ``key`` (made with ``factory`` if there is none) and its request gate
+        (``limit`` requests in flight); one more user counted."""
+        clients = self._clients.setdefault(asyncio.get_running_loop(), {})
+        entry = clients.get(key)
+        if entry is None:
+            entry = clients[key] = _SharedClient(factory(), asyncio.Semaphore(limit))
+        entry.users += 1
+        return entry.client, entry.gate
+
+    async def release(self, key: tuple[Any, ...], client: httpx.AsyncClient) -> None:
+        """One user fewer; the last one closes the client."""
+        clients = self._clients.get(asyncio.get_running_loop(), {})
+        entry = clients.get(key)
+        if entry is None or entry.client is not client:
+            await client.aclose()  # not ours (another loop's, or already dropped): close what was given
+            return
+        entry.users -= 1
+        if entry.users <= 0:
+            del clients[key]
+            await client.aclose()
+
+    def users(self, key: tuple[Any, ...] | None = None) -> int:
+        """Users of this loop's clients (of the one for ``key``, if given): for tests and benchmarks."""
+        clients = self._clients.get(asyncio.get_running_loop(), {})
+        if key is not None:
+            entry = clients.get(key)
+            return entry.users if entry is not None else 0
+        return sum(entry.users for entry in clients.values())
+
+    def count(self) -> int:
+        """Open shared clients on the running loop."""
+        return len(self._clients.get(asyncio.get_running_loop(), {}))
+
+
+SHARED_CLIENTS = SharedClients()
+#: Connections (and requests in flight) per shared client. Few on purpose: httpcore scans every pooled
+#: connection each time one frees up, so 1,000 waits took 2.09x ideal with 8 and 4.64x with 32, 1.59x
+#: with 4 (benchmarks/fig_deferral.py, one run each on a loaded 2-core machine).
+SHARED_POOL_CONNECTIONS = 4
 
 
 class _HookBase:
@@ -319,6 +396,18 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
             }
             self._session = session
         return self._session
+
+    def reserve_connections(self, count: int) -> None:
+        """Make the session ready for ``count`` threads calling at once (bulk reads).
+
+        Reads the connection and builds the session now, before threads share them, and grows the pool
+        so that no connection is thrown away after use (urllib3 keeps at most ``pool_maxsize``).
+        """
+        session = self.get_conn()
+        if count > 16:
+            adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=count)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
 
     def close(self) -> None:
         if self._session is not None:
@@ -590,13 +679,17 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
     """Async twin of :class:`ImageSearchHook`'s read path and v2 operations (httpx, no blocking calls).
 
     Shares the request builder, response parser, auth and token cache with the sync hook. One
-    ``httpx.AsyncClient`` per hook: keep the hook for a whole wait and close it with :meth:`aclose`.
+    ``httpx.AsyncClient`` per hook, or, with ``shared_client=True``, the event loop's pooled client for
+    these connection settings (see :class:`SharedClients`): keep the hook for a whole wait and close it
+    with :meth:`aclose`. Settings parsing and CA-bundle loading run in a worker thread, off the loop.
 
     :param imagesearch_conn_id: the Airflow connection id (conn type ``imagesearch``).
     :param region: region id overriding the connection's ``region`` extra.
     :param project_id: project id overriding the connection's ``project_id`` extra.
     :param retry_policy: retry policy overriding the connection's retry extras.
     :param token_cache: IAM token cache; the process-wide one by default.
+    :param shared_client: borrow the loop's shared pooled client instead of making one.
+    :param max_connections: pool size of this hook's own client (ignored when the client is shared).
     """
 
     def __init__(
@@ -607,14 +700,28 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         project_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
         token_cache: TokenCache = TOKEN_CACHE,
+        shared_client: bool = False,
+        max_connections: int = 4,
     ) -> None:
         self._init_common(imagesearch_conn_id, region, project_id, retry_policy, token_cache)
         self._client: httpx.AsyncClient | None = None
+        self.shared_client = shared_client
+        self.max_connections = max_connections
+        self._client_key: tuple[Any, ...] | None = None
+        self._gate: asyncio.Semaphore | None = None
 
     async def asettings(self) -> ImageSearchSettings:
         if self._settings is None:
             conn = await BaseHook.aget_connection(self.imagesearch_conn_id)
-            settings = settings_for(conn, await aextra_dejson(conn), **self._overrides())
+            extras = await aextra_dejson(conn)
+            if _SETTINGS_PARSED:
+                settings = settings_for(conn, extras, **self._overrides())  # ~0.1 ms once warm
+            else:
+                # The first parse of the process loads what parsing needs (~10 ms): in a worker thread,
+                # not on the loop. Later ones stay inline: 1,000 thread hand-offs would slow a triggerer
+                # starting 1,000 waits far more than they spare it.
+                settings = await asyncio.to_thread(settings_for, conn, extras, **self._overrides())
+                _SETTINGS_PARSED.append(True)
             await _amask(settings.credentials.secrets())
             self._adopt(settings)
         assert self._settings is not None
@@ -623,19 +730,47 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
     async def aget_conn(self) -> httpx.AsyncClient:
         if self._client is None:
             settings = await self.asettings()
-            self._client = httpx.AsyncClient(
-                verify=_ssl_context(settings.verify),
-                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-                trust_env=_proxy_environment(),
-            )
+            # Loading a CA bundle takes ~20 ms: once per process and setting, in a thread (then cached).
+            verify = _SSL_CONTEXTS.get(settings.verify)
+            if verify is None:
+                verify = _SSL_CONTEXTS[settings.verify] = await asyncio.to_thread(
+                    _ssl_context, settings.verify
+                )
+            trust_env = _proxy_environment()
+            if self._client is not None:  # another call of this hook got there during the awaits
+                return self._client
+
+            def make(connections: int, keepalive: int) -> httpx.AsyncClient:
+                return httpx.AsyncClient(
+                    verify=verify,
+                    timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive),
+                    trust_env=trust_env,
+                )
+
+            if self.shared_client:
+                key = (settings.verify, settings.read_timeout, settings.connect_timeout, trust_env)
+                self._client, self._gate = SHARED_CLIENTS.acquire(
+                    key,
+                    lambda: make(SHARED_POOL_CONNECTIONS, SHARED_POOL_CONNECTIONS),
+                    SHARED_POOL_CONNECTIONS,
+                )
+                self._client_key = key
+            else:
+                self._client = make(self.max_connections, min(2, self.max_connections))
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        client, self._client = self._client, None
+        key, self._client_key = self._client_key, None
+        self._gate = None
+        if client is None:
+            return
+        if key is not None:
+            await SHARED_CLIENTS.release(key, client)
+        else:
+            await client.aclose()
 
     async def __aenter__(self) -> ImageSearchAsyncHook:
         return self
@@ -645,10 +780,16 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
 
     async def _transmit(self, request: api.ApiRequest, prepared: PreparedCall) -> httpx.Response:
         client = await self.aget_conn()
+        gate = self._gate
         try:
-            return await client.request(
-                prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
-            )
+            if gate is None:
+                return await client.request(
+                    prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
+                )
+            async with gate:
+                return await client.request(
+                    prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
+                )
         except httpx.RequestError as exc:  # TransportError, and DecodingError of a garbled body
             raise _httpx_transport_error(request, exc) from None
 

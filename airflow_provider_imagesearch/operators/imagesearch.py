@@ -38,7 +38,7 @@ def _default_deferrable() -> bool:
 
 
 class InstanceDetailOperator(ImageSearchBaseOperator):
-    """Read an ImageSearch instance's details and push them to XCom.
+    """Read one or many ImageSearch instances' details and push them to XCom.
 
     ``GET /v1/{project_id}/service/{instance_name}``. The XCom value is
     :meth:`~airflow_provider_imagesearch.models.InstanceDetail.to_dict`: snake_case keys, ISO-8601 UTC
@@ -49,19 +49,70 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
     Works with dynamic task mapping: ``InstanceDetailOperator.partial(...).expand(instance_name=[...])``
     shows each instance's name as the map index.
 
+    **Bulk read**: with ``instance_names`` the operator reads them all with one hook (one connection
+    pool, one token), ``max_concurrency`` requests at a time, and returns the list of detail dicts in
+    input order. Missing instances are collected: ``missing="fail"`` (default) fails the task after
+    reading all the others, naming every missing one; ``missing="skip"`` logs them and leaves them out
+    of the list. Any other permanent error fails the task at once; a transient one that outlasts the
+    hook's retries fails the try.
+
     :param instance_name: the instance to read. (templated)
+    :param instance_names: the instances to read instead (exactly one of the two). (templated)
+    :param max_concurrency: reads in flight at once with ``instance_names`` (default 16).
+    :param missing: ``"fail"`` or ``"skip"``: what a missing instance in ``instance_names`` does.
     """
 
-    template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "instance_names")
 
-    def __init__(self, *, instance_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        instance_name: str | None = None,
+        instance_names: Sequence[str] | None = None,
+        max_concurrency: int = 16,
+        missing: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        from airflow_provider_imagesearch.bulk import one_of_names
+
         super().__init__(**kwargs)
-        self.instance_name = instance_name
+        one_of_names(type(self).__name__, instance_name, instance_names)
+        self.instance_name = instance_name or ""
+        self.instance_names = instance_names  # type: ignore[assignment]
+        self.max_concurrency = max_concurrency
+        self.missing = missing
 
-    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        detail = hook.get_instance(self.instance_name)
-        self.log.info("Instance %s is %s", detail.instance_name, detail.status.value)
-        return detail.to_dict()
+    def run(self, hook: ImageSearchHook, context: Context) -> Any:
+        if self.instance_names is None:
+            detail = hook.get_instance(self.instance_name)
+            self.log.info("Instance %s is %s", detail.instance_name, detail.status.value)
+            return detail.to_dict()
+        return self._read_many(hook)
+
+    def _read_many(self, hook: ImageSearchHook) -> list[dict[str, Any]]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_imagesearch.bulk import (
+            MISSING_CHOICES,
+            checked_concurrency,
+            checked_names,
+            read_instances,
+        )
+        from airflow_provider_imagesearch.outcomes import missing_message
+
+        names = checked_names(self.instance_names)
+        if self.missing not in MISSING_CHOICES:
+            raise ImageSearchValidationError("missing", " or ".join(map(repr, MISSING_CHOICES)), self.missing)
+        details = read_instances(hook, names, max_concurrency=checked_concurrency(self.max_concurrency))
+        for name, detail in details.items():
+            self.log.info("Instance %s is %s", name, detail.status.value if detail else "missing")
+        absent = [name for name, detail in details.items() if detail is None]
+        if absent and self.missing == "fail":
+            raise AirflowFailException(missing_message(absent, self.resolved_project_id()))
+        if absent:
+            self.log.warning("Skipping %d missing instance(s): %s", len(absent), ", ".join(absent))
+        self.log.info("Read %d of %d instances", len(names) - len(absent), len(names))
+        return [detail.to_dict() for detail in details.values() if detail is not None]
 
 
 class _InstanceLifecycleOperator(ImageSearchBaseOperator):

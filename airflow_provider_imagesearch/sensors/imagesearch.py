@@ -20,6 +20,7 @@ from airflow_provider_imagesearch.outcomes import (
     ERROR,
     failure_status_message,
     is_permanent,
+    missing_message,
     not_found_message,
     result_of_wait_event,
 )
@@ -48,7 +49,16 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
     :class:`~airflow_provider_imagesearch.triggers.imagesearch.ImageSearchInstanceStatusTrigger` with
     ``deferrable=True``; ``timeout``, ``soft_fail`` and ``poke_interval`` mean the same in all three.
 
+    **Fleet wait**: with ``instance_names`` the sensor waits for all of them with one hook (one token),
+    reading those not yet done ``max_concurrency`` at a time; it succeeds when every one is in a target
+    status (XCom: the list of detail dicts, in input order) and fails at once, naming the instance and
+    its status, when any is in a failure status. ``not_found_grace`` and ``timeout`` apply to the fleet.
+    Deferred, one :class:`~airflow_provider_imagesearch.triggers.imagesearch.ImageSearchFleetStatusTrigger`
+    polls them all.
+
     :param instance_name: the instance to wait for. (templated)
+    :param instance_names: the instances to wait for instead (exactly one of the two). (templated)
+    :param max_concurrency: reads in flight at once in a fleet wait (default 16).
     :param target_statuses: statuses that end the wait successfully (default ``{NORMAL}``).
     :param failure_statuses: statuses that fail the task at once (default: the terminal ones above).
     :param not_found_grace: seconds (or a timedelta) a missing instance is waited for, counted from
@@ -58,12 +68,14 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
     :param deferrable: defer to the triggerer instead of occupying a worker slot.
     """
 
-    template_fields: Sequence[str] = imagesearch_template_fields("instance_name")
+    template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "instance_names")
 
     def __init__(
         self,
         *,
-        instance_name: str,
+        instance_name: str | None = None,
+        instance_names: Sequence[str] | None = None,
+        max_concurrency: int = 16,
         target_statuses: Iterable[str | InstanceStatus] = READY_STATUSES,
         failure_statuses: Iterable[str | InstanceStatus] = TERMINAL_FAILURE_STATUSES,
         not_found_grace: float | timedelta = 0.0,
@@ -71,8 +83,13 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_imagesearch.bulk import one_of_names
+
         super().__init__(**kwargs)
-        self.instance_name = instance_name
+        one_of_names(type(self).__name__, instance_name, instance_names)
+        self.instance_name = instance_name or ""
+        self.instance_names = instance_names  # type: ignore[assignment]
+        self.max_concurrency = max_concurrency
         self.target_statuses = target_statuses
         self.failure_statuses = failure_statuses
         self.not_found_grace = (
@@ -85,6 +102,8 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         self._rule = WaitRule.deleted()
         self._wait_started: float | None = None
         self._errors_in_row = 0
+        #: A fleet wait's instances that reached the goal (their details; None once gone).
+        self._fleet_done: dict[str, dict[str, Any] | None] = {}
 
     # --- checks made before the first poke --------------------------------------------------
 
@@ -103,6 +122,14 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             raise AirflowFailException(
                 f"max_consecutive_errors must be >= 1, got {self.max_consecutive_errors}"
             )
+        if self.instance_names is not None:
+            from airflow_provider_imagesearch.bulk import checked_concurrency, checked_names
+
+            try:
+                self.instance_names = checked_names(self.instance_names)
+                checked_concurrency(self.max_concurrency)
+            except ImageSearchValidationError as error:
+                raise AirflowFailException(str(error)) from None
 
     def _wait_start(self, context: Context) -> float:
         """Epoch seconds when this wait began (survives reschedules; they are separate executions)."""
@@ -141,20 +168,47 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         timeout_at = start + self.timeout if self.timeout is not None else None
         remaining = max(timeout_at - time.time(), 0.0) if timeout_at is not None else None
         if remaining == 0.0:
-            raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_name}")
-        self.defer(
-            trigger=self.status_trigger(
+            raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_label}")
+        if self.instance_names is not None:
+            trigger = self._fleet_trigger(start + self.not_found_grace, timeout_at)
+        else:
+            trigger = self.status_trigger(
                 self._rule,
                 poll_interval=self.poke_interval,
                 not_found_deadline=start + self.not_found_grace,
                 timeout_at=timeout_at,
                 max_consecutive_errors=self.max_consecutive_errors,
-            ),
+            )
+        self.defer(
+            trigger=trigger,
             method_name="execute_complete",
             timeout=timedelta(seconds=remaining) if remaining is not None else None,
         )
 
+    def _fleet_trigger(self, not_found_deadline: float, timeout_at: float | None) -> Any:
+        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchFleetStatusTrigger
+
+        rule = self._rule
+        return ImageSearchFleetStatusTrigger(
+            instance_names=list(self.instance_names or ()),
+            imagesearch_conn_id=self.imagesearch_conn_id,
+            project_id=self.project_id,
+            region=self.region,
+            target_statuses=sorted(s.value for s in rule.targets),
+            failure_statuses=sorted(s.value for s in rule.failures),
+            wait_for_gone=rule.gone,
+            poll_interval=self.poke_interval,
+            # The synchronous poke just read them: the trigger's first round is one interval later.
+            first_poll_at=time.time() + self.poke_interval,
+            not_found_deadline=not_found_deadline,
+            timeout_at=timeout_at,
+            max_consecutive_errors=self.max_consecutive_errors,
+            max_concurrency=self.max_concurrency,
+        )
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self.instance_names is not None:
+            return self._poke_fleet(context)
         hook = self.hook
         try:
             if self.console_link is None:
@@ -205,6 +259,64 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         )
         return False
 
+    def _poke_fleet(self, context: Context) -> bool | PokeReturnValue:
+        """One poke of a fleet wait: read the instances not done yet, judge each with the wait rule."""
+        from airflow_provider_imagesearch.bulk import read_instances
+
+        names = list(self.instance_names or ())
+        hook = self.hook
+        pending = [name for name in names if name not in self._fleet_done]
+        try:
+            if self.console_link is None:
+                self.remember_instance(hook)
+            details = read_instances(hook, pending, max_concurrency=self.max_concurrency)
+        except ImageSearchError as error:
+            if is_permanent(error):
+                raise AirflowFailException(str(error)) from None
+            self._errors_in_row += 1
+            if self._errors_in_row >= self.max_consecutive_errors:
+                raise
+            self.log.warning(
+                "Reading the fleet failed (%d/%d in a row): %s",
+                self._errors_in_row,
+                self.max_consecutive_errors,
+                error,
+            )
+            return False
+        self._errors_in_row = 0
+        failed: list[str] = []
+        missing: list[str] = []
+        waiting: list[str] = []
+        for name, detail in details.items():
+            verdict = self._rule.judge(detail)
+            if verdict is Verdict.DONE:
+                self._fleet_done[name] = detail.to_dict() if detail is not None else None
+                self.log.info("Instance %s is %s", name, detail.status.value if detail else "gone")
+            elif verdict is Verdict.FAILED:
+                assert detail is not None
+                failed.append(failure_status_message(name, detail.status))
+            elif verdict is Verdict.MISSING:
+                missing.append(name)
+            else:
+                assert detail is not None
+                waiting.append(f"{name} ({detail.status.value})")
+        if failed:
+            raise AirflowFailException(" ".join(failed))
+        if missing and time.time() - self._wait_start(context) >= self.not_found_grace:
+            raise AirflowFailException(missing_message(missing, self.resolved_project_id()))
+        if len(self._fleet_done) == len(names):
+            return PokeReturnValue(is_done=True, xcom_value=[self._fleet_done[name] for name in names])
+        shown = waiting + [f"{name} (not found yet)" for name in missing]
+        self.log.info(
+            "%d/%d instances are %s; waiting for %s%s",
+            len(self._fleet_done),
+            len(names),
+            self._rule.describe(),
+            ", ".join(shown[:5]),
+            f" +{len(shown) - 5} more" if len(shown) > 5 else "",
+        )
+        return False
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task's outcome."""
         self.remember_connection()
@@ -213,7 +325,11 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             raise AirflowSkipException(f"Skipping (never_fail): {event.get('message', '')}")
         if event and event.get("status") == "success":
             self.log.info("%s (after %s polls)", event.get("message", ""), event.get("polls"))
-        return result_of_wait_event(event, self.instance_name)
+            # Each instance's outcome in the task log, not only in the triggerer's.
+            for detail in event.get("instances") or ():
+                if detail is not None:
+                    self.log.info("Instance %s is %s", detail.get("instance_name"), detail.get("status"))
+        return result_of_wait_event(event, self.instance_label)
 
 
 class ImageSearchInstanceDeletedSensor(ImageSearchInstanceStatusSensor):
@@ -222,13 +338,16 @@ class ImageSearchInstanceDeletedSensor(ImageSearchInstanceStatusSensor):
     Poke, reschedule or deferrable, like :class:`ImageSearchInstanceStatusSensor`; returns None.
 
     :param instance_name: the instance to wait for. (templated)
+    :param instance_names: the instances to wait for instead (exactly one of the two). (templated)
     """
 
-    def __init__(self, *, instance_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, instance_name: str | None = None, instance_names: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
         for name in ("target_statuses", "failure_statuses", "not_found_grace"):
             if name in kwargs:
                 raise ValueError(f"{type(self).__name__} waits for 'gone': it takes no {name}")
-        super().__init__(instance_name=instance_name, **kwargs)
+        super().__init__(instance_name=instance_name, instance_names=instance_names, **kwargs)
 
     def wait_rule(self) -> WaitRule:
         return WaitRule.deleted()

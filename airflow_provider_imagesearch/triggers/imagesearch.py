@@ -22,10 +22,69 @@ from airflow_provider_imagesearch.outcomes import (
     TIMEOUT,
     failure_status_message,
     is_permanent,
+    missing_message,
     not_found_message,
 )
 
 MAX_ERROR_BACKOFF = 300.0
+#: Instances a fleet trigger reads at once, by default.
+DEFAULT_MAX_CONCURRENCY = 16
+
+_HOOK_CLASS: list[Any] = []
+
+
+def _load_hook_class() -> Any:
+    """Import the async hook (httpx, requests, the settings machinery): ~0.3 s cold, so never on the loop.
+
+    Also anyio's asyncio backend and TLS streams, which httpcore otherwise imports (~50 ms) inside the
+    first request, on the loop.
+    """
+    import contextlib
+    import importlib
+
+    import airflow_provider_imagesearch.models
+    import airflow_provider_imagesearch.waits  # noqa: F401
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
+
+    for module in ("anyio._backends._asyncio", "anyio.streams.tls", "anyio.to_thread"):
+        with contextlib.suppress(ImportError):  # another httpcore backend: nothing to load early
+            importlib.import_module(module)
+
+    return ImageSearchAsyncHook
+
+
+async def _async_hook_class() -> Any:
+    """The async hook class, imported in a worker thread the first time.
+
+    The triggerer imports this module on its event loop, so the module itself stays light (it is
+    imported by the sensor only when it defers, never when a DAG file is parsed).
+    """
+    if not _HOOK_CLASS:
+        hook_class = await asyncio.to_thread(_load_hook_class)
+        if not _HOOK_CLASS:
+            _HOOK_CLASS.append(hook_class)
+    return _HOOK_CLASS[0]
+
+
+def _rule(targets: Sequence[str], failures: Sequence[str], gone: bool) -> Any:
+    from airflow_provider_imagesearch.models import InstanceStatus
+    from airflow_provider_imagesearch.waits import WaitRule
+
+    return WaitRule(
+        frozenset(InstanceStatus(s) for s in targets),
+        frozenset(InstanceStatus(s) for s in failures),
+        gone=gone,
+    )
+
+
+async def _until_first_poll(first_poll_at: float | None, timeout_at: float | None) -> None:
+    if first_poll_at is None:
+        return
+    wait = first_poll_at - time.time()
+    if timeout_at is not None:
+        wait = min(wait, timeout_at - time.time())
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 class ImageSearchInstanceStatusTrigger(BaseTrigger):
@@ -121,10 +180,9 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
-
-        self._hook = hook = ImageSearchAsyncHook(
-            self.imagesearch_conn_id, region=self.region, project_id=self.project_id
+        hook_class = await _async_hook_class()
+        self._hook = hook = hook_class(
+            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
         )
         try:
             yield TriggerEvent(await self._wait(hook))
@@ -132,21 +190,11 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
             await self._close()
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
-        from airflow_provider_imagesearch.models import InstanceStatus
-        from airflow_provider_imagesearch.waits import Verdict, WaitRule
+        from airflow_provider_imagesearch.waits import Verdict
 
-        rule = WaitRule(
-            frozenset(InstanceStatus(s) for s in self.target_statuses),
-            frozenset(InstanceStatus(s) for s in self.failure_statuses),
-            gone=self.wait_for_gone,
-        )
+        rule = _rule(self.target_statuses, self.failure_statuses, self.wait_for_gone)
         errors_in_row = 0
-        if self.first_poll_at is not None:
-            wait = self.first_poll_at - time.time()
-            if self.timeout_at is not None:
-                wait = min(wait, self.timeout_at - time.time())
-            if wait > 0:
-                await asyncio.sleep(wait)
+        await _until_first_poll(self.first_poll_at, self.timeout_at)
         while True:
             self.polls += 1
             poll_started = time.monotonic()
@@ -220,6 +268,249 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
 
     async def cleanup(self) -> None:
         await self._close()
+
+
+class ImageSearchFleetStatusTrigger(BaseTrigger):
+    """Poll many instances until every one is in a target status (or gone), then yield one event.
+
+    The fleet form of :class:`ImageSearchInstanceStatusTrigger`, on the same
+    :class:`~airflow_provider_imagesearch.waits.WaitRule`: one trigger (one hook, the triggerer's shared
+    client, one token) reads the instances still pending each round, ``max_concurrency`` at a time.
+    An instance that reached its goal is not read again. The wait ends:
+
+    * ``{"status": "success", "instances": [...]}`` when all are done: each instance's details in the
+      order of ``instance_names`` (``None`` for a gone instance);
+    * ``{"status": "failure", "instance_name": ..., "instance_status": ...}`` at once when any is in a
+      failure status (the first in input order is named; ``failed`` lists all seen in that round);
+    * ``{"status": "not_found", "missing": [...]}`` when instances are still missing at
+      ``not_found_deadline``;
+    * ``{"status": "timeout", "pending": [...]}`` at ``timeout_at``;
+    * ``{"status": "error", ...}`` after a permanent error, or ``max_consecutive_errors`` rounds in a
+      row in which a read failed after the hook's retries (backing off between them).
+
+    Every event has ``instance_names``, ``polls`` (rounds) and ``statuses`` (each instance's last seen
+    status, ``None`` if never read).
+
+    :param instance_names: the instances to watch.
+    :param max_concurrency: reads in flight at once.
+
+    The other parameters are :class:`ImageSearchInstanceStatusTrigger`'s.
+    """
+
+    def __init__(
+        self,
+        *,
+        instance_names: Sequence[str],
+        imagesearch_conn_id: str,
+        project_id: str | None = None,
+        region: str | None = None,
+        target_statuses: Sequence[str] = ("NORMAL",),
+        failure_statuses: Sequence[str] = (),
+        wait_for_gone: bool = False,
+        poll_interval: float = 60.0,
+        first_poll_at: float | None = None,
+        not_found_deadline: float | None = None,
+        timeout_at: float | None = None,
+        max_consecutive_errors: int = 5,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        super().__init__()
+        self.instance_names = list(instance_names)
+        self.imagesearch_conn_id = imagesearch_conn_id
+        self.project_id = project_id
+        self.region = region
+        self.target_statuses = sorted(target_statuses)
+        self.failure_statuses = sorted(failure_statuses)
+        self.wait_for_gone = bool(wait_for_gone)
+        self.poll_interval = float(poll_interval)
+        self.first_poll_at = first_poll_at
+        self.not_found_deadline = not_found_deadline
+        self.timeout_at = timeout_at
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self.max_concurrency = max(1, int(max_concurrency))
+        self._hook: Any = None
+        #: Rounds of reads made (for logs and tests).
+        self.polls = 0
+        self._statuses: dict[str, str | None] = dict.fromkeys(self.instance_names)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "instance_names": list(self.instance_names),
+                "imagesearch_conn_id": self.imagesearch_conn_id,
+                "project_id": self.project_id,
+                "region": self.region,
+                "target_statuses": list(self.target_statuses),
+                "failure_statuses": list(self.failure_statuses),
+                "wait_for_gone": self.wait_for_gone,
+                "poll_interval": self.poll_interval,
+                "first_poll_at": self.first_poll_at,
+                "not_found_deadline": self.not_found_deadline,
+                "timeout_at": self.timeout_at,
+                "max_consecutive_errors": self.max_consecutive_errors,
+                "max_concurrency": self.max_concurrency,
+            },
+        )
+
+    def _base(self, status: str, message: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "message": message,
+            "instance_names": list(self.instance_names),
+            "project_id": self.project_id,
+            "polls": self.polls,
+            "statuses": dict(self._statuses),
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook_class = await _async_hook_class()
+        self._hook = hook = hook_class(
+            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
+        )
+        try:
+            yield TriggerEvent(await self._wait(hook))
+        finally:
+            await self._close()
+
+    async def _read_round(self, hook: Any, names: list[str]) -> list[tuple[str, Any, BaseException | None]]:
+        """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each.
+
+        ``max_concurrency`` workers take the next name in turn (not one task per name: a round of 1,000
+        would create and schedule 1,000 tasks).
+        """
+        results: list[tuple[str, Any, BaseException | None]] = [(name, None, None) for name in names]
+        indexes = iter(range(len(names)))
+
+        async def worker() -> None:
+            for index in indexes:
+                name = names[index]
+                try:
+                    results[index] = (name, await hook.get_instance(name), None)
+                except ImageSearchError as error:  # not found included: the caller tells them apart
+                    results[index] = (name, None, error)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(names)) or 1)))
+        return results
+
+    async def _wait(self, hook: Any) -> dict[str, Any]:
+        from airflow_provider_imagesearch.waits import Verdict
+
+        rule = _rule(self.target_statuses, self.failure_statuses, self.wait_for_gone)
+        done: dict[str, Any] = {}
+        pending = list(dict.fromkeys(self.instance_names))
+        errors_in_row = 0
+        await _until_first_poll(self.first_poll_at, self.timeout_at)
+        while True:
+            self.polls += 1
+            poll_started = time.monotonic()
+            delay = self.poll_interval
+            failed: list[tuple[str, Any]] = []
+            missing: list[str] = []
+            errors: list[tuple[str, ImageSearchError]] = []
+            still: list[str] = []
+            for name, detail, error in await self._read_round(hook, pending):
+                if isinstance(error, ImageSearchError) and not isinstance(error, ImageSearchNotFoundError):
+                    if is_permanent(error):
+                        return self._error_event(name, error, retryable=False)
+                    errors.append((name, error))
+                    still.append(name)
+                    continue
+                self._statuses[name] = detail.status.value if detail is not None else None
+                verdict = rule.judge(detail)
+                if verdict is Verdict.DONE:
+                    done[name] = detail.to_dict() if detail is not None else None
+                    self.log.info("Instance %s is %s", name, detail.status.value if detail else "gone")
+                elif verdict is Verdict.FAILED:
+                    failed.append((name, detail))
+                else:
+                    if verdict is Verdict.MISSING:
+                        missing.append(name)
+                    still.append(name)
+            if failed:
+                name, detail = failed[0]
+                message = failure_status_message(name, detail.status)
+                if len(failed) > 1:
+                    message += " Also in a failure status: " + ", ".join(
+                        f"{other} ({d.status.value})" for other, d in failed[1:]
+                    )
+                event = self._base(FAILURE, message)
+                event.update(
+                    instance_name=name,
+                    instance_status=detail.status.value,
+                    instance=detail.to_dict(),
+                    failed={other: d.status.value for other, d in failed},
+                )
+                return event
+            pending = still
+            if not pending:
+                event = self._base(SUCCESS, f"All {len(self.instance_names)} instances are {rule.describe()}")
+                event["instances"] = [done.get(name) for name in self.instance_names]
+                return event
+            if missing and (self.not_found_deadline is None or time.time() >= self.not_found_deadline):
+                event = self._base(NOT_FOUND, missing_message(missing, self.project_id))
+                event["missing"] = missing
+                return event
+            if errors:
+                errors_in_row += 1
+                name, error = errors[0]
+                if errors_in_row >= self.max_consecutive_errors:
+                    return self._error_event(name, error, retryable=True)
+                delay = min(
+                    self.poll_interval * 2 ** (errors_in_row - 1), max(MAX_ERROR_BACKOFF, self.poll_interval)
+                )
+                self.log.warning(
+                    "Reading %d instance(s) failed (%d/%d rounds in a row), e.g. %s: %s; next round in %.1fs",
+                    len(errors),
+                    errors_in_row,
+                    self.max_consecutive_errors,
+                    name,
+                    error,
+                    delay,
+                )
+            else:
+                errors_in_row = 0
+            self.log.info(
+                "%d/%d instances %s (round %d); waiting for %s",
+                len(done),
+                len(self.instance_names),
+                rule.describe(),
+                self.polls,
+                _summary(pending, self._statuses),
+            )
+            if self.timeout_at is not None:
+                remaining = self.timeout_at - time.time()
+                if remaining <= 0:
+                    event = self._base(
+                        TIMEOUT,
+                        f"{len(pending)} of {len(self.instance_names)} instances did not become "
+                        f"{rule.describe()} in time: {_summary(pending, self._statuses)}",
+                    )
+                    event["pending"] = pending
+                    return event
+                delay = min(delay, remaining)
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - poll_started)))
+
+    def _error_event(self, name: str, error: ImageSearchError, *, retryable: bool) -> dict[str, Any]:
+        event = self._base(ERROR, f"Reading instance {name!r} failed: {error}")
+        event.update(_error_fields(error))
+        event["instance_name"] = name
+        event["retryable"] = retryable
+        return event
+
+    async def _close(self) -> None:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            await hook.aclose()
+
+    async def cleanup(self) -> None:
+        await self._close()
+
+
+def _summary(names: Sequence[str], statuses: dict[str, str | None], limit: int = 5) -> str:
+    """``a (CREATION), b (not found)`` for the first ``limit`` names, then ``+N more``."""
+    shown = ", ".join(f"{name} ({statuses.get(name) or 'not found yet'})" for name in names[:limit])
+    return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
 
 
 def _error_fields(error: ImageSearchError) -> dict[str, Any]:

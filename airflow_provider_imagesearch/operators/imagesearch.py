@@ -90,8 +90,6 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         return self._read_many(hook)
 
     def _read_many(self, hook: ImageSearchHook) -> list[dict[str, Any]]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from airflow_provider_imagesearch.bulk import (
             MISSING_CHOICES,
             checked_concurrency,
@@ -99,6 +97,7 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
             read_instances,
         )
         from airflow_provider_imagesearch.outcomes import missing_message
+        from airflow_provider_imagesearch.version_compat import AirflowFailException
 
         names = checked_names(self.instance_names)
         if self.missing not in MISSING_CHOICES:

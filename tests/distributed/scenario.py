@@ -77,7 +77,9 @@ def wait_ready(deploy: Deployment, timeout: float = 240.0) -> None:
 
 def trigger(deploy: Deployment, run_id: str, names: list[str] = INSTANCES) -> None:
     deploy.rest("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
-    conf = {"instance_names": names, "db_conn_id": ARCHIVE_CONN_ID, "table": TABLE}
+    # Batches of 2: ten sensor and ten read tasks to spread over the two workers (the default of 25
+    # would put all 20 instances in one task of each).
+    conf = {"instance_names": names, "batch_size": 2, "db_conn_id": ARCHIVE_CONN_ID, "table": TABLE}
     body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
     deploy.rest("POST", f"/dags/{DAG_ID}/dagRuns", body)
 

@@ -26,7 +26,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Huawei Cloud ImageSearch",
-                "python-modules": ["airflow_provider_imagesearch.operators.imagesearch"],
+                "python-modules": [
+                    "airflow_provider_imagesearch.operators.imagesearch",
+                    "airflow_provider_imagesearch.operators.import_images",
+                ],
             }
         ],
         "sensors": [

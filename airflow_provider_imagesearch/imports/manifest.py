@@ -272,9 +272,9 @@ def _list_chunks(rows: Iterable[Any], chunk_rows: int) -> Iterator[list[dict[str
 def _open(manifest: Any) -> Any:
     """A binary file object: a local path, or an ObjectStoragePath / URL (``airflow.sdk.ObjectStoragePath``)."""
     if isinstance(manifest, str) and "://" in manifest and not manifest.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_imagesearch.version_compat import object_storage_path
 
-        manifest = ObjectStoragePath(manifest)
+        manifest = object_storage_path(manifest)
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):

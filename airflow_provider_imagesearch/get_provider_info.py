@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_imagesearch.operators.imagesearch",
                     "airflow_provider_imagesearch.operators.imagesearch_v2",
+                    "airflow_provider_imagesearch.operators.import_images",
                 ],
             }
         ],

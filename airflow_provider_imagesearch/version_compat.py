@@ -69,6 +69,13 @@ async def aextra_dejson(conn: Connection) -> dict[str, Any]:
     return dict(conn.extra_dejson)
 
 
+def object_storage_path(url: str) -> Any:
+    """``airflow.sdk.ObjectStoragePath(url)``, imported when called (it loads fsspec)."""
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url)
+
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -77,4 +84,5 @@ __all__ = [
     "aextra_dejson",
     "amask_secret",
     "conf",
+    "object_storage_path",
 ]

@@ -1,0 +1,441 @@
+"""The import engine: sends a plan's rows with bounded, adaptive concurrency and records every outcome.
+
+Concurrency: a pool of ``max_concurrency`` threads shares the operator's one sync hook: one
+``requests.Session`` (its connection pool is widened to the concurrency; urllib3 pools are thread-safe)
+and one token (the hook's token cache is shared and locked). Threads suit the work: each request spends
+its time waiting on the network with the GIL released, and the hook's retry policy, auth and error
+mapping stay exactly those of every other operator. An :class:`AdaptiveLimit` sits in front of the pool:
+a 429 halves the number of requests in flight (at most once per ``Retry-After`` window, the same
+throttling episode is not counted twice), every success grows it back by one, up to the cap; the
+throttled request itself waits its ``Retry-After`` (the hook's retry policy honours it).
+
+Never twice, never lost: ``add_image`` is not blindly retried. After an ambiguous failure (5xx, a
+timeout after sending, a dropped connection) the engine asks the library (``check_image``): present
+means the add took effect (its tags are made right with ``modify_image``, idempotent) and the row is
+``reconciled``; absent means it did not, and the add is sent again. An outcome is written to the ledger
+only after its answer, in batches, so a killed worker loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imagesearch import api
+from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchAuthError,
+    ImageSearchNotFoundError,
+    ImageSearchResponseError,
+    ImageSearchServerError,
+    ImageSearchThrottledError,
+    ImageSearchTransportError,
+)
+from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.manifest import file_base64
+from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
+
+if TYPE_CHECKING:
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
+log = logging.getLogger(__name__)
+
+#: Codes the API answers a path or row it refuses with: the row is ``invalid``, not sent again unchanged.
+REFUSED_ROW_CODES = frozenset({"IS.0002", "IS.0003"})
+#: Codes that doom every row (no such instance, instance not ready): the import stops.
+FATAL_CODES = frozenset({"IS.0007", "IS.0015"})
+#: Sends of one row's add before it is recorded as failed (each after an answer proved it absent).
+MAX_ADD_SENDS = 4
+FLUSH_ROWS = 200
+FLUSH_SECONDS = 1.0
+PROGRESS_SECONDS = 30.0
+
+
+class AdaptiveLimit:
+    """How many requests may be in flight: halved by a 429, grown back by successes, up to ``cap``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.limit = cap
+        self.in_flight = 0
+        self.cuts = 0
+        self._quiet_until = 0.0
+        self._cond = threading.Condition()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._cond:
+            if self.in_flight >= self.limit and not self._cond.wait_for(
+                lambda: self.in_flight < self.limit, timeout
+            ):
+                return False
+            self.in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+    def throttled(self, retry_after: float | None) -> None:
+        now = time.monotonic()
+        with self._cond:
+            if now < self._quiet_until:
+                return  # the same throttling episode: already halved
+            self.limit = max(1, self.limit // 2)
+            self.cuts += 1
+            self._quiet_until = now + (retry_after if retry_after is not None else 1.0)
+
+    def succeeded(self) -> None:
+        with self._cond:
+            if self.limit < self.cap:
+                self.limit += 1
+                self._cond.notify()
+
+
+@dataclass
+class Outcome:
+    work: Work
+    outcome: str  # added, updated, reconciled, invalid, failed, pruned, forgotten
+    attempts: int = 0
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class ImportResult:
+    counts: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    problem_reasons: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    duplicate_examples: list[str] = field(default_factory=list)
+    rows: int = 0
+    throttle_cuts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("added", "updated", "unchanged", "reconciled", "pruned", "failed", "invalid")
+        result: dict[str, Any] = {key: int(self.counts[key]) for key in keys}
+        result.update(seconds=round(self.seconds, 3), rows=self.rows, duplicates=self.duplicates)
+        return result
+
+
+class ImportEngine:
+    """One import run of one instance (see the module doc).
+
+    :param hook: the operator's hook (one session, one token).
+    :param instance_name: the instance to import into.
+    :param ledger: the instance's ledger.
+    :param max_concurrency: the cap on requests in flight.
+    :param prune: delete from the library the paths the ledger knows and the manifest no longer has.
+    :param logger: where progress goes (the task's log).
+    """
+
+    def __init__(
+        self,
+        hook: ImageSearchHook,
+        instance_name: str,
+        ledger: Ledger,
+        *,
+        max_concurrency: int,
+        prune: bool,
+        logger: logging.Logger | Any = log,
+    ) -> None:
+        self.hook = hook
+        self.instance_name = instance_name
+        self.ledger = ledger
+        self.max_concurrency = max_concurrency
+        self.prune = prune
+        self.log = logger
+        self.limit = AdaptiveLimit(max_concurrency)
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> ImportResult:
+        started = time.monotonic()
+        result = ImportResult(rows=plan.summary.rows, duplicates=plan.summary.duplicates)
+        result.duplicate_examples = list(plan.summary.duplicate_examples or [])
+        result.counts["unchanged"] = plan.summary.unchanged
+        for row in plan.pathless_invalid():
+            result.counts["invalid"] += 1
+            self._problem(result, row.row, None, "INVALID_ROW", row.invalid or "invalid row")
+        if plan.summary.known_invalid:
+            # Refused before and unchanged since: still invalid, not sent again.
+            result.counts["invalid"] += plan.summary.known_invalid
+            result.problem_reasons["known invalid (unchanged since refused)"] += plan.summary.known_invalid
+        send, gone = plan.count_work(prune=self.prune)
+        total = send + gone
+        if plan.summary.duplicates:
+            self.log.warning(
+                "%d manifest rows repeat an earlier path (the last row wins): %s",
+                plan.summary.duplicates,
+                "; ".join(result.duplicate_examples),
+            )
+        self.log.info(
+            "Import into %s: %d rows, %d paths, %d unchanged, %d to send, %d to prune, concurrency %d",
+            self.instance_name,
+            plan.summary.rows,
+            plan.summary.paths,
+            plan.summary.unchanged,
+            send,
+            gone,
+            self.max_concurrency,
+        )
+        if total:
+            self._prepare_session()
+            self._execute(plan, result, total, started)
+        result.seconds = time.monotonic() - started
+        result.throttle_cuts = self.limit.cuts
+        return result
+
+    def _prepare_session(self) -> None:
+        import requests
+
+        session = self.hook.get_conn()
+        # One pool, as wide as the concurrency (the hook's default keeps 16 connections).
+        adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=max(16, self.max_concurrency))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+
+    def _execute(self, plan: Plan, result: ImportResult, total: int, started: float) -> None:
+        done_queue: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        pending: list[LedgerEntry] = []
+        forget: list[str] = []
+        state = {"done": 0, "last_flush": time.monotonic(), "last_log": time.monotonic(), "next_pct": 5}
+        fatal: list[BaseException] = []
+
+        def collect(block: bool) -> None:
+            while True:
+                try:
+                    future = done_queue.get(block=block, timeout=0.2) if block else done_queue.get_nowait()
+                except queue.Empty:
+                    break
+                block = False
+                error = future.exception()
+                if error is not None:
+                    fatal.append(error)
+                    continue
+                self._account(future.result(), result, pending, forget)
+                state["done"] += 1
+            now = time.monotonic()
+            if len(pending) + len(forget) >= FLUSH_ROWS or now - state["last_flush"] >= FLUSH_SECONDS:
+                self._flush(pending, forget)
+                state["last_flush"] = now
+            self._progress(state, total, result, started)
+
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="imagesearch-import") as pool:
+            in_flight = 0
+            try:
+                for work in plan.work(prune=self.prune):
+                    if fatal:
+                        break
+                    if work.kind in (INVALID, FORGET):
+                        outcome = Outcome(work, "invalid" if work.kind == INVALID else "forgotten")
+                        if work.kind == INVALID:
+                            outcome.error_code, outcome.message = "INVALID_ROW", work.row.invalid
+                        self._account(outcome, result, pending, forget)
+                        state["done"] += 1
+                        continue
+                    while not self.limit.acquire(timeout=0.2):
+                        collect(block=False)
+                    future = pool.submit(self._guarded, work)
+                    future.add_done_callback(done_queue.put)
+                    in_flight += 1
+                    collect(block=False)
+                # Everything is submitted: wait for the rest.
+                while state["done"] < total and not (fatal and self.limit.in_flight == 0):
+                    collect(block=True)
+                    if fatal and self.limit.in_flight == 0:
+                        collect(block=False)
+                        break
+            finally:
+                pool.shutdown(wait=True)
+                collect(block=False)
+                self._flush(pending, forget)
+        if fatal:
+            raise fatal[0]
+
+    def _guarded(self, work: Work) -> Outcome:
+        try:
+            return self._process(work)
+        finally:
+            self.limit.release()
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+
+    def _account(
+        self, outcome: Outcome, result: ImportResult, pending: list[LedgerEntry], forget: list[str]
+    ) -> None:
+        work = outcome.work
+        kind = outcome.outcome
+        if kind in ("pruned", "forgotten"):
+            if kind == "pruned":
+                result.counts["pruned"] += 1
+            forget.append(work.key)
+            return
+        if kind == "prune_failed":
+            result.counts["failed"] += 1
+            self._problem(result, None, work.row.path, outcome.error_code or "FAILED", outcome.message or "")
+            return
+        result.counts[kind] += 1
+        if kind in ("invalid", "failed"):
+            self._problem(
+                result, work.row.row, work.row.path, outcome.error_code or kind, outcome.message or ""
+            )
+        assert work.row.path is not None
+        pending.append(
+            LedgerEntry(
+                path_key=work.key,
+                path=work.row.path,
+                fingerprint=work.row.fingerprint,
+                outcome=kind,
+                error_code=outcome.error_code,
+                error_message=(outcome.message or None) and outcome.message[:1000],
+                row_number=work.row.row,
+                attempts=outcome.attempts,
+            )
+        )
+
+    @staticmethod
+    def _problem(result: ImportResult, row: int | None, path: str | None, code: str, message: str) -> None:
+        result.problem_reasons[code] += 1
+        if len(result.problems) < 10:
+            where = f"row {row}" if row else "ledger"
+            result.problems.append(f"{where} ({path!r}): {code} {message}".strip()[:400])
+
+    def _flush(self, pending: list[LedgerEntry], forget: list[str]) -> None:
+        if pending:
+            self.ledger.record(pending)
+            pending.clear()
+        if forget:
+            self.ledger.forget(forget)
+            forget.clear()
+
+    def _progress(self, state: dict[str, Any], total: int, result: ImportResult, started: float) -> None:
+        now = time.monotonic()
+        done = state["done"]
+        percent = 100 * done // total if total else 100
+        if percent < state["next_pct"] and now - state["last_log"] < PROGRESS_SECONDS and done < total:
+            return
+        if done >= total and state.get("logged_end"):
+            return
+        state["logged_end"] = done >= total
+        state["next_pct"] = (percent // 5 + 1) * 5
+        state["last_log"] = now
+        elapsed = max(now - started, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        self.log.info(
+            "Import progress: %d/%d (%d%%), %.1f rows/s, ETA %s, %d failed, %d invalid, concurrency %d",
+            done,
+            total,
+            percent,
+            rate,
+            f"{eta:.0f}s" if eta != float("inf") else "unknown",
+            result.counts["failed"],
+            result.counts["invalid"],
+            self.limit.limit,
+        )
+
+    # --- one row ----------------------------------------------------------------------------------
+
+    def _call(self, request: api.ApiRequest, counter: list[int]) -> Any:
+        causes: Counter[str] = Counter()
+        counter[0] += 1
+        try:
+            answer = self.hook.call(request, causes=causes)
+        except ImageSearchThrottledError as error:
+            self.limit.throttled(error.retry_after)
+            counter[0] += causes.total()
+            raise
+        counter[0] += causes.total()
+        if causes["429"]:
+            self.limit.throttled(None)
+        else:
+            self.limit.succeeded()
+        return answer
+
+    def _project(self) -> str:
+        return self.hook._project_after_settings(None)
+
+    def _process(self, work: Work) -> Outcome:
+        counter = [0]
+        try:
+            if work.kind == PRUNE:
+                return self._prune(work, counter)
+            return self._send(work, counter)
+        except ImageSearchApiError as error:
+            if (
+                isinstance(error, ImageSearchAuthError | ImageSearchNotFoundError)
+                or error.error_code in FATAL_CODES
+            ):
+                raise
+            if work.kind == PRUNE:
+                return Outcome(work, "prune_failed", counter[0], error.error_code, error.error_msg)
+            if error.error_code in REFUSED_ROW_CODES:
+                return Outcome(work, "invalid", counter[0], error.error_code, error.error_msg)
+            return Outcome(work, "failed", counter[0], error.error_code, error.error_msg)
+        except OSError as error:  # the row's file went away between planning and sending
+            return Outcome(work, "failed", counter[0], "FILE_ERROR", f"{type(error).__name__}: {error}")
+
+    def _send(self, work: Work, counter: list[int]) -> Outcome:
+        row = work.row
+        assert row.path is not None
+        success = "updated" if work.kind == UPDATE else "added"
+        encoded = file_base64(row.file) if row.file else None
+        request = api.add_image(
+            self._project(), self.instance_name, path=row.path, file_base64=encoded, tags=row.tags or None
+        )
+        last: ImageSearchApiError | None = None
+        for _ in range(MAX_ADD_SENDS):
+            try:
+                self._call(request, counter)
+                return Outcome(work, success, counter[0])
+            except ImageSearchThrottledError as error:
+                last = error  # refused by the gateway before the service saw it: safe to send again
+                time.sleep(error.retry_after if error.retry_after is not None else 1.0)
+                continue
+            except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
+                if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):
+                    last = error
+                    continue
+                last = error
+                self.log.debug(
+                    "Add of row %d was ambiguous (%s): checking the library", row.row, error.error_code
+                )
+            # Ambiguous: did it take effect?
+            if work.kind == UPDATE:
+                continue  # the path was there before: only a new add can make it right (it overwrites)
+            present = self._call(api.check_image(self._project(), self.instance_name, path=row.path), counter)
+            if present:
+                if row.tags:
+                    self._call(
+                        api.modify_image(self._project(), self.instance_name, path=row.path, tags=row.tags),
+                        counter,
+                    )
+                return Outcome(work, "reconciled", counter[0])
+        assert last is not None
+        raise last
+
+    def _prune(self, work: Work, counter: list[int]) -> Outcome:
+        path = work.row.path
+        assert path is not None
+        try:
+            self._call(api.delete_image(self._project(), self.instance_name, path=path), counter)
+        except ImageSearchApiError as error:
+            if error.status is None or not 400 <= error.status < 500 or error.status == 429:
+                raise
+            if isinstance(error, ImageSearchAuthError) or error.error_code in FATAL_CODES:
+                raise
+            if self._call(api.check_image(self._project(), self.instance_name, path=path), counter):
+                raise
+        return Outcome(work, "pruned", counter[0])
+
+
+ProgressLogger = Callable[..., None]

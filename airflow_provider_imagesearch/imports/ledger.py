@@ -1,0 +1,162 @@
+"""The import ledger: one row per (instance, path) recording what was last sent and how it went.
+
+It lives on any SQL connection (SQLite by default, PostgreSQL, any common-sql ``DbApiHook``), through
+the archive's SQL layer (:func:`~airflow_provider_imagesearch.archive.sql_engine`, checked table names,
+safe concurrent creation). Columns:
+
+==================  ===========================================================================
+``instance_name``   the instance (key)
+``path_key``        32 hex digits of the path's SHA-256 (key: paths can be longer than an index)
+``path``            the image's path (its id in the library)
+``fingerprint``     digest of what was sent: tags + the file's SHA-256
+``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid`` or ``failed``
+``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
+``error_message``   why the row was refused or failed; NULL on success
+``row_number``      the row's number in the manifest of the run that wrote it
+``attempts``        requests sent for the row in that run
+``run_id``          the run that wrote the row
+``updated_at``      when (UTC)
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imagesearch.archive import _create_if_missing, derived_identifier, validate_table_name
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
+SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
+OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One outcome to record."""
+
+    path_key: str
+    path: str
+    fingerprint: str
+    outcome: str
+    error_code: str | None
+    error_message: str | None
+    row_number: int | None
+    attempts: int
+
+
+def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
+    import sqlalchemy as sa
+
+    validate_table_name(table)
+    schema, _, name = table.rpartition(".")
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("instance_name", sa.String(64), nullable=False),
+        sa.Column("path_key", sa.String(32), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("fingerprint", sa.String(32), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("error_code", sa.String(64)),
+        sa.Column("error_message", sa.Text()),
+        sa.Column("row_number", sa.BigInteger()),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.String(255), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("instance_name", "path_key", name=derived_identifier("pk", name)),
+        schema=schema or None,
+    )
+
+
+class Ledger:
+    """The ledger of one instance in one table.
+
+    :param engine: SQLAlchemy engine of the ledger's connection.
+    :param table: ``[schema.]table``, a checked identifier.
+    :param instance_name: the instance whose rows this object reads and writes.
+    :param run_id: written on every row this run records.
+    """
+
+    def __init__(self, engine: sa.engine.Engine, table: str, instance_name: str, run_id: str) -> None:
+        import sqlalchemy as sa
+
+        self.engine = engine
+        self.table = ledger_table(table, sa.MetaData())
+        self.instance_name = instance_name
+        self.run_id = run_id
+
+    def create_if_missing(self) -> None:
+        with self.engine.begin() as connection:
+            _create_if_missing(connection, self.table.fullname, self.table)
+
+    def stream(self, chunk_rows: int = 10_000) -> Iterator[list[tuple[str, str, str, str]]]:
+        """``(path_key, fingerprint, outcome, path)`` of every row of the instance, in chunks (server-side cursor)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path).where(
+            t.c.instance_name == self.instance_name
+        )
+        with self.engine.connect().execution_options(stream_results=True) as connection:
+            result = connection.execute(query)
+            while rows := result.fetchmany(chunk_rows):
+                yield [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def record(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write outcomes in one transaction (replacing the rows of the same paths)."""
+        if not entries:
+            return
+        import sqlalchemy as sa
+
+        t = self.table
+        now = datetime.now(UTC)
+        values = {
+            e.path_key: {
+                "instance_name": self.instance_name,
+                "path_key": e.path_key,
+                "path": e.path,
+                "fingerprint": e.fingerprint,
+                "outcome": e.outcome,
+                "error_code": e.error_code,
+                "error_message": e.error_message,
+                "row_number": e.row_number,
+                "attempts": e.attempts,
+                "run_id": self.run_id,
+                "updated_at": now,
+            }
+            for e in entries
+        }
+        with self.engine.begin() as connection:
+            self._delete(connection, list(values))
+            connection.execute(sa.insert(t), list(values.values()))
+
+    def forget(self, path_keys: Sequence[str]) -> None:
+        """Delete the rows of these paths (pruned images)."""
+        if path_keys:
+            with self.engine.begin() as connection:
+                self._delete(connection, list(path_keys))
+
+    def _delete(self, connection: sa.engine.Connection, keys: list[str]) -> None:
+        import sqlalchemy as sa
+
+        t = self.table
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            connection.execute(
+                sa.delete(t).where(t.c.instance_name == self.instance_name, t.c.path_key.in_(part))
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row of the instance (tests, small ledgers)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        with self.engine.connect() as connection:
+            query = sa.select(t).where(t.c.instance_name == self.instance_name)
+            return [dict(row._mapping) for row in connection.execute(query)]

@@ -1,0 +1,351 @@
+"""Reading an import manifest in chunks, and checking each row.
+
+A manifest is a list of dicts (an XCom value), a CSV / JSON-lines / Parquet file (a local path, a URL
+or an ``ObjectStoragePath``), or a SQL query on any SQL connection. It is read in chunks
+(:data:`CHUNK_ROWS` rows): pandas ``chunksize`` for CSV and JSON lines, pyarrow ``iter_batches`` for
+Parquet, ``fetchmany`` on a server-side cursor for SQL; a manifest of a million rows never sits in
+memory whole.
+
+Columns: ``path`` (required: the image's id in the library, its OBS URL), ``tags`` (a JSON object, or
+a mapping) and/or ``tag.<key>`` columns (one tag each; an empty cell is no tag), ``file`` (optional: a
+local file whose bytes are sent base64; ``path`` is then only the image's id). Other columns are
+ignored. Rows are numbered from 1, in manifest order, header excluded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.validation import MAX_TAGS
+
+CHUNK_ROWS = 5_000
+#: The largest image file sent: base64 makes it 4/3 bigger, and the gateway refuses bodies over 12 MB.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+TAG_PREFIX = "tag."
+FORMATS = ("csv", "jsonl", "parquet")
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_COMPRESSION = (".gz", ".bz2", ".zst", ".xz", ".zip")
+OBS_URL_FORM = (
+    "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
+)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One checked manifest row.
+
+    :param row: its number in the manifest (1 = first data row).
+    :param path: the image's id (its OBS URL), or None when the row has none.
+    :param tags: the tags to send (empty: none).
+    :param file: local file whose bytes are sent, or None.
+    :param fingerprint: digest of what is sent (tags + file digest): a rerun sends the row again only
+        when it changes.
+    :param invalid: why the row cannot be sent, or None.
+    """
+
+    row: int
+    path: str | None
+    tags: dict[str, Any]
+    file: str | None
+    fingerprint: str
+    invalid: str | None = None
+
+
+def path_key(path: str) -> str:
+    """The ledger's key of a path: 32 hex digits of its SHA-256 (paths may be longer than an index allows)."""
+    return hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def fingerprint(tags: Mapping[str, Any], file_digest: str | None) -> str:
+    canonical = json.dumps({"t": tags, "f": file_digest}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def obs_url_re(region: str) -> re.Pattern[str]:
+    return re.compile(rf"https://[a-z0-9][a-z0-9.-]{{1,62}}\.obs\.{re.escape(region)}\.myhuaweicloud\.com/.+")
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    try:
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pyarrow containers and scalars -> Python lists and scalars."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        return value.tolist()
+    return value
+
+
+def _tag_value(key: str, value: Any) -> str | list[str]:
+    value = _plain(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"tag {key!r} must be a string or a non-empty list of strings, not {value!r}"[:300])
+
+
+def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> ManifestRow:
+    """Check one raw row (column -> value); never raises: a bad row comes back with ``invalid`` set."""
+    path = raw.get("path")
+    path = None if _missing(path) else path
+    try:
+        if path is None:
+            raise ValueError("no path: the column 'path' is required")
+        if not isinstance(path, str):
+            raise ValueError(f"path must be a string, not {type(path).__name__}")
+        path = path.strip()
+        tags = _row_tags(raw)
+        file = raw.get("file")
+        file = None if _missing(file) else file
+        digest = None
+        if file is not None:
+            if not isinstance(file, str):
+                raise ValueError(f"file must be a local file path, not {type(file).__name__}")
+            digest = _file_digest(file)
+        elif region is not None and not obs_url_re(region).fullmatch(path):
+            raise ValueError(f"path must be {OBS_URL_FORM.replace('{region}', region)} when no file is given")
+        return ManifestRow(row, path, tags, file, fingerprint(tags, digest))
+    except ValueError as error:
+        reason = str(error)
+        keyed = path if isinstance(path, str) else None
+        return ManifestRow(row, keyed, {}, None, fingerprint({"invalid": reason}, None), reason)
+
+
+def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    value = raw.get("tags")
+    if not _missing(value):
+        value = _plain(value)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    "tags must be a JSON object of tag name -> string or list of strings"
+                ) from None
+        if not isinstance(value, Mapping):
+            raise ValueError("tags must be a JSON object of tag name -> string or list of strings")
+        for key, tag in value.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"tag names must be non-empty strings, not {key!r}")
+            if tag is None:
+                continue
+            tags[key] = _tag_value(key, tag)
+    for column, tag in raw.items():
+        if isinstance(column, str) and column.startswith(TAG_PREFIX) and not _missing(tag):
+            key = column[len(TAG_PREFIX) :]
+            tags[key] = _tag_value(key, tag)
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags per image, not {len(tags)}")
+    return tags
+
+
+def _file_digest(file: str) -> str:
+    try:
+        size = os.path.getsize(file)
+    except OSError as error:
+        raise ValueError(f"file {file!r} cannot be read ({type(error).__name__})") from None
+    if size == 0:
+        raise ValueError(f"file {file!r} is empty")
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"file {file!r} is {size} bytes, more than the {MAX_FILE_BYTES} allowed")
+    digest = hashlib.sha256()
+    try:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise ValueError(f"file {file!r} cannot be read ({type(error).__name__})") from None
+    return digest.hexdigest()
+
+
+def file_base64(file: str) -> str:
+    with open(file, "rb") as handle:
+        return base64.b64encode(handle.read()).decode("ascii")
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+
+def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> None:
+    """Exactly one source: ``manifest`` (list of dicts, path or URL) or ``manifest_sql`` + conn id."""
+    if manifest_sql is not None:
+        if manifest is not None:
+            raise ImageSearchValidationError(
+                "manifest/manifest_sql", "one of manifest or manifest_sql, not both", "both given"
+            )
+        if not isinstance(manifest_sql, str) or not manifest_sql.strip():
+            raise ImageSearchValidationError("manifest_sql", "a non-empty SQL query", manifest_sql)
+        if not isinstance(manifest_conn_id, str) or not manifest_conn_id:
+            raise ImageSearchValidationError(
+                "manifest_conn_id", "the id of the SQL connection manifest_sql runs on", manifest_conn_id
+            )
+        return
+    if manifest is None:
+        raise ImageSearchValidationError(
+            "manifest", "a list of dicts, a CSV/JSON-lines/Parquet path or URL, or use manifest_sql", None
+        )
+    if isinstance(manifest, str | os.PathLike) or hasattr(manifest, "open"):
+        if isinstance(manifest, str) and not manifest.strip():
+            raise ImageSearchValidationError("manifest", "a non-empty path or URL", manifest)
+        manifest_format(manifest)
+        return
+    if not isinstance(manifest, Sequence):
+        raise ImageSearchValidationError(
+            "manifest", "a list of dicts, a CSV/JSON-lines/Parquet path or URL", type(manifest).__name__
+        )
+
+
+def manifest_format(manifest: Any) -> str:
+    name = str(manifest).lower().split("?", 1)[0]
+    for suffix in _COMPRESSION:
+        name = name.removesuffix(suffix)
+    for suffix, kind in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind
+    raise ImageSearchValidationError(
+        "manifest",
+        f"a file name ending in one of {', '.join(_SUFFIXES)} (CSV, JSON lines, Parquet)",
+        manifest,
+    )
+
+
+def read_chunks(
+    manifest: Any = None,
+    *,
+    manifest_sql: str | None = None,
+    manifest_conn_id: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[list[dict[str, Any]]]:
+    """The manifest's raw rows, ``chunk_rows`` at a time (see the module doc)."""
+    validate_source(manifest, manifest_sql, manifest_conn_id)
+    if manifest_sql is not None:
+        assert manifest_conn_id is not None
+        yield from _sql_chunks(manifest_sql, manifest_conn_id, chunk_rows)
+    elif isinstance(manifest, str | os.PathLike) or hasattr(manifest, "open"):
+        yield from _file_chunks(manifest, chunk_rows)
+    else:
+        yield from _list_chunks(manifest, chunk_rows)
+
+
+def _list_chunks(rows: Iterable[Any], chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        # A non-mapping becomes a row without a path: invalid, reported with its number.
+        chunk.append(dict(row) if isinstance(row, Mapping) else {"path": None})
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _open(manifest: Any) -> Any:
+    """A binary file object: a local path, or an ObjectStoragePath / URL (``airflow.sdk.ObjectStoragePath``)."""
+    if isinstance(manifest, str) and "://" in manifest and not manifest.startswith("file://"):
+        from airflow_provider_imagesearch.version_compat import object_storage_path
+
+        manifest = object_storage_path(manifest)
+    elif isinstance(manifest, str) and manifest.startswith("file://"):
+        manifest = manifest[len("file://") :]
+    if hasattr(manifest, "open"):
+        return manifest.open("rb")
+    return open(manifest, "rb")
+
+
+def _file_chunks(manifest: Any, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    import pandas as pd
+
+    kind = manifest_format(manifest)
+    name = str(manifest).lower()
+    compression = next((s[1:] for s in _COMPRESSION if name.endswith(s)), None)
+    compression = {"gz": "gzip", "zst": "zstd"}.get(compression or "", compression)
+    with _open(manifest) as handle:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pylist()
+            return
+        if _empty(handle):
+            return
+        if kind == "csv":
+            reader = pd.read_csv(
+                handle,
+                chunksize=chunk_rows,
+                dtype=str,
+                keep_default_na=False,
+                sep="\t" if ".tsv" in name else ",",
+                compression=compression,
+                encoding="utf-8",
+            )
+        else:
+            reader = pd.read_json(
+                handle,
+                lines=True,
+                chunksize=chunk_rows,
+                dtype=False,
+                compression=compression,
+                encoding="utf-8",
+            )
+        with reader:
+            for frame in reader:
+                yield frame.to_dict("records")
+
+
+def _empty(handle: Any) -> bool:
+    """Whether a file is empty (pandas refuses a CSV without even a header line)."""
+    try:
+        position = handle.tell()
+        empty = not handle.read(1)
+        handle.seek(position)
+        return empty
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _sql_chunks(sql: str, conn_id: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.archive import sql_engine
+
+    engine = sql_engine(conn_id)
+    try:
+        # stream_results: a server-side cursor where the driver has one (PostgreSQL), so rows arrive
+        # chunk by chunk instead of all at once.
+        with engine.connect().execution_options(stream_results=True) as connection:
+            result = connection.execute(sa.text(sql))
+            columns = list(result.keys())
+            while rows := result.fetchmany(chunk_rows):
+                yield [dict(zip(columns, row, strict=True)) for row in rows]
+    finally:
+        engine.dispose()

@@ -1,0 +1,220 @@
+"""Figures "bulk import": throughput against ideal, under faults, the unchanged rerun, the diff's memory.
+
+The emulator runs in its own process (no shared GIL) with ``latency_seconds`` modelling the network;
+the import runs here through the operator (``execute``), its ledger on SQLite in a temporary folder.
+Ideal wall time = rows x latency / max_concurrency.
+
+* clean: N path-only rows, 20 ms latency, ``max_concurrency=16``: wall <= 1.3x ideal.
+* faults: the same with 5% 429 (``Retry-After`` 0.2 s) and 2% 503: every row imported, wall <= 1.8x
+  ideal, the emulator's log shows processed adds <= rows + reconciled.
+* rerun: the clean manifest again: 0 API requests, under 2 s.
+* diff: a 1,000,000-row manifest against a full ledger of the same rows (written directly), in a child
+  process: peak RSS growth <= 300 MB (``ru_maxrss`` after minus before).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import Result, verdict
+
+LATENCY = 0.02
+CONCURRENCY = 16
+BUCKET = "https://shop.obs.cn-north-4.myhuaweicloud.com"
+
+
+def _manifest(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("path\n")
+        for index in range(rows):
+            handle.write(f"{BUCKET}/bench/{index:07d}.jpg\n")
+
+
+def _import(manifest: Path, instance: str, run_id: str) -> dict[str, Any]:
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+
+    op = ImageSearchImportImagesOperator(
+        task_id="bench", instance_name=instance, manifest=str(manifest), max_concurrency=CONCURRENCY
+    )
+    result: dict[str, Any] = op.execute({"run_id": run_id})
+    return result
+
+
+def run(url: str, emulator: Any, rows: int, diff_rows: int) -> list[Result]:
+    from airflow_provider_imagesearch.emulator.routes import R_ADD, R_TOKENS
+    from tests.support.connections import connection_fields, install
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    install("imagesearch_default", connection_fields(url, "aksk"))
+    install("imagesearch_archive_db", {"conn_type": "sqlite", "host": str(folder / "ledger.db")})
+    manifest = folder / "manifest.csv"
+    _manifest(manifest, rows)
+    ideal = rows * LATENCY / CONCURRENCY
+    results = []
+
+    # Untimed warm-up: imports (pandas, SQLAlchemy), the ledger table, the connection pool.
+    warm = folder / "warm.csv"
+    _manifest(warm, 200)
+    emulator.upsert_instance("bench-warm", images={})
+    _import(warm, "bench-warm", "warm")
+    emulator.upsert_instance("bench-clean", images={})
+    emulator.set_faults(reset=True, latency_seconds=LATENCY)
+    emulator.reset_stats()
+    started = time.perf_counter()
+    clean = _import(manifest, "bench-clean", "clean")
+    wall = time.perf_counter() - started
+    ratio = wall / ideal
+    results.append(
+        Result(
+            figure="bulk import, clean",
+            goal="wall <= 1.3x ideal",
+            measured=f"{rows:,} rows in {wall:.2f} s = {ratio:.2f}x ideal ({ideal:.2f} s)",
+            status=verdict(ratio <= 1.3 and clean["added"] == rows),
+            value=ratio,
+            details={"xcom": clean, "wall_s": wall, "ideal_s": ideal},
+        )
+    )
+
+    emulator.reset_stats()
+    started = time.perf_counter()
+    rerun = _import(manifest, "bench-clean", "rerun")
+    rerun_s = time.perf_counter() - started
+    api = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
+    results.append(
+        Result(
+            figure="bulk import, unchanged rerun",
+            goal="0 API requests, < 2 s",
+            measured=f"{len(api)} requests, {rerun_s:.2f} s for {rows:,} rows",
+            status=verdict(not api and rerun_s < 2.0 and rerun["unchanged"] == rows),
+            value=rerun_s,
+            details={"xcom": rerun},
+        )
+    )
+
+    emulator.upsert_instance("bench-faults", images={})
+    emulator.set_faults(
+        reset=True,
+        latency_seconds=LATENCY,
+        throttle_429_rate=0.05,
+        retry_after="0.2",
+        error_5xx_rate=0.02,
+        error_5xx_kinds=["503_json"],
+        random_seed=1,
+    )
+    emulator.reset_stats()
+    started = time.perf_counter()
+    faulty = _import(manifest, "bench-faults", "faults")
+    wall = time.perf_counter() - started
+    emulator.set_faults(reset=True)
+    stats = emulator.stats()
+    processed = sum(1 for r in emulator.requests_log() if r["route"] == R_ADD and r["status"] == 200)
+    held = len(emulator.control.state()["images"].get(f"{_project()}/bench-faults", {}))
+    ratio = wall / ideal
+    ok = held == rows and processed <= rows + faulty["reconciled"] and ratio <= 1.8
+    results.append(
+        Result(
+            figure="bulk import, 5% 429 + 2% 503",
+            goal="all rows, wall <= 1.8x ideal, adds <= rows + reconciled",
+            measured=(
+                f"{held:,}/{rows:,} held, {ratio:.2f}x ideal ({wall:.2f} s), {processed:,} adds processed, "
+                f"{faulty['reconciled']} reconciled"
+            ),
+            status=verdict(ok),
+            value=ratio,
+            details={"xcom": faulty, "faults": stats.get("faults_injected")},
+        )
+    )
+    if diff_rows:
+        results.append(_diff(folder, diff_rows))
+    return results
+
+
+def _project() -> str:
+    from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID
+
+    return DEFAULT_PROJECT_ID
+
+
+DIFF_CHILD = r"""
+import json, resource, sys, time
+rows, manifest, db = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+from airflow_provider_imagesearch.imports.ledger import Ledger
+from airflow_provider_imagesearch.imports.manifest import read_chunks
+from airflow_provider_imagesearch.imports.plan import Plan
+import sqlalchemy as sa
+engine = sa.create_engine(f"sqlite:///{db}")
+ledger = Ledger(engine, "imagesearch_import_ledger", "bench-diff", "diff")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+with Plan() as plan:
+    plan.load_manifest(read_chunks(manifest), region="cn-north-4")
+    plan.load_ledger(ledger)
+    todo = sum(1 for _ in plan.work(prune=True))
+    summary = plan.summary
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kb": before, "after_kb": after, "seconds": time.perf_counter() - started,
+                  "unchanged": summary.unchanged, "todo": todo}))
+"""
+
+
+def _diff(folder: Path, rows: int) -> Result:
+    """A full ledger written directly (what a finished import leaves), then the diff in a child."""
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
+    from airflow_provider_imagesearch.imports.manifest import check_row, path_key
+
+    manifest = folder / "diff.csv"
+    _manifest(manifest, rows)
+    db = folder / "diff-ledger.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    ledger = Ledger(engine, "imagesearch_import_ledger", "bench-diff", "seed")
+    ledger.create_if_missing()
+    batch: list[LedgerEntry] = []
+    for index in range(rows):
+        path = f"{BUCKET}/bench/{index:07d}.jpg"
+        fp = check_row({"path": path}, index + 1, region="cn-north-4").fingerprint
+        batch.append(LedgerEntry(path_key(path), path, fp, "added", None, None, index + 1, 1))
+        if len(batch) == 50_000:
+            ledger.record(batch)
+            batch = []
+    ledger.record(batch)
+    engine.dispose()
+    output = subprocess.run(
+        [sys.executable, "-c", DIFF_CHILD, str(rows), str(manifest), str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    data = json.loads(output.stdout.strip().splitlines()[-1])
+    growth_mb = (data["after_kb"] - data["before_kb"]) / 1024
+    return Result(
+        figure="bulk import, 1M-row diff memory",
+        goal="peak RSS growth <= 300 MB",
+        measured=f"{rows:,} rows vs a full ledger: +{growth_mb:.0f} MB peak RSS, {data['seconds']:.1f} s",
+        status=verdict(growth_mb <= 300 and data["unchanged"] == rows and data["todo"] == 0),
+        value=growth_mb,
+        details=data,
+    )
+
+
+def main() -> None:
+    from airflow_provider_imagesearch.emulator import EmulatorProcess
+
+    rows = int(os.environ.get("BENCH_IMPORT_ROWS", "10000"))
+    diff_rows = int(os.environ.get("BENCH_IMPORT_DIFF_ROWS", "1000000"))
+    with EmulatorProcess(quiet=True) as emulator:
+        for result in run(emulator.url, emulator, rows, diff_rows):
+            print(json.dumps(result.to_dict(), default=str))
+
+
+if __name__ == "__main__":
+    main()

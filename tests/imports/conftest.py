@@ -1,0 +1,98 @@
+"""Fixtures of the import tests: an instance in the emulator, a ledger on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
+from airflow_provider_imagesearch.emulator.routes import R_ADD, R_TOKENS
+from tests.support.connections import set_connection
+
+INSTANCE = "catalog"
+LEDGER_CONN = "imagesearch_archive_db"
+BUCKET = f"https://shop.obs.{DEFAULT_REGION}.myhuaweicloud.com"
+
+
+def obs(key: str) -> str:
+    return f"{BUCKET}/{key}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_conn(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """The ledger's connection (``imagesearch_archive_db``) and a SQLAlchemy engine on it."""
+    import sqlalchemy as sa
+
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(path))
+        engine = sa.create_engine(f"sqlite:///{path}")
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+        monkeypatch.setenv("AIRFLOW_CONN_" + LEDGER_CONN.upper(), uri)
+        engine = sa.create_engine(uri.replace("postgres://", "postgresql+psycopg2://"))
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS imagesearch_import_ledger"))
+    yield {"name": request.param, "engine": engine}
+    engine.dispose()
+
+
+@pytest.fixture
+def catalog(emulator: Emulator) -> str:
+    emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
+    return INSTANCE
+
+
+def library(emulator: Emulator, instance: str = INSTANCE) -> dict[str, dict[str, Any]]:
+    """path -> tags of the instance's images, from the emulator's state."""
+    state = emulator.control.state()
+    images = state.get("images", {}).get(f"{DEFAULT_PROJECT_ID}/{instance}", {})
+    return {path: image.get("tags", {}) for path, image in images.items()}
+
+
+def add_requests(emulator: Emulator) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests_log() if r["route"] == R_ADD]
+
+
+def api_requests(emulator: Emulator) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
+
+
+def ledger_rows(engine: Any, instance: str = INSTANCE) -> dict[str, dict[str, Any]]:
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT * FROM imagesearch_import_ledger WHERE instance_name = :i"), {"i": instance}
+        ).mappings()
+        return {row["path"]: dict(row) for row in rows}
+
+
+@pytest.fixture
+def run_import(imagesearch_conn: Callable[..., str], catalog: str) -> Callable[..., dict[str, Any]]:
+    """``run_import(manifest, run_id=..., **operator kwargs)`` -> the XCom value (raises like the task)."""
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+
+    conn_id = imagesearch_conn("aksk")
+    counter = {"n": 0}
+
+    def run(manifest: Any = None, *, run_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        counter["n"] += 1
+        op = ImageSearchImportImagesOperator(
+            task_id=f"import_{counter['n']}",
+            instance_name=kwargs.pop("instance_name", catalog),
+            manifest=manifest,
+            imagesearch_conn_id=conn_id,
+            **kwargs,
+        )
+        result: dict[str, Any] = op.execute({"run_id": run_id or f"run-{counter['n']}"})  # type: ignore[arg-type]
+        json.dumps(result)  # XCom-serialisable
+        return result
+
+    return run

@@ -1,0 +1,88 @@
+"""Never twice, never lost: ambiguous adds are reconciled, throttling halves the concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch.emulator.routes import R_CHECK, R_MODIFY
+from airflow_provider_imagesearch.imports.engine import AdaptiveLimit
+from tests.imports.conftest import add_requests, ledger_rows, library, obs
+
+RunImport = Callable[..., dict[str, Any]]
+
+
+@pytest.mark.parametrize("fault", ["503_after", "drop_after"])
+def test_an_add_that_took_effect_is_reconciled_not_sent_again(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], fault: str
+) -> None:
+    emulator.set_faults(sequence=[fault])
+    result = run_import([{"path": obs("r.jpg"), "tags": {"color": "red"}}], max_concurrency=1)
+    assert (result["reconciled"], result["added"], result["failed"]) == (1, 0, 0)
+    routes = [r["route"] for r in emulator.requests_log() if r["route"] != "POST /v3/auth/tokens"]
+    assert routes[0].endswith("/image")
+    assert R_CHECK in routes
+    assert R_MODIFY in routes
+    assert len(add_requests(emulator)) == 1
+    assert library(emulator) == {obs("r.jpg"): {"color": "red"}}
+    row = ledger_rows(ledger_conn["engine"])[obs("r.jpg")]
+    assert row["outcome"] == "reconciled"
+    assert row["attempts"] == 3
+
+
+@pytest.mark.parametrize("fault", ["503_json", "drop"])
+def test_an_add_that_did_not_take_effect_is_sent_again(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], fault: str
+) -> None:
+    emulator.set_faults(sequence=[fault])
+    result = run_import([{"path": obs("a.jpg"), "tags": {"color": "red"}}], max_concurrency=1)
+    assert (result["added"], result["reconciled"]) == (1, 0)
+    adds = add_requests(emulator)
+    assert [r["fault"] for r in adds] == [fault, None]  # the first never reached the service
+    assert library(emulator) == {obs("a.jpg"): {"color": "red"}}
+
+
+def test_throttling_slows_down_and_every_row_lands(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    emulator.set_faults(throttle_429_rate=0.3, retry_after="0.01", random_seed=7)
+    manifest = [{"path": obs(f"t/{i}.jpg"), "tags": {"color": "red"}} for i in range(60)]
+    result = run_import(manifest, max_concurrency=8)
+    assert result["added"] == 60
+    assert result["failed"] == 0
+    assert set(library(emulator)) == {row["path"] for row in manifest}
+    processed = [r for r in add_requests(emulator) if r["status"] == 200]
+    assert len(processed) == 60  # a 429 is refused before the service: never an extra add
+    assert any(r["status"] == 429 for r in add_requests(emulator))
+
+
+def test_adaptive_limit_halves_once_per_episode_and_grows_back() -> None:
+    limit = AdaptiveLimit(16)
+    limit.throttled(0.5)
+    assert limit.limit == 8
+    limit.throttled(0.5)  # same episode
+    assert limit.limit == 8
+    limit._quiet_until = 0.0
+    limit.throttled(None)
+    assert limit.limit == 4
+    for _ in range(20):
+        limit.succeeded()
+    assert limit.limit == 16
+    assert limit.acquire(0.01)
+    for _ in range(15):
+        assert limit.acquire(0.01)
+    assert not limit.acquire(0.01)  # at the cap
+    limit.release()
+    assert limit.acquire(0.01)
+
+
+def test_a_missing_instance_stops_the_import(run_import: RunImport, ledger_conn: dict[str, Any]) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    if ledger_conn["name"] != "sqlite":
+        pytest.skip("one backend is enough")
+    with pytest.raises(AirflowFailException):
+        run_import([{"path": obs("x.jpg")}], instance_name="no-such")

@@ -1,0 +1,152 @@
+"""Manifest sources: list, CSV, JSON lines, Parquet, a URL / ObjectStoragePath, a SQL query; in chunks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.imports.manifest import check_row, read_chunks
+from tests.imports.conftest import library, obs
+from tests.support.connections import set_connection
+
+RunImport = Callable[..., dict[str, Any]]
+
+ROWS = [
+    {"path": obs("a/1.jpg"), "tag.color": "red", "tag.size": ""},
+    {"path": obs("a/2.jpg"), "tags": json.dumps({"color": "blue", "size": ["S", "M"]})},
+    {"path": obs("a/3 é.jpg"), "tag.color": "green", "tag.size": "L"},
+]
+EXPECTED = {
+    obs("a/1.jpg"): {"color": "red"},
+    obs("a/2.jpg"): {"color": "blue", "size": ["S", "M"]},
+    obs("a/3 é.jpg"): {"color": "green", "size": "L"},
+}
+
+
+def _write(tmp_path: Path, kind: str) -> Path:
+    import pandas as pd
+
+    frame = pd.DataFrame(ROWS).fillna("")
+    path = tmp_path / f"manifest.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    elif kind == "jsonl":
+        path.write_text("".join(json.dumps({k: v for k, v in r.items() if v}) + "\n" for r in ROWS), "utf-8")
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_file_manifests(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path, kind: str
+) -> None:
+    if ledger_conn["name"] != "sqlite":
+        pytest.skip("the source does not depend on the ledger's database")
+    result = run_import(str(_write(tmp_path, kind)))
+    assert result["added"] == 3
+    assert library(emulator) == EXPECTED
+
+
+def test_objectstoragepath_url_manifest(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path
+) -> None:
+    """A ``file://`` URL goes through ``airflow.sdk.ObjectStoragePath`` like ``s3://`` would.
+
+    An S3-compatible store (moto in server mode) is not tested: apache-airflow-providers-amazon, which
+    ``s3://`` ObjectStoragePaths need, and moto both conflict with the pinned python-dateutil 4.0.0.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    path = _write(tmp_path, "csv")
+    assert run_import(ObjectStoragePath(f"file://{path}"))["added"] == 3
+    assert library(emulator) == EXPECTED
+
+
+def test_sql_manifest(
+    run_import: RunImport,
+    emulator: Emulator,
+    ledger_conn: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "catalog.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE products (sku TEXT, image TEXT, color TEXT)")
+        connection.executemany(
+            "INSERT INTO products VALUES (?, ?, ?)",
+            [(f"sku{i}", obs(f"sql/{i}.jpg"), "red" if i % 2 else "blue") for i in range(25)],
+        )
+    set_connection(monkeypatch, "catalog_db", conn_type="sqlite", host=str(db))
+    result = run_import(
+        manifest_sql='SELECT image AS path, color AS "tag.color" FROM products',
+        manifest_conn_id="catalog_db",
+    )
+    assert result["added"] == 25
+    assert library(emulator)[obs("sql/3.jpg")] == {"color": "red"}
+
+
+@pytest.mark.parametrize("content", [b"", b"path,tag.color\n"])
+def test_empty_manifests_import_nothing(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    emulator.reset_stats()
+    result = run_import(str(path))
+    assert result["rows"] == 0
+    assert result["added"] == 0
+    assert emulator.stats()["requests_total"] == 0
+
+
+def test_manifests_are_read_in_chunks(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = [{"path": obs(f"c/{i}.jpg"), "tag.color": "red"} for i in range(2_500)]
+    for kind in ("csv", "jsonl", "parquet"):
+        path = tmp_path / f"big.{kind}"
+        frame = pd.DataFrame(rows)
+        if kind == "csv":
+            frame.to_csv(path, index=False)
+        elif kind == "jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        else:
+            frame.to_parquet(path, index=False)
+        sizes = [len(chunk) for chunk in read_chunks(str(path), chunk_rows=1_000)]
+        assert sizes == [1_000, 1_000, 500], kind
+    assert [len(c) for c in read_chunks(rows, chunk_rows=1_000)] == [1_000, 1_000, 500]
+
+
+def test_bad_sources_are_refused_naming_the_field() -> None:
+    with pytest.raises(ImageSearchValidationError, match="manifest"):
+        list(read_chunks("catalogue.xlsx"))
+    with pytest.raises(ImageSearchValidationError, match="manifest_conn_id"):
+        list(read_chunks(manifest_sql="SELECT 1"))
+    with pytest.raises(ImageSearchValidationError, match="not both"):
+        list(read_chunks([{"path": "x"}], manifest_sql="SELECT 1", manifest_conn_id="db"))
+
+
+def test_row_checks() -> None:
+    region = "cn-north-4"
+    ok = check_row({"path": obs("x.jpg"), "tags": {"color": ["a", "b"]}}, 1, region=region)
+    assert ok.invalid is None
+    assert ok.tags == {"color": ["a", "b"]}
+    assert (
+        check_row({"path": obs("x.jpg"), "tags": {"color": ["a"]}}, 1, region=region).fingerprint
+        != ok.fingerprint
+    )
+    assert "OBS HTTPS URL" in (
+        check_row({"path": "https://b.obs.eu-west-0.myhuaweicloud.com/x"}, 1, region=region).invalid or ""
+    )
+    assert "JSON object" in (check_row({"path": obs("x"), "tags": "[1]"}, 1, region=region).invalid or "")
+    assert "nested" not in (
+        check_row({"path": obs("x"), "tags": {"a": {"b": "c"}}}, 1, region=region).invalid or "nested"
+    )

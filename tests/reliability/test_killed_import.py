@@ -1,0 +1,119 @@
+"""A bulk import SIGKILLed half-way resumes: the library equals the manifest, the ledger never lies.
+
+The import runs in a child process against the emulator (20 ms of latency per request, so it takes a
+few seconds), its ledger on SQLite or PostgreSQL. Once the child reports that about half the rows are
+in the ledger it is SIGKILLed. Then: every ledger row claiming success names an image the emulator
+holds; the rerun (in this process) imports the rest, sending no add for a path the ledger recorded;
+afterwards the library equals the manifest exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch.emulator.routes import R_ADD
+from tests.imports.conftest import ledger_rows, library, obs
+from tests.reliability.support import SecretAudit
+from tests.reliability.test_killed_write import Child
+from tests.support.connections import connection_fields, env_name
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("_import_child.py")
+ROWS = 400
+INSTANCE = "killed"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import sqlalchemy as sa
+
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        conn = json.dumps({"conn_type": "sqlite", "host": str(path)})
+        engine = sa.create_engine(f"sqlite:///{path}")
+    else:
+        conn = request.getfixturevalue("postgres_uri")
+        engine = sa.create_engine(conn.replace("postgres://", "postgresql+psycopg2://"))
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS imagesearch_import_ledger"))
+    monkeypatch.setenv(env_name("imagesearch_archive_db"), conn)
+    yield engine
+    engine.dispose()
+
+
+class ImportChild(Child):
+    """The import child, its stderr kept in a file (shown when it fails)."""
+
+    def __init__(self, env: dict[str, str], stderr: Path) -> None:
+        self.stderr = stderr.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(CHILD)], stdout=subprocess.PIPE, stderr=self.stderr, env=env
+        )
+        self.lines: list[str] = []
+        self._buffer = b""
+
+
+def test_sigkill_half_way_then_rerun(
+    ledger: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, audit: SecretAudit
+) -> None:
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+
+    emulator.upsert_instance(INSTANCE, tags=["color"], images={})
+    manifest = tmp_path / "manifest.csv"
+    paths = [obs(f"k/{i:04d}.jpg") for i in range(ROWS)]
+    manifest.write_text("path,tag.color\n" + "".join(f"{p},red\n" for p in paths), "utf-8")
+    conn = connection_fields(emulator.url, "aksk")
+    monkeypatch.setenv(env_name("imagesearch_default"), json.dumps(conn))
+    emulator.set_faults(latency_seconds=0.02)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": tempfile.mkdtemp(prefix="imagesearch-import-kill-"),
+        "PYTHONPATH": str(REPO),
+        "IMPORT_MANIFEST": str(manifest),
+        "IMPORT_INSTANCE": INSTANCE,
+        "IMPORT_RUN_ID": "killed-run",
+    }
+    child = ImportChild(env, tmp_path / "child.err")
+    try:
+        while True:
+            line = child.wait_for("FLUSHED", timeout=120)
+            child.lines.remove(line)
+            if int(line.split()[1]) >= ROWS // 2:
+                break
+        code = child.kill()
+    finally:
+        child.kill()
+    assert code == -signal.SIGKILL
+    assert not any(line.startswith("DONE") for line in child.lines)
+
+    held = library(emulator, INSTANCE)
+    recorded = ledger_rows(ledger, INSTANCE)
+    assert ROWS // 2 <= len(recorded) < ROWS
+    claimed = {path for path, row in recorded.items() if row["outcome"] in ("added", "reconciled", "updated")}
+    assert claimed <= set(held), "a ledger row claims an image the library does not hold"
+
+    emulator.set_faults(reset=True)
+    emulator.reset_stats()
+    op = ImageSearchImportImagesOperator(
+        task_id="rerun", instance_name=INSTANCE, manifest=str(manifest), max_concurrency=8
+    )
+    result = op.execute({"run_id": "rerun"})  # type: ignore[arg-type]
+    audit.xcom("import xcom", result)
+    assert result["unchanged"] == len(recorded)
+    assert result["added"] + result["unchanged"] == ROWS
+    assert result["failed"] == 0
+    adds = [r for r in emulator.requests_log() if r["route"] == R_ADD]
+    assert len(adds) == ROWS - len(recorded)
+    final = library(emulator, INSTANCE)
+    assert final == {path: {"color": "red"} for path in paths}
+    assert set(ledger_rows(ledger, INSTANCE)) == set(paths)

@@ -58,6 +58,7 @@ class ImageSearchHookMixin(BaseOperator):
     instance_name: str
     #: A fleet task's instances (``None`` for a single-instance task, which uses ``instance_name``).
     instance_names: list[str] | None = None
+    max_concurrency: int = 16
     #: The instance's console page, known once the connection was read (for the extra link).
     console_link: str | None = None
     _hook: ImageSearchHook | None = None
@@ -86,6 +87,17 @@ class ImageSearchHookMixin(BaseOperator):
             return str(getattr(self, "instance_name", "") or "")
         names = list(names)
         return names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1} more"
+
+    def take_instances(
+        self, instance_name: str | None, instance_names: Sequence[str] | None, max_concurrency: int
+    ) -> None:
+        """Keep one instance or a list of them (exactly one of the two, checked at DAG parse)."""
+        from airflow_provider_imagesearch.bulk import one_of_names
+
+        one_of_names(type(self).__name__, instance_name, instance_names)
+        self.instance_name = instance_name or ""
+        self.instance_names = instance_names  # type: ignore[assignment]  # a list, or an XComArg until rendered
+        self.max_concurrency = max_concurrency
 
     @property
     def hook(self) -> ImageSearchHook:

@@ -73,13 +73,8 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         missing: str = "fail",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_imagesearch.bulk import one_of_names
-
         super().__init__(**kwargs)
-        one_of_names(type(self).__name__, instance_name, instance_names)
-        self.instance_name = instance_name or ""
-        self.instance_names = instance_names  # type: ignore[assignment]
-        self.max_concurrency = max_concurrency
+        self.take_instances(instance_name, instance_names, max_concurrency)
         self.missing = missing
 
     def run(self, hook: ImageSearchHook, context: Context) -> Any:

@@ -83,13 +83,8 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_imagesearch.bulk import one_of_names
-
         super().__init__(**kwargs)
-        one_of_names(type(self).__name__, instance_name, instance_names)
-        self.instance_name = instance_name or ""
-        self.instance_names = instance_names  # type: ignore[assignment]
-        self.max_concurrency = max_concurrency
+        self.take_instances(instance_name, instance_names, max_concurrency)
         self.target_statuses = target_statuses
         self.failure_statuses = failure_statuses
         self.not_found_grace = (
@@ -206,6 +201,17 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             max_concurrency=self.max_concurrency,
         )
 
+    def _count_failed_read(self, error: ImageSearchError, what: str) -> None:
+        """A read that failed: permanent errors fail the task; transient ones count, and fail it in a row."""
+        if is_permanent(error):
+            raise AirflowFailException(str(error)) from None
+        self._errors_in_row += 1
+        if self._errors_in_row >= self.max_consecutive_errors:
+            raise error
+        self.log.warning(
+            "%s failed (%d/%d in a row): %s", what, self._errors_in_row, self.max_consecutive_errors, error
+        )
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
         if self.instance_names is not None:
             return self._poke_fleet(context)
@@ -223,18 +229,7 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             except ImageSearchNotFoundError:
                 detail = None
         except ImageSearchError as error:
-            if is_permanent(error):
-                raise AirflowFailException(str(error)) from None
-            self._errors_in_row += 1
-            if self._errors_in_row >= self.max_consecutive_errors:
-                raise
-            self.log.warning(
-                "Polling %s failed (%d/%d in a row): %s",
-                self.instance_name,
-                self._errors_in_row,
-                self.max_consecutive_errors,
-                error,
-            )
+            self._count_failed_read(error, f"Polling {self.instance_name}")
             return False
         self._errors_in_row = 0
         verdict = self._rule.judge(detail)
@@ -271,17 +266,7 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
                 self.remember_instance(hook)
             details = read_instances(hook, pending, max_concurrency=self.max_concurrency)
         except ImageSearchError as error:
-            if is_permanent(error):
-                raise AirflowFailException(str(error)) from None
-            self._errors_in_row += 1
-            if self._errors_in_row >= self.max_consecutive_errors:
-                raise
-            self.log.warning(
-                "Reading the fleet failed (%d/%d in a row): %s",
-                self._errors_in_row,
-                self.max_consecutive_errors,
-                error,
-            )
+            self._count_failed_read(error, "Reading the fleet")
             return False
         self._errors_in_row = 0
         failed: list[str] = []

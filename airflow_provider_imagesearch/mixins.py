@@ -169,12 +169,22 @@ class ImageSearchHookMixin(BaseOperator):
     ) -> Any:
         """The trigger that waits for ``rule`` in the triggerer; its first poll is one interval away.
 
-        Imported here: ``airflow.triggers.base`` is airflow-core, not needed to parse a DAG.
+        One instance: :class:`ImageSearchInstanceStatusTrigger`; a fleet (``instance_names``): one
+        :class:`ImageSearchFleetStatusTrigger` for all of them. Imported here: ``airflow.triggers.base``
+        is airflow-core, not needed to parse a DAG.
         """
-        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+        from airflow_provider_imagesearch.triggers.imagesearch import (
+            ImageSearchFleetStatusTrigger,
+            ImageSearchInstanceStatusTrigger,
+        )
 
-        return ImageSearchInstanceStatusTrigger(
-            instance_name=self.instance_name,
+        target: dict[str, Any] = {"instance_name": self.instance_name}
+        trigger_class: type = ImageSearchInstanceStatusTrigger
+        if self.instance_names is not None:
+            target = {"instance_names": list(self.instance_names), "max_concurrency": self.max_concurrency}
+            trigger_class = ImageSearchFleetStatusTrigger
+        return trigger_class(
+            **target,
             imagesearch_conn_id=self.imagesearch_conn_id,
             project_id=self.project_id,
             region=self.region,

@@ -164,41 +164,16 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         remaining = max(timeout_at - time.time(), 0.0) if timeout_at is not None else None
         if remaining == 0.0:
             raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_label}")
-        if self.instance_names is not None:
-            trigger = self._fleet_trigger(start + self.not_found_grace, timeout_at)
-        else:
-            trigger = self.status_trigger(
+        self.defer(
+            trigger=self.status_trigger(
                 self._rule,
                 poll_interval=self.poke_interval,
                 not_found_deadline=start + self.not_found_grace,
                 timeout_at=timeout_at,
                 max_consecutive_errors=self.max_consecutive_errors,
-            )
-        self.defer(
-            trigger=trigger,
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=remaining) if remaining is not None else None,
-        )
-
-    def _fleet_trigger(self, not_found_deadline: float, timeout_at: float | None) -> Any:
-        from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchFleetStatusTrigger
-
-        rule = self._rule
-        return ImageSearchFleetStatusTrigger(
-            instance_names=list(self.instance_names or ()),
-            imagesearch_conn_id=self.imagesearch_conn_id,
-            project_id=self.project_id,
-            region=self.region,
-            target_statuses=sorted(s.value for s in rule.targets),
-            failure_statuses=sorted(s.value for s in rule.failures),
-            wait_for_gone=rule.gone,
-            poll_interval=self.poke_interval,
-            # The synchronous poke just read them: the trigger's first round is one interval later.
-            first_poll_at=time.time() + self.poke_interval,
-            not_found_deadline=not_found_deadline,
-            timeout_at=timeout_at,
-            max_consecutive_errors=self.max_consecutive_errors,
-            max_concurrency=self.max_concurrency,
         )
 
     def _count_failed_read(self, error: ImageSearchError, what: str) -> None:

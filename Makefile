@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed-stamp
 # After dag.test() a Python process ignores SIGTERM: every run is bounded with timeout -k.
-TEST_TIMEOUT ?= 1500
+TEST_TIMEOUT ?= 2400
 DEMO_TIMEOUT ?= 600
 
 .PHONY: all install compat-install demo test test-compat lint bench bench-smoke clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,5 +154,7 @@ def trigger_logs(deploy: Deployment, run_id: str, task_id: str) -> list[Path]:
     return sorted((run_logs(deploy, run_id) / f"task_id={task_id}").glob("**/attempt=*.log.trigger.*.log"))
 
 
-def attempt_logs(deploy: Deployment, run_id: str) -> list[Path]:
-    return sorted(run_logs(deploy, run_id).glob("task_id=*/**/attempt=*.log"))
+def attempt_logs(deploy: Deployment, run_id: str, task_id: str = "*") -> list[Path]:
+    """Task attempt logs (``attempt=N.log``; the triggers' ``attempt=N.log.trigger.M.log`` are not)."""
+    found = run_logs(deploy, run_id).glob(f"task_id={task_id}/**/attempt=*.log")
+    return sorted(p for p in found if re.fullmatch(r"attempt=\d+\.log", p.name))

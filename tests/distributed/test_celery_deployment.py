@@ -62,9 +62,14 @@ def test_archive_run_spreads_over_both_workers_and_defers_to_the_triggerer(
     assert len(fired) >= len(deferred), (deferred, fired)
     assert {t["state"] for t in tries if t["task_id"] == "wait_until_normal"} == {"success"}
 
-    # IAM: the token cache is per process, so at most one token per process that ran a task (each try,
-    # and each resume after a deferral, is a new process on a Celery worker) plus the triggerer's.
-    processes = len(attempt_logs(deploy, run_id)) + len(trigger_logs(deploy, run_id, "wait_until_normal")) + 1
+    # IAM: the token cache is per process, so at most one token per process that called ImageSearch:
+    # each try of a sensor or read task, each resume of a deferred sensor (a new process on a Celery
+    # worker), and the triggerer. The tasks that never call ImageSearch (batching, archive) are not counted.
+    calling = [
+        *attempt_logs(deploy, run_id, "wait_until_normal"),
+        *attempt_logs(deploy, run_id, "read_details"),
+    ]
+    processes = len(calling) + len(fired) + 1
     stats = deploy.emulator.stats()
     print(f"IAM token requests: {stats['token_requests']}, task processes + triggerer: {processes}")
     assert 1 <= stats["token_requests"] <= processes, (stats["token_requests"], processes)
@@ -114,12 +119,16 @@ def test_a_worker_killed_mid_run_its_tasks_are_retried_on_the_other_and_a_rerun_
         assert final["try_number"] > try_number, (final, try_number)
         assert final["hostname"] == survivor, final
 
-    # The same DAG run again (cleared over REST): the archive replaces its rows, never adds to them.
+    # The same DAG run again (cleared over REST): the archive replaces its rows, never adds to them
+    # (the table's primary key is (instance_name, run_id): a second copy would fail the archive task).
     deploy.emulator.set_faults(reset=True)
     deploy.start_worker(killed["worker"])
+    archive_try = current[("archive", -1)]["try_number"]
     deploy.rest("POST", f"/dags/{DAG_ID}/dagRuns/{run_id}/clear", {"dry_run": False})
     state = wait_for_run(deploy, run_id, timeout=180)
     assert state == "success", deploy.logs()
+    rerun = {(t["task_id"], t["map_index"]): t for t in all_tries(deploy, run_id) if t["source"] == "current"}
+    assert rerun[("archive", -1)]["try_number"] > archive_try, "the cleared run did not archive again"
     assert archived(deploy, run_id) == dict.fromkeys(INSTANCES, 1)
 
 

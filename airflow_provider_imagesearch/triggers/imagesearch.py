@@ -87,7 +87,85 @@ async def _until_first_poll(first_poll_at: float | None, timeout_at: float | Non
         await asyncio.sleep(wait)
 
 
-class ImageSearchInstanceStatusTrigger(BaseTrigger):
+class _StatusWaitTrigger(BaseTrigger):
+    """What the single and the fleet wait share: connection, rule, timing, the hook's lifetime.
+
+    A subclass adds what it watches (its ``serialize`` puts it beside :meth:`_wait_kwargs`) and
+    implements ``_wait(hook)``, which returns the one event's payload.
+    """
+
+    def __init__(
+        self,
+        *,
+        imagesearch_conn_id: str,
+        project_id: str | None = None,
+        region: str | None = None,
+        target_statuses: Sequence[str] = ("NORMAL",),
+        failure_statuses: Sequence[str] = (),
+        wait_for_gone: bool = False,
+        poll_interval: float = 60.0,
+        first_poll_at: float | None = None,
+        not_found_deadline: float | None = None,
+        timeout_at: float | None = None,
+        max_consecutive_errors: int = 5,
+    ) -> None:
+        super().__init__()
+        self.imagesearch_conn_id = imagesearch_conn_id
+        self.project_id = project_id
+        self.region = region
+        self.target_statuses = sorted(target_statuses)
+        self.failure_statuses = sorted(failure_statuses)
+        self.wait_for_gone = bool(wait_for_gone)
+        self.poll_interval = float(poll_interval)
+        self.first_poll_at = first_poll_at
+        self.not_found_deadline = not_found_deadline
+        self.timeout_at = timeout_at
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self._hook: Any = None
+        #: Polls (for the fleet: rounds of reads) made, for logs and tests.
+        self.polls = 0
+
+    def _wait_kwargs(self) -> dict[str, Any]:
+        return {
+            "imagesearch_conn_id": self.imagesearch_conn_id,
+            "project_id": self.project_id,
+            "region": self.region,
+            "target_statuses": list(self.target_statuses),
+            "failure_statuses": list(self.failure_statuses),
+            "wait_for_gone": self.wait_for_gone,
+            "poll_interval": self.poll_interval,
+            "first_poll_at": self.first_poll_at,
+            "not_found_deadline": self.not_found_deadline,
+            "timeout_at": self.timeout_at,
+            "max_consecutive_errors": self.max_consecutive_errors,
+        }
+
+    def _classpath(self) -> str:
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook_class = await _async_hook_class()
+        self._hook = hook = hook_class(
+            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
+        )
+        try:
+            yield TriggerEvent(await self._wait(hook))
+        finally:
+            await self._close()
+
+    async def _wait(self, hook: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            await hook.aclose()
+
+    async def cleanup(self) -> None:
+        await self._close()
+
+
+class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
     """Poll an instance until its status is a target status, asynchronously, then yield one event.
 
     Uses one :class:`~airflow_provider_imagesearch.hooks.imagesearch.ImageSearchAsyncHook` (one HTTP
@@ -118,57 +196,12 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
     :param max_consecutive_errors: transient errors in a row that end the wait.
     """
 
-    def __init__(
-        self,
-        *,
-        instance_name: str,
-        imagesearch_conn_id: str,
-        project_id: str | None = None,
-        region: str | None = None,
-        target_statuses: Sequence[str] = ("NORMAL",),
-        failure_statuses: Sequence[str] = (),
-        wait_for_gone: bool = False,
-        poll_interval: float = 60.0,
-        first_poll_at: float | None = None,
-        not_found_deadline: float | None = None,
-        timeout_at: float | None = None,
-        max_consecutive_errors: int = 5,
-    ) -> None:
-        super().__init__()
+    def __init__(self, *, instance_name: str, **wait: Any) -> None:
+        super().__init__(**wait)
         self.instance_name = instance_name
-        self.imagesearch_conn_id = imagesearch_conn_id
-        self.project_id = project_id
-        self.region = region
-        self.target_statuses = sorted(target_statuses)
-        self.failure_statuses = sorted(failure_statuses)
-        self.wait_for_gone = bool(wait_for_gone)
-        self.poll_interval = float(poll_interval)
-        self.first_poll_at = first_poll_at
-        self.not_found_deadline = not_found_deadline
-        self.timeout_at = timeout_at
-        self.max_consecutive_errors = int(max_consecutive_errors)
-        self._hook: Any = None
-        #: Polls made (for logs and tests).
-        self.polls = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "instance_name": self.instance_name,
-                "imagesearch_conn_id": self.imagesearch_conn_id,
-                "project_id": self.project_id,
-                "region": self.region,
-                "target_statuses": list(self.target_statuses),
-                "failure_statuses": list(self.failure_statuses),
-                "wait_for_gone": self.wait_for_gone,
-                "poll_interval": self.poll_interval,
-                "first_poll_at": self.first_poll_at,
-                "not_found_deadline": self.not_found_deadline,
-                "timeout_at": self.timeout_at,
-                "max_consecutive_errors": self.max_consecutive_errors,
-            },
-        )
+        return self._classpath(), {"instance_name": self.instance_name, **self._wait_kwargs()}
 
     def _base(self, status: str, message: str) -> dict[str, Any]:
         return {
@@ -178,16 +211,6 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
             "project_id": self.project_id,
             "polls": self.polls,
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook_class = await _async_hook_class()
-        self._hook = hook = hook_class(
-            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
-        )
-        try:
-            yield TriggerEvent(await self._wait(hook))
-        finally:
-            await self._close()
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         from airflow_provider_imagesearch.waits import Verdict
@@ -261,16 +284,8 @@ class ImageSearchInstanceStatusTrigger(BaseTrigger):
         event["retryable"] = retryable
         return event
 
-    async def _close(self) -> None:
-        hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook.aclose()
 
-    async def cleanup(self) -> None:
-        await self._close()
-
-
-class ImageSearchFleetStatusTrigger(BaseTrigger):
+class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
     """Poll many instances until every one is in a target status (or gone), then yield one event.
 
     The fleet form of :class:`ImageSearchInstanceStatusTrigger`, on the same
@@ -298,60 +313,17 @@ class ImageSearchFleetStatusTrigger(BaseTrigger):
     """
 
     def __init__(
-        self,
-        *,
-        instance_names: Sequence[str],
-        imagesearch_conn_id: str,
-        project_id: str | None = None,
-        region: str | None = None,
-        target_statuses: Sequence[str] = ("NORMAL",),
-        failure_statuses: Sequence[str] = (),
-        wait_for_gone: bool = False,
-        poll_interval: float = 60.0,
-        first_poll_at: float | None = None,
-        not_found_deadline: float | None = None,
-        timeout_at: float | None = None,
-        max_consecutive_errors: int = 5,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        self, *, instance_names: Sequence[str], max_concurrency: int = DEFAULT_MAX_CONCURRENCY, **wait: Any
     ) -> None:
-        super().__init__()
+        super().__init__(**wait)
         self.instance_names = list(instance_names)
-        self.imagesearch_conn_id = imagesearch_conn_id
-        self.project_id = project_id
-        self.region = region
-        self.target_statuses = sorted(target_statuses)
-        self.failure_statuses = sorted(failure_statuses)
-        self.wait_for_gone = bool(wait_for_gone)
-        self.poll_interval = float(poll_interval)
-        self.first_poll_at = first_poll_at
-        self.not_found_deadline = not_found_deadline
-        self.timeout_at = timeout_at
-        self.max_consecutive_errors = int(max_consecutive_errors)
         self.max_concurrency = max(1, int(max_concurrency))
-        self._hook: Any = None
-        #: Rounds of reads made (for logs and tests).
-        self.polls = 0
         self._statuses: dict[str, str | None] = dict.fromkeys(self.instance_names)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "instance_names": list(self.instance_names),
-                "imagesearch_conn_id": self.imagesearch_conn_id,
-                "project_id": self.project_id,
-                "region": self.region,
-                "target_statuses": list(self.target_statuses),
-                "failure_statuses": list(self.failure_statuses),
-                "wait_for_gone": self.wait_for_gone,
-                "poll_interval": self.poll_interval,
-                "first_poll_at": self.first_poll_at,
-                "not_found_deadline": self.not_found_deadline,
-                "timeout_at": self.timeout_at,
-                "max_consecutive_errors": self.max_consecutive_errors,
-                "max_concurrency": self.max_concurrency,
-            },
-        )
+        kwargs = {"instance_names": list(self.instance_names), **self._wait_kwargs()}
+        kwargs["max_concurrency"] = self.max_concurrency
+        return self._classpath(), kwargs
 
     def _base(self, status: str, message: str) -> dict[str, Any]:
         return {
@@ -362,16 +334,6 @@ class ImageSearchFleetStatusTrigger(BaseTrigger):
             "polls": self.polls,
             "statuses": dict(self._statuses),
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook_class = await _async_hook_class()
-        self._hook = hook = hook_class(
-            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
-        )
-        try:
-            yield TriggerEvent(await self._wait(hook))
-        finally:
-            await self._close()
 
     async def _read_round(self, hook: Any, names: list[str]) -> list[tuple[str, Any, BaseException | None]]:
         """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each.
@@ -497,14 +459,6 @@ class ImageSearchFleetStatusTrigger(BaseTrigger):
         event["instance_name"] = name
         event["retryable"] = retryable
         return event
-
-    async def _close(self) -> None:
-        hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook.aclose()
-
-    async def cleanup(self) -> None:
-        await self._close()
 
 
 def _summary(names: Sequence[str], statuses: dict[str, str | None], limit: int = 5) -> str:

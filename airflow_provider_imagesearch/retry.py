@@ -127,10 +127,14 @@ class RetryPolicy:
 
         return wait
 
-    def _kwargs(self, idempotent: bool, stats: Counter[str] | None, label: str) -> dict[str, Any]:
+    def _kwargs(
+        self, idempotent: bool, stats: Counter[str] | None, label: str, retry_throttled: bool
+    ) -> dict[str, Any]:
         def should_retry(state: tenacity.RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome else None
             if error is None:
+                return False
+            if not retry_throttled and isinstance(error, ImageSearchThrottledError):
                 return False
             return retry_cause(error, idempotent) is not None
 
@@ -158,11 +162,23 @@ class RetryPolicy:
         }
 
     def retrying(
-        self, *, idempotent: bool, stats: Counter[str] | None = None, label: str = "call"
+        self,
+        *,
+        idempotent: bool,
+        stats: Counter[str] | None = None,
+        label: str = "call",
+        retry_throttled: bool = True,
     ) -> tenacity.Retrying:
-        return tenacity.Retrying(**self._kwargs(idempotent, stats, label))
+        """The sync retry loop; ``retry_throttled=False`` hands a 429 to the caller (who paces itself)."""
+        return tenacity.Retrying(**self._kwargs(idempotent, stats, label, retry_throttled))
 
     def async_retrying(
-        self, *, idempotent: bool, stats: Counter[str] | None = None, label: str = "call"
+        self,
+        *,
+        idempotent: bool,
+        stats: Counter[str] | None = None,
+        label: str = "call",
+        retry_throttled: bool = True,
     ) -> tenacity.AsyncRetrying:
-        return tenacity.AsyncRetrying(**self._kwargs(idempotent, stats, label))
+        """The async twin of :meth:`retrying`."""
+        return tenacity.AsyncRetrying(**self._kwargs(idempotent, stats, label, retry_throttled))

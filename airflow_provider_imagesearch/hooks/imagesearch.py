@@ -463,16 +463,22 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
         self.last_request_id = response.headers.get("X-Request-Id")
         return api.parse_response(request, response.status_code, response.headers, response.content)
 
-    def call(self, request: api.ApiRequest, *, causes: Counter[str] | None = None) -> Any:
+    def call(
+        self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
+    ) -> Any:
         """Send one built request with auth, retries and one token renewal; return the parsed result.
 
         :param causes: if given, receives this call's retries by cause (they also add to ``retry_stats``).
+        :param retry_throttled: wait out and retry a 429 here; ``False`` raises it at once, for a caller
+            that paces many requests itself (the bulk import frees the request's slot while it waits).
         """
         settings = self.settings
         assert self._auth is not None
         label = f"{request.operation} ({request.method} {request.path})"
         local: Counter[str] = Counter()
-        retrying = settings.retry.retrying(idempotent=request.idempotent, stats=local, label=label)
+        retrying = settings.retry.retrying(
+            idempotent=request.idempotent, stats=local, label=label, retry_throttled=retry_throttled
+        )
         try:
             for renewed in (False, True):
                 token = self._auth.token(self._fetch_token)
@@ -817,13 +823,17 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         response = await self._transmit(request, prepared)
         return api.parse_response(request, response.status_code, response.headers, response.content)
 
-    async def call(self, request: api.ApiRequest, *, causes: Counter[str] | None = None) -> Any:
+    async def call(
+        self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
+    ) -> Any:
         """Async :meth:`ImageSearchHook.call`."""
         settings = await self.asettings()
         assert self._auth is not None
         label = f"{request.operation} ({request.method} {request.path})"
         local: Counter[str] = Counter()
-        retrying = settings.retry.async_retrying(idempotent=request.idempotent, stats=local, label=label)
+        retrying = settings.retry.async_retrying(
+            idempotent=request.idempotent, stats=local, label=label, retry_throttled=retry_throttled
+        )
         try:
             for renewed in (False, True):
                 token = await self._auth.atoken(self._fetch_token)

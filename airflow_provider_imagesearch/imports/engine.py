@@ -229,7 +229,9 @@ class ImportEngine:
                 state["last_flush"] = now
             self._progress(state, total, result, started)
 
-        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="imagesearch-import") as pool:
+        # Twice the cap: a throttled request waits out of the limit but still on its thread.
+        workers = 2 * self.max_concurrency
+        with ThreadPoolExecutor(workers, thread_name_prefix="imagesearch-import") as pool:
             in_flight = 0
             try:
                 for work in plan.work(prune=self.prune):
@@ -346,20 +348,43 @@ class ImportEngine:
     # --- one row ----------------------------------------------------------------------------------
 
     def _call(self, request: api.ApiRequest, counter: list[int]) -> Any:
-        causes: Counter[str] = Counter()
-        counter[0] += 1
-        try:
-            answer = self.hook.call(request, causes=causes)
-        except ImageSearchThrottledError as error:
-            self.limit.throttled(error.retry_after)
+        """One request; a 429 gives the request's slot back while it waits out ``Retry-After``.
+
+        The hook's own retry would sleep holding the slot: at a 5% throttle rate and a 0.2 s
+        ``Retry-After`` that idles a sixth of the pool. Here the wait happens outside the limit, so the
+        other rows keep it busy (at the halved concurrency the 429 asked for).
+        """
+        throttles = 0
+        while True:
+            causes: Counter[str] = Counter()
+            counter[0] += 1
+            try:
+                answer = self.hook.call(request, causes=causes, retry_throttled=False)
+            except ImageSearchThrottledError as error:
+                counter[0] += causes.total()
+                self.limit.throttled(error.retry_after)
+                throttles += 1
+                if throttles >= self.hook.settings.retry.max_attempts:
+                    raise
+                self._wait_outside_limit(self._throttle_wait(error.retry_after, throttles))
+                continue
             counter[0] += causes.total()
-            raise
-        counter[0] += causes.total()
-        if causes["429"]:
-            self.limit.throttled(None)
-        else:
             self.limit.succeeded()
-        return answer
+            return answer
+
+    def _throttle_wait(self, retry_after: float | None, throttles: int) -> float:
+        policy = self.hook.settings.retry
+        if retry_after is not None:
+            return min(retry_after, policy.max_retry_after)
+        return min(policy.backoff_initial * 2 ** (throttles - 1), policy.backoff_max)
+
+    def _wait_outside_limit(self, seconds: float) -> None:
+        self.limit.release()
+        try:
+            time.sleep(seconds)
+        finally:
+            while not self.limit.acquire(timeout=1.0):
+                pass
 
     def _project(self) -> str:
         return self.hook._project_after_settings(None)
@@ -397,10 +422,6 @@ class ImportEngine:
             try:
                 self._call(request, counter)
                 return Outcome(work, success, counter[0])
-            except ImageSearchThrottledError as error:
-                last = error  # refused by the gateway before the service saw it: safe to send again
-                time.sleep(error.retry_after if error.retry_after is not None else 1.0)
-                continue
             except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
                 if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):
                     last = error

@@ -86,3 +86,20 @@ def test_a_missing_instance_stops_the_import(run_import: RunImport, ledger_conn:
         pytest.skip("one backend is enough")
     with pytest.raises(AirflowFailException):
         run_import([{"path": obs("x.jpg")}], instance_name="no-such")
+
+
+def test_a_throttled_row_waits_out_of_the_limit_so_other_rows_go_on(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    # One slot. The first add is refused with a 2 s Retry-After: while it waits, the slot serves the
+    # other rows (before, the hook slept holding it and nothing else was sent until its retry).
+    emulator.set_faults(sequence=["429"], retry_after="2")
+    manifest = [{"path": obs(f"w/{i}.jpg")} for i in range(5)]
+    result = run_import(manifest, max_concurrency=1)
+    assert (result["added"], result["failed"]) == (5, 0)
+    statuses = [r["status"] for r in add_requests(emulator)]
+    assert statuses == [429, 200, 200, 200, 200, 200]
+    # The library keeps images in the order they were added: the throttled row is no longer first.
+    order = list(library(emulator))
+    assert order[0] != obs("w/0.jpg"), f"no other row was sent while the throttled one waited: {order}"
+    assert sorted(order) == sorted(row["path"] for row in manifest)

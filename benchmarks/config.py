@@ -23,6 +23,8 @@ class Sizes:
     :param bulk_latency: seconds of emulator latency per read in the bulk-read figure.
     :param fleet_poll_interval: the fleet trigger's poll interval, in seconds.
     :param fleet_transition: seconds after the start at which the fleet's instances turn NORMAL.
+    :param import_rows: manifest rows in the bulk-import figures.
+    :param import_diff_rows: manifest rows diffed against a full ledger in the import memory figure.
     """
 
     calls: int
@@ -39,6 +41,8 @@ class Sizes:
     bulk_latency: float = 0.05
     fleet_poll_interval: float = 2.0
     fleet_transition: float = 3.5
+    import_rows: int = 10_000
+    import_diff_rows: int = 1_000_000
 
 
 FULL = Sizes(
@@ -69,4 +73,6 @@ SMOKE = Sizes(
     bulk_latency=0.01,
     fleet_poll_interval=0.2,
     fleet_transition=0.35,
+    import_rows=300,
+    import_diff_rows=5_000,
 )

@@ -14,14 +14,15 @@ from benchmarks._env import machine_info, prepare_environment, raise_fd_limit
 from benchmarks.config import FULL, SMOKE, Sizes
 from benchmarks.results import Result
 
-#: Figure groups, in run order; the first three talk to the emulator.
-GROUPS = ("calls", "tokens", "deferral", "fleet", "parse", "archive")
-EMULATOR_GROUPS = frozenset({"calls", "tokens", "deferral", "fleet"})
+#: Figure groups, in run order; those in EMULATOR_GROUPS talk to the emulator.
+GROUPS = ("calls", "tokens", "deferral", "fleet", "import", "parse", "archive")
+EMULATOR_GROUPS = frozenset({"calls", "tokens", "deferral", "fleet", "import"})
 TITLES = {
     "calls": "call overhead + vs the generic way",
     "tokens": "token reuse",
     "deferral": "deferral at scale",
     "fleet": "bulk read, fleet trigger, loop hold",
+    "import": "bulk import",
     "parse": "DAG-parse cost",
     "archive": "archive throughput",
 }
@@ -115,7 +116,7 @@ def _run_emulator_groups(
     step: Callable[[str, Callable[[], list[Result]]], None],
     progress: Progress,
 ) -> None:
-    from benchmarks import fig_calls, fig_deferral, fig_fleet, fig_tokens
+    from benchmarks import fig_calls, fig_deferral, fig_fleet, fig_import, fig_tokens
     from benchmarks.emulator import Meter, measure_capacity, start_emulator
 
     progress("starting the emulator (own process) and measuring its capacity ...")
@@ -142,6 +143,8 @@ def _run_emulator_groups(
             step("deferral", lambda: [fig_deferral.run(url, meter, sizes)])
         if "fleet" in selected:
             step("fleet", lambda: fig_fleet.run(url, meter, sizes))
+        if "import" in selected:
+            step("import", lambda: fig_import.run(url, emulator, sizes.import_rows, sizes.import_diff_rows))
     finally:
         emulator.stop()
 

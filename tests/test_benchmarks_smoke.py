@@ -15,6 +15,8 @@ def test_benchmarks_smoke() -> None:
         "deferral at scale",
         "DAG-parse cost",
         "archive throughput",
+        "bulk import, clean",
+        "bulk import, manifest diff memory",
     }
     errors = [(r.figure, r.measured, r.notes) for r in results if r.status == "error"]
     assert not errors, errors

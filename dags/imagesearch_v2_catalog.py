@@ -1,19 +1,21 @@
-"""A small catalog in an ImageSearch v2 (MMS) service, searched by image and by keyword into a table.
+"""A small catalog imported into an ImageSearch v2 (MMS) service, searched by image and by keyword into a table.
 
-``imagesearch_v2_catalog`` adds a sample set of items to a v2 service (one mapped task per item,
-``force=True`` so a re-run overwrites instead of failing), searches the service with one item's image
-and with keywords, and writes both result lists to a SQL table (one row per result).
+``imagesearch_v2_catalog`` imports a sample manifest (``dags/data/imagesearch_v2_catalog.csv``: item ids,
+image URLs, descriptions, ``tag.color``, ``num.price``, keywords) into a v2 service with the bulk import
+(a ledger table on the SQL connection: a re-run sends only new or changed rows, an unchanged manifest no
+request at all), searches the service with one item's image and with keywords, and writes both result
+lists to a SQL table (one row per result).
 
 | task | operator | XCom |
 |---|---|---|
-| `add_items` (mapped, one per item) | `ImageSearchV2AddDataOperator` | `{item_id, result, objects}` |
+| `import_items` | `ImageSearchV2ImportDataOperator` | counts: `added`, `updated`, `unchanged`, ... |
 | `search_by_image` | `ImageSearchV2SearchOperator` (`IMAGE`) | results `[{id, score, desc, ...}]`, best first |
 | `search_by_keyword` | `ImageSearchV2SearchOperator` (`KEYWORD`, all pages) | results, best first |
 | `write_results` | `@task` (pandas + the SQL connection) | `{table, rows}` |
 
 **Params**: `service_name` (created in the console: v2 has no API for it), `imagesearch_conn_id` (its
-``mms_endpoint`` extra, or the region, says where v2 lives), `db_conn_id` (any common-sql connection),
-`table`, `items` (each `{item_id, image_url, desc?, custom_tags?, custom_num_tags?, keywords?}`),
+``mms_endpoint`` extra, or the region, says where v2 lives), `db_conn_id` (any common-sql connection: the
+import's ledger and the results table), `table`, `manifest` (a CSV / JSON-lines / Parquet path or URL),
 `query_image_url`, `query_keywords`.
 
 Parsing this file imports no HTTP client and no pandas: the operators and the task load them when they run.
@@ -22,42 +24,16 @@ Parsing this file imports no HTTP client and no pandas: the operators and the ta
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from airflow_provider_imagesearch.operators.imagesearch_v2 import (
-    ImageSearchV2AddDataOperator,
-    ImageSearchV2SearchOperator,
-)
+from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2SearchOperator
+from airflow_provider_imagesearch.operators.import_images import ImageSearchV2ImportDataOperator
 
 CDN = "https://shop-images.obs.cn-north-4.myhuaweicloud.com"
-SAMPLE_ITEMS = [
-    {
-        "item_id": "sku-red-shirt",
-        "image_url": f"{CDN}/red-shirt.jpg",
-        "desc": "red cotton shirt",
-        "custom_tags": {"color": "red"},
-        "custom_num_tags": {"price": 19.9},
-        "keywords": ["shirt", "red"],
-    },
-    {
-        "item_id": "sku-red-dress",
-        "image_url": f"{CDN}/red-dress.jpg",
-        "desc": "red summer dress",
-        "custom_tags": {"color": "red"},
-        "custom_num_tags": {"price": 49.0},
-        "keywords": ["dress", "red"],
-    },
-    {
-        "item_id": "sku-blue-shirt",
-        "image_url": f"{CDN}/blue-shirt.jpg",
-        "desc": "blue linen shirt",
-        "custom_tags": {"color": "blue"},
-        "custom_num_tags": {"price": 24.5},
-        "keywords": ["shirt", "blue"],
-    },
-]
+SAMPLE_MANIFEST = str(Path(__file__).resolve().parent / "data" / "imagesearch_v2_catalog.csv")
 _TABLE_PATTERN = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
@@ -74,9 +50,7 @@ _TABLE_PATTERN = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
         "imagesearch_conn_id": Param("imagesearch_default", type="string"),
         "db_conn_id": Param("imagesearch_archive_db", type="string"),
         "table": Param("imagesearch_v2_results", type="string", pattern=_TABLE_PATTERN),
-        "items": Param(
-            SAMPLE_ITEMS, type="array", minItems=1, items={"type": "object", "required": ["item_id"]}
-        ),
+        "manifest": Param(SAMPLE_MANIFEST, type="string", minLength=1),
         "query_image_url": Param(f"{CDN}/red-shirt.jpg", type="string"),
         "query_keywords": Param(["shirt"], type="array", minItems=1, maxItems=10, items={"type": "string"}),
     },
@@ -89,14 +63,12 @@ def imagesearch_v2_catalog() -> None:
         "imagesearch_conn_id": "{{ params.imagesearch_conn_id }}",
     }
 
-    @task
-    def items_to_add() -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = get_current_context()["params"]["items"]
-        return [dict(item) for item in items]
-
-    add_items = ImageSearchV2AddDataOperator.partial(
-        task_id="add_items", force=True, map_index_template="{{ task.item_id }}", **common
-    ).expand_kwargs(items_to_add())
+    import_items = ImageSearchV2ImportDataOperator(
+        task_id="import_items",
+        manifest="{{ params.manifest }}",
+        ledger_conn_id="{{ params.db_conn_id }}",
+        **common,
+    )
     by_image = ImageSearchV2SearchOperator(
         task_id="search_by_image", image_url="{{ params.query_image_url }}", limit=10, **common
     )
@@ -142,7 +114,7 @@ def imagesearch_v2_catalog() -> None:
         return {"table": table, "rows": len(frame)}
 
     searches = [by_image, by_keyword]
-    add_items >> searches
+    import_items >> searches
     # The operators' XComArgs resolve to the result lists when write_results runs.
     image_hits: Any = by_image.output
     keyword_hits: Any = by_keyword.output

@@ -1,4 +1,4 @@
-"""Bulk import of images into an ImageSearch instance: manifest, ledger, engine.
+"""Bulk import into an ImageSearch v1 instance or v2 (MMS) service: manifest, ledger, engine, API adapters.
 
-Nothing here is imported when a DAG file is parsed: the operator imports the engine when its task runs.
+Nothing here is imported when a DAG file is parsed: the operators import the engine when their task runs.
 """

@@ -1,5 +1,10 @@
 """The import engine: sends a plan's rows with bounded, adaptive concurrency and records every outcome.
 
+One engine for both APIs: what differs between v1 images and v2 (MMS) data items (the row checks, the
+requests, how a check answers) sits behind an :class:`~airflow_provider_imagesearch.imports.apis.ImportApi`
+adapter; the names below are v1's, the v2 calls are ``data/add``, ``data/check``, ``data/update`` and
+``data/delete``.
+
 Concurrency: a pool of ``max_concurrency`` threads shares the operator's one sync hook: one
 ``requests.Session`` (its connection pool is widened to the concurrency; urllib3 pools are thread-safe)
 and one token (the hook's token cache is shared and locked). Threads suit the work: each request spends
@@ -28,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imagesearch import api
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchAuthError,
@@ -38,19 +42,20 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchThrottledError,
     ImageSearchTransportError,
 )
+from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
 from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
-from airflow_provider_imagesearch.imports.manifest import file_base64
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 
 if TYPE_CHECKING:
+    from airflow_provider_imagesearch import api
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
 log = logging.getLogger(__name__)
 
-#: Codes the API answers a path or row it refuses with: the row is ``invalid``, not sent again unchanged.
-REFUSED_ROW_CODES = frozenset({"IS.0002", "IS.0003"})
-#: Codes that doom every row (no such instance, instance not ready): the import stops.
-FATAL_CODES = frozenset({"IS.0007", "IS.0015"})
+#: v1's codes (each adapter has its own): a refused row is ``invalid``, not sent again unchanged.
+REFUSED_ROW_CODES = V1_IMAGES.refused_codes
+#: v1's codes that doom every row (no such instance, instance not ready): the import stops.
+FATAL_CODES = V1_IMAGES.fatal_codes
 #: Sends of one row's add before it is recorded as failed (each after an answer proved it absent).
 MAX_ADD_SENDS = 4
 FLUSH_ROWS = 200
@@ -127,14 +132,15 @@ class ImportResult:
 
 
 class ImportEngine:
-    """One import run of one instance (see the module doc).
+    """One import run of one instance or service (see the module doc).
 
     :param hook: the operator's hook (one session, one token).
-    :param instance_name: the instance to import into.
+    :param instance_name: the instance (v1) or service (v2) to import into.
     :param ledger: the instance's ledger.
     :param max_concurrency: the cap on requests in flight.
     :param prune: delete from the library the paths the ledger knows and the manifest no longer has.
     :param logger: where progress goes (the task's log).
+    :param api: the API adapter: v1 images (default) or v2 data items.
     """
 
     def __init__(
@@ -146,8 +152,10 @@ class ImportEngine:
         max_concurrency: int,
         prune: bool,
         logger: logging.Logger | Any = log,
+        api: ImportApi = V1_IMAGES,
     ) -> None:
         self.hook = hook
+        self.api = api
         self.instance_name = instance_name
         self.ledger = ledger
         self.max_concurrency = max_concurrency
@@ -398,12 +406,12 @@ class ImportEngine:
         except ImageSearchApiError as error:
             if (
                 isinstance(error, ImageSearchAuthError | ImageSearchNotFoundError)
-                or error.error_code in FATAL_CODES
+                or error.error_code in self.api.fatal_codes
             ):
                 raise
             if work.kind == PRUNE:
                 return Outcome(work, "prune_failed", counter[0], error.error_code, error.error_msg)
-            if error.error_code in REFUSED_ROW_CODES:
+            if error.error_code in self.api.refused_codes:
                 return Outcome(work, "invalid", counter[0], error.error_code, error.error_msg)
             return Outcome(work, "failed", counter[0], error.error_code, error.error_msg)
         except OSError as error:  # the row's file went away between planning and sending
@@ -413,12 +421,15 @@ class ImportEngine:
         row = work.row
         assert row.path is not None
         success = "updated" if work.kind == UPDATE else "added"
-        encoded = file_base64(row.file) if row.file else None
-        request = api.add_image(
-            self._project(), self.instance_name, path=row.path, file_base64=encoded, tags=row.tags or None
-        )
+        if work.kind == UPDATE:
+            request = self.api.update_request(
+                self._project(), self.instance_name, row, work.previous_fingerprint
+            )
+        else:
+            request = self.api.add_request(self._project(), self.instance_name, row)
         last: ImageSearchApiError | None = None
         for _ in range(MAX_ADD_SENDS):
+            refused = False
             try:
                 self._call(request, counter)
                 return Outcome(work, success, counter[0])
@@ -430,17 +441,27 @@ class ImportEngine:
                 self.log.debug(
                     "Add of row %d was ambiguous (%s): checking the library", row.row, error.error_code
                 )
+            except ImageSearchApiError as error:
+                # v2: an add refused because the item is there already (e.g. a run killed before its
+                # ledger write): check it like an ambiguous one; absent, the refusal stands.
+                if work.kind == UPDATE or not self.api.refusal_may_mean_present(error):
+                    raise
+                last, refused = error, True
             # Ambiguous: did it take effect?
             if work.kind == UPDATE:
                 continue  # the path was there before: only a new add can make it right (it overwrites)
-            present = self._call(api.check_image(self._project(), self.instance_name, path=row.path), counter)
-            if present:
-                if row.tags:
-                    self._call(
-                        api.modify_image(self._project(), self.instance_name, path=row.path, tags=row.tags),
-                        counter,
-                    )
+            answer = self._call(
+                self.api.check_request(self._project(), self.instance_name, row.path), counter
+            )
+            if self.api.is_present(answer):
+                fix = self.api.reconcile_request(
+                    self._project(), self.instance_name, row, answer, refused=refused
+                )
+                if fix is not None:
+                    self._call(fix, counter)
                 return Outcome(work, "reconciled", counter[0])
+            if refused:
+                raise last
         assert last is not None
         raise last
 
@@ -448,13 +469,15 @@ class ImportEngine:
         path = work.row.path
         assert path is not None
         try:
-            self._call(api.delete_image(self._project(), self.instance_name, path=path), counter)
+            self._call(self.api.delete_request(self._project(), self.instance_name, path), counter)
         except ImageSearchApiError as error:
             if error.status is None or not 400 <= error.status < 500 or error.status == 429:
                 raise
-            if isinstance(error, ImageSearchAuthError) or error.error_code in FATAL_CODES:
+            if isinstance(error, ImageSearchAuthError) or error.error_code in self.api.fatal_codes:
                 raise
-            if self._call(api.check_image(self._project(), self.instance_name, path=path), counter):
+            if self.api.is_present(
+                self._call(self.api.check_request(self._project(), self.instance_name, path), counter)
+            ):
                 raise
         return Outcome(work, "pruned", counter[0])
 

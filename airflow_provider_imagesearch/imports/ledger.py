@@ -1,14 +1,16 @@
-"""The import ledger: one row per (instance, path) recording what was last sent and how it went.
+"""The import ledger: one row per (API, instance, key) recording what was last sent and how it went.
 
 It lives on any SQL connection (SQLite by default, PostgreSQL, any common-sql ``DbApiHook``), through
 the archive's SQL layer (:func:`~airflow_provider_imagesearch.archive.sql_engine`, checked table names,
 safe concurrent creation). Columns:
 
 ==================  ===========================================================================
-``instance_name``   the instance (key)
-``path_key``        32 hex digits of the path's SHA-256 (key: paths can be longer than an index)
-``path``            the image's path (its id in the library)
-``fingerprint``     digest of what was sent: tags + the file's SHA-256
+``instance_name``   the v1 instance or the v2 service (key)
+``api``             ``v1`` (images of an instance) or ``v2`` (data items of an MMS service) (key): a v1
+                    instance and a v2 service of the same name never share rows
+``path_key``        32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
+``path``            the entry's id in the library: the image's path (v1) or the item id (v2)
+``fingerprint``     digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
 ``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid`` or ``failed``
 ``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
 ``error_message``   why the row was refused or failed; NULL on success
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.archive import _create_if_missing, derived_identifier, validate_table_name
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
 SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
 OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed")
+#: The ``api`` column's values.
+APIS = ("v1", "v2")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         name,
         metadata,
         sa.Column("instance_name", sa.String(64), nullable=False),
+        sa.Column("api", sa.String(8), nullable=False),
         sa.Column("path_key", sa.String(32), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("fingerprint", sa.String(32), nullable=False),
@@ -69,40 +75,62 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.String(255), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("instance_name", "path_key", name=derived_identifier("pk", name)),
+        sa.PrimaryKeyConstraint("instance_name", "api", "path_key", name=derived_identifier("pk", name)),
         schema=schema or None,
     )
 
 
 class Ledger:
-    """The ledger of one instance in one table.
+    """The ledger of one instance (v1) or service (v2) in one table.
 
     :param engine: SQLAlchemy engine of the ledger's connection.
     :param table: ``[schema.]table``, a checked identifier.
-    :param instance_name: the instance whose rows this object reads and writes.
+    :param instance_name: the instance or service whose rows this object reads and writes.
     :param run_id: written on every row this run records.
+    :param api: ``v1`` or ``v2``: which API's library the rows describe.
     """
 
-    def __init__(self, engine: sa.engine.Engine, table: str, instance_name: str, run_id: str) -> None:
+    def __init__(
+        self, engine: sa.engine.Engine, table: str, instance_name: str, run_id: str, *, api: str = "v1"
+    ) -> None:
         import sqlalchemy as sa
 
+        if api not in APIS:
+            raise ImageSearchValidationError("api", f"one of {', '.join(APIS)}", api)
         self.engine = engine
         self.table = ledger_table(table, sa.MetaData())
         self.instance_name = instance_name
         self.run_id = run_id
+        self.api = api
 
     def create_if_missing(self) -> None:
+        import sqlalchemy as sa
+
         with self.engine.begin() as connection:
             _create_if_missing(connection, self.table.fullname, self.table)
+            columns = {
+                column["name"]
+                for column in sa.inspect(connection).get_columns(self.table.name, schema=self.table.schema)
+            }
+        if "api" not in columns:
+            # Written before v2 imports existed: its key cannot keep a v1 instance and a v2 service apart.
+            raise ImageSearchValidationError(
+                "ledger_table",
+                "a ledger table with an 'api' column; this one was created by an earlier pre-release "
+                "build: rename or drop it (the next import recreates it and sends every row again)",
+                self.table.fullname,
+            )
+
+    def _mine(self) -> Any:
+        t = self.table
+        return (t.c.instance_name == self.instance_name) & (t.c.api == self.api)
 
     def stream(self, chunk_rows: int = 10_000) -> Iterator[list[tuple[str, str, str, str]]]:
         """``(path_key, fingerprint, outcome, path)`` of every row of the instance, in chunks (server-side cursor)."""
         import sqlalchemy as sa
 
         t = self.table
-        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path).where(
-            t.c.instance_name == self.instance_name
-        )
+        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path).where(self._mine())
         with self.engine.connect().execution_options(stream_results=True) as connection:
             result = connection.execute(query)
             while rows := result.fetchmany(chunk_rows):
@@ -119,6 +147,7 @@ class Ledger:
         values = {
             e.path_key: {
                 "instance_name": self.instance_name,
+                "api": self.api,
                 "path_key": e.path_key,
                 "path": e.path,
                 "fingerprint": e.fingerprint,
@@ -148,9 +177,7 @@ class Ledger:
         t = self.table
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
-            connection.execute(
-                sa.delete(t).where(t.c.instance_name == self.instance_name, t.c.path_key.in_(part))
-            )
+            connection.execute(sa.delete(t).where(self._mine(), t.c.path_key.in_(part)))
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row of the instance (tests, small ledgers)."""
@@ -158,5 +185,5 @@ class Ledger:
 
         t = self.table
         with self.engine.connect() as connection:
-            query = sa.select(t).where(t.c.instance_name == self.instance_name)
+            query = sa.select(t).where(self._mine())
             return [dict(row._mapping) for row in connection.execute(query)]

@@ -169,15 +169,15 @@ def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
     return tags
 
 
-def _file_digest(file: str) -> str:
+def _file_digest(file: str, max_bytes: int = MAX_FILE_BYTES) -> str:
     try:
         size = os.path.getsize(file)
     except OSError as error:
         raise ValueError(f"file {file!r} cannot be read ({type(error).__name__})") from None
     if size == 0:
         raise ValueError(f"file {file!r} is empty")
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file {file!r} is {size} bytes, more than the {MAX_FILE_BYTES} allowed")
+    if size > max_bytes:
+        raise ValueError(f"file {file!r} is {size} bytes, more than the {max_bytes} allowed")
     digest = hashlib.sha256()
     try:
         with open(file, "rb") as handle:

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ class Work:
     key: str
     #: The ledger's outcome for this path before this run (None: unknown path).
     previous: str | None = None
+    #: The ledger's fingerprint for this path before this run (an update may depend on what changed).
+    previous_fingerprint: str | None = None
 
 
 @dataclass
@@ -77,13 +79,20 @@ class Plan:
 
     # --- loading --------------------------------------------------------------------------------
 
-    def load_manifest(self, chunks: Iterable[list[dict[str, Any]]], *, region: str | None) -> None:
+    def load_manifest(
+        self,
+        chunks: Iterable[list[dict[str, Any]]],
+        *,
+        region: str | None,
+        check: Callable[..., ManifestRow] = check_row,
+    ) -> None:
+        """Check and stage the manifest's rows; ``check(raw, number, region=...)`` is the API's row check."""
         number = 0
         for chunk in chunks:
             records = []
             for raw in chunk:
                 number += 1
-                row = check_row(raw, number, region=region)
+                row = check(raw, number, region=region)
                 records.append(
                     (
                         row.row,
@@ -148,7 +157,7 @@ class Plan:
         """Rows to send or record, in manifest order, then the paths to prune."""
         success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
         query = (
-            "SELECT w.key, r.row, r.path, r.tags, r.file, r.fp, r.invalid, l.outcome "
+            "SELECT w.key, r.row, r.path, r.tags, r.file, r.fp, r.invalid, l.outcome, l.fp "
             "FROM winners w JOIN rows r ON r.row = w.row LEFT JOIN ledger l ON l.key = w.key "
             "WHERE l.key IS NULL OR l.fp <> r.fp "
             f"OR (l.outcome NOT IN ({success}) AND l.outcome <> 'invalid') "
@@ -157,14 +166,14 @@ class Plan:
         cursor = self.db.cursor()
         cursor.execute(query)
         while batch := cursor.fetchmany(1000):
-            for key, row, path, tags, file, fp, invalid, previous in batch:
+            for key, row, path, tags, file, fp, invalid, previous, previous_fp in batch:
                 item = ManifestRow(row, path, json.loads(tags) if tags else {}, file, fp, invalid)
                 if invalid is not None:
-                    yield Work(INVALID, item, key, previous)
+                    yield Work(INVALID, item, key, previous, previous_fp)
                 elif previous in SUCCESS_OUTCOMES:
-                    yield Work(UPDATE, item, key, previous)
+                    yield Work(UPDATE, item, key, previous, previous_fp)
                 else:
-                    yield Work(ADD, item, key, previous)
+                    yield Work(ADD, item, key, previous, previous_fp)
         if not prune:
             return
         cursor.execute(

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "dags" / "imagesearch_v2_catalog.py"
 DAG_ID = "imagesearch_v2_catalog"
+#: Rows of dags/data/imagesearch_v2_catalog.csv.
+MANIFEST_ROWS = 6
 
 
 def test_v2_catalog_end_to_end(
@@ -25,6 +27,8 @@ def test_v2_catalog_end_to_end(
     import sqlalchemy as sa
     from airflow.dag_processing.dagbag import DagBag
 
+    from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD, V2_ROUTES
+
     emulator.upsert_v2_service("catalog", custom_tags=["color"], custom_num_tags=["price"], items={})
     db_file = tmp_path / "catalog.db"
     monkeypatch.setenv("AIRFLOW_CONN_CATALOG_DB", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
@@ -32,15 +36,20 @@ def test_v2_catalog_end_to_end(
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags[DAG_ID]
     conf = {"imagesearch_conn_id": imagesearch_conn("aksk"), "db_conn_id": "catalog_db"}
-    for _ in range(2):  # a re-run overwrites (force=True) instead of failing on existing items
-        dr = dag.test(run_conf=conf)
-        assert str(dr.state) == "success", states(dr)
-    assert [states(dr)[("add_items", i)] for i in range(3)] == [("success", 1)] * 3
+    dr = dag.test(run_conf=conf)
+    assert str(dr.state) == "success", states(dr)
+    assert states(dr)[("import_items", -1)] == ("success", 1)
+    counts = xcom(dr, "import_items")
+    assert (counts["added"], counts["invalid"], counts["failed"]) == (MANIFEST_ROWS, 0, 0)
+    adds = [r for r in emulator.requests_log() if r["route"] == R2_ADD]
+    assert len(adds) == MANIFEST_ROWS  # one data/add per row, no mapped task per item
     by_image = xcom(dr, "search_by_image")
     assert by_image[0]["id"] == "sku-red-shirt"  # the query image itself
     assert by_image[0]["score"] == 1.0
-    assert sorted(h["id"] for h in xcom(dr, "search_by_keyword")) == ["sku-blue-shirt", "sku-red-shirt"]
-    assert xcom(dr, "write_results") == {"table": "imagesearch_v2_results", "rows": len(by_image) + 2}
+    by_keyword = xcom(dr, "search_by_keyword")
+    assert sorted(h["id"] for h in by_keyword) == ["sku-blue-shirt", "sku-red-shirt", "sku-white-shirt"]
+    assert by_keyword[0]["custom_num_tags"] in ({"price": 24.5}, {"price": 19.9}, {"price": 29.0})
+    assert xcom(dr, "write_results") == {"table": "imagesearch_v2_results", "rows": len(by_image) + 3}
     engine = sa.create_engine(f"sqlite:///{db_file}")
     with engine.connect() as connection:
         rows: list[Any] = connection.execute(
@@ -49,6 +58,21 @@ def test_v2_catalog_end_to_end(
             ),
             {"r": dr.run_id},
         ).all()
-    engine.dispose()
     assert rows[0] == ("image", 1, "sku-red-shirt")
-    assert [r[2] for r in rows if r[0] == "keyword"] == [h["id"] for h in xcom(dr, "search_by_keyword")]
+    assert [r[2] for r in rows if r[0] == "keyword"] == [h["id"] for h in by_keyword]
+
+    # A second run of the unchanged manifest: the ledger says everything is there, no data/add is sent.
+    emulator.reset_stats()
+    again = dag.test(run_conf=conf)
+    assert str(again.state) == "success", states(again)
+    assert xcom(again, "import_items")["unchanged"] == MANIFEST_ROWS
+    assert xcom(again, "import_items")["added"] == 0
+    routes = [r["route"] for r in emulator.requests_log() if r["route"] in V2_ROUTES]
+    assert R2_ADD not in routes
+    assert routes  # the searches still ran
+    with engine.connect() as connection:
+        ledger = connection.execute(
+            sa.text("SELECT api, outcome, COUNT(*) FROM imagesearch_import_ledger GROUP BY api, outcome")
+        ).all()
+    engine.dispose()
+    assert ledger == [("v2", "added", MANIFEST_ROWS)]

@@ -96,3 +96,64 @@ def run_import(imagesearch_conn: Callable[..., str], catalog: str) -> Callable[.
         return result
 
     return run
+
+
+# --- v2 (MMS) -------------------------------------------------------------------------------------------
+
+SERVICE = "catalog"  # the same name as the v1 instance: their ledger rows must stay apart
+
+
+@pytest.fixture
+def service(emulator: Emulator) -> str:
+    emulator.upsert_v2_service(SERVICE, custom_tags=["color", "size"], custom_num_tags=["price"], items={})
+    return SERVICE
+
+
+def v2_items(emulator: Emulator, name: str = SERVICE) -> dict[str, dict[str, Any]]:
+    """item id -> {digest, desc?, custom_tags, custom_num_tags, keywords}, from the emulator's state."""
+    for service in emulator.control.state().get("v2_services", []):
+        if service["name"] == name and service["project_id"] == DEFAULT_PROJECT_ID:
+            return dict(service["items"])
+    return {}
+
+
+def v2_routes(emulator: Emulator) -> list[str]:
+    """The v2 verbs the emulator was asked, in order: ``add``, ``check``, ``update``, ``delete``."""
+    from airflow_provider_imagesearch.emulator.routes_v2 import V2_ROUTES
+
+    return [r["route"].rsplit("/", 1)[-1] for r in emulator.requests_log() if r["route"] in V2_ROUTES]
+
+
+def ledger_rows_v2(engine: Any, name: str = SERVICE, api: str = "v2") -> dict[str, dict[str, Any]]:
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT * FROM imagesearch_import_ledger WHERE instance_name = :i AND api = :a"),
+            {"i": name, "a": api},
+        ).mappings()
+        return {row["path"]: dict(row) for row in rows}
+
+
+@pytest.fixture
+def run_v2_import(imagesearch_conn: Callable[..., str], service: str) -> Callable[..., dict[str, Any]]:
+    """``run_v2_import(manifest, run_id=..., **operator kwargs)`` -> the XCom value (raises like the task)."""
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchV2ImportDataOperator
+
+    conn_id = imagesearch_conn("aksk")
+    counter = {"n": 0}
+
+    def run(manifest: Any = None, *, run_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        counter["n"] += 1
+        op = ImageSearchV2ImportDataOperator(
+            task_id=f"import_v2_{counter['n']}",
+            service_name=kwargs.pop("service_name", service),
+            manifest=manifest,
+            imagesearch_conn_id=conn_id,
+            **kwargs,
+        )
+        result: dict[str, Any] = op.execute({"run_id": run_id or f"v2-run-{counter['n']}"})  # type: ignore[arg-type]
+        json.dumps(result)
+        return result
+
+    return run

@@ -1,0 +1,241 @@
+"""What the import engine asks of an API: one adapter for v1 images, one for v2 (MMS) data items.
+
+:class:`~airflow_provider_imagesearch.imports.engine.ImportEngine` is one class for both APIs: it plans,
+throttles, reconciles, records and reports; the adapter only checks manifest rows, builds the requests
+(add, update, check, reconcile, delete) and reads a check's answer. Nothing here sends a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_imagesearch.errors import ImageSearchApiError
+from airflow_provider_imagesearch.imports.manifest import ManifestRow, file_base64
+
+if TYPE_CHECKING:
+    from airflow_provider_imagesearch.api import ApiRequest
+
+
+class ImportApi(Protocol):
+    """The API-specific part of an import (see the module doc)."""
+
+    #: ``v1`` or ``v2``: the ledger's ``api`` column, which keeps the two apart.
+    name: str
+    #: The manifest column that keys a row (and the ledger).
+    key_column: str
+    #: Error codes that refuse a row (recorded ``invalid``, not sent again until it changes).
+    refused_codes: frozenset[str]
+    #: Error codes that doom every row (no such instance or service): the import stops.
+    fatal_codes: frozenset[str]
+    #: ``check(raw, number, region=...)`` -> a checked :class:`ManifestRow`.
+    check_row: Callable[..., ManifestRow]
+
+    def validate_target(self, name: object) -> str: ...
+
+    def add_request(self, project_id: str, target: str, row: ManifestRow) -> ApiRequest: ...
+
+    def update_request(
+        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
+    ) -> ApiRequest: ...
+
+    def check_request(self, project_id: str, target: str, key: str) -> ApiRequest: ...
+
+    def is_present(self, answer: Any) -> bool: ...
+
+    def reconcile_request(
+        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
+    ) -> ApiRequest | None:
+        """What makes a present entry match the row (None: it does already)."""
+
+    def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest: ...
+
+    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
+        """Whether an add refused with ``error`` may have met an entry already there (check, then decide)."""
+
+
+class V1ImagesApi:
+    """v1: images of an instance, keyed by ``path``; adding a path again overwrites it."""
+
+    name = "v1"
+    key_column = "path"
+    refused_codes = frozenset({"IS.0002", "IS.0003"})
+    fatal_codes = frozenset({"IS.0007", "IS.0015"})
+
+    def __init__(self) -> None:
+        from airflow_provider_imagesearch.imports.manifest import check_row
+
+        self.check_row = check_row
+
+    def validate_target(self, name: object) -> str:
+        from airflow_provider_imagesearch import validation
+
+        return validation.instance_name(name)
+
+    def add_request(self, project_id: str, target: str, row: ManifestRow) -> ApiRequest:
+        from airflow_provider_imagesearch import api
+
+        assert row.path is not None
+        encoded = file_base64(row.file) if row.file else None
+        return api.add_image(project_id, target, path=row.path, file_base64=encoded, tags=row.tags or None)
+
+    def update_request(
+        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
+    ) -> ApiRequest:
+        # v1 has no partial update of an image: adding the path again replaces it whole.
+        return self.add_request(project_id, target, row)
+
+    def check_request(self, project_id: str, target: str, key: str) -> ApiRequest:
+        from airflow_provider_imagesearch import api
+
+        return api.check_image(project_id, target, path=key)
+
+    def is_present(self, answer: Any) -> bool:
+        return bool(answer)
+
+    def reconcile_request(
+        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
+    ) -> ApiRequest | None:
+        from airflow_provider_imagesearch import api
+
+        assert row.path is not None
+        if not row.tags:
+            return None
+        return api.modify_image(project_id, target, path=row.path, tags=row.tags)
+
+    def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest:
+        from airflow_provider_imagesearch import api
+
+        return api.delete_image(project_id, target, path=key)
+
+    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
+        return False  # a v1 add of an existing path overwrites it: never refused for that
+
+
+class V2DataApi:
+    """v2 (MMS): data items of a service, keyed by ``item_id``.
+
+    An add without ``force`` is refused for an existing id (so it is not blindly retried, and an
+    ambiguous one is reconciled with ``data/check``); an add refused with a 4xx may mean the id is
+    already there (a run killed before its ledger write), so the engine checks it too. A changed row is
+    sent as ``data/update`` when only what update can change did (desc, tag values): update changes
+    no image and no keywords, and costs the service no new image analysis. Otherwise (image, keywords,
+    or which fields or tag keys are present: update cannot remove a field, and whether it merges or
+    replaces tag maps is not documented) it is an add with ``force`` (overwrite). ``prune`` deletes
+    with ``force``: an item already gone counts as deleted.
+    """
+
+    name = "v2"
+    key_column = "item_id"
+    refused_codes = frozenset({"IS.0001", "IS.0002"})
+    fatal_codes = frozenset({"IS.0007"})
+
+    def __init__(self) -> None:
+        from airflow_provider_imagesearch.imports.manifest_v2 import check_row
+
+        self.check_row = check_row
+
+    def validate_target(self, name: object) -> str:
+        from airflow_provider_imagesearch import api_v2
+
+        return api_v2.service_name(name)
+
+    def add_request(
+        self, project_id: str, target: str, row: ManifestRow, *, force: bool = False
+    ) -> ApiRequest:
+        from airflow_provider_imagesearch import api_v2
+
+        assert row.path is not None
+        fields = row.tags
+        image_base64 = fields.get("image_base64")
+        if row.file:
+            image_base64 = file_base64(row.file)
+        return api_v2.add_data(
+            project_id,
+            target,
+            item_id=row.path,
+            image_url=fields.get("image_url"),
+            image_base64=image_base64,
+            desc=fields.get("desc"),
+            custom_tags=fields.get("custom_tags"),
+            custom_num_tags=fields.get("custom_num_tags"),
+            keywords=fields.get("keywords"),
+            force=force,
+        )
+
+    def update_request(
+        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
+    ) -> ApiRequest:
+        from airflow_provider_imagesearch import api_v2
+        from airflow_provider_imagesearch.imports.manifest_v2 import split_fingerprint
+
+        assert row.path is not None
+        fields = row.tags
+        before, _ = split_fingerprint(previous_fingerprint)
+        now, _ = split_fingerprint(row.fingerprint)
+        updatable = [fields.get(k) for k in ("desc", "custom_tags", "custom_num_tags")]
+        if before is None or before != now or all(v is None for v in updatable):
+            return self.add_request(project_id, target, row, force=True)
+        return api_v2.update_data(
+            project_id,
+            target,
+            item_id=row.path,
+            desc=fields.get("desc"),
+            custom_tags=fields.get("custom_tags"),
+            custom_num_tags=fields.get("custom_num_tags"),
+        )
+
+    def check_request(self, project_id: str, target: str, key: str) -> ApiRequest:
+        from airflow_provider_imagesearch import api_v2
+
+        return api_v2.check_data(project_id, target, item_id=key)
+
+    def is_present(self, answer: Any) -> bool:
+        return getattr(answer, "existed", None) is True
+
+    def reconcile_request(
+        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
+    ) -> ApiRequest | None:
+        """After an ambiguous add, an item whose fields are the row's is the add's effect: nothing to do.
+
+        Anything else is overwritten (add with ``force``): an item the add was refused for (whose image
+        cannot be compared: the API answers no digest), or one whose fields differ.
+        """
+        if not refused and self._matches(row, getattr(answer, "item", None)):
+            return None
+        return self.add_request(project_id, target, row, force=True)
+
+    @staticmethod
+    def _matches(row: ManifestRow, item: Any) -> bool:
+        if item is None:
+            return False
+        fields = row.tags
+        keywords = fields.get("keywords")
+        return bool(
+            item.desc == fields.get("desc")
+            and dict(item.custom_tags) == (fields.get("custom_tags") or {})
+            and {k: float(v) for k, v in item.custom_num_tags.items()}
+            == {k: float(v) for k, v in (fields.get("custom_num_tags") or {}).items()}
+            # Without keywords in the row the service makes its own: nothing to compare.
+            and (keywords is None or list(item.keywords) == list(keywords))
+        )
+
+    def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest:
+        from airflow_provider_imagesearch import api_v2
+
+        return api_v2.delete_data(project_id, target, item_id=key, force=True)
+
+    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
+        # The code of "item exists" is not documented (the emulator's is IS.0017): any 4xx refusal that
+        # is not auth, throttling or a missing service is checked, one request per refused row.
+        status = error.status
+        return (
+            status is not None
+            and 400 <= status < 500
+            and status not in (401, 403, 404, 429)
+            and error.error_code not in self.fatal_codes
+        )
+
+
+V1_IMAGES: ImportApi = V1ImagesApi()
+V2_DATA: ImportApi = V2DataApi()

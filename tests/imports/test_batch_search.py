@@ -326,3 +326,24 @@ def test_progress_is_logged(
     assert "0 failed" in progress[-1]
     assert "ETA" in progress[-1]
     assert len(progress) >= 5  # at most 2 queries finish per line here: at least 10 lines for 20 queries
+
+
+def test_a_missing_instance_stops_the_batch_at_once(
+    imagesearch_conn: Callable[..., str], sqlite_results: Any, emulator: Emulator
+) -> None:
+    from airflow_provider_imagesearch.operators.imagesearch import ImageSearchSearchImagesOperator
+
+    emulator.reset_stats()
+    op = ImageSearchSearchImagesOperator(
+        task_id="search_missing",
+        instance_name="no-such-instance",
+        queries=_queries(40),
+        imagesearch_conn_id=imagesearch_conn("aksk"),
+        results_conn_id=RESULTS_CONN,
+        max_concurrency=2,
+    )
+    with pytest.raises(AirflowFailException, match="no-such-instance"):
+        op.execute({"run_id": "run-1"})  # type: ignore[arg-type]
+    # Not 40 searches: the first answer stops the batch; only the two already in flight were sent.
+    assert len(search_requests(emulator)) <= 2
+    assert table_rows(sqlite_results) == []

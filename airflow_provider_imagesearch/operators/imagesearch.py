@@ -21,6 +21,7 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
+from airflow_provider_imagesearch.searches import DEFAULT_RESULTS_TABLE
 from airflow_provider_imagesearch.version_compat import conf
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.waits import WaitRule
 
 IF_EXISTS_CHOICES = ("fail", "reuse")
+#: Where a batch search writes its hits by default (the same database as the archive and the ledger).
+DEFAULT_RESULTS_CONN_ID = "imagesearch_archive_db"
 
 
 def _default_deferrable() -> bool:
@@ -552,11 +555,28 @@ class ImageSearchCheckImageOperator(ImageSearchBaseOperator):
 
 
 class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
-    """Search an instance's library for images like a query image; pushes the hits as a list of dicts.
+    """Search an instance's library for images like a query image, or run a batch of queries into a table.
 
-    ``POST /v1/{project_id}/{instance_name}/image/search``. Each hit is ``{"path", "similarity",
-    "tags"}``, most similar first. With ``fetch_all`` it pages (``limit`` per page, at most 100)
-    through all ``count`` matches from ``offset`` on.
+    ``POST /v1/{project_id}/{instance_name}/image/search``.
+
+    **One query** (``path`` or ``file_base64``): pushes the hits as a list of dicts, each ``{"path",
+    "similarity", "tags"}``, most similar first. With ``fetch_all`` it pages (``limit`` per page, at most
+    100) through all ``count`` matches from ``offset`` on.
+
+    **A batch** (``queries`` or ``queries_sql``): many queries, each with a ``query_id`` and a ``path`` or
+    a ``file`` (optional ``tags`` filter and ``limit``), read like the import manifest: a list of dicts, a
+    CSV / JSON-lines / Parquet file (local path or URL), or a query on any SQL connection. Every row is
+    checked before the first search: a row without ``query_id``, with neither ``path`` nor ``file``, or
+    repeating a ``query_id`` fails the task naming the row and the field. ``max_concurrency`` searches run
+    at once on the task's one hook (one session, one token). The hits go to ``results_table`` on
+    ``results_conn_id`` (created when missing): ``run_id``, ``instance_name``, ``query_id``, ``rank``
+    (1 = most similar), ``path``, ``similarity``, ``tags`` (JSON text), ``searched_at``. A retry or rerun
+    of the same DAG run replaces that run's rows of its queries (delete and insert in one transaction),
+    never duplicates them; a failed query writes no row. The operator's ``limit``, ``offset``, ``tags``,
+    ``min_similarity`` and ``fetch_all`` apply to every query (a query's own ``tags``/``limit`` win). The
+    task runs every query, then fails when more than ``max_failed`` failed (retryable when one of them
+    failed on a transient error), naming the first ten. XCom: ``{"queries", "succeeded", "failed",
+    "hits", "seconds", "table", "run_id"}``, not the hits. A progress line every 5% or 30 s.
 
     :param instance_name: the instance. (templated)
     :param path: query by an image already in the library (its id). (templated)
@@ -565,15 +585,35 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
     :param offset: position of the first hit, >= 0. (templated)
     :param tags: only images with these tags, tag name -> string or list of strings. (templated)
     :param box: search only this region of the query image: ``{"x", "y", "width", "height"}`` in
-        pixels. (templated)
+        pixels; one query only. (templated)
     :param min_similarity: drop hits less similar than this (0-1); the API has no such filter. (templated)
     :param fetch_all: page through every match instead of returning one page.
+    :param queries: a batch: a list of dicts, or a CSV / JSON-lines / Parquet path or URL. (templated)
+    :param queries_sql: a batch from this SQL query instead. (templated)
+    :param queries_conn_id: the SQL connection ``queries_sql`` runs on. (templated)
+    :param results_conn_id: the SQL connection of the results table (SQLite, PostgreSQL, any
+        ``DbApiHook``). (templated)
+    :param results_table: the results' ``[schema.]table``; created when missing. (templated)
+    :param max_concurrency: searches in flight at most in a batch (default 8).
+    :param max_failed: failed queries tolerated before the task fails (default 0).
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
-        "instance_name", "path", "file_base64", "limit", "offset", "tags", "box", "min_similarity"
+        "instance_name",
+        "path",
+        "file_base64",
+        "limit",
+        "offset",
+        "tags",
+        "box",
+        "min_similarity",
+        "queries",
+        "queries_sql",
+        "queries_conn_id",
+        "results_conn_id",
+        "results_table",
     )
-    template_fields_renderers = {"tags": "json", "box": "json"}
+    template_fields_renderers = {"tags": "json", "box": "json", "queries_sql": "sql"}
 
     def __init__(
         self,
@@ -587,6 +627,13 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
         box: Mapping[str, int] | None = None,
         min_similarity: float | None = None,
         fetch_all: bool = False,
+        queries: Any = None,
+        queries_sql: str | None = None,
+        queries_conn_id: str | None = None,
+        results_conn_id: str = DEFAULT_RESULTS_CONN_ID,
+        results_table: str = DEFAULT_RESULTS_TABLE,
+        max_concurrency: int = 8,
+        max_failed: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -599,28 +646,103 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
         self.box = box
         self.min_similarity = min_similarity
         self.fetch_all = fetch_all
+        self.queries = queries
+        self.queries_sql = queries_sql
+        self.queries_conn_id = queries_conn_id
+        self.results_conn_id = results_conn_id
+        self.results_table = results_table
+        self.max_concurrency = max_concurrency
+        self.max_failed = max_failed
 
-    def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
-        minimum = self._min_similarity()
-        offset = self.offset
-        hits: list[dict[str, Any]] = []
-        while True:
-            page = hook.search_images(
-                self.instance_name,
-                path=self.path,
-                file_base64=self.file_base64,
-                tags=self.tags,
-                box=self.box,
-                limit=self.limit,
-                offset=offset,
-            )
-            hits.extend(hit.to_dict() for hit in page.hits if minimum is None or hit.similarity >= minimum)
-            offset += len(page.hits)
-            below = minimum is not None and page.hits and page.hits[-1].similarity < minimum
-            if not self.fetch_all or not page.hits or offset >= page.count or below:
-                break
+    def run(self, hook: ImageSearchHook, context: Context) -> Any:
+        from airflow_provider_imagesearch.searches import search_hits
+
+        if self.queries is not None or self.queries_sql is not None:
+            return self._run_batch(hook, context)
+        hits = search_hits(
+            hook,
+            self.instance_name,
+            path=self.path,
+            file_base64=self.file_base64,
+            tags=self.tags,
+            box=self.box,
+            limit=self.limit,
+            offset=self.offset,
+            min_similarity=self._min_similarity(),
+            fetch_all=self.fetch_all,
+        )
         self.log.info("%d hits in %s", len(hits), self.instance_name)
         return hits
+
+    def _check_batch_arguments(self) -> None:
+        from airflow_provider_imagesearch import validation
+        from airflow_provider_imagesearch.archive import TABLE_NAME_FORM, TABLE_NAME_RE
+        from airflow_provider_imagesearch.searches import validate_queries_source
+
+        validation.instance_name(self.instance_name)
+        for name in ("path", "file_base64", "box"):
+            if getattr(self, name) is not None:
+                raise ImageSearchValidationError(
+                    name, "None with queries/queries_sql: each query names its own image", getattr(self, name)
+                )
+        validate_queries_source(self.queries, self.queries_sql, self.queries_conn_id)
+        if not isinstance(self.results_table, str) or not TABLE_NAME_RE.fullmatch(self.results_table):
+            raise ImageSearchValidationError("results_table", TABLE_NAME_FORM, self.results_table)
+        if not isinstance(self.results_conn_id, str) or not self.results_conn_id:
+            raise ImageSearchValidationError(
+                "results_conn_id", "the id of a SQL connection", self.results_conn_id
+            )
+        for name, low in (("max_concurrency", 1), ("max_failed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or value > 1024:
+                raise ImageSearchValidationError(name, f"an integer from {low} to 1024", value)
+        validation.search_limit(self.limit)
+        validation.offset(self.offset)
+        if self.tags is not None:
+            validation.image_tags(self.tags)
+
+    def _run_batch(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
+        from airflow_provider_imagesearch.archive import sql_engine
+        from airflow_provider_imagesearch.searches import BatchSearch, ResultStore, read_queries
+        from airflow_provider_imagesearch.version_compat import AirflowException, AirflowFailException
+
+        self._check_batch_arguments()
+        minimum = self._min_similarity()
+        queries = read_queries(
+            self.queries, queries_sql=self.queries_sql, queries_conn_id=self.queries_conn_id
+        )
+        run_id = str(context.get("run_id") or "manual")
+        engine = sql_engine(self.results_conn_id)
+        try:
+            store = ResultStore(engine, self.results_table, self.instance_name, run_id)
+            store.create_if_missing()
+            batch = BatchSearch(
+                hook,
+                self.instance_name,
+                store,
+                max_concurrency=self.max_concurrency,
+                limit=self.limit,
+                offset=self.offset,
+                tags=self.tags,
+                min_similarity=minimum,
+                fetch_all=self.fetch_all,
+                logger=self.log,
+            )
+            result = batch.run(queries)
+        finally:
+            engine.dispose()
+        summary = {**result.to_dict(), "table": self.results_table, "run_id": run_id}
+        self.log.info("Batch search of %s done: %s", self.instance_name, summary)
+        if result.failed > self.max_failed:
+            reasons = ", ".join(f"{code} x{count}" for code, count in result.reasons.most_common())
+            message = (
+                f"Batch search of {self.instance_name}: {result.failed} queries failed (max_failed="
+                f"{self.max_failed}; the others were stored: {summary}). By reason: {reasons}. "
+                f"First {len(result.problems)}: " + "; ".join(result.problems)
+            )
+            # A transient failure (5xx, timeout) may pass on a retry; only permanent ones skip retries.
+            raise (AirflowException if result.transient_failures else AirflowFailException)(message)
+        return summary
 
     def _min_similarity(self) -> float | None:
         value = self.min_similarity

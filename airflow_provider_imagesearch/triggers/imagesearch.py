@@ -27,6 +27,26 @@ from airflow_provider_imagesearch.outcomes import (
 )
 
 MAX_ERROR_BACKOFF = 300.0
+
+
+class ImageSearchWaitEvent(TriggerEvent):
+    """A :class:`TriggerEvent` whose ``repr`` is a summary, not the whole payload.
+
+    The triggerer logs every event it fires as ``repr(event)`` in one log line. A fleet's event carries
+    every instance's details (about 200 bytes each): at 1,000 instances that line is ~200 KB, which the
+    triggerer's log forwarding can split and then reject as "Malformed json log" (apache/airflow#66158).
+    The payload itself is sent and stored as for any event; only the log line is shortened.
+    """
+
+    def __repr__(self) -> str:
+        payload = self.payload if isinstance(self.payload, dict) else {}
+        instances = payload.get("instances")
+        shown = {key: value for key, value in payload.items() if key != "instances"}
+        if isinstance(instances, list):
+            shown["instances"] = f"<details of {len(instances)} instances>"
+        return f"TriggerEvent<{shown!r}>"
+
+
 #: Instances a fleet trigger reads at once, by default.
 DEFAULT_MAX_CONCURRENCY = 16
 
@@ -149,7 +169,7 @@ class _StatusWaitTrigger(BaseTrigger):
             self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
         )
         try:
-            yield TriggerEvent(await self._wait(hook))
+            yield ImageSearchWaitEvent(payload=await self._wait(hook))
         finally:
             await self._close()
 

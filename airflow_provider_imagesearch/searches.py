@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -48,6 +47,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
     ImageSearchValidationError,
 )
+from airflow_provider_imagesearch.progress import ProgressPacer
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -62,7 +62,6 @@ FATAL_CODES = frozenset({"IS.0007", "IS.0015"})
 MAX_QUERY_ID_LENGTH = 255
 FLUSH_QUERIES = 200
 FLUSH_SECONDS = 1.0
-PROGRESS_SECONDS = 30.0
 TRANSIENT_ERRORS = (
     ImageSearchServerError,
     ImageSearchTransportError,
@@ -405,15 +404,16 @@ class BatchSearch:
         if queries:
             # The session is built (and its pool widened) once, before the threads share it.
             self.hook.reserve_connections(self.max_concurrency)
-            self._execute(queries, result, started)
+            self._execute(queries, result)
         result.seconds = time.monotonic() - started
         return result
 
-    def _execute(self, queries: Sequence[Query], result: BatchResult, started: float) -> None:
+    def _execute(self, queries: Sequence[Query], result: BatchResult) -> None:
         pending: list[tuple[str, list[dict[str, Any]]]] = []
-        state = {"done": 0, "last_flush": time.monotonic(), "last_log": time.monotonic(), "next_pct": 5}
+        state = {"done": 0, "last_flush": time.monotonic()}
         fatal: list[BaseException] = []
         total = len(queries)
+        pacer = ProgressPacer(total)
 
         def collect(done: Iterable[Future[_Outcome]]) -> None:
             for future in done:
@@ -428,7 +428,7 @@ class BatchSearch:
             if len(pending) >= FLUSH_QUERIES or (pending and now - state["last_flush"] >= FLUSH_SECONDS):
                 self._flush(pending, result)
                 state["last_flush"] = now
-            self._progress(state, total, result, started)
+            self._progress(pacer, int(state["done"]), result)
 
         in_flight: set[Future[_Outcome]] = set()
         with ThreadPoolExecutor(
@@ -509,26 +509,17 @@ class BatchSearch:
             result.hits += self.store.replace(pending)
             pending.clear()
 
-    def _progress(self, state: dict[str, Any], total: int, result: BatchResult, started: float) -> None:
-        now = time.monotonic()
-        done = state["done"]
-        percent = 100 * done // total if total else 100
-        if percent < state["next_pct"] and now - state["last_log"] < PROGRESS_SECONDS and done < total:
+    def _progress(self, pacer: ProgressPacer, done: int, result: BatchResult) -> None:
+        line = pacer.due(done)
+        if line is None:
             return
-        if done >= total and state.get("logged_end"):
-            return
-        state["logged_end"] = done >= total
-        state["next_pct"] = (percent // 5 + 1) * 5
-        state["last_log"] = now
-        rate = done / max(now - started, 1e-9)
-        eta = (total - done) / rate if rate > 0 else math.inf
         self.log.info(
             "Search progress: %d/%d queries (%d%%), %.1f queries/s, ETA %s, %d failed",
-            done,
-            total,
-            percent,
-            rate,
-            f"{eta:.0f}s" if eta != math.inf else "unknown",
+            line.done,
+            line.total,
+            line.percent,
+            line.rate,
+            line.eta,
             result.failed,
         )
 

@@ -45,6 +45,7 @@ from airflow_provider_imagesearch.errors import (
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
 from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
+from airflow_provider_imagesearch.progress import ProgressPacer
 
 if TYPE_CHECKING:
     from airflow_provider_imagesearch import api
@@ -60,7 +61,6 @@ FATAL_CODES = V1_IMAGES.fatal_codes
 MAX_ADD_SENDS = 4
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
-PROGRESS_SECONDS = 30.0
 
 
 class AdaptiveLimit:
@@ -197,7 +197,7 @@ class ImportEngine:
         )
         if total:
             self._prepare_session()
-            self._execute(plan, result, total, started)
+            self._execute(plan, result, total)
         result.seconds = time.monotonic() - started
         result.throttle_cuts = self.limit.cuts
         return result
@@ -211,11 +211,12 @@ class ImportEngine:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
 
-    def _execute(self, plan: Plan, result: ImportResult, total: int, started: float) -> None:
+    def _execute(self, plan: Plan, result: ImportResult, total: int) -> None:
         done_queue: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         pending: list[LedgerEntry] = []
         forget: list[str] = []
-        state = {"done": 0, "last_flush": time.monotonic(), "last_log": time.monotonic(), "next_pct": 5}
+        state = {"done": 0, "last_flush": time.monotonic()}
+        pacer = ProgressPacer(total)
         fatal: list[BaseException] = []
 
         def collect(block: bool) -> None:
@@ -235,7 +236,7 @@ class ImportEngine:
             if len(pending) + len(forget) >= FLUSH_ROWS or now - state["last_flush"] >= FLUSH_SECONDS:
                 self._flush(pending, forget)
                 state["last_flush"] = now
-            self._progress(state, total, result, started)
+            self._progress(pacer, int(state["done"]), result)
 
         # Twice the cap: a throttled request waits out of the limit but still on its thread.
         workers = 2 * self.max_concurrency
@@ -327,27 +328,17 @@ class ImportEngine:
             self.ledger.forget(forget)
             forget.clear()
 
-    def _progress(self, state: dict[str, Any], total: int, result: ImportResult, started: float) -> None:
-        now = time.monotonic()
-        done = state["done"]
-        percent = 100 * done // total if total else 100
-        if percent < state["next_pct"] and now - state["last_log"] < PROGRESS_SECONDS and done < total:
+    def _progress(self, pacer: ProgressPacer, done: int, result: ImportResult) -> None:
+        line = pacer.due(done)
+        if line is None:
             return
-        if done >= total and state.get("logged_end"):
-            return
-        state["logged_end"] = done >= total
-        state["next_pct"] = (percent // 5 + 1) * 5
-        state["last_log"] = now
-        elapsed = max(now - started, 1e-9)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else float("inf")
         self.log.info(
             "Import progress: %d/%d (%d%%), %.1f rows/s, ETA %s, %d failed, %d invalid, concurrency %d",
-            done,
-            total,
-            percent,
-            rate,
-            f"{eta:.0f}s" if eta != float("inf") else "unknown",
+            line.done,
+            line.total,
+            line.percent,
+            line.rate,
+            line.eta,
             result.counts["failed"],
             result.counts["invalid"],
             self.limit.limit,

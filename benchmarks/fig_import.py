@@ -10,6 +10,8 @@ Ideal wall time = rows x latency / max_concurrency.
 * faults: the same with 5% 429 (``Retry-After`` 0.2 s) and 2% 503: every row imported, wall <= 1.8x
   ideal, the emulator's log shows processed adds <= rows + reconciled.
 * rerun: the clean manifest again: 0 API requests, under 2 s.
+* v2: the clean and faults figures again into a v2 (MMS) service with ``ImageSearchV2ImportDataOperator``
+  (``item_id`` + ``image_url`` rows), the same goals (issue 13: "same figures as the v1 import").
 * diff: a 1,000,000-row manifest against a full ledger of the same rows (written directly), in a child
   process: peak RSS growth <= 300 MB (``ru_maxrss`` after minus before; the child first diffs a
   100-row manifest, so pandas and SQLAlchemy are loaded before the baseline and not counted).
@@ -38,6 +40,23 @@ def _manifest(path: Path, rows: int) -> None:
         handle.write("path\n")
         for index in range(rows):
             handle.write(f"{BUCKET}/bench/{index:07d}.jpg\n")
+
+
+def _manifest_v2(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("item_id,image_url\n")
+        for index in range(rows):
+            handle.write(f"sku-{index:07d},{BUCKET}/bench/{index:07d}.jpg\n")
+
+
+def _import_v2(manifest: Path, service: str, run_id: str) -> dict[str, Any]:
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchV2ImportDataOperator
+
+    op = ImageSearchV2ImportDataOperator(
+        task_id="bench_v2", service_name=service, manifest=str(manifest), max_concurrency=CONCURRENCY
+    )
+    result: dict[str, Any] = op.execute({"run_id": run_id})
+    return result
 
 
 def _import(manifest: Path, instance: str, run_id: str) -> dict[str, Any]:
@@ -170,9 +189,87 @@ def run(url: str, emulator: Any, rows: int, diff_rows: int) -> list[Result]:
             details={"xcom": faulty, "faults": stats.get("faults_injected")},
         )
     )
+    results.extend(_v2(folder, emulator, rows, ideal))
     if diff_rows:
         results.append(_diff(folder, diff_rows))
     return results
+
+
+def _v2(folder: Path, emulator: Any, rows: int, ideal: float) -> list[Result]:
+    """The clean and faults figures into a v2 service (same rows, latency and goals)."""
+    from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD
+
+    manifest = folder / "manifest-v2.csv"
+    _manifest_v2(manifest, rows)
+    warm = folder / "warm-v2.csv"
+    _manifest_v2(warm, 200)
+    emulator.upsert_v2_service("bench-v2-warm", items={})
+    _import_v2(warm, "bench-v2-warm", "warm")
+    results = []
+    for name, faults, goal in (
+        ("clean", {}, 1.3),
+        (
+            "5% 429 + 2% 503",
+            {
+                "throttle_429_rate": 0.05,
+                "retry_after": "0.2",
+                "error_5xx_rate": 0.02,
+                "error_5xx_kinds": ["503_json"],
+                "random_seed": 1,
+            },
+            1.8,
+        ),
+    ):
+        service = f"bench-v2-{'clean' if not faults else 'faults'}"
+        emulator.upsert_v2_service(service, items={})
+        emulator.set_faults(reset=True, latency_seconds=LATENCY, **faults)
+        emulator.reset_stats()
+        started = time.perf_counter()
+        xcom = _import_v2(manifest, service, name)
+        wall = time.perf_counter() - started
+        emulator.set_faults(reset=True)
+        adds = sum(1 for r in emulator.requests_log() if r["route"] == R2_ADD and r["status"] == 200)
+        held = _v2_held(emulator, service)
+        ratio = wall / ideal
+        ok = held == rows and adds <= rows + xcom["reconciled"] and ratio <= goal
+        results.append(
+            Result(
+                figure=f"v2 bulk import, {name}",
+                goal=f"all rows, wall <= {goal:g}x ideal, adds <= rows + reconciled",
+                measured=(
+                    f"{held:,}/{rows:,} held, {ratio:.2f}x ideal ({wall:.2f} s), {adds:,} adds processed, "
+                    f"{xcom['reconciled']} reconciled"
+                ),
+                status=verdict(ok),
+                value=ratio,
+                details={"xcom": xcom},
+            )
+        )
+    emulator.reset_stats()
+    started = time.perf_counter()
+    rerun = _import_v2(manifest, "bench-v2-clean", "rerun")
+    rerun_s = time.perf_counter() - started
+    from airflow_provider_imagesearch.emulator.routes import R_TOKENS
+
+    api = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
+    results.append(
+        Result(
+            figure="v2 bulk import, unchanged rerun",
+            goal="0 API requests, < 2 s",
+            measured=f"{len(api)} requests, {rerun_s:.2f} s for {rows:,} rows",
+            status=verdict(not api and rerun_s < 2.0 and rerun["unchanged"] == rows),
+            value=rerun_s,
+            details={"xcom": rerun},
+        )
+    )
+    return results
+
+
+def _v2_held(emulator: Any, service: str) -> int:
+    for entry in emulator.control.state().get("v2_services", []):
+        if entry["name"] == service:
+            return len(entry.get("items") or {})
+    return 0
 
 
 def _project() -> str:

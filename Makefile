@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 2400
 DEMO_TIMEOUT ?= 600
 
-.PHONY: all install compat-install demo test test-compat lint bench bench-smoke clean
+.PHONY: all install compat-install demo test test-compat lint bench bench-smoke check-triggerer clean
 
 all: test
 
@@ -68,6 +68,10 @@ bench: install
 bench-smoke: install
 	bash scripts/ensure-postgres.sh
 	timeout -k 15 600 $(BIN)/python -m benchmarks --smoke
+
+# In real Airflow (airflow standalone): no "async thread was blocked" while ImageSearch triggers run.
+check-triggerer: install
+	timeout -k 15 1200 $(BIN)/python scripts/check_triggerer_blocking.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

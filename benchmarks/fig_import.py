@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,38 +36,70 @@ CONCURRENCY = 16
 BUCKET = "https://shop.obs.cn-north-4.myhuaweicloud.com"
 
 
+FAULTS: dict[str, Any] = {
+    "throttle_429_rate": 0.05,
+    "retry_after": "0.2",
+    "error_5xx_rate": 0.02,
+    "error_5xx_kinds": ["503_json"],
+    "random_seed": 1,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One API's side of the figures: how its manifest looks, how it is imported, what the emulator holds."""
+
+    label: str  # "" for v1, "v2 " for v2, prefixed to the figure names
+    header: str
+    add_route: str
+
+    def row(self, index: int) -> str:
+        image = f"{BUCKET}/bench/{index:07d}.jpg"
+        return f"sku-{index:07d},{image}" if self.label else image
+
+    def write(self, path: Path, rows: int) -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(self.header + "\n")
+            for index in range(rows):
+                handle.write(self.row(index) + "\n")
+
+    def create(self, emulator: Any, name: str) -> None:
+        if self.label:
+            emulator.upsert_v2_service(name, items={})
+        else:
+            emulator.upsert_instance(name, images={})
+
+    def held(self, emulator: Any, name: str) -> int:
+        state = emulator.control.state()
+        if not self.label:
+            return len(state["images"].get(f"{_project()}/{name}", {}))
+        service: dict[str, Any] = next((s for s in state.get("v2_services", []) if s["name"] == name), {})
+        return len(service.get("items") or {})
+
+    def run_import(self, manifest: Path, name: str, run_id: str) -> dict[str, Any]:
+        from airflow_provider_imagesearch.operators import import_images
+
+        if self.label:
+            op: Any = import_images.ImageSearchV2ImportDataOperator(
+                task_id="bench_v2", service_name=name, manifest=str(manifest), max_concurrency=CONCURRENCY
+            )
+        else:
+            op = import_images.ImageSearchImportImagesOperator(
+                task_id="bench", instance_name=name, manifest=str(manifest), max_concurrency=CONCURRENCY
+            )
+        result: dict[str, Any] = op.execute({"run_id": run_id})
+        return result
+
+
+def _targets() -> list[Target]:
+    from airflow_provider_imagesearch.emulator.routes import R_ADD
+    from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD
+
+    return [Target("", "path", R_ADD), Target("v2 ", "item_id,image_url", R2_ADD)]
+
+
 def _manifest(path: Path, rows: int) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("path\n")
-        for index in range(rows):
-            handle.write(f"{BUCKET}/bench/{index:07d}.jpg\n")
-
-
-def _manifest_v2(path: Path, rows: int) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("item_id,image_url\n")
-        for index in range(rows):
-            handle.write(f"sku-{index:07d},{BUCKET}/bench/{index:07d}.jpg\n")
-
-
-def _import_v2(manifest: Path, service: str, run_id: str) -> dict[str, Any]:
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchV2ImportDataOperator
-
-    op = ImageSearchV2ImportDataOperator(
-        task_id="bench_v2", service_name=service, manifest=str(manifest), max_concurrency=CONCURRENCY
-    )
-    result: dict[str, Any] = op.execute({"run_id": run_id})
-    return result
-
-
-def _import(manifest: Path, instance: str, run_id: str) -> dict[str, Any]:
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
-
-    op = ImageSearchImportImagesOperator(
-        task_id="bench", instance_name=instance, manifest=str(manifest), max_concurrency=CONCURRENCY
-    )
-    result: dict[str, Any] = op.execute({"run_id": run_id})
-    return result
+    Target("", "path", "").write(path, rows)
 
 
 def _control(url: str, emulator: Any, rows: int) -> float:
@@ -102,174 +135,84 @@ def _control(url: str, emulator: Any, rows: int) -> float:
 
 
 def run(url: str, emulator: Any, rows: int, diff_rows: int) -> list[Result]:
-    from airflow_provider_imagesearch.emulator.routes import R_ADD, R_TOKENS
     from tests.support.connections import connection_fields, install
 
     folder = Path(tempfile.mkdtemp(prefix="bench-import-"))
     install("imagesearch_default", connection_fields(url, "aksk"))
     install("imagesearch_archive_db", {"conn_type": "sqlite", "host": str(folder / "ledger.db")})
-    manifest = folder / "manifest.csv"
-    _manifest(manifest, rows)
     ideal = rows * LATENCY / CONCURRENCY
-    results = []
-
-    # Untimed warm-up: imports (pandas, SQLAlchemy), the ledger table, the connection pool.
-    warm = folder / "warm.csv"
-    _manifest(warm, 200)
-    emulator.upsert_instance("bench-warm", images={})
-    _import(warm, "bench-warm", "warm")
-    control = _control(url, emulator, rows) / ideal
-    emulator.upsert_instance("bench-clean", images={})
-    emulator.set_faults(reset=True, latency_seconds=LATENCY)
-    emulator.reset_stats()
-    started = time.perf_counter()
-    clean = _import(manifest, "bench-clean", "clean")
-    wall = time.perf_counter() - started
-    ratio = wall / ideal
-    results.append(
-        Result(
-            figure="bulk import, clean",
-            goal="wall <= 1.3x ideal",
-            measured=(
-                f"{rows:,} rows in {wall:.2f} s = {ratio:.2f}x ideal ({ideal:.2f} s); control (bare "
-                f"requests, {CONCURRENCY} threads) {control:.2f}x ideal, import/control {ratio / control:.2f}"
-            ),
-            status=verdict(ratio <= 1.3 and clean["added"] == rows),
-            value=ratio,
-            details={"xcom": clean, "wall_s": wall, "ideal_s": ideal, "control_ratio": control},
-        )
-    )
-
-    emulator.reset_stats()
-    started = time.perf_counter()
-    rerun = _import(manifest, "bench-clean", "rerun")
-    rerun_s = time.perf_counter() - started
-    api = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
-    results.append(
-        Result(
-            figure="bulk import, unchanged rerun",
-            goal="0 API requests, < 2 s",
-            measured=f"{len(api)} requests, {rerun_s:.2f} s for {rows:,} rows",
-            status=verdict(not api and rerun_s < 2.0 and rerun["unchanged"] == rows),
-            value=rerun_s,
-            details={"xcom": rerun},
-        )
-    )
-
-    emulator.upsert_instance("bench-faults", images={})
-    emulator.set_faults(
-        reset=True,
-        latency_seconds=LATENCY,
-        throttle_429_rate=0.05,
-        retry_after="0.2",
-        error_5xx_rate=0.02,
-        error_5xx_kinds=["503_json"],
-        random_seed=1,
-    )
-    emulator.reset_stats()
-    started = time.perf_counter()
-    faulty = _import(manifest, "bench-faults", "faults")
-    wall = time.perf_counter() - started
-    emulator.set_faults(reset=True)
-    stats = emulator.stats()
-    processed = sum(1 for r in emulator.requests_log() if r["route"] == R_ADD and r["status"] == 200)
-    held = len(emulator.control.state()["images"].get(f"{_project()}/bench-faults", {}))
-    ratio = wall / ideal
-    ok = held == rows and processed <= rows + faulty["reconciled"] and ratio <= 1.8
-    results.append(
-        Result(
-            figure="bulk import, 5% 429 + 2% 503",
-            goal="all rows, wall <= 1.8x ideal, adds <= rows + reconciled",
-            measured=(
-                f"{held:,}/{rows:,} held, {ratio:.2f}x ideal ({wall:.2f} s), {processed:,} adds processed, "
-                f"{faulty['reconciled']} reconciled"
-            ),
-            status=verdict(ok),
-            value=ratio,
-            details={"xcom": faulty, "faults": stats.get("faults_injected")},
-        )
-    )
-    results.extend(_v2(folder, emulator, rows, ideal))
+    results: list[Result] = []
+    for target in _targets():
+        results.extend(_figures(target, url, emulator, folder, rows, ideal))
     if diff_rows:
         results.append(_diff(folder, diff_rows))
     return results
 
 
-def _v2(folder: Path, emulator: Any, rows: int, ideal: float) -> list[Result]:
-    """The clean and faults figures into a v2 service (same rows, latency and goals)."""
-    from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD
+def _figures(target: Target, url: str, emulator: Any, folder: Path, rows: int, ideal: float) -> list[Result]:
+    """Clean (v1: beside the control), unchanged rerun, faults: one API's three figures."""
+    from airflow_provider_imagesearch.emulator.routes import R_TOKENS
 
-    manifest = folder / "manifest-v2.csv"
-    _manifest_v2(manifest, rows)
-    warm = folder / "warm-v2.csv"
-    _manifest_v2(warm, 200)
-    emulator.upsert_v2_service("bench-v2-warm", items={})
-    _import_v2(warm, "bench-v2-warm", "warm")
+    prefix = f"bench-{target.label.strip() or 'v1'}"
+    manifest = folder / f"{prefix}.csv"
+    target.write(manifest, rows)
+    # Untimed warm-up: imports (pandas, SQLAlchemy), the ledger table, the connection pool.
+    warm = folder / f"{prefix}-warm.csv"
+    target.write(warm, 200)
+    target.create(emulator, f"{prefix}-warm")
+    target.run_import(warm, f"{prefix}-warm", "warm")
+    control = None if target.label else _control(url, emulator, rows) / ideal
     results = []
-    for name, faults, goal in (
-        ("clean", {}, 1.3),
-        (
-            "5% 429 + 2% 503",
-            {
-                "throttle_429_rate": 0.05,
-                "retry_after": "0.2",
-                "error_5xx_rate": 0.02,
-                "error_5xx_kinds": ["503_json"],
-                "random_seed": 1,
-            },
-            1.8,
-        ),
-    ):
-        service = f"bench-v2-{'clean' if not faults else 'faults'}"
-        emulator.upsert_v2_service(service, items={})
+    for kind, faults, goal in (("clean", {}, 1.3), ("5% 429 + 2% 503", FAULTS, 1.8)):
+        name = f"{prefix}-{'clean' if not faults else 'faults'}"
+        target.create(emulator, name)
         emulator.set_faults(reset=True, latency_seconds=LATENCY, **faults)
         emulator.reset_stats()
         started = time.perf_counter()
-        xcom = _import_v2(manifest, service, name)
+        xcom = target.run_import(manifest, name, kind)
         wall = time.perf_counter() - started
         emulator.set_faults(reset=True)
-        adds = sum(1 for r in emulator.requests_log() if r["route"] == R2_ADD and r["status"] == 200)
-        held = _v2_held(emulator, service)
+        adds = sum(
+            1 for r in emulator.requests_log() if r["route"] == target.add_route and r["status"] == 200
+        )
+        held = target.held(emulator, name)
         ratio = wall / ideal
-        ok = held == rows and adds <= rows + xcom["reconciled"] and ratio <= goal
+        measured = (
+            f"{held:,}/{rows:,} held, {ratio:.2f}x ideal ({wall:.2f} s vs {ideal:.2f} s), {adds:,} adds "
+            f"processed, {xcom['reconciled']} reconciled"
+        )
+        if control is not None and not faults:
+            measured += (
+                f"; control (bare requests, {CONCURRENCY} threads) {control:.2f}x ideal, "
+                f"import/control {ratio / control:.2f}"
+            )
         results.append(
             Result(
-                figure=f"v2 bulk import, {name}",
+                figure=f"{target.label}bulk import, {kind}",
                 goal=f"all rows, wall <= {goal:g}x ideal, adds <= rows + reconciled",
-                measured=(
-                    f"{held:,}/{rows:,} held, {ratio:.2f}x ideal ({wall:.2f} s), {adds:,} adds processed, "
-                    f"{xcom['reconciled']} reconciled"
-                ),
-                status=verdict(ok),
+                measured=measured,
+                status=verdict(held == rows and adds <= rows + xcom["reconciled"] and ratio <= goal),
                 value=ratio,
-                details={"xcom": xcom},
+                details={"xcom": xcom, "wall_s": wall, "ideal_s": ideal, "control_ratio": control},
             )
         )
-    emulator.reset_stats()
-    started = time.perf_counter()
-    rerun = _import_v2(manifest, "bench-v2-clean", "rerun")
-    rerun_s = time.perf_counter() - started
-    from airflow_provider_imagesearch.emulator.routes import R_TOKENS
-
-    api = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
-    results.append(
-        Result(
-            figure="v2 bulk import, unchanged rerun",
-            goal="0 API requests, < 2 s",
-            measured=f"{len(api)} requests, {rerun_s:.2f} s for {rows:,} rows",
-            status=verdict(not api and rerun_s < 2.0 and rerun["unchanged"] == rows),
-            value=rerun_s,
-            details={"xcom": rerun},
-        )
-    )
+        if not faults:
+            emulator.reset_stats()
+            started = time.perf_counter()
+            rerun = target.run_import(manifest, name, "rerun")
+            rerun_s = time.perf_counter() - started
+            api = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
+            results.append(
+                Result(
+                    figure=f"{target.label}bulk import, unchanged rerun",
+                    goal="0 API requests, < 2 s",
+                    measured=f"{len(api)} requests, {rerun_s:.2f} s for {rows:,} rows",
+                    status=verdict(not api and rerun_s < 2.0 and rerun["unchanged"] == rows),
+                    value=rerun_s,
+                    details={"xcom": rerun},
+                )
+            )
     return results
-
-
-def _v2_held(emulator: Any, service: str) -> int:
-    for entry in emulator.control.state().get("v2_services", []):
-        if entry["name"] == service:
-            return len(entry.get("items") or {})
-    return 0
 
 
 def _project() -> str:

@@ -31,5 +31,6 @@ def test_a_slow_run_logs_every_interval_between_percent_steps(monkeypatch: pytes
 def test_nothing_to_do_is_one_line() -> None:
     pacer = ProgressPacer(0)
     line = pacer.due(0)
-    assert line is not None and line.percent == 100
+    assert line is not None
+    assert line.percent == 100
     assert pacer.due(0) is None

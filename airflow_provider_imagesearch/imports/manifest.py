@@ -225,6 +225,19 @@ def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> 
         )
 
 
+def shown_url(manifest: Any) -> Any:
+    """What an error may show of a manifest: a URL without its query and user info (a presigned URL's
+    signature, credential and token are there); anything else as it is."""
+    text = str(manifest)
+    if "://" not in text:
+        return manifest
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}" + ("?<query hidden>" if parts.query else "")
+
+
 def manifest_format(manifest: Any) -> str:
     name = str(manifest).lower().split("?", 1)[0]
     for suffix in _COMPRESSION:
@@ -235,7 +248,7 @@ def manifest_format(manifest: Any) -> str:
     raise ImageSearchValidationError(
         "manifest",
         f"a file name ending in one of {', '.join(_SUFFIXES)} (CSV, JSON lines, Parquet)",
-        manifest,
+        shown_url(manifest),
     )
 
 

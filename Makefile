@@ -46,6 +46,7 @@ test: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-moto.sh
 	timeout -k 15 $(TEST_TIMEOUT) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # conftest.py stops the session unless the running Airflow is IMAGESEARCH_EXPECT_AIRFLOW.

@@ -1,7 +1,8 @@
 """Reading an import manifest in chunks, and checking each row.
 
-A manifest is a list of dicts (an XCom value), a CSV / JSON-lines / Parquet file (a local path, a URL
-or an ``ObjectStoragePath``), or a SQL query on any SQL connection. It is read in chunks
+A manifest is a list of dicts (an XCom value), a CSV / JSON-lines / Parquet file (a local path, an
+http(s) URL such as a presigned URL of an OBS or S3 object, or an ``ObjectStoragePath``), or a SQL query
+on any SQL connection. It is read in chunks
 (:data:`CHUNK_ROWS` rows): pandas ``chunksize`` for CSV and JSON lines, pyarrow ``iter_batches`` for
 Parquet, ``fetchmany`` on a server-side cursor for SQL; a manifest of a million rows never sits in
 memory whole.
@@ -20,9 +21,10 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.validation import MAX_TAGS
@@ -42,6 +44,10 @@ _SUFFIXES = {
     ".pq": "parquet",
 }
 _COMPRESSION = (".gz", ".bz2", ".zst", ".xz", ".zip")
+#: How long a manifest URL may stay silent (connecting, or between two reads) before the read fails.
+URL_TIMEOUT_SECONDS = 60.0
+#: Query parameters of a presigned URL (S3 v4 and v2, OBS) whose values are masked in logs.
+_SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey")
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
@@ -225,6 +231,23 @@ def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> 
         )
 
 
+def shown_url(manifest: Any) -> Any:
+    """What an error may show of a manifest: a URL without its query (a presigned URL's signature,
+    credential and token are there) and user info; anything else as it is."""
+    text = str(manifest)
+    if "://" not in text:
+        return manifest
+    scheme, _, rest = text.partition("://")
+    # Everything up to the last @ goes: a password may hold ? / or #, and a query may hold an @ before
+    # its signature; after an @, cut at the first query-like character too. Less shown beats a leak.
+    userinfo = "@" in rest
+    if userinfo:
+        rest = rest.rpartition("@")[2]
+    rest = re.split(r"[?#&=;]" if userinfo else r"[?#]", rest, maxsplit=1)[0]
+    hidden = "?<query hidden>" if "?" in text else ""
+    return f"{scheme}://{'***@' if userinfo else ''}{rest}{hidden}"
+
+
 def manifest_format(manifest: Any) -> str:
     name = str(manifest).lower().split("?", 1)[0]
     for suffix in _COMPRESSION:
@@ -235,7 +258,7 @@ def manifest_format(manifest: Any) -> str:
     raise ImageSearchValidationError(
         "manifest",
         f"a file name ending in one of {', '.join(_SUFFIXES)} (CSV, JSON lines, Parquet)",
-        manifest,
+        shown_url(manifest),
     )
 
 
@@ -270,7 +293,10 @@ def _list_chunks(rows: Iterable[Any], chunk_rows: int) -> Iterator[list[dict[str
 
 
 def _open(manifest: Any) -> Any:
-    """A binary file object: a local path, or an ObjectStoragePath / URL (``airflow.sdk.ObjectStoragePath``)."""
+    """A binary file object: a local path, an http(s) URL, or an ObjectStoragePath / other URL
+    (``airflow.sdk.ObjectStoragePath``)."""
+    if _is_http(manifest):
+        return _download(str(manifest))
     if isinstance(manifest, str) and "://" in manifest and not manifest.startswith("file://"):
         from airflow_provider_imagesearch.version_compat import object_storage_path
 
@@ -282,11 +308,94 @@ def _open(manifest: Any) -> Any:
     return open(manifest, "rb")
 
 
+def _is_http(manifest: Any) -> bool:
+    return str(manifest).lower().startswith(("http://", "https://"))
+
+
+def _download(url: str) -> IO[bytes]:
+    """The body of an http(s) URL (e.g. a presigned URL of an OBS or S3 object), in a temporary file.
+
+    Airflow registers no filesystem for http(s) (``ObjectStoragePath("https://...").open()`` raises), and
+    ``s3://`` needs the amazon provider, which cannot be installed beside Airflow 3.3's python-dateutil
+    pin. A presigned URL is signed for GET: so one GET, streamed to an unnamed file on disk, so a large
+    manifest never sits in memory and Parquet can seek. urllib, not requests: urllib3 logs each URL,
+    query (signature) included, at DEBUG. Errors name ``manifest`` and show the URL without its query.
+    """
+    import http.client
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    _mask_query_secrets(url)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open: the caller reads and closes it)
+    problem = None
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_SECONDS) as response:
+            shutil.copyfileobj(response, spool, 1 << 20)
+    except urllib.error.HTTPError as error:
+        problem = (
+            f"a URL its store answers with the file, but {shown_url(url).split('?')[0]} answered "
+            f"HTTP {error.code}{_store_error(error)} (a presigned URL must be unexpired and signed for GET)"
+        )
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        # Only the kind of failure: some of these messages quote the URL.
+        reason = getattr(error, "reason", error)
+        detail = reason.strerror if isinstance(reason, OSError) and reason.strerror else None
+        problem = f"a URL that can be read, but reading {shown_url(url).split('?')[0]} failed: " + (
+            f"{type(reason).__name__}" + (f" ({detail})" if detail else "")
+        )
+    except BaseException:
+        spool.close()
+        raise
+    if problem is not None:
+        spool.close()
+        # Raised outside the except blocks: the urllib error (which holds the full URL) is not chained.
+        raise ImageSearchValidationError("manifest", problem, shown_url(url))
+    spool.seek(0)
+    return spool
+
+
+_STORE_ERROR_TEXT = re.compile(r"[\w .,'()-]{1,200}")
+
+
+def _store_error(error: Any) -> str:
+    """``: Code: Message`` of an S3/OBS XML error body, when both are plain text (the body of a
+    SignatureDoesNotMatch also quotes the signature and string to sign: never shown)."""
+    try:
+        body = error.read(4096).decode("utf-8", "replace")
+    except Exception:
+        return ""
+    found = [re.search(rf"<{tag}>([^<]*)</{tag}>", body) for tag in ("Code", "Message")]
+    parts = [m.group(1).strip() for m in found if m and _STORE_ERROR_TEXT.fullmatch(m.group(1).strip())]
+    return f": {': '.join(parts)}" if parts else ""
+
+
+def _mask_query_secrets(url: str) -> None:
+    """Register a presigned URL's signature, credential and token with Airflow's secrets masker, so no
+    log line of this process shows them, whoever logs the URL."""
+    from urllib.parse import unquote, urlsplit
+
+    query = urlsplit(url).query
+    secrets = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if len(value) >= 8 and any(word in name.lower() for word in _SECRET_QUERY_WORDS):
+            secrets += [value, unquote(value)]
+    if not secrets:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover
+        return
+    for secret in {query, *secrets}:
+        mask_secret(secret)
+
+
 def _file_chunks(manifest: Any, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
     import pandas as pd
 
     kind = manifest_format(manifest)
-    name = str(manifest).lower()
+    name = str(manifest).lower().split("?", 1)[0]
     compression = next((s[1:] for s in _COMPRESSION if name.endswith(s)), None)
     compression = {"gz": "gzip", "zst": "zstd"}.get(compression or "", compression)
     with _open(manifest) as handle:

@@ -42,8 +42,9 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
 
     :param instance_name: the instance to import into. (templated)
     :param manifest: a list of dicts (e.g. an XCom value), or a CSV / JSON-lines / Parquet file: a local
-        path, a URL or an ``ObjectStoragePath``. Columns: ``path`` (required), ``tags`` (a JSON object) or
-        ``tag.<key>`` columns, ``file`` (optional local file sent base64). (templated)
+        path, an http(s) URL (e.g. presigned) or an ``ObjectStoragePath``. Columns: ``path`` (required),
+        ``tags`` (a JSON object) or ``tag.<key>`` columns, ``file`` (optional local file sent base64).
+        (templated)
     :param manifest_sql: a query returning the manifest's columns, instead of ``manifest``. (templated)
     :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on. (templated)
     :param ledger_conn_id: the SQL connection of the ledger (SQLite, PostgreSQL, any ``DbApiHook``).
@@ -170,11 +171,11 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
 
     :param service_name: the v2 service (created in the console). (templated)
     :param manifest: a list of dicts (e.g. an XCom value), or a CSV / JSON-lines / Parquet file: a local
-        path, a URL or an ``ObjectStoragePath``. Columns: ``item_id`` (required, 1-256 characters),
-        exactly one of ``image_url``, ``image_base64`` or ``file`` (a local file sent base64), ``desc``,
-        ``custom_tags`` (JSON object) or ``tag.<key>`` columns (strings of 1-64 characters),
-        ``custom_num_tags`` (JSON object) or ``num.<key>`` columns (numbers), ``keywords`` (a list or
-        comma-separated text). (templated)
+        path, an http(s) URL (e.g. presigned) or an ``ObjectStoragePath``. Columns: ``item_id`` (required,
+        1-256 characters), exactly one of ``image_url``, ``image_base64`` or ``file`` (a local file sent
+        base64), ``desc``, ``custom_tags`` (JSON object) or ``tag.<key>`` columns (strings of 1-64
+        characters), ``custom_num_tags`` (JSON object) or ``num.<key>`` columns (numbers), ``keywords`` (a
+        list or comma-separated text). (templated)
     :param manifest_sql: a query returning the manifest's columns, instead of ``manifest``. (templated)
     :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on. (templated)
     :param ledger_conn_id: the SQL connection of the ledger (SQLite, PostgreSQL, any ``DbApiHook``).

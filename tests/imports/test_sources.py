@@ -59,8 +59,7 @@ def test_objectstoragepath_url_manifest(
 ) -> None:
     """A ``file://`` URL goes through ``airflow.sdk.ObjectStoragePath`` like ``s3://`` would.
 
-    An S3-compatible store (moto in server mode) is not tested: apache-airflow-providers-amazon, which
-    ``s3://`` ObjectStoragePaths need, and moto both conflict with the pinned python-dateutil 4.0.0.
+    An S3-compatible store (moto's server, presigned URLs) is in test_object_store.py.
     """
     from airflow.sdk import ObjectStoragePath
 

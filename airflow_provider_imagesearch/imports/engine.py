@@ -351,9 +351,13 @@ class ImportEngine:
 
         The hook's own retry would sleep holding the slot: at a 5% throttle rate and a 0.2 s
         ``Retry-After`` that idles a sixth of the pool. Here the wait happens outside the limit, so the
-        other rows keep it busy (at the halved concurrency the 429 asked for).
+        other rows keep it busy (at the halved concurrency the 429 asked for). Throttling is waited out
+        for up to the retry policy's ``max_elapsed`` (connection extra ``retry_max_elapsed``, default
+        120 s) per request, not a number of attempts: a 429 says "later", not "never".
         """
+        policy = self.hook.settings.retry
         throttles = 0
+        throttled_since: float | None = None
         while True:
             causes: Counter[str] = Counter()
             counter[0] += 1
@@ -363,9 +367,12 @@ class ImportEngine:
                 counter[0] += causes.total()
                 self.limit.throttled(error.retry_after)
                 throttles += 1
-                if throttles >= self.hook.settings.retry.max_attempts:
+                now = time.monotonic()
+                throttled_since = now if throttled_since is None else throttled_since
+                wait = self._throttle_wait(error.retry_after, throttles)
+                if now + wait - throttled_since > policy.max_elapsed:
                     raise
-                self._wait_outside_limit(self._throttle_wait(error.retry_after, throttles))
+                self._wait_outside_limit(wait)
                 continue
             counter[0] += causes.total()
             self.limit.succeeded()

@@ -103,3 +103,14 @@ def test_a_throttled_row_waits_out_of_the_limit_so_other_rows_go_on(
     order = list(library(emulator))
     assert order[0] != obs("w/0.jpg"), f"no other row was sent while the throttled one waited: {order}"
     assert sorted(order) == sorted(row["path"] for row in manifest)
+
+
+def test_a_row_throttled_more_times_than_max_attempts_still_lands(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    # Six 429s in a row for one request (max_attempts is 5): throttling is waited out for up to
+    # retry_max_elapsed, not a number of attempts, so the row is added, not failed.
+    emulator.set_faults(sequence=["429"] * 6, retry_after="0.01")
+    result = run_import([{"path": obs("busy.jpg")}], max_concurrency=1)
+    assert (result["added"], result["failed"]) == (1, 0)
+    assert [r["status"] for r in add_requests(emulator)] == [429] * 6 + [200]

@@ -30,7 +30,17 @@ class ImageSearchValidationError(ImageSearchError, ValueError):
         shown = repr(value)
         if len(shown) > 60:
             shown = shown[:57] + "..."
+        self.shown = shown
         super().__init__(f"Invalid {field} {shown}: {allowed}")
+
+    def renamed(self, old: str, new: str) -> ImageSearchValidationError:
+        """The same refusal told with another argument name (for an operator reusing a shared check)."""
+        error = type(self).__new__(type(self))
+        error.field = self.field.replace(old, new)
+        error.allowed = self.allowed.replace(old, new)
+        error.shown = self.shown
+        Exception.__init__(error, f"Invalid {error.field} {self.shown}: {error.allowed}")
+        return error
 
 
 class ImageSearchApiError(ImageSearchError):

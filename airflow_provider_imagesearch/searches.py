@@ -100,12 +100,7 @@ def validate_queries_source(queries: Any, queries_sql: Any, queries_conn_id: Any
     try:
         validate_source(queries, queries_sql, queries_conn_id)
     except ImageSearchValidationError as error:
-        # The manifest's checks, told in this operator's words.
-        name = error.field.replace("manifest", "queries")
-        given = {"queries": queries, "queries_sql": queries_sql, "queries_conn_id": queries_conn_id}
-        raise ImageSearchValidationError(
-            name, error.allowed.replace("manifest", "queries"), given.get(name, "both given")
-        ) from None
+        raise error.renamed("manifest", "queries") from None
 
 
 def read_queries(
@@ -116,7 +111,11 @@ def read_queries(
 
     validate_queries_source(queries, queries_sql, queries_conn_id)
     chunks = read_chunks(queries, manifest_sql=queries_sql, manifest_conn_id=queries_conn_id)
-    return check_queries(row for chunk in chunks for row in chunk)
+    try:
+        rows = [row for chunk in chunks for row in chunk]
+    except ImageSearchValidationError as error:
+        raise error.renamed("manifest", "queries") from None
+    return check_queries(rows)
 
 
 def check_queries(rows: Iterable[Mapping[str, Any]]) -> list[Query]:

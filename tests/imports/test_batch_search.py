@@ -347,3 +347,17 @@ def test_a_missing_instance_stops_the_batch_at_once(
     # Not 40 searches: the first answer stops the batch; only the two already in flight were sent.
     assert len(search_requests(emulator)) <= 2
     assert table_rows(sqlite_results) == []
+
+
+def test_a_queries_file_the_reader_refuses_is_named_as_queries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queries are read with the import's manifest reader: its refusal must name this argument.
+    from airflow_provider_imagesearch.searches import read_queries
+
+    monkeypatch.chdir(tmp_path)
+    Path("manifest.txt").write_text("query_id,path\nq1,x\n")
+    with pytest.raises(ImageSearchValidationError) as caught:
+        read_queries("manifest.txt")
+    assert caught.value.field == "queries"
+    assert str(caught.value).startswith("Invalid queries 'manifest.txt': a file name ending in")

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS_TABLE = "imagesearch_search_results"
 #: Codes that doom every query (no such instance, instance not ready): the batch stops.
 FATAL_CODES = frozenset({"IS.0007", "IS.0015"})
 MAX_QUERY_ID_LENGTH = 255

@@ -21,8 +21,10 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
-from airflow_provider_imagesearch.searches import DEFAULT_RESULTS_TABLE
 from airflow_provider_imagesearch.version_compat import conf
+
+#: Where a batch of searches writes its hits unless told otherwise.
+DEFAULT_RESULTS_TABLE = "imagesearch_search_results"
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

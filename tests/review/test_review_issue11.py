@@ -166,3 +166,82 @@ def test_bulk_read_stops_reading_when_the_task_is_interrupted(
     reads = [r for r in emulator.requests_log() if str(r.get("instance") or "").startswith("intr-")]
     # ~0.6 s / 0.1 s x 2 threads ~ 12 reads before the interrupt; the rest must not be sent.
     assert len(reads) < 30, f"{len(reads)} of {len(names)} instances were still read after the interrupt"
+
+
+def test_fleet_trigger_reads_max_concurrency_at_a_time_as_documented(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: "one ImageSearchFleetStatusTrigger polls all of them, max_concurrency at a time".
+
+    The shared client's gate admits 4 requests for the whole triggerer, so ``max_concurrency=16`` (the
+    default) silently means 4: a round of 1,000 reads at 50 ms takes 12.5 s, not 3.1 s.
+    """
+    import asyncio
+
+    import httpx
+
+    from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchFleetStatusTrigger
+
+    names = [f"conc-{index:02d}" for index in range(16)]
+    for name in names:
+        emulator.upsert_instance(name, status="NORMAL")
+    emulator.set_faults(latency_seconds=0.3)
+    in_flight = {"now": 0, "peak": 0}
+    original_send = httpx.AsyncClient.send
+
+    async def counting_send(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        in_flight["now"] += 1
+        in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
+        try:
+            return await original_send(self, request, **kwargs)
+        finally:
+            in_flight["now"] -= 1
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting_send)
+    trigger = ImageSearchFleetStatusTrigger(
+        instance_names=names, imagesearch_conn_id=imagesearch_conn("aksk"), max_concurrency=16
+    )
+
+    async def first() -> dict[str, Any]:
+        generator = trigger.run()
+        try:
+            return dict((await anext(generator)).payload)
+        finally:
+            await generator.aclose()
+
+    try:
+        event = asyncio.run(first())
+    finally:
+        emulator.set_faults(reset=True)
+    assert event["status"] == "success"
+    assert in_flight["peak"] >= 8, f"max_concurrency=16 but at most {in_flight['peak']} reads were in flight"
+
+
+def test_bulk_read_with_a_repeated_name_keeps_the_result_aligned_with_the_input(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """README: "both return the list of detail dicts, in the order of instance_names".
+
+    A repeated name (two upstream batches naming the same instance) is dropped silently: the result is
+    shorter than the input, so ``zip(instance_names, details)`` pairs names with the wrong instance. Either
+    keep one entry per input position or refuse the repeat naming it.
+    """
+    from airflow_provider_imagesearch.operators.imagesearch import InstanceDetailOperator
+
+    for name in ("dup-a", "dup-b"):
+        emulator.upsert_instance(name, status="NORMAL")
+    names = ["dup-a", "dup-b", "dup-a", "dup-b"]
+    operator = InstanceDetailOperator(
+        task_id="read", imagesearch_conn_id=imagesearch_conn("aksk"), instance_names=names
+    )
+    refusal: Exception | None = None
+    result: Any = None
+    try:
+        result = operator.execute({})  # type: ignore[arg-type]
+    except Exception as error:  # a clear refusal naming the repeat is an acceptable answer too
+        refusal = error
+    if refusal is not None:
+        assert "dup-a" in str(refusal), refusal
+        assert "instance_names" in str(refusal), refusal
+    else:
+        assert [d["instance_name"] for d in result] == names

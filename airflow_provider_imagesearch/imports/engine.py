@@ -162,6 +162,8 @@ class ImportEngine:
         self.prune = prune
         self.log = logger
         self.limit = AdaptiveLimit(max_concurrency)
+        #: Set when the import stops (a fatal error): rows not yet started are left for the next run.
+        self._halt = threading.Event()
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -212,10 +214,17 @@ class ImportEngine:
         session.mount("http://", adapter)
 
     def _execute(self, plan: Plan, result: ImportResult, total: int) -> None:
-        done_queue: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        """Send the plan's work on a thread pool; a row takes a slot of the limit only once it runs.
+
+        At most ``workers`` rows are submitted and not yet collected, so every submitted row has a
+        thread: a row waiting for a slot never holds one, and a throttled row that gave its slot back
+        can always get one again (taking slots at submission deadlocked: queued rows held every slot
+        while the threads slept out their ``Retry-After``).
+        """
+        done_queue: queue.SimpleQueue[Future[Outcome | None]] = queue.SimpleQueue()
         pending: list[LedgerEntry] = []
         forget: list[str] = []
-        state = {"done": 0, "last_flush": time.monotonic()}
+        state = {"done": 0, "outstanding": 0, "last_flush": time.monotonic()}
         pacer = ProgressPacer(total)
         fatal: list[BaseException] = []
 
@@ -226,11 +235,16 @@ class ImportEngine:
                 except queue.Empty:
                     break
                 block = False
+                state["outstanding"] -= 1
                 error = future.exception()
                 if error is not None:
                     fatal.append(error)
+                    self._halt.set()
                     continue
-                self._account(future.result(), result, pending, forget)
+                outcome = future.result()
+                if outcome is None:  # not started: the import stopped first
+                    continue
+                self._account(outcome, result, pending, forget)
                 state["done"] += 1
             now = time.monotonic()
             if len(pending) + len(forget) >= FLUSH_ROWS or now - state["last_flush"] >= FLUSH_SECONDS:
@@ -238,10 +252,9 @@ class ImportEngine:
                 state["last_flush"] = now
             self._progress(pacer, int(state["done"]), result)
 
-        # Twice the cap: a throttled request waits out of the limit but still on its thread.
+        # Twice the cap: a throttled row waits out of the limit but still on its thread.
         workers = 2 * self.max_concurrency
         with ThreadPoolExecutor(workers, thread_name_prefix="imagesearch-import") as pool:
-            in_flight = 0
             try:
                 for work in plan.work(prune=self.prune):
                     if fatal:
@@ -253,27 +266,30 @@ class ImportEngine:
                         self._account(outcome, result, pending, forget)
                         state["done"] += 1
                         continue
-                    while not self.limit.acquire(timeout=0.2):
-                        collect(block=False)
+                    while state["outstanding"] >= workers:
+                        collect(block=True)
                     future = pool.submit(self._guarded, work)
+                    state["outstanding"] += 1
                     future.add_done_callback(done_queue.put)
-                    in_flight += 1
                     collect(block=False)
-                # Everything is submitted: wait for the rest.
-                while state["done"] < total and not (fatal and self.limit.in_flight == 0):
+                # Everything is submitted (or the import stops): wait for the rest.
+                while state["outstanding"] > 0:
                     collect(block=True)
-                    if fatal and self.limit.in_flight == 0:
-                        collect(block=False)
-                        break
             finally:
+                self._halt.set()  # rows not started yet (an error escaped above) are not started
                 pool.shutdown(wait=True)
                 collect(block=False)
                 self._flush(pending, forget)
         if fatal:
             raise fatal[0]
 
-    def _guarded(self, work: Work) -> Outcome:
+    def _guarded(self, work: Work) -> Outcome | None:
+        while not self.limit.acquire(timeout=0.5):
+            if self._halt.is_set():
+                return None
         try:
+            if self._halt.is_set():
+                return None
             return self._process(work)
         finally:
             self.limit.release()

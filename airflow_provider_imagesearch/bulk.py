@@ -39,7 +39,8 @@ def one_of_names(owner: str, instance_name: Any, instance_names: Any) -> None:
 
 
 def checked_names(value: Any, field: str = "instance_names") -> list[str]:
-    """The rendered ``instance_names``: a non-empty list of strings (duplicates dropped, order kept)."""
+    """The rendered ``instance_names``: a non-empty list of strings, as given (a repeat is kept: results are
+    one per position, each name read once)."""
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
         raise ImageSearchValidationError(
             field,
@@ -50,7 +51,7 @@ def checked_names(value: Any, field: str = "instance_names") -> list[str]:
     bad = [name for name in value if not isinstance(name, str) or not name]
     if bad:
         raise ImageSearchValidationError(field, "instance names as non-empty strings", bad[:5])
-    return list(dict.fromkeys(value))
+    return list(value)
 
 
 def checked_concurrency(value: Any) -> int:
@@ -62,10 +63,12 @@ def checked_concurrency(value: Any) -> int:
 def read_instances(
     hook: ImageSearchHook, names: Sequence[str], *, max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 ) -> dict[str, InstanceDetail | None]:
-    """Read ``names`` with at most ``max_concurrency`` requests in flight; a missing instance maps to None.
+    """Read ``names`` (each once) with at most ``max_concurrency`` requests in flight; a missing instance
+    maps to None.
 
     Any other error (after the hook's own retries) stops the reads not started yet and is raised: a
-    permanent one fails the task, a transient one fails the try (Airflow retries it).
+    permanent one fails the task, a transient one fails the try (Airflow retries it). So does an
+    interruption of the task (its ``execution_timeout``, SIGTERM): no read starts after it.
     """
     names = list(dict.fromkeys(names))
     # Everything lazily built is built once, here, before the threads share it.
@@ -85,15 +88,18 @@ def read_instances(
             raise
 
     workers = min(max_concurrency, len(names)) or 1
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagesearch-read") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imagesearch-read")
+    try:
         futures = [pool.submit(read, name) for name in names]
         wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f.done() and f.exception() is not None), None)
         if failed is not None:
-            stop.set()
-            for future in futures:
-                future.cancel()
             error = failed.exception()
             assert error is not None
             raise error
+    finally:
+        # Also on an interruption raised in this thread (execution_timeout, SIGTERM): the queued reads
+        # are dropped and the ones in flight end with their request.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     return {name: results[name] for name in names}

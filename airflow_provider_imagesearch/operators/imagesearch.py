@@ -110,8 +110,9 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
             raise AirflowFailException(missing_message(absent, self.resolved_project_id()))
         if absent:
             self.log.warning("Skipping %d missing instance(s): %s", len(absent), ", ".join(absent))
-        self.log.info("Read %d of %d instances", len(names) - len(absent), len(names))
-        return [detail.to_dict() for detail in details.values() if detail is not None]
+        self.log.info("Read %d of %d instances", len(details) - len(absent), len(details))
+        # One entry per position of instance_names (a repeated name repeats its details).
+        return [detail.to_dict() for name in names if (detail := details[name]) is not None]
 
 
 class _InstanceLifecycleOperator(ImageSearchBaseOperator):

@@ -5,9 +5,17 @@ Each test FAILS on the reviewed code (e677760) against the emulator over loopbac
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from tests.imports.conftest import ledger_rows, library, obs
@@ -70,3 +78,76 @@ def test_removed_tags_are_not_lost_when_a_failed_update_is_retried_as_an_ambiguo
     result = run_import([{"path": path}])
     assert library(emulator)[path] == {}, f"old tags kept, ledger says success (result {result})"
     # And the next run believes it is all done: nothing will ever fix it.
+
+
+def test_a_prune_killed_after_its_delete_leaves_no_ledger_row_claiming_the_deleted_image(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SIGKILL between a prune's delete and its (batched) ledger write: the ledger claims a deleted image.
+
+    A later run whose manifest lists the path again (unchanged) trusts the ledger and never re-adds it.
+    """
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.emulator.routes import R_DELETE_IMAGE
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+    from tests.support.connections import connection_fields, env_name
+    from tests.support.waiting import wait_until
+
+    instance = "pruned"
+    emulator.upsert_instance(instance, tags=["color"], images={})
+    ledger_path = tmp_path / "ledger.db"
+    monkeypatch.setenv(
+        env_name("imagesearch_archive_db"), json.dumps({"conn_type": "sqlite", "host": str(ledger_path)})
+    )
+    monkeypatch.setenv(env_name("imagesearch_default"), json.dumps(connection_fields(emulator.url, "aksk")))
+    paths = [obs(f"k/{i}.jpg") for i in range(6)]
+    full = tmp_path / "full.csv"
+    full.write_text("path,tag.color\n" + "".join(f"{p},red\n" for p in paths), "utf-8")
+    ImageSearchImportImagesOperator(task_id="first", instance_name=instance, manifest=str(full)).execute(
+        {"run_id": "first"}  # type: ignore[arg-type]
+    )
+    assert set(library(emulator, instance)) == set(paths)
+
+    kept = tmp_path / "kept.csv"
+    kept.write_text("path,tag.color\n" + f"{paths[0]},red\n", "utf-8")
+    emulator.set_faults(latency_seconds=0.4)
+    emulator.reset_stats()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": tempfile.mkdtemp(prefix="imagesearch-review-prune-"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "IMPORT_MANIFEST": str(kept),
+        "IMPORT_INSTANCE": instance,
+        "IMPORT_RUN_ID": "pruning",
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_prune_child.py"))],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            emulator.requests_log,
+            lambda log: any(r["route"] == R_DELETE_IMAGE and r["status"] == 200 for r in log),
+            timeout=60,
+        )
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    emulator.set_faults(reset=True)
+
+    held = set(library(emulator, instance))
+    engine = sa.create_engine(f"sqlite:///{ledger_path}")
+    with engine.connect() as connection:
+        claimed = {
+            row[0]
+            for row in connection.execute(
+                sa.text(
+                    "SELECT path FROM imagesearch_import_ledger WHERE outcome IN ('added','updated','reconciled')"
+                )
+            )
+        }
+    engine.dispose()
+    assert claimed <= held, f"the ledger claims {sorted(claimed - held)}, which the library does not hold"

@@ -151,3 +151,27 @@ def test_a_prune_killed_after_its_delete_leaves_no_ledger_row_claiming_the_delet
         }
     engine.dispose()
     assert claimed <= held, f"the ledger claims {sorted(claimed - held)}, which the library does not hold"
+
+
+def test_a_rerun_failing_on_known_invalid_rows_names_them(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """The rerun fails on the same bad row, but its summary names no row, path or reason."""
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    bad = obs("bad.jpg")
+    manifest = [{"path": obs("ok.jpg")}, {"path": bad, "tags": {"color": ["red", 5]}}]
+    with pytest.raises(AirflowFailException) as first:
+        run_import(manifest)
+    assert bad in str(first.value)
+    with pytest.raises(AirflowFailException) as second:
+        run_import(manifest)
+    assert bad in str(second.value), f"the rerun's failure does not name the bad row: {second.value}"
+
+
+def test_a_bad_ledger_table_is_refused_naming_ledger_table(run_import: RunImport) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with pytest.raises(AirflowFailException) as error:
+        run_import([{"path": obs("a.jpg")}], ledger_table="ledger; DROP TABLE x")
+    assert "ledger_table" in str(error.value), f"the error does not name the argument: {error.value}"

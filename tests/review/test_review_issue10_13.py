@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from tests.imports.conftest import ledger_rows, library, obs
+from tests.imports.conftest import ledger_rows, library, obs, v2_items
 
 RunImport = Callable[..., dict[str, Any]]
 PNG_A = b"\x89PNG\r\n\x1a\n" + b"A" * 64
@@ -175,3 +175,19 @@ def test_a_bad_ledger_table_is_refused_naming_ledger_table(run_import: RunImport
     with pytest.raises(AirflowFailException) as error:
         run_import([{"path": obs("a.jpg")}], ledger_table="ledger; DROP TABLE x")
     assert "ledger_table" in str(error.value), f"the error does not name the argument: {error.value}"
+
+
+def test_v2_a_changed_image_is_not_lost_when_a_failed_overwrite_is_retried_as_an_ambiguous_add(
+    run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """v2 twin: after a failed overwrite, a 503'd add finds the OLD item, compares no image, 'reconciles'."""
+    row = {"item_id": "sku-1", "image_url": "https://cdn.example.com/old.jpg", "desc": "shoe"}
+    run_v2_import([row])
+    old = v2_items(emulator)["sku-1"]["digest"]
+    row["image_url"] = "https://cdn.example.com/new.jpg"  # the catalogue's picture changes
+    emulator.set_faults(sequence=["IS.0005"])  # run 2's overwrite is refused (not processed): 'failed'
+    run_v2_import([row], max_failed=1)
+    emulator.set_faults(sequence=["503_json"])  # run 3: one transient 503 before the service
+    result = run_v2_import([row])
+    item = v2_items(emulator)["sku-1"]
+    assert item["digest"] != old, f"the service keeps the old image {item} (result {result})"

@@ -191,3 +191,19 @@ def test_v2_a_changed_image_is_not_lost_when_a_failed_overwrite_is_retried_as_an
     result = run_v2_import([row])
     item = v2_items(emulator)["sku-1"]
     assert item["digest"] != old, f"the service keeps the old image {item} (result {result})"
+
+
+def test_a_path_with_a_nul_character_does_not_stop_the_import_on_postgres(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path
+) -> None:
+    """One bad row (a NUL in its id) must be recorded invalid, not crash the ledger write of every row."""
+    image = tmp_path / "img.png"
+    image.write_bytes(PNG_A)
+    manifest = [{"path": obs(f"ok/{i}.jpg")} for i in range(5)]
+    manifest.append({"path": "sku\x00evil", "file": str(image)})
+    try:
+        result = run_import(manifest, max_failed=1)
+    except Exception as error:
+        pytest.fail(f"the import died on one bad row: {type(error).__name__}: {str(error)[:200]}")
+    assert result["added"] >= 5
+    assert set(ledger_rows(ledger_conn["engine"])) >= {obs(f"ok/{i}.jpg") for i in range(5)}

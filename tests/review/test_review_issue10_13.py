@@ -207,3 +207,30 @@ def test_a_path_with_a_nul_character_does_not_stop_the_import_on_postgres(
         pytest.fail(f"the import died on one bad row: {type(error).__name__}: {str(error)[:200]}")
     assert result["added"] >= 5
     assert set(ledger_rows(ledger_conn["engine"])) >= {obs(f"ok/{i}.jpg") for i in range(5)}
+
+
+def test_v2_dag_write_results_retried_in_the_same_run_does_not_double_the_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``write_results`` appends (``if_exists="append"``): its retry (retries=2) or a clear doubles the run's rows."""
+    import sqlalchemy as sa
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.execution_time.context import set_current_context
+
+    db_file = tmp_path / "results.db"
+    monkeypatch.setenv("AIRFLOW_CONN_CATALOG_DB", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    dag_file = Path(__file__).resolve().parents[2] / "dags" / "imagesearch_v2_catalog.py"
+    bag = DagBag(dag_folder=str(dag_file))
+    write = bag.dags["imagesearch_v2_catalog"].get_task("write_results")
+    hits = [{"id": "sku-1", "score": 1.0, "desc": "d", "keywords": ["k"]}]
+    context: Any = {"run_id": "manual__1", "params": {"table": "v2_results", "db_conn_id": "catalog_db"}}
+    for _try in range(2):  # the task's first try, then its retry (or a clear) in the same DAG run
+        with set_current_context(context):
+            write.python_callable(hits, hits)  # type: ignore[attr-defined]
+    engine = sa.create_engine(f"sqlite:///{db_file}")
+    with engine.connect() as connection:
+        count = connection.execute(
+            sa.text("SELECT COUNT(*) FROM v2_results WHERE run_id = 'manual__1'")
+        ).scalar()
+    engine.dispose()
+    assert count == 2, f"{count} rows for the run's 2 hits: the retry appended them again"

@@ -234,3 +234,26 @@ def test_v2_dag_write_results_retried_in_the_same_run_does_not_double_the_rows(
         ).scalar()
     engine.dispose()
     assert count == 2, f"{count} rows for the run's 2 hits: the retry appended them again"
+
+
+def test_a_file_the_service_refuses_as_too_big_is_invalid_and_not_sent_again(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path
+) -> None:
+    """A 7.8 MiB file passes the 8 MiB check, but its base64 body (> 10 MiB) is refused IS.0006.
+
+    It is recorded 'failed' (IS.0006 is not a refusal code), so every rerun uploads the 10 MB again.
+    """
+    from airflow_provider_imagesearch.emulator.routes import R_ADD
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    big = tmp_path / "big.png"
+    big.write_bytes(PNG_A + b"\x00" * int(7.8 * 1024 * 1024))
+    manifest = [{"path": "sku-big", "file": str(big)}]
+    with pytest.raises(AirflowFailException) as first:
+        run_import(manifest)
+    assert "IS.0006" in str(first.value)
+    emulator.reset_stats()
+    with pytest.raises(AirflowFailException):
+        run_import(manifest)
+    resent = [r for r in emulator.requests_log() if r["route"] == R_ADD]
+    assert resent == [], f"the unchanged oversized row was uploaded again ({len(resent)} add requests)"

@@ -257,3 +257,56 @@ def test_a_file_the_service_refuses_as_too_big_is_invalid_and_not_sent_again(
         run_import(manifest)
     resent = [r for r in emulator.requests_log() if r["route"] == R_ADD]
     assert resent == [], f"the unchanged oversized row was uploaded again ({len(resent)} add requests)"
+
+
+def test_throttling_never_deadlocks_the_import(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """429s halve the limit; throttled rows wait for a slot on pool threads while the slots are held by
+    submitted rows queued behind them (the pool has 2 x cap threads): the import stops sending for good.
+
+    Runs in a child process (a deadlocked pool would keep pytest from exiting); stalled = no request
+    reaches the emulator for 20 s while the child lives.
+    """
+    import time
+
+    from tests.support.connections import connection_fields, env_name
+
+    emulator.upsert_instance("throttled", tags=["color"], images={})
+    emulator.set_faults(throttle_429_rate=0.3, retry_after="0.05", latency_seconds=0.02, random_seed=3)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": tempfile.mkdtemp(prefix="imagesearch-review-throttle-"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        env_name("imagesearch_default"): json.dumps(connection_fields(emulator.url, "aksk")),
+        env_name("imagesearch_archive_db"): json.dumps(
+            {"conn_type": "sqlite", "host": str(tmp_path / "l.db")}
+        ),
+        "IMPORT_INSTANCE": "throttled",
+        "IMPORT_ROWS": "100",
+        "IMPORT_CONCURRENCY": "2",
+    }
+    out = tmp_path / "child.out"
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_throttled_child.py"))],
+        env=env,
+        stdout=out.open("wb"),
+        stderr=subprocess.DEVNULL,
+    )
+    seen, since, stalled = -1, time.monotonic(), False
+    try:
+        while child.poll() is None:
+            count = emulator.stats()["requests_total"]
+            if count != seen:
+                seen, since = count, time.monotonic()
+            elif time.monotonic() - since > 20:
+                stalled = True
+                break
+            time.sleep(0.5)
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    output = out.read_text("utf-8", "replace")
+    assert not stalled, f"the import stopped sending after {seen} requests and never finished (deadlock)"
+    assert "DONE" in output

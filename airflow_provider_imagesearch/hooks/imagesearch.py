@@ -207,6 +207,8 @@ class _SharedClient:
     #: Requests in flight at once. httpcore's pool rescans every queued request each time a connection
     #: frees up: 1,000 waits queued in it cost O(n^2); queued here, they wait on a semaphore instead.
     gate: asyncio.Semaphore
+    #: Places of the gate: the most any user asked for.
+    capacity: int
     users: int = 0
 
 
@@ -228,12 +230,17 @@ class SharedClients:
     def acquire(
         self, key: tuple[Any, ...], factory: Callable[[], httpx.AsyncClient], limit: int
     ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """The loop's client for ``key`` (made with ``factory`` if there is none) and its request gate
-        (``limit`` requests in flight); one more user counted."""
+        """The loop's client for ``key`` (made with ``factory`` if there is none) and its request gate;
+        one more user counted. The gate lets through the largest ``limit`` any user has asked for (a
+        fleet trigger's ``max_concurrency``), never fewer than before."""
         clients = self._clients.setdefault(asyncio.get_running_loop(), {})
         entry = clients.get(key)
         if entry is None:
-            entry = clients[key] = _SharedClient(factory(), asyncio.Semaphore(limit))
+            entry = clients[key] = _SharedClient(factory(), asyncio.Semaphore(limit), capacity=limit)
+        elif limit > entry.capacity:
+            for _ in range(limit - entry.capacity):
+                entry.gate.release()  # widens the gate: a Semaphore's release adds a place
+            entry.capacity = limit
         entry.users += 1
         return entry.client, entry.gate
 
@@ -263,10 +270,13 @@ class SharedClients:
 
 
 SHARED_CLIENTS = SharedClients()
-#: Connections (and requests in flight) per shared client. Few on purpose: httpcore scans every pooled
-#: connection each time one frees up, so 1,000 waits took 2.09x ideal with 8 and 4.64x with 32, 1.59x
-#: with 4 (benchmarks/fig_deferral.py, one run each on a loaded 2-core machine).
+#: Requests in flight per shared client unless a user asks for more (a fleet trigger asks for its
+#: ``max_concurrency``). Few on purpose: httpcore scans every pooled connection and queued request each
+#: time one frees up, so 1,000 waits took 2.09x ideal with 8 and 4.64x with 32, 1.59x with 4
+#: (benchmarks/fig_deferral.py, one run each on a loaded 2-core machine).
 SHARED_POOL_CONNECTIONS = 4
+#: Connections a shared client may open: the gate, not the pool, bounds the requests in flight.
+SHARED_POOL_MAX = 64
 
 
 class _HookBase:
@@ -695,7 +705,8 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
     :param retry_policy: retry policy overriding the connection's retry extras.
     :param token_cache: IAM token cache; the process-wide one by default.
     :param shared_client: borrow the loop's shared pooled client instead of making one.
-    :param max_connections: pool size of this hook's own client (ignored when the client is shared).
+    :param max_connections: pool size of this hook's own client; with ``shared_client``, the requests in
+        flight this hook asks of the shared client's gate (never fewer than ``SHARED_POOL_CONNECTIONS``).
     """
 
     def __init__(
@@ -756,11 +767,20 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
                 )
 
             if self.shared_client:
-                key = (settings.verify, settings.read_timeout, settings.connect_timeout, trust_env)
+                # One client and gate per endpoint: a connection whose endpoint hangs holds only its own
+                # gate, not the places of every other connection's triggers.
+                endpoints = (settings.endpoint, settings.iam_endpoint, settings.mms_endpoint)
+                key = (
+                    *endpoints,
+                    settings.verify,
+                    settings.read_timeout,
+                    settings.connect_timeout,
+                    trust_env,
+                )
                 self._client, self._gate = SHARED_CLIENTS.acquire(
                     key,
-                    lambda: make(SHARED_POOL_CONNECTIONS, SHARED_POOL_CONNECTIONS),
-                    SHARED_POOL_CONNECTIONS,
+                    lambda: make(SHARED_POOL_MAX, SHARED_POOL_MAX),
+                    max(SHARED_POOL_CONNECTIONS, self.max_connections),
                 )
                 self._client_key = key
             else:

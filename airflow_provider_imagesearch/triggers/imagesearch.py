@@ -166,7 +166,11 @@ class _StatusWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook_class = await _async_hook_class()
         self._hook = hook = hook_class(
-            self.imagesearch_conn_id, region=self.region, project_id=self.project_id, shared_client=True
+            self.imagesearch_conn_id,
+            region=self.region,
+            project_id=self.project_id,
+            shared_client=True,
+            **self._hook_kwargs(),
         )
         try:
             yield ImageSearchWaitEvent(payload=await self._wait(hook))
@@ -175,6 +179,9 @@ class _StatusWaitTrigger(BaseTrigger):
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _hook_kwargs(self) -> dict[str, Any]:
+        return {}
 
     async def _close(self) -> None:
         hook, self._hook = self._hook, None
@@ -354,6 +361,10 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             "polls": self.polls,
             "statuses": dict(self._statuses),
         }
+
+    def _hook_kwargs(self) -> dict[str, Any]:
+        # The shared client's gate must let max_concurrency reads through (it lets 4 by default).
+        return {"max_connections": self.max_concurrency}
 
     async def _read_round(self, hook: Any, names: list[str]) -> list[tuple[str, Any, BaseException | None]]:
         """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each.

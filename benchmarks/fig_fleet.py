@@ -113,7 +113,8 @@ async def _read_round(names: list[str], concurrency: int) -> float:
     """Seconds for one warm round of reads of ``names``, ``concurrency`` at a time (the control)."""
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
 
-    async with ImageSearchAsyncHook(CONN_ID, shared_client=True) as hook:
+    # As the fleet trigger makes its hook: the shared client's gate widened to the concurrency.
+    async with ImageSearchAsyncHook(CONN_ID, shared_client=True, max_connections=concurrency) as hook:
         gate = asyncio.Semaphore(concurrency)
 
         async def read(name: str) -> None:

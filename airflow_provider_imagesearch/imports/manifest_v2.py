@@ -38,7 +38,11 @@ from airflow_provider_imagesearch.imports.manifest import (
     fingerprint,
 )
 
-#: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB).
+#: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB; imagesearch-api.md
+#: §4.2). Its base64 (6,990,508 bytes) plus the other fields at their documented maxima (item_id 256,
+#: desc 2048, image_url 4096, 100 keywords of 64 characters, tags) stays far under API Gateway's 12 MB
+#: body limit (§3.2; :data:`~airflow_provider_imagesearch.imports.manifest.MAX_BODY_BYTES`). The service's
+#: own body limit (IS.0006) is undocumented: a row it refuses is invalid after one send (imports/apis.py).
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 TAG_PREFIX = "tag."
 NUM_PREFIX = "num."

@@ -54,6 +54,8 @@ _COMPRESSION = (".gz", ".bz2", ".zst", ".xz", ".zip")
 URL_TIMEOUT_SECONDS = 60.0
 #: Query parameters of a presigned URL (S3 v4 and v2, OBS) whose values are masked in logs.
 _SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey")
+#: C0 and C1 control characters (Unicode category Cc): never part of an image's id.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
@@ -125,6 +127,25 @@ def _tag_value(key: str, value: Any) -> str | list[str]:
     raise ValueError(f"tag {key!r} must be a string or a non-empty list of strings, not {value!r}"[:300])
 
 
+def check_no_control_characters(value: str, field: str) -> str:
+    """``value`` if it holds no control character (NUL, tab, line break, ...), else a refusal naming ``field``.
+
+    A NUL cannot be stored in a PostgreSQL text column: one such id would fail the ledger write of a
+    whole batch of rows.
+    """
+    if _CONTROL_RE.search(value):
+        raise ImageSearchValidationError(
+            field, "text without control characters (NUL, tab, line break)", value
+        )
+    return value
+
+
+def ledger_key(value: Any) -> str | None:
+    """The key an invalid row is remembered by in the ledger: None (reported by row number only) when
+    there is none, or when the ledger could not store it (a NUL)."""
+    return value if isinstance(value, str) and value.strip() and "\x00" not in value else None
+
+
 def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> ManifestRow:
     """Check one raw row (column -> value); never raises: a bad row comes back with ``invalid`` set."""
     path = raw.get("path")
@@ -135,6 +156,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
         if not isinstance(path, str):
             raise ValueError(f"path must be a string, not {type(path).__name__}")
         path = path.strip()
+        check_no_control_characters(path, "path")
         tags = _row_tags(raw)
         file = raw.get("file")
         file = None if _missing(file) else file
@@ -149,8 +171,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
         return ManifestRow(row, path, tags, file, fingerprint(tags, digest))
     except ValueError as error:
         reason = str(error)
-        keyed = path if isinstance(path, str) else None
-        return ManifestRow(row, keyed, {}, None, fingerprint({"invalid": reason}, None), reason)
+        return ManifestRow(row, ledger_key(path), {}, None, fingerprint({"invalid": reason}, None), reason)
 
 
 def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from airflow_provider_imagesearch.imports.manifest import (
     _file_digest,
     _missing,
     _plain,
+    check_no_control_characters,
     fingerprint,
+    ledger_key,
 )
 
 #: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB; imagesearch-api.md
@@ -186,7 +188,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
             raise ImageSearchValidationError(
                 "item_id", "a string of 1-256 characters (quote numeric ids)", item
             )
-        api_v2.item_id(item)
+        check_no_control_characters(api_v2.item_id(item), "item_id")
         payload: dict[str, Any] = {}
         file, image = _image(raw, payload)
         desc = _get(raw, "desc")
@@ -210,6 +212,6 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
         return ManifestRow(row, item, payload, file, _digest(add_only) + _digest(updatable))
     except ValueError as error:  # ImageSearchValidationError is a ValueError
         reason = str(error)
-        # Keyed by its id even when the id itself is refused (too long): the ledger remembers the row.
-        keyed = item if isinstance(item, str) and item.strip() else None
-        return ManifestRow(row, keyed, {}, None, fingerprint({"invalid": reason}, None), reason)
+        # Keyed by its id even when the id itself is refused (too long, a tab): the ledger remembers the
+        # row; an id with a NUL, which the ledger cannot store, is reported by its row number only.
+        return ManifestRow(row, ledger_key(item), {}, None, fingerprint({"invalid": reason}, None), reason)

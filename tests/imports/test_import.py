@@ -159,3 +159,16 @@ def test_a_file_row_whose_base64_body_would_exceed_the_gateway_limit_is_invalid_
     assert str(image) in bad.invalid
     assert str(MAX_BODY_BYTES) in bad.invalid
     assert bad.path == long_path  # kept in the ledger: not checked again until it changes
+
+
+def test_a_path_with_control_characters_is_invalid_naming_path() -> None:
+    from airflow_provider_imagesearch.imports.manifest import check_row
+
+    for path, key in ((obs("a\nb.jpg"), obs("a\nb.jpg")), ("sku\x00evil", None), ("sku\x7f", "sku\x7f")):
+        row = check_row({"path": path}, 3, region=None)
+        assert row.invalid is not None
+        assert row.invalid.startswith("Invalid path "), row.invalid
+        assert "control characters" in row.invalid
+        assert "\x00" not in row.invalid
+        assert row.path == key  # a NUL cannot be stored in the ledger: reported by its row number only
+    assert check_row({"path": "  sku-1\n"}, 1, region=None).invalid is None  # edges are stripped

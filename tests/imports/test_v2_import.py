@@ -295,3 +295,13 @@ def test_an_item_id_with_control_characters_is_invalid_naming_item_id(
     assert set(rows) == {"sku-000", "sku-001", "sku-002", "sku\ttab"}  # a NUL id has no ledger row
     assert rows["sku\ttab"]["outcome"] == "invalid"
     assert "\\t" in rows["sku\ttab"]["error_message"]  # shown escaped
+
+
+def test_a_bad_ledger_table_is_refused_naming_ledger_table_before_any_request(
+    run_v2_import: RunImport, emulator: Emulator
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"Invalid ledger_table 'ledger; DROP TABLE x'"):
+        run_v2_import(_manifest(1), ledger_table="ledger; DROP TABLE x")
+    assert api_requests(emulator) == []

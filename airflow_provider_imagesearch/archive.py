@@ -66,9 +66,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 
 
-def validate_table_name(table: object) -> str:
+def validate_table_name(table: object, field: str = "table") -> str:
+    """``table`` if it is a ``[schema.]table`` identifier, else a refusal naming ``field`` (the caller's
+    argument, e.g. ``ledger_table``)."""
     if not isinstance(table, str) or not TABLE_NAME_RE.fullmatch(table):
-        raise ImageSearchValidationError("table", TABLE_NAME_FORM, table)
+        raise ImageSearchValidationError(field, TABLE_NAME_FORM, table)
     return table
 
 

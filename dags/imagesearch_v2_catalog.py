@@ -4,14 +4,14 @@
 image URLs, descriptions, ``tag.color``, ``num.price``, keywords) into a v2 service with the bulk import
 (a ledger table on the SQL connection: a re-run sends only new or changed rows, an unchanged manifest no
 request at all), searches the service with one item's image and with keywords, and writes both result
-lists to a SQL table (one row per result).
+lists to a SQL table (one row per result; a retried or cleared run replaces its rows).
 
 | task | operator | XCom |
 |---|---|---|
 | `import_items` | `ImageSearchV2ImportDataOperator` | counts: `added`, `updated`, `unchanged`, ... |
 | `search_by_image` | `ImageSearchV2SearchOperator` (`IMAGE`) | results `[{id, score, desc, ...}]`, best first |
 | `search_by_keyword` | `ImageSearchV2SearchOperator` (`KEYWORD`, all pages) | results, best first |
-| `write_results` | `@task` (pandas + the SQL connection) | `{table, rows}` |
+| `write_results` | `@task` (SQLAlchemy + the SQL connection: the run's rows replaced) | `{table, rows}` |
 
 **Params**: `service_name` (created in the console: v2 has no API for it), `imagesearch_conn_id` (its
 ``mms_endpoint`` extra, or the region, says where v2 lives), `db_conn_id` (any common-sql connection: the
@@ -83,16 +83,36 @@ def imagesearch_v2_catalog() -> None:
 
     @task
     def write_results(image_hits: list[dict[str, Any]], keyword_hits: list[dict[str, Any]]) -> dict[str, Any]:
-        import pandas as pd
+        import sqlalchemy as sa
 
-        from airflow_provider_imagesearch.archive import sql_engine, validate_table_name
+        from airflow_provider_imagesearch.archive import (
+            _create_if_missing,
+            derived_identifier,
+            sql_engine,
+            validate_table_name,
+        )
 
         context = get_current_context()
         params = context["params"]
         table = validate_table_name(params["table"])
+        schema, _, name = table.rpartition(".")
+        results = sa.Table(
+            name,
+            sa.MetaData(),
+            sa.Column("run_id", sa.String(255), nullable=False),
+            sa.Column("query", sa.String(16), nullable=False),
+            sa.Column("rank", sa.Integer(), nullable=False),
+            sa.Column("item_id", sa.String(256), nullable=False),
+            sa.Column("score", sa.Float(), nullable=False),
+            sa.Column("desc", sa.Text()),
+            sa.Column("keywords", sa.Text()),
+            sa.PrimaryKeyConstraint("run_id", "query", "rank", name=derived_identifier("pk", name)),
+            schema=schema or None,
+        )
+        run_id = context["run_id"]
         rows = [
             {
-                "run_id": context["run_id"],
+                "run_id": run_id,
                 "query": query,
                 "rank": rank,
                 "item_id": hit["id"],
@@ -103,15 +123,18 @@ def imagesearch_v2_catalog() -> None:
             for query, hits in (("image", image_hits), ("keyword", keyword_hits))
             for rank, hit in enumerate(hits, start=1)
         ]
-        frame = pd.DataFrame(
-            rows, columns=["run_id", "query", "rank", "item_id", "score", "desc", "keywords"]
-        )
         engine = sql_engine(params["db_conn_id"])
         try:
-            frame.to_sql(table, engine, if_exists="append", index=False)
+            # The run's rows are replaced, not appended, in one transaction: a retry or a clear of this
+            # task in the same run rewrites them instead of adding a second copy.
+            with engine.begin() as connection:
+                _create_if_missing(connection, table, results)
+                connection.execute(sa.delete(results).where(results.c.run_id == run_id))
+                if rows:
+                    connection.execute(sa.insert(results), rows)
         finally:
             engine.dispose()
-        return {"table": table, "rows": len(frame)}
+        return {"table": table, "rows": len(rows)}
 
     searches = [by_image, by_keyword]
     import_items >> searches

@@ -59,7 +59,7 @@ class V1ImagesApi:
 
     name = "v1"
     key_column = "path"
-    refused_codes = frozenset({"IS.0002", "IS.0003"})
+    refused_codes = frozenset({"IS.0002", "IS.0003", "IS.0006"})
     fatal_codes = frozenset({"IS.0007", "IS.0015"})
 
     def __init__(self) -> None:
@@ -127,7 +127,7 @@ class V2DataApi:
 
     name = "v2"
     key_column = "item_id"
-    refused_codes = frozenset({"IS.0001", "IS.0002"})
+    refused_codes = frozenset({"IS.0001", "IS.0002", "IS.0006"})
     fatal_codes = frozenset({"IS.0007"})
 
     def __init__(self) -> None:

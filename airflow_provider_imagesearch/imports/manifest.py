@@ -30,7 +30,13 @@ from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.validation import MAX_TAGS
 
 CHUNK_ROWS = 5_000
-#: The largest image file sent: base64 makes it 4/3 bigger, and the gateway refuses bodies over 12 MB.
+#: The largest request body sent. The only documented number is API Gateway's: a body over 12 MB is
+#: refused 413 APIGW.0201 (imagesearch-api.md §3.2, §6), read here as 12,000,000 bytes, the smaller
+#: reading of "MB". The service's own limit (IS.0006 "The request body is too big.", §3.1) has no
+#: documented number: a row it refuses is recorded invalid after one send (a refusal code, imports/apis.py).
+MAX_BODY_BYTES = 12_000_000
+#: The largest image file sent: its base64 (4 bytes per 3: 11,184,812 bytes) leaves 815,188 bytes of
+#: MAX_BODY_BYTES for the JSON around it; :func:`check_row` also counts a row's path and tags.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 TAG_PREFIX = "tag."
 FORMATS = ("csv", "jsonl", "parquet")
@@ -48,6 +54,8 @@ _COMPRESSION = (".gz", ".bz2", ".zst", ".xz", ".zip")
 URL_TIMEOUT_SECONDS = 60.0
 #: Query parameters of a presigned URL (S3 v4 and v2, OBS) whose values are masked in logs.
 _SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey")
+#: C0 and C1 control characters (Unicode category Cc): never part of an image's id.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
@@ -119,6 +127,25 @@ def _tag_value(key: str, value: Any) -> str | list[str]:
     raise ValueError(f"tag {key!r} must be a string or a non-empty list of strings, not {value!r}"[:300])
 
 
+def check_no_control_characters(value: str, field: str) -> str:
+    """``value`` if it holds no control character (NUL, tab, line break, ...), else a refusal naming ``field``.
+
+    A NUL cannot be stored in a PostgreSQL text column: one such id would fail the ledger write of a
+    whole batch of rows.
+    """
+    if _CONTROL_RE.search(value):
+        raise ImageSearchValidationError(
+            field, "text without control characters (NUL, tab, line break)", value
+        )
+    return value
+
+
+def ledger_key(value: Any) -> str | None:
+    """The key an invalid row is remembered by in the ledger: None (reported by row number only) when
+    there is none, or when the ledger could not store it (a NUL)."""
+    return value if isinstance(value, str) and value.strip() and "\x00" not in value else None
+
+
 def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> ManifestRow:
     """Check one raw row (column -> value); never raises: a bad row comes back with ``invalid`` set."""
     path = raw.get("path")
@@ -129,6 +156,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
         if not isinstance(path, str):
             raise ValueError(f"path must be a string, not {type(path).__name__}")
         path = path.strip()
+        check_no_control_characters(path, "path")
         tags = _row_tags(raw)
         file = raw.get("file")
         file = None if _missing(file) else file
@@ -137,13 +165,13 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
             if not isinstance(file, str):
                 raise ValueError(f"file must be a local file path, not {type(file).__name__}")
             digest = _file_digest(file)
+            _check_body_size(path, tags, file)
         elif region is not None and not obs_url_re(region).fullmatch(path):
             raise ValueError(f"path must be {OBS_URL_FORM.replace('{region}', region)} when no file is given")
         return ManifestRow(row, path, tags, file, fingerprint(tags, digest))
     except ValueError as error:
         reason = str(error)
-        keyed = path if isinstance(path, str) else None
-        return ManifestRow(row, keyed, {}, None, fingerprint({"invalid": reason}, None), reason)
+        return ManifestRow(row, ledger_key(path), {}, None, fingerprint({"invalid": reason}, None), reason)
 
 
 def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,6 +201,24 @@ def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
     if len(tags) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags per image, not {len(tags)}")
     return tags
+
+
+def base64_size(size: int) -> int:
+    """Length of the base64 text of ``size`` bytes."""
+    return 4 * math.ceil(size / 3)
+
+
+def _check_body_size(path: str, tags: Mapping[str, Any], file: str) -> None:
+    """Refuse a row whose add request would exceed :data:`MAX_BODY_BYTES`: a long path or many tags
+    beside a file near :data:`MAX_FILE_BYTES` would be refused by the gateway on every run."""
+    # ensure_ascii: \u escapes are the largest a client may send; "file" stands for the image's field.
+    envelope = len(json.dumps({"path": path, "tags": tags, "file": ""}, ensure_ascii=True))
+    body = base64_size(os.path.getsize(file)) + envelope
+    if body > MAX_BODY_BYTES:
+        raise ValueError(
+            f"file {file!r} with this row's path and tags makes a request body of {body} bytes (base64), "
+            f"more than the {MAX_BODY_BYTES} the API accepts"
+        )
 
 
 def _file_digest(file: str, max_bytes: int = MAX_FILE_BYTES) -> str:

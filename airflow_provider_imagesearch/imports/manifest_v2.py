@@ -35,10 +35,16 @@ from airflow_provider_imagesearch.imports.manifest import (
     _file_digest,
     _missing,
     _plain,
+    check_no_control_characters,
     fingerprint,
+    ledger_key,
 )
 
-#: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB).
+#: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB; imagesearch-api.md
+#: §4.2). Its base64 (6,990,508 bytes) plus the other fields at their documented maxima (item_id 256,
+#: desc 2048, image_url 4096, 100 keywords of 64 characters, tags) stays far under API Gateway's 12 MB
+#: body limit (§3.2; :data:`~airflow_provider_imagesearch.imports.manifest.MAX_BODY_BYTES`). The service's
+#: own body limit (IS.0006) is undocumented: a row it refuses is invalid after one send (imports/apis.py).
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 TAG_PREFIX = "tag."
 NUM_PREFIX = "num."
@@ -182,7 +188,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
             raise ImageSearchValidationError(
                 "item_id", "a string of 1-256 characters (quote numeric ids)", item
             )
-        api_v2.item_id(item)
+        check_no_control_characters(api_v2.item_id(item), "item_id")
         payload: dict[str, Any] = {}
         file, image = _image(raw, payload)
         desc = _get(raw, "desc")
@@ -206,6 +212,6 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
         return ManifestRow(row, item, payload, file, _digest(add_only) + _digest(updatable))
     except ValueError as error:  # ImageSearchValidationError is a ValueError
         reason = str(error)
-        # Keyed by its id even when the id itself is refused (too long): the ledger remembers the row.
-        keyed = item if isinstance(item, str) and item.strip() else None
-        return ManifestRow(row, keyed, {}, None, fingerprint({"invalid": reason}, None), reason)
+        # Keyed by its id even when the id itself is refused (too long, a tab): the ledger remembers the
+        # row; an id with a NUL, which the ledger cannot store, is reported by its row number only.
+        return ManifestRow(row, ledger_key(item), {}, None, fingerprint({"invalid": reason}, None), reason)

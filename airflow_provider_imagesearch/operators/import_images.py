@@ -98,7 +98,7 @@ def _check_import_arguments(op: Any, api: ImportApi, target: str) -> None:
 
     api.validate_target(target)
     validate_source(op.manifest, op.manifest_sql, op.manifest_conn_id)
-    validate_table_name(op.ledger_table)
+    validate_table_name(op.ledger_table, "ledger_table")
     for name, low in (("max_concurrency", 1), ("max_failed", 0)):
         value = getattr(op, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low or value > 1024:

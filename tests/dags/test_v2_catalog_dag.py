@@ -76,3 +76,51 @@ def test_v2_catalog_end_to_end(
         ).all()
     engine.dispose()
     assert ledger == [("v2", "added", MANIFEST_ROWS)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_write_results_replaces_the_runs_rows_and_keeps_other_runs(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A retry with other hits leaves exactly its own rows for the run; other runs' rows stay; a table
+    created by an earlier version (pandas ``to_sql``: no primary key) is written the same way."""
+    import sqlalchemy as sa
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.execution_time.context import set_current_context
+
+    if backend == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'results.db'}"
+        monkeypatch.setenv("AIRFLOW_CONN_CATALOG_DB", json.dumps({"conn_type": "sqlite", "host": uri[10:]}))
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+        monkeypatch.setenv("AIRFLOW_CONN_CATALOG_DB", uri)
+        uri = uri.replace("postgres://", "postgresql+psycopg2://")
+    engine = sa.create_engine(uri)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS v2_hits"))
+        connection.execute(
+            sa.text(
+                'CREATE TABLE v2_hits (run_id TEXT, query TEXT, rank BIGINT, item_id TEXT, score FLOAT, "desc" TEXT,'
+                " keywords TEXT)"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO v2_hits VALUES ('earlier', 'image', 1, 'sku-0', 0.5, NULL, '')")
+        )
+    write = DagBag(dag_folder=str(DAG_FILE)).dags[DAG_ID].get_task("write_results")
+    context: Any = {"run_id": "manual__1", "params": {"table": "v2_hits", "db_conn_id": "catalog_db"}}
+    first = [{"id": f"sku-{i}", "score": 1.0 - i / 10} for i in range(3)]
+    with set_current_context(context):
+        write.python_callable(first, first)  # type: ignore[attr-defined]
+    retry = [{"id": "sku-9", "score": 0.9, "desc": "d", "keywords": ["a", "b"]}]
+    with set_current_context(context):
+        assert write.python_callable(retry, []) == {"table": "v2_hits", "rows": 1}  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT run_id, query, rank, item_id, keywords FROM v2_hits ORDER BY run_id")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("earlier", "image", 1, "sku-0", ""),
+        ("manual__1", "image", 1, "sku-9", "a,b"),
+    ]

@@ -133,3 +133,42 @@ def test_prune_deletes_what_left_the_manifest(
     assert result["unchanged"] == 4
     assert set(library(emulator)) == {row["path"] for row in kept}
     assert set(ledger_rows(ledger_conn["engine"])) == {row["path"] for row in kept}
+
+
+def test_a_file_row_whose_base64_body_would_exceed_the_gateway_limit_is_invalid_before_sending(
+    tmp_path: Path,
+) -> None:
+    """The file cap alone does not bound the body: a long path beside a file at the cap is refused here,
+    naming the file and the documented limit, rather than sent (and refused 413) on every run."""
+    from airflow_provider_imagesearch.imports.manifest import (
+        MAX_BODY_BYTES,
+        MAX_FILE_BYTES,
+        base64_size,
+        check_row,
+    )
+
+    assert base64_size(MAX_FILE_BYTES) < MAX_BODY_BYTES
+    image = tmp_path / "at-the-cap.png"
+    image.write_bytes(PNG + b"\x00" * (MAX_FILE_BYTES - len(PNG)))
+    ok = check_row({"path": "sku-1", "file": str(image), "tags": {"color": "red"}}, 1, region=None)
+    assert ok.invalid is None
+    room = MAX_BODY_BYTES - base64_size(MAX_FILE_BYTES)
+    long_path = "sku-" + "x" * room
+    bad = check_row({"path": long_path, "file": str(image)}, 2, region=None)
+    assert bad.invalid is not None
+    assert str(image) in bad.invalid
+    assert str(MAX_BODY_BYTES) in bad.invalid
+    assert bad.path == long_path  # kept in the ledger: not checked again until it changes
+
+
+def test_a_path_with_control_characters_is_invalid_naming_path() -> None:
+    from airflow_provider_imagesearch.imports.manifest import check_row
+
+    for path, key in ((obs("a\nb.jpg"), obs("a\nb.jpg")), ("sku\x00evil", None), ("sku\x7f", "sku\x7f")):
+        row = check_row({"path": path}, 3, region=None)
+        assert row.invalid is not None
+        assert row.invalid.startswith("Invalid path "), row.invalid
+        assert "control characters" in row.invalid
+        assert "\x00" not in row.invalid
+        assert row.path == key  # a NUL cannot be stored in the ledger: reported by its row number only
+    assert check_row({"path": "  sku-1\n"}, 1, region=None).invalid is None  # edges are stripped

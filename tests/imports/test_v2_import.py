@@ -269,3 +269,39 @@ def test_v2_row_checks_and_fingerprint_halves() -> None:
     assert "JSON list" in (check_row({**base, "keywords": "[broken"}, 1).invalid or "")
     assert "quote numeric ids" in (check_row({**base, "item_id": 7}, 1).invalid or "")
     assert "image_base64" in (check_row({"item_id": "b", "image_base64": "not base64!"}, 1).invalid or "")
+
+
+def test_an_item_id_with_control_characters_is_invalid_naming_item_id(
+    run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """A NUL in one id (PostgreSQL text cannot hold it) must not fail the ledger write of every row."""
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    manifest = [
+        *_manifest(3),
+        {"item_id": "sku\x00evil", "image_url": f"{CDN}/x.jpg"},
+        {"item_id": "sku\ttab", "image_url": f"{CDN}/y.jpg"},
+    ]
+    with pytest.raises(AirflowFailException) as failure:
+        run_v2_import(manifest)
+    message = str(failure.value)
+    assert "\x00" not in message
+    assert "row 4 " in message
+    assert "row 5 " in message
+    assert "Invalid item_id" in message
+    assert "control characters" in message
+    assert set(v2_items(emulator)) == {"sku-000", "sku-001", "sku-002"}
+    rows = ledger_rows_v2(ledger_conn["engine"])
+    assert set(rows) == {"sku-000", "sku-001", "sku-002", "sku\ttab"}  # a NUL id has no ledger row
+    assert rows["sku\ttab"]["outcome"] == "invalid"
+    assert "\\t" in rows["sku\ttab"]["error_message"]  # shown escaped
+
+
+def test_a_bad_ledger_table_is_refused_naming_ledger_table_before_any_request(
+    run_v2_import: RunImport, emulator: Emulator
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"Invalid ledger_table 'ledger; DROP TABLE x'"):
+        run_v2_import(_manifest(1), ledger_table="ledger; DROP TABLE x")
+    assert api_requests(emulator) == []

@@ -135,6 +135,25 @@ def test_prune_deletes_what_left_the_manifest(
     assert set(ledger_rows(ledger_conn["engine"])) == {row["path"] for row in kept}
 
 
+def test_an_empty_manifest_with_prune_is_refused_and_deletes_nothing(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], tmp_path: Path
+) -> None:
+    # An empty file (or a query that matched nothing) is an upstream failure far more often than a wish
+    # to empty the library: prune must not delete every image the ledger knows.
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    manifest = _manifest(3)
+    run_import(manifest)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("path\n")
+    emulator.reset_stats()
+    with pytest.raises(AirflowFailException, match="no rows and prune=True"):
+        run_import(str(empty), prune=True)
+    assert api_requests(emulator) == []
+    assert len(library(emulator)) == 3
+    assert len(ledger_rows(ledger_conn["engine"])) == 3
+
+
 def test_a_file_row_whose_base64_body_would_exceed_the_gateway_limit_is_invalid_before_sending(
     tmp_path: Path,
 ) -> None:

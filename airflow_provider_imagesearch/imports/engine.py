@@ -18,7 +18,9 @@ Never twice, never lost: ``add_image`` is not blindly retried. After an ambiguou
 timeout after sending, a dropped connection) the engine asks the library (``check_image``): present
 means the add took effect (its tags are made right with ``modify_image``, idempotent) and the row is
 ``reconciled``; absent means it did not, and the add is sent again. An outcome is written to the ledger
-only after its answer, in batches, so a killed worker loses at most the batch in flight.
+only after its answer, in batches, so a killed worker loses at most the batch in flight. A prune is the
+exception: its rows are marked ``pruning`` before their deletes are sent (a row claiming an image a
+killed run already deleted would keep a relisted path from ever being added again).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ FATAL_CODES = V1_IMAGES.fatal_codes
 MAX_ADD_SENDS = 4
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
+#: Paths marked ``pruning`` in the ledger at a time, before their deletes are sent.
+PRUNE_BATCH = 500
 
 
 class AdaptiveLimit:
@@ -254,7 +258,27 @@ class ImportEngine:
 
         # Twice the cap: a throttled row waits out of the limit but still on its thread.
         workers = 2 * self.max_concurrency
+        prunes: list[Work] = []
         with ThreadPoolExecutor(workers, thread_name_prefix="imagesearch-import") as pool:
+
+            def submit(work: Work) -> None:
+                while state["outstanding"] >= workers:
+                    collect(block=True)
+                future = pool.submit(self._guarded, work)
+                state["outstanding"] += 1
+                future.add_done_callback(done_queue.put)
+                collect(block=False)
+
+            def submit_prunes() -> None:
+                # Marked ``pruning`` (one ledger write per batch) before any of their deletes is sent: a
+                # run killed between a delete and the batched forget leaves no row claiming the image.
+                self.ledger.mark_pruning([work.key for work in prunes])
+                for work in prunes:
+                    if fatal:
+                        break
+                    submit(work)
+                prunes.clear()
+
             try:
                 for work in plan.work(prune=self.prune):
                     if fatal:
@@ -266,12 +290,14 @@ class ImportEngine:
                         self._account(outcome, result, pending, forget)
                         state["done"] += 1
                         continue
-                    while state["outstanding"] >= workers:
-                        collect(block=True)
-                    future = pool.submit(self._guarded, work)
-                    state["outstanding"] += 1
-                    future.add_done_callback(done_queue.put)
-                    collect(block=False)
+                    if work.kind == PRUNE:
+                        prunes.append(work)
+                        if len(prunes) >= PRUNE_BATCH:
+                            submit_prunes()
+                        continue
+                    submit(work)
+                if prunes and not fatal:
+                    submit_prunes()
                 # Everything is submitted (or the import stops): wait for the rest.
                 while state["outstanding"] > 0:
                     collect(block=True)

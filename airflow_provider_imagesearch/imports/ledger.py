@@ -11,7 +11,8 @@ safe concurrent creation). Columns:
 ``path_key``        32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
 ``path``            the entry's id in the library: the image's path (v1) or the item id (v2)
 ``fingerprint``     digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
-``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid`` or ``failed``
+``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid``, ``failed`` or
+                    ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
 ``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
 ``error_message``   why the row was refused or failed; NULL on success
 ``row_number``      the row's number in the manifest of the run that wrote it
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
 
 DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
 SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
-OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed")
+#: Written before a prune's delete is sent: a run killed after the delete leaves no row claiming the
+#: image, and the next run deletes it again (or, listed again, sends it).
+PRUNING = "pruning"
+OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed", PRUNING)
 #: The ``api`` column's values.
 APIS = ("v1", "v2")
 
@@ -164,6 +168,20 @@ class Ledger:
         with self.engine.begin() as connection:
             self._delete(connection, list(values))
             connection.execute(sa.insert(t), list(values.values()))
+
+    def mark_pruning(self, path_keys: Sequence[str]) -> None:
+        """Mark these rows ``pruning`` (one transaction), before their deletes are sent."""
+        if not path_keys:
+            return
+        import sqlalchemy as sa
+
+        t = self.table
+        keys = list(path_keys)
+        values = {"outcome": PRUNING, "run_id": self.run_id, "updated_at": datetime.now(UTC)}
+        with self.engine.begin() as connection:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                connection.execute(sa.update(t).where(self._mine(), t.c.path_key.in_(part)).values(**values))
 
     def forget(self, path_keys: Sequence[str]) -> None:
         """Delete the rows of these paths (pruned images)."""

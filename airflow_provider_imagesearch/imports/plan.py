@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_imagesearch.imports.ledger import SUCCESS_OUTCOMES, Ledger
+from airflow_provider_imagesearch.imports.ledger import PRUNING, SUCCESS_OUTCOMES, Ledger
 from airflow_provider_imagesearch.imports.manifest import ManifestRow, check_row, path_key
 
 #: Work kinds: send (add), record an invalid row, prune (delete from the library), forget (ledger only).
@@ -181,7 +181,8 @@ class Plan:
         )
         while batch := cursor.fetchmany(1000):
             for key, outcome, path in batch:
-                kind = PRUNE if outcome in SUCCESS_OUTCOMES else FORGET
+                # A ``pruning`` row's delete may not have been sent (or answered) before a kill.
+                kind = PRUNE if outcome in SUCCESS_OUTCOMES or outcome == PRUNING else FORGET
                 yield Work(kind, ManifestRow(0, path, {}, None, ""), key, outcome)
 
     def count_work(self, *, prune: bool) -> tuple[int, int]:

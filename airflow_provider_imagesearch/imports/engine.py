@@ -45,7 +45,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
-from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.ledger import UNKNOWN_HELD, Ledger, LedgerEntry
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
 
@@ -342,6 +342,10 @@ class ImportEngine:
                 result, work.row.row, work.row.path, outcome.error_code or kind, outcome.message or ""
             )
         assert work.row.path is not None
+        held = work.held  # invalid: nothing was changed (not sent, or refused)
+        if kind == "failed" and held != work.row.fingerprint:
+            # The request may have taken effect, or not: the old content, the new or none.
+            held = UNKNOWN_HELD
         pending.append(
             LedgerEntry(
                 path_key=work.key,
@@ -352,6 +356,7 @@ class ImportEngine:
                 error_message=(outcome.message or None) and outcome.message[:1000],
                 row_number=work.row.row,
                 attempts=outcome.attempts,
+                held=held,
             )
         )
 
@@ -462,9 +467,7 @@ class ImportEngine:
         assert row.path is not None
         success = "updated" if work.kind == UPDATE else "added"
         if work.kind == UPDATE:
-            request = self.api.update_request(
-                self._project(), self.instance_name, row, work.previous_fingerprint
-            )
+            request = self.api.update_request(self._project(), self.instance_name, row, work.held)
         else:
             request = self.api.add_request(self._project(), self.instance_name, row)
         last: ImageSearchApiError | None = None
@@ -489,7 +492,9 @@ class ImportEngine:
                 last, refused = error, True
             # Ambiguous: did it take effect?
             if work.kind == UPDATE:
-                continue  # the path was there before: only a new add can make it right (it overwrites)
+                # The path may hold other content (an earlier version): a check cannot tell the old
+                # image from the new, so only sending the overwrite (or update) again makes it right.
+                continue
             answer = self._call(
                 self.api.check_request(self._project(), self.instance_name, row.path), counter
             )

@@ -133,3 +133,24 @@ def test_prune_deletes_what_left_the_manifest(
     assert result["unchanged"] == 4
     assert set(library(emulator)) == {row["path"] for row in kept}
     assert set(ledger_rows(ledger_conn["engine"])) == {row["path"] for row in kept}
+
+
+def test_a_ledger_table_without_held_fingerprint_is_refused_naming_it(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """A ledger of an earlier build cannot say what its failed or invalid rows left in the library."""
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with ledger_conn["engine"].begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE imagesearch_import_ledger (instance_name VARCHAR(64), api VARCHAR(8), "
+                "path_key VARCHAR(32))"
+            )
+        )
+    with pytest.raises(AirflowFailException, match=r"ledger_table.*'held_fingerprint' column") as error:
+        run_import(_manifest(1))
+    assert "'api' column" not in str(error.value)
+    assert api_requests(emulator) == []

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_imagesearch.imports.ledger import PRUNING, SUCCESS_OUTCOMES, Ledger
+from airflow_provider_imagesearch.imports.ledger import SUCCESS_OUTCOMES, Ledger
 from airflow_provider_imagesearch.imports.manifest import ManifestRow, check_row, path_key
 
 #: Work kinds: send (add), record an invalid row, prune (delete from the library), forget (ledger only).
@@ -184,13 +184,16 @@ class Plan:
         if not prune:
             return
         cursor.execute(
-            "SELECT l.key, l.outcome, l.path FROM ledger l LEFT JOIN winners w ON w.key = l.key WHERE w.key IS NULL"
+            "SELECT l.key, l.outcome, l.path, l.held FROM ledger l LEFT JOIN winners w ON w.key = l.key "
+            "WHERE w.key IS NULL"
         )
         while batch := cursor.fetchmany(1000):
-            for key, outcome, path in batch:
-                # A ``pruning`` row's delete may not have been sent (or answered) before a kill.
-                kind = PRUNE if outcome in SUCCESS_OUTCOMES or outcome == PRUNING else FORGET
-                yield Work(kind, ManifestRow(0, path, {}, None, ""), key, outcome)
+            for key, outcome, path, held in batch:
+                # Whatever the library may hold, not only a success: an image added by an earlier run
+                # whose row later turned invalid or failed, a ``pruning`` row whose delete a kill cut
+                # short, a failed add that may have taken effect (deleting an absent path costs a check).
+                kind = PRUNE if held is not None else FORGET
+                yield Work(kind, ManifestRow(0, path, {}, None, ""), key, outcome, held=held)
 
     def count_work(self, *, prune: bool) -> tuple[int, int]:
         """(rows to send or record, ledger paths to prune or forget)."""

@@ -183,6 +183,7 @@ class ImportEngine:
             # Refused before and unchanged since: still invalid, not sent again.
             result.counts["invalid"] += plan.summary.known_invalid
             result.problem_reasons["known invalid (unchanged since refused)"] += plan.summary.known_invalid
+            self._known_invalid_examples(plan, result)
         send, gone = plan.count_work(prune=self.prune)
         total = send + gone
         if plan.summary.duplicates:
@@ -359,6 +360,18 @@ class ImportEngine:
                 held=held,
             )
         )
+
+    def _known_invalid_examples(self, plan: Plan, result: ImportResult) -> None:
+        """Name them in the summary like this run's problems: row, path, and the reason stored then."""
+        room = 10 - len(result.problems)
+        if room <= 0:
+            return
+        examples = plan.known_invalid_examples(room)
+        errors = self.ledger.errors([key for _, _, key in examples])
+        for row, path, key in examples:
+            code, message = errors.get(key, (None, None))
+            text = f"{code or 'INVALID_ROW'} {message or ''}".strip()
+            result.problems.append(f"row {row} ({path!r}, unchanged since refused): {text}"[:400])
 
     @staticmethod
     def _problem(result: ImportResult, row: int | None, path: str | None, code: str, message: str) -> None:

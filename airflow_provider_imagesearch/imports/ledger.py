@@ -232,6 +232,19 @@ class Ledger:
             part = keys[start : start + 500]
             connection.execute(sa.delete(t).where(self._mine(), t.c.path_key.in_(part)))
 
+    def errors(self, path_keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """``{path_key: (error_code, error_message)}`` of a few rows (a failure summary's examples)."""
+        if not path_keys:
+            return {}
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(t.c.path_key, t.c.error_code, t.c.error_message).where(
+            self._mine(), t.c.path_key.in_(list(path_keys))
+        )
+        with self.engine.connect() as connection:
+            return {row[0]: (row[1], row[2]) for row in connection.execute(query)}
+
     def rows(self) -> list[dict[str, Any]]:
         """Every row of the instance (tests, small ledgers)."""
         import sqlalchemy as sa

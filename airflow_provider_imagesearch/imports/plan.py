@@ -144,6 +144,18 @@ class Plan:
             "WHERE l.fp = r.fp AND l.outcome = 'invalid'"
         )
 
+    def known_invalid_examples(self, limit: int) -> list[tuple[int, str, str]]:
+        """``(row, path, key)`` of the first ``limit`` rows refused before and unchanged since."""
+        return [
+            (int(row), str(path), str(key))
+            for row, path, key in self.db.execute(
+                "SELECT r.row, r.path, w.key FROM winners w JOIN rows r ON r.row = w.row "
+                "JOIN ledger l ON l.key = w.key WHERE l.fp = r.fp AND l.outcome = 'invalid' "
+                "ORDER BY r.row LIMIT ?",
+                (limit,),
+            )
+        ]
+
     def _scalar(self, sql: str) -> int:
         return int(self.db.execute(sql).fetchone()[0])
 

@@ -154,3 +154,30 @@ def test_a_ledger_table_without_held_fingerprint_is_refused_naming_it(
         run_import(_manifest(1))
     assert "'api' column" not in str(error.value)
     assert api_requests(emulator) == []
+
+
+def test_a_rerun_failing_on_known_invalid_rows_names_ten_with_their_stored_reasons(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """Rows refused by an earlier run and unchanged since are named like new ones: row, path, reason."""
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    manifest: list[dict[str, Any]] = [{"path": obs("ok.jpg")}]
+    manifest += [{"path": obs(f"bad/{i:02d}.jpg"), "tags": {"color": i}} for i in range(12)]
+    manifest.append({"path": "id-1", "file": "/nonexistent/missing.png"})
+    with pytest.raises(AirflowFailException):
+        run_import(manifest)
+    stored = ledger_rows(ledger_conn["engine"])
+    emulator.reset_stats()
+    with pytest.raises(AirflowFailException) as rerun:
+        run_import(manifest)
+    message = str(rerun.value)
+    assert api_requests(emulator) == []
+    assert "13 rows failed or were invalid" in message
+    assert "First 10:" in message
+    for i in range(10):  # rows 2..11, in manifest order, each with the reason stored by the first run
+        path = obs(f"bad/{i:02d}.jpg")
+        assert f"row {i + 2} ({path!r}, unchanged since refused): INVALID_ROW" in message
+        assert stored[path]["error_message"][:60] in message
+    assert obs("bad/10.jpg") not in message
+    assert "'id-1'" not in message

@@ -36,8 +36,10 @@ class ImportApi(Protocol):
     def add_request(self, project_id: str, target: str, row: ManifestRow) -> ApiRequest: ...
 
     def update_request(
-        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
-    ) -> ApiRequest: ...
+        self, project_id: str, target: str, row: ManifestRow, held_fingerprint: str | None
+    ) -> ApiRequest:
+        """What overwrites an entry that may hold other content (``held_fingerprint``: the ledger's
+        fingerprint of it, ``?`` when unknown); sent again, never reconciled, after an ambiguous failure."""
 
     def check_request(self, project_id: str, target: str, key: str) -> ApiRequest: ...
 
@@ -80,7 +82,7 @@ class V1ImagesApi:
         return api.add_image(project_id, target, path=row.path, file_base64=encoded, tags=row.tags or None)
 
     def update_request(
-        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
+        self, project_id: str, target: str, row: ManifestRow, held_fingerprint: str | None
     ) -> ApiRequest:
         # v1 has no partial update of an image: adding the path again replaces it whole.
         return self.add_request(project_id, target, row)
@@ -117,8 +119,9 @@ class V2DataApi:
 
     An add without ``force`` is refused for an existing id (so it is not blindly retried, and an
     ambiguous one is reconciled with ``data/check``); an add refused with a 4xx may mean the id is
-    already there (a run killed before its ledger write), so the engine checks it too. A changed row is
-    sent as ``data/update`` when only what update can change did (desc, tag values): update changes
+    already there (a run killed before its ledger write), so the engine checks it too. A row whose item the
+    service may hold with other content (the ledger's ``held_fingerprint``, whatever the latest outcome)
+    is sent as ``data/update`` when only what update can change differs from it (desc, tag values): update changes
     no image and no keywords, and costs the service no new image analysis. Otherwise (image, keywords,
     or which fields or tag keys are present: update cannot remove a field, and whether it merges or
     replaces tag maps is not documented) it is an add with ``force`` (overwrite). ``prune`` deletes
@@ -164,14 +167,15 @@ class V2DataApi:
         )
 
     def update_request(
-        self, project_id: str, target: str, row: ManifestRow, previous_fingerprint: str | None
+        self, project_id: str, target: str, row: ManifestRow, held_fingerprint: str | None
     ) -> ApiRequest:
         from airflow_provider_imagesearch import api_v2
         from airflow_provider_imagesearch.imports.manifest_v2 import split_fingerprint
 
         assert row.path is not None
         fields = row.tags
-        before, _ = split_fingerprint(previous_fingerprint)
+        # Unknown content (``?``: a failed overwrite, a prune) splits to None: overwritten whole.
+        before, _ = split_fingerprint(held_fingerprint)
         now, _ = split_fingerprint(row.fingerprint)
         updatable = [fields.get(k) for k in ("desc", "custom_tags", "custom_num_tags")]
         if before is None or before != now or all(v is None for v in updatable):

@@ -18,7 +18,9 @@ Never twice, never lost: ``add_image`` is not blindly retried. After an ambiguou
 timeout after sending, a dropped connection) the engine asks the library (``check_image``): present
 means the add took effect (its tags are made right with ``modify_image``, idempotent) and the row is
 ``reconciled``; absent means it did not, and the add is sent again. An outcome is written to the ledger
-only after its answer, in batches, so a killed worker loses at most the batch in flight.
+only after its answer, in batches, so a killed worker loses at most the batch in flight. A prune is the
+exception: its rows are marked ``pruning`` before their deletes are sent (a row claiming an image a
+killed run already deleted would keep a relisted path from ever being added again).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
-from airflow_provider_imagesearch.imports.ledger import Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.ledger import UNKNOWN_HELD, Ledger, LedgerEntry
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
 
@@ -61,6 +63,8 @@ FATAL_CODES = V1_IMAGES.fatal_codes
 MAX_ADD_SENDS = 4
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
+#: Paths marked ``pruning`` in the ledger at a time, before their deletes are sent.
+PRUNE_BATCH = 500
 
 
 class AdaptiveLimit:
@@ -179,6 +183,7 @@ class ImportEngine:
             # Refused before and unchanged since: still invalid, not sent again.
             result.counts["invalid"] += plan.summary.known_invalid
             result.problem_reasons["known invalid (unchanged since refused)"] += plan.summary.known_invalid
+            self._known_invalid_examples(plan, result)
         send, gone = plan.count_work(prune=self.prune)
         total = send + gone
         if plan.summary.duplicates:
@@ -254,7 +259,27 @@ class ImportEngine:
 
         # Twice the cap: a throttled row waits out of the limit but still on its thread.
         workers = 2 * self.max_concurrency
+        prunes: list[Work] = []
         with ThreadPoolExecutor(workers, thread_name_prefix="imagesearch-import") as pool:
+
+            def submit(work: Work) -> None:
+                while state["outstanding"] >= workers:
+                    collect(block=True)
+                future = pool.submit(self._guarded, work)
+                state["outstanding"] += 1
+                future.add_done_callback(done_queue.put)
+                collect(block=False)
+
+            def submit_prunes() -> None:
+                # Marked ``pruning`` (one ledger write per batch) before any of their deletes is sent: a
+                # run killed between a delete and the batched forget leaves no row claiming the image.
+                self.ledger.mark_pruning([work.key for work in prunes])
+                for work in prunes:
+                    if fatal:
+                        break
+                    submit(work)
+                prunes.clear()
+
             try:
                 for work in plan.work(prune=self.prune):
                     if fatal:
@@ -266,12 +291,14 @@ class ImportEngine:
                         self._account(outcome, result, pending, forget)
                         state["done"] += 1
                         continue
-                    while state["outstanding"] >= workers:
-                        collect(block=True)
-                    future = pool.submit(self._guarded, work)
-                    state["outstanding"] += 1
-                    future.add_done_callback(done_queue.put)
-                    collect(block=False)
+                    if work.kind == PRUNE:
+                        prunes.append(work)
+                        if len(prunes) >= PRUNE_BATCH:
+                            submit_prunes()
+                        continue
+                    submit(work)
+                if prunes and not fatal:
+                    submit_prunes()
                 # Everything is submitted (or the import stops): wait for the rest.
                 while state["outstanding"] > 0:
                     collect(block=True)
@@ -316,6 +343,10 @@ class ImportEngine:
                 result, work.row.row, work.row.path, outcome.error_code or kind, outcome.message or ""
             )
         assert work.row.path is not None
+        held = work.held  # invalid: nothing was changed (not sent, or refused)
+        if kind == "failed" and held != work.row.fingerprint:
+            # The request may have taken effect, or not: the old content, the new or none.
+            held = UNKNOWN_HELD
         pending.append(
             LedgerEntry(
                 path_key=work.key,
@@ -326,8 +357,21 @@ class ImportEngine:
                 error_message=(outcome.message or None) and outcome.message[:1000],
                 row_number=work.row.row,
                 attempts=outcome.attempts,
+                held=held,
             )
         )
+
+    def _known_invalid_examples(self, plan: Plan, result: ImportResult) -> None:
+        """Name them in the summary like this run's problems: row, path, and the reason stored then."""
+        room = 10 - len(result.problems)
+        if room <= 0:
+            return
+        examples = plan.known_invalid_examples(room)
+        errors = self.ledger.errors([key for _, _, key in examples])
+        for row, path, key in examples:
+            code, message = errors.get(key, (None, None))
+            text = f"{code or 'INVALID_ROW'} {message or ''}".strip()
+            result.problems.append(f"row {row} ({path!r}, unchanged since refused): {text}"[:400])
 
     @staticmethod
     def _problem(result: ImportResult, row: int | None, path: str | None, code: str, message: str) -> None:
@@ -436,9 +480,7 @@ class ImportEngine:
         assert row.path is not None
         success = "updated" if work.kind == UPDATE else "added"
         if work.kind == UPDATE:
-            request = self.api.update_request(
-                self._project(), self.instance_name, row, work.previous_fingerprint
-            )
+            request = self.api.update_request(self._project(), self.instance_name, row, work.held)
         else:
             request = self.api.add_request(self._project(), self.instance_name, row)
         last: ImageSearchApiError | None = None
@@ -463,7 +505,9 @@ class ImportEngine:
                 last, refused = error, True
             # Ambiguous: did it take effect?
             if work.kind == UPDATE:
-                continue  # the path was there before: only a new add can make it right (it overwrites)
+                # The path may hold other content (an earlier version): a check cannot tell the old
+                # image from the new, so only sending the overwrite (or update) again makes it right.
+                continue
             answer = self._call(
                 self.api.check_request(self._project(), self.instance_name, row.path), counter
             )

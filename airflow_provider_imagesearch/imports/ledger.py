@@ -11,7 +11,13 @@ safe concurrent creation). Columns:
 ``path_key``        32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
 ``path``            the entry's id in the library: the image's path (v1) or the item id (v2)
 ``fingerprint``     digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
-``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid`` or ``failed``
+``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid``, ``failed`` or
+                    ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
+``held_fingerprint`` what the library may hold for the key: the fingerprint of the content last sent
+                    (on success, ``fingerprint``); ``?`` when it may hold content of unknown fingerprint
+                    (a failed overwrite, a prune in progress); NULL when it holds nothing this import
+                    sent. Kept apart from ``outcome``, which says how the latest attempt went: a row
+                    ``failed`` or ``invalid`` may still be in the library with an earlier version.
 ``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
 ``error_message``   why the row was refused or failed; NULL on success
 ``row_number``      the row's number in the manifest of the run that wrote it
@@ -36,7 +42,17 @@ if TYPE_CHECKING:
 
 DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
 SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
-OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed")
+#: Written before a prune's delete is sent: a run killed after the delete leaves no row claiming the
+#: image, and the next run deletes it again (or, listed again, sends it).
+PRUNING = "pruning"
+OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed", PRUNING)
+#: ``held_fingerprint`` of a path the library may hold with content of unknown fingerprint.
+UNKNOWN_HELD = "?"
+#: Columns added by pre-release builds after a ledger table could already exist, with why they matter.
+REQUIRED_COLUMNS = {
+    "api": "its key cannot keep a v1 instance and a v2 service apart",
+    "held_fingerprint": "it cannot say what the library may hold after a failed or invalid row",
+}
 #: The ``api`` column's values.
 APIS = ("v1", "v2")
 
@@ -53,6 +69,9 @@ class LedgerEntry:
     error_message: str | None
     row_number: int | None
     attempts: int
+    #: What the library may hold for the path after this outcome (see the module doc); a success's is
+    #: always its ``fingerprint``, whatever is given here.
+    held: str | None = None
 
 
 def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
@@ -68,6 +87,7 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("path_key", sa.String(32), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("fingerprint", sa.String(32), nullable=False),
+        sa.Column("held_fingerprint", sa.String(32)),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("error_code", sa.String(64)),
         sa.Column("error_message", sa.Text()),
@@ -112,12 +132,17 @@ class Ledger:
                 column["name"]
                 for column in sa.inspect(connection).get_columns(self.table.name, schema=self.table.schema)
             }
-        if "api" not in columns:
-            # Written before v2 imports existed: its key cannot keep a v1 instance and a v2 service apart.
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        if missing:
+            # Not migrated: what an older ledger's failed and invalid rows leave in the library is
+            # unknown, and guessing it (a success's fingerprint, else nothing) is the defect the
+            # column fixes.
+            why = "; ".join(f"without {name!r} {REQUIRED_COLUMNS[name]}" for name in missing)
             raise ImageSearchValidationError(
                 "ledger_table",
-                "a ledger table with an 'api' column; this one was created by an earlier pre-release "
-                "build: rename or drop it (the next import recreates it and sends every row again)",
+                f"a ledger table with {' and '.join(f'the {name!r} column' for name in missing)} ({why}); "
+                "this one was created by an earlier pre-release build: rename or drop it (the next "
+                "import recreates it and sends every row again)",
                 self.table.fullname,
             )
 
@@ -125,16 +150,21 @@ class Ledger:
         t = self.table
         return (t.c.instance_name == self.instance_name) & (t.c.api == self.api)
 
-    def stream(self, chunk_rows: int = 10_000) -> Iterator[list[tuple[str, str, str, str]]]:
-        """``(path_key, fingerprint, outcome, path)`` of every row of the instance, in chunks (server-side cursor)."""
+    def stream(self, chunk_rows: int = 10_000) -> Iterator[list[tuple[str, str, str, str, str | None]]]:
+        """``(path_key, fingerprint, outcome, path, held)`` of every row of the instance, in chunks.
+
+        ``held`` is ``held_fingerprint``, or ``=`` when it equals ``fingerprint`` (every success: one
+        character instead of 32 per row to move and stage). Read on a server-side cursor.
+        """
         import sqlalchemy as sa
 
         t = self.table
-        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path).where(self._mine())
+        held = sa.case((t.c.held_fingerprint == t.c.fingerprint, sa.literal("=")), else_=t.c.held_fingerprint)
+        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path, held).where(self._mine())
         with self.engine.connect().execution_options(stream_results=True) as connection:
             result = connection.execute(query)
             while rows := result.fetchmany(chunk_rows):
-                yield [(row[0], row[1], row[2], row[3]) for row in rows]
+                yield [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:
         """Write outcomes in one transaction (replacing the rows of the same paths)."""
@@ -151,6 +181,7 @@ class Ledger:
                 "path_key": e.path_key,
                 "path": e.path,
                 "fingerprint": e.fingerprint,
+                "held_fingerprint": e.fingerprint if e.outcome in SUCCESS_OUTCOMES else e.held,
                 "outcome": e.outcome,
                 "error_code": e.error_code,
                 "error_message": e.error_message,
@@ -165,6 +196,28 @@ class Ledger:
             self._delete(connection, list(values))
             connection.execute(sa.insert(t), list(values.values()))
 
+    def mark_pruning(self, path_keys: Sequence[str]) -> None:
+        """Mark these rows ``pruning`` (one transaction), before their deletes are sent.
+
+        Their ``held_fingerprint`` becomes unknown: present or not, a path listed again is overwritten.
+        """
+        if not path_keys:
+            return
+        import sqlalchemy as sa
+
+        t = self.table
+        keys = list(path_keys)
+        values = {
+            "outcome": PRUNING,
+            "held_fingerprint": UNKNOWN_HELD,
+            "run_id": self.run_id,
+            "updated_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as connection:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                connection.execute(sa.update(t).where(self._mine(), t.c.path_key.in_(part)).values(**values))
+
     def forget(self, path_keys: Sequence[str]) -> None:
         """Delete the rows of these paths (pruned images)."""
         if path_keys:
@@ -178,6 +231,19 @@ class Ledger:
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             connection.execute(sa.delete(t).where(self._mine(), t.c.path_key.in_(part)))
+
+    def errors(self, path_keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """``{path_key: (error_code, error_message)}`` of a few rows (a failure summary's examples)."""
+        if not path_keys:
+            return {}
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(t.c.path_key, t.c.error_code, t.c.error_message).where(
+            self._mine(), t.c.path_key.in_(list(path_keys))
+        )
+        with self.engine.connect() as connection:
+            return {row[0]: (row[1], row[2]) for row in connection.execute(query)}
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row of the instance (tests, small ledgers)."""

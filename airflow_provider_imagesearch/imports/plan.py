@@ -31,8 +31,11 @@ class Work:
     key: str
     #: The ledger's outcome for this path before this run (None: unknown path).
     previous: str | None = None
-    #: The ledger's fingerprint for this path before this run (an update may depend on what changed).
+    #: The ledger's fingerprint for this path before this run (what was last sent, not necessarily held).
     previous_fingerprint: str | None = None
+    #: What the library may hold for this path before this run (the ledger's ``held_fingerprint``: a
+    #: fingerprint, ``?`` for unknown content, None for nothing); an update depends on it.
+    held: str | None = None
 
 
 @dataclass
@@ -61,8 +64,8 @@ class Plan:
             PRAGMA cache_size = -16000;
             CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT, path TEXT, tags TEXT, file TEXT,
                                fp TEXT NOT NULL, invalid TEXT);
-            CREATE TABLE ledger (key TEXT PRIMARY KEY, fp TEXT NOT NULL, outcome TEXT NOT NULL, path TEXT)
-                WITHOUT ROWID;
+            CREATE TABLE ledger (key TEXT PRIMARY KEY, fp TEXT NOT NULL, outcome TEXT NOT NULL, path TEXT,
+                                 held TEXT) WITHOUT ROWID;
             """
         )
         self.summary = PlanSummary()
@@ -129,7 +132,7 @@ class Plan:
     def load_ledger(self, ledger: Ledger) -> None:
         for chunk in ledger.stream():
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)", chunk)
+            self.db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?, ?)", chunk)
             self.db.execute("COMMIT")
         success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
         self.summary.unchanged = self._scalar(
@@ -140,6 +143,18 @@ class Plan:
             "SELECT COUNT(*) FROM winners w JOIN rows r ON r.row = w.row JOIN ledger l ON l.key = w.key "
             "WHERE l.fp = r.fp AND l.outcome = 'invalid'"
         )
+
+    def known_invalid_examples(self, limit: int) -> list[tuple[int, str, str]]:
+        """``(row, path, key)`` of the first ``limit`` rows refused before and unchanged since."""
+        return [
+            (int(row), str(path), str(key))
+            for row, path, key in self.db.execute(
+                "SELECT r.row, r.path, w.key FROM winners w JOIN rows r ON r.row = w.row "
+                "JOIN ledger l ON l.key = w.key WHERE l.fp = r.fp AND l.outcome = 'invalid' "
+                "ORDER BY r.row LIMIT ?",
+                (limit,),
+            )
+        ]
 
     def _scalar(self, sql: str) -> int:
         return int(self.db.execute(sql).fetchone()[0])
@@ -157,7 +172,8 @@ class Plan:
         """Rows to send or record, in manifest order, then the paths to prune."""
         success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
         query = (
-            "SELECT w.key, r.row, r.path, r.tags, r.file, r.fp, r.invalid, l.outcome, l.fp "
+            "SELECT w.key, r.row, r.path, r.tags, r.file, r.fp, r.invalid, l.outcome, l.fp, "
+            "CASE l.held WHEN '=' THEN l.fp ELSE l.held END "
             "FROM winners w JOIN rows r ON r.row = w.row LEFT JOIN ledger l ON l.key = w.key "
             "WHERE l.key IS NULL OR l.fp <> r.fp "
             f"OR (l.outcome NOT IN ({success}) AND l.outcome <> 'invalid') "
@@ -166,23 +182,30 @@ class Plan:
         cursor = self.db.cursor()
         cursor.execute(query)
         while batch := cursor.fetchmany(1000):
-            for key, row, path, tags, file, fp, invalid, previous, previous_fp in batch:
+            for key, row, path, tags, file, fp, invalid, previous, previous_fp, held in batch:
                 item = ManifestRow(row, path, json.loads(tags) if tags else {}, file, fp, invalid)
                 if invalid is not None:
-                    yield Work(INVALID, item, key, previous, previous_fp)
-                elif previous in SUCCESS_OUTCOMES:
-                    yield Work(UPDATE, item, key, previous, previous_fp)
+                    kind = INVALID
+                elif held is not None and held != fp:
+                    # The library may hold the path with other content (an earlier success, whatever
+                    # the latest outcome): an overwrite, never an add an old version could "reconcile".
+                    kind = UPDATE
                 else:
-                    yield Work(ADD, item, key, previous, previous_fp)
+                    kind = ADD
+                yield Work(kind, item, key, previous, previous_fp, held)
         if not prune:
             return
         cursor.execute(
-            "SELECT l.key, l.outcome, l.path FROM ledger l LEFT JOIN winners w ON w.key = l.key WHERE w.key IS NULL"
+            "SELECT l.key, l.outcome, l.path, l.held FROM ledger l LEFT JOIN winners w ON w.key = l.key "
+            "WHERE w.key IS NULL"
         )
         while batch := cursor.fetchmany(1000):
-            for key, outcome, path in batch:
-                kind = PRUNE if outcome in SUCCESS_OUTCOMES else FORGET
-                yield Work(kind, ManifestRow(0, path, {}, None, ""), key, outcome)
+            for key, outcome, path, held in batch:
+                # Whatever the library may hold, not only a success: an image added by an earlier run
+                # whose row later turned invalid or failed, a ``pruning`` row whose delete a kill cut
+                # short, a failed add that may have taken effect (deleting an absent path costs a check).
+                kind = PRUNE if held is not None else FORGET
+                yield Work(kind, ManifestRow(0, path, {}, None, ""), key, outcome, held=held)
 
     def count_work(self, *, prune: bool) -> tuple[int, int]:
         """(rows to send or record, ledger paths to prune or forget)."""

@@ -191,3 +191,51 @@ def test_a_path_with_control_characters_is_invalid_naming_path() -> None:
         assert "\x00" not in row.invalid
         assert row.path == key  # a NUL cannot be stored in the ledger: reported by its row number only
     assert check_row({"path": "  sku-1\n"}, 1, region=None).invalid is None  # edges are stripped
+
+
+def test_a_ledger_table_without_held_fingerprint_is_refused_naming_it(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """A ledger of an earlier build cannot say what its failed or invalid rows left in the library."""
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with ledger_conn["engine"].begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE imagesearch_import_ledger (instance_name VARCHAR(64), api VARCHAR(8), "
+                "path_key VARCHAR(32))"
+            )
+        )
+    with pytest.raises(AirflowFailException, match=r"ledger_table.*'held_fingerprint' column") as error:
+        run_import(_manifest(1))
+    assert "'api' column" not in str(error.value)
+    assert api_requests(emulator) == []
+
+
+def test_a_rerun_failing_on_known_invalid_rows_names_ten_with_their_stored_reasons(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """Rows refused by an earlier run and unchanged since are named like new ones: row, path, reason."""
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    manifest: list[dict[str, Any]] = [{"path": obs("ok.jpg")}]
+    manifest += [{"path": obs(f"bad/{i:02d}.jpg"), "tags": {"color": i}} for i in range(12)]
+    manifest.append({"path": "id-1", "file": "/nonexistent/missing.png"})
+    with pytest.raises(AirflowFailException):
+        run_import(manifest)
+    stored = ledger_rows(ledger_conn["engine"])
+    emulator.reset_stats()
+    with pytest.raises(AirflowFailException) as rerun:
+        run_import(manifest)
+    message = str(rerun.value)
+    assert api_requests(emulator) == []
+    assert "13 rows failed or were invalid" in message
+    assert "First 10:" in message
+    for i in range(10):  # rows 2..11, in manifest order, each with the reason stored by the first run
+        path = obs(f"bad/{i:02d}.jpg")
+        assert f"row {i + 2} ({path!r}, unchanged since refused): INVALID_ROW" in message
+        assert stored[path]["error_message"][:60] in message
+    assert obs("bad/10.jpg") not in message
+    assert "'id-1'" not in message

@@ -354,7 +354,8 @@ class ImportEngine:
                 fingerprint=work.row.fingerprint,
                 outcome=kind,
                 error_code=outcome.error_code,
-                error_message=(outcome.message or None) and outcome.message[:1000],
+                # PostgreSQL text cannot hold NUL: a service message or an OS error could carry one.
+                error_message=(outcome.message or None) and outcome.message.replace("\x00", "")[:1000],
                 row_number=work.row.row,
                 attempts=outcome.attempts,
                 held=held,

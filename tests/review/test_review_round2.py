@@ -52,17 +52,20 @@ def test_no_request_is_sent_after_a_fatal_error_stops_the_import(
     def work() -> None:
         try:
             run_import([{"path": obs(f"t/{i}.jpg")} for i in range(4)], max_concurrency=1)
-        except BaseException as error:  # noqa: BLE001 (reported below)
+        except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     wait_until(emulator.requests_log, lambda log: any(r["status"] == 429 for r in log), timeout=30)
     # The instance stops being NORMAL while the next row's request is in flight: IS.0015, fatal.
-    emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], status="CREATION")
+    emulator.upsert_instance(
+        INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], status="CREATION"
+    )
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert errors and "IS.0015" in str(errors[0]), errors
+    assert errors, "the import did not fail"
+    assert "IS.0015" in str(errors[0]), errors
     log = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
     fatal_at = min(r["ts"] for r in log if r["status"] == 400)
     # Generous margin: requests already in flight (0.5 s latency) when the fatal answer came are fine.

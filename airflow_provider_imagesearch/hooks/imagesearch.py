@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import logging
 import os
@@ -10,7 +12,7 @@ import ssl
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -201,15 +203,74 @@ def _proxy_environment() -> bool:
     return any(key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for key in os.environ)
 
 
+class RequestGate:
+    """At most ``capacity`` requests in flight, first come first served; the capacity can change.
+
+    ``asyncio.Semaphore`` can widen (one ``release`` per place) but not narrow while places are in use:
+    a shared client's gate must narrow back once the fleet trigger that widened it has gone. Everything
+    runs on one event loop, so no lock is needed: a place is handed to a waiter when it frees up.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.active = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def locked(self) -> bool:
+        return self.active >= self.capacity
+
+    async def acquire(self) -> bool:
+        if self.active < self.capacity and not self._waiters:
+            self.active += 1
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a place, then cancelled: give it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+        self._hand_on()
+
+    def resize(self, capacity: int) -> None:
+        """Wider: waiters go in now. Narrower: places in use finish, no new one until below it."""
+        self.capacity = capacity
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        while self._waiters and self.active < self.capacity:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.active += 1
+                waiter.set_result(None)
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class _SharedClient:
     client: httpx.AsyncClient
     #: Requests in flight at once. httpcore's pool rescans every queued request each time a connection
-    #: frees up: 1,000 waits queued in it cost O(n^2); queued here, they wait on a semaphore instead.
-    gate: asyncio.Semaphore
-    #: Places of the gate: the most any user asked for.
-    capacity: int
-    users: int = 0
+    #: frees up: 1,000 waits queued in it cost O(n^2); queued here, they wait on the gate instead.
+    gate: RequestGate
+    #: The gate's places each user asked for: the gate lets through the most any current user asks.
+    limits: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def users(self) -> int:
+        return self.limits.total()
 
 
 class SharedClients:
@@ -229,32 +290,33 @@ class SharedClients:
 
     def acquire(
         self, key: tuple[Any, ...], factory: Callable[[], httpx.AsyncClient], limit: int
-    ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    ) -> tuple[httpx.AsyncClient, RequestGate]:
         """The loop's client for ``key`` (made with ``factory`` if there is none) and its request gate;
-        one more user counted. The gate lets through the largest ``limit`` any user has asked for (a
-        fleet trigger's ``max_concurrency``), never fewer than before."""
+        one more user, asking for ``limit`` requests in flight. The gate lets through the most any
+        current user asks for (a fleet trigger's ``max_concurrency``), and narrows again when it leaves."""
         clients = self._clients.setdefault(asyncio.get_running_loop(), {})
         entry = clients.get(key)
         if entry is None:
-            entry = clients[key] = _SharedClient(factory(), asyncio.Semaphore(limit), capacity=limit)
-        elif limit > entry.capacity:
-            for _ in range(limit - entry.capacity):
-                entry.gate.release()  # widens the gate: a Semaphore's release adds a place
-            entry.capacity = limit
-        entry.users += 1
+            entry = clients[key] = _SharedClient(factory(), RequestGate(limit))
+        entry.limits[limit] += 1
+        entry.gate.resize(max(entry.limits))
         return entry.client, entry.gate
 
-    async def release(self, key: tuple[Any, ...], client: httpx.AsyncClient) -> None:
-        """One user fewer; the last one closes the client."""
+    async def release(self, key: tuple[Any, ...], client: httpx.AsyncClient, limit: int) -> None:
+        """One user fewer (the one that asked for ``limit``); the last one closes the client."""
         clients = self._clients.get(asyncio.get_running_loop(), {})
         entry = clients.get(key)
         if entry is None or entry.client is not client:
             await client.aclose()  # not ours (another loop's, or already dropped): close what was given
             return
-        entry.users -= 1
-        if entry.users <= 0:
+        entry.limits[limit] -= 1
+        if entry.limits[limit] <= 0:
+            del entry.limits[limit]
+        if not entry.limits:
             del clients[key]
             await client.aclose()
+        else:
+            entry.gate.resize(max(entry.limits))
 
     def users(self, key: tuple[Any, ...] | None = None) -> int:
         """Users of this loop's clients (of the one for ``key``, if given): for tests and benchmarks."""
@@ -725,7 +787,7 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         self.shared_client = shared_client
         self.max_connections = max_connections
         self._client_key: tuple[Any, ...] | None = None
-        self._gate: asyncio.Semaphore | None = None
+        self._gate: RequestGate | None = None
 
     async def asettings(self) -> ImageSearchSettings:
         if self._settings is None:
@@ -778,9 +840,7 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
                     trust_env,
                 )
                 self._client, self._gate = SHARED_CLIENTS.acquire(
-                    key,
-                    lambda: make(SHARED_POOL_MAX, SHARED_POOL_MAX),
-                    max(SHARED_POOL_CONNECTIONS, self.max_connections),
+                    key, lambda: make(SHARED_POOL_MAX, SHARED_POOL_MAX), self._gate_limit()
                 )
                 self._client_key = key
             else:
@@ -794,9 +854,12 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         if client is None:
             return
         if key is not None:
-            await SHARED_CLIENTS.release(key, client)
+            await SHARED_CLIENTS.release(key, client, self._gate_limit())
         else:
             await client.aclose()
+
+    def _gate_limit(self) -> int:
+        return max(SHARED_POOL_CONNECTIONS, self.max_connections)
 
     async def __aenter__(self) -> ImageSearchAsyncHook:
         return self

@@ -67,6 +67,10 @@ FLUSH_SECONDS = 1.0
 PRUNE_BATCH = 500
 
 
+class _Halted(Exception):
+    """The import stopped (a fatal error) while this row waited: it is left for the next run."""
+
+
 class AdaptiveLimit:
     """How many requests may be in flight: halved by a 429, grown back by successes, up to ``cap``."""
 
@@ -311,6 +315,7 @@ class ImportEngine:
             raise fatal[0]
 
     def _guarded(self, work: Work) -> Outcome | None:
+        """The row's outcome, or None when the import stopped before the row was done (next run's)."""
         while not self.limit.acquire(timeout=0.5):
             if self._halt.is_set():
                 return None
@@ -318,6 +323,8 @@ class ImportEngine:
             if self._halt.is_set():
                 return None
             return self._process(work)
+        except _Halted:
+            return None
         finally:
             self.limit.release()
 
@@ -420,6 +427,8 @@ class ImportEngine:
         throttles = 0
         throttled_since: float | None = None
         while True:
+            if self._halt.is_set():
+                raise _Halted  # the import stopped: no request after a fatal error
             causes: Counter[str] = Counter()
             counter[0] += 1
             try:
@@ -446,12 +455,15 @@ class ImportEngine:
         return min(policy.backoff_initial * 2 ** (throttles - 1), policy.backoff_max)
 
     def _wait_outside_limit(self, seconds: float) -> None:
+        """Sleep out a 429 without a slot; returns holding one again (raises _Halted if the import stopped)."""
         self.limit.release()
         try:
-            time.sleep(seconds)
+            self._halt.wait(seconds)
         finally:
             while not self.limit.acquire(timeout=1.0):
                 pass
+        if self._halt.is_set():
+            raise _Halted
 
     def _project(self) -> str:
         return self.hook._project_after_settings(None)

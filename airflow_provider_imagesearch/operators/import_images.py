@@ -132,13 +132,14 @@ def _run_import(
             )
             plan.load_manifest(chunks, region=hook.settings.region, check=api.check_row)
             plan.load_ledger(ledger)
-            if op.prune and plan.summary.rows == 0:
-                # An empty manifest is far more often an upstream failure (an empty file, a query that
-                # matched nothing) than a wish to empty the library: refuse rather than delete it all.
+            if op.prune and plan.summary.paths == 0:
+                # A manifest without one usable path (an empty file, a query that matched nothing, a
+                # header spelled "Path") is far more often an upstream failure than a wish to empty the
+                # library: refuse rather than delete it all.
                 raise AirflowFailException(
-                    f"Import into {target}: the manifest has no rows and prune=True would delete every "
-                    "image the ledger recorded; nothing was sent. To empty a library, delete its images "
-                    "or the instance explicitly."
+                    f"Import into {target}: the manifest has {plan.summary.rows} rows and no usable "
+                    f"{api.key_column}, and prune=True would delete every image the ledger recorded; "
+                    "nothing was sent. To empty a library, delete its images or the instance explicitly."
                 )
             importer = ImportEngine(
                 hook,

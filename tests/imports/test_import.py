@@ -147,7 +147,7 @@ def test_an_empty_manifest_with_prune_is_refused_and_deletes_nothing(
     empty = tmp_path / "empty.csv"
     empty.write_text("path\n")
     emulator.reset_stats()
-    with pytest.raises(AirflowFailException, match="no rows and prune=True"):
+    with pytest.raises(AirflowFailException, match="no usable path, and prune=True"):
         run_import(str(empty), prune=True)
     assert api_requests(emulator) == []
     assert len(library(emulator)) == 3

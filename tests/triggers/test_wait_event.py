@@ -22,15 +22,17 @@ def test_the_logged_repr_of_a_fleet_event_is_a_summary_not_every_instance() -> N
 
 
 def test_the_payload_reaches_the_supervisor_whole() -> None:
-    from airflow.jobs.triggerer_job_runner import TriggerEventEntry, messages
+    from airflow.jobs import triggerer_job_runner as runner
 
     payload = _fleet_payload(1000)
-    wire = messages.TriggerStateChanges(
-        events=[TriggerEventEntry(7, ImageSearchWaitEvent(payload=payload), None)]
-    ).model_dump_json()
-    received = messages.TriggerStateChanges.model_validate_json(wire)
+    event = ImageSearchWaitEvent(payload=payload)
+    # Airflow 3.3 queues a TriggerEventEntry; 3.1 a (trigger id, event) pair.
+    entry_type = getattr(runner, "TriggerEventEntry", None)
+    entry = entry_type(7, event, None) if entry_type is not None else (7, event)
+    wire = runner.messages.TriggerStateChanges(events=[entry]).model_dump_json()
+    received = runner.messages.TriggerStateChanges.model_validate_json(wire)
     assert received.events is not None
-    assert received.events[0].event.payload == payload
+    assert received.events[0][1].payload == payload
 
 
 def test_a_single_instance_event_still_shows_its_details() -> None:

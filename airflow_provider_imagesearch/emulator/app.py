@@ -41,7 +41,13 @@ from airflow_provider_imagesearch.emulator.routes import (
     service_error,
 )
 from airflow_provider_imagesearch.emulator.routes_v2 import V2, V2_ROUTES, match_v2
-from airflow_provider_imagesearch.emulator.state import SeedError, State, load_json_file, save_json_file
+from airflow_provider_imagesearch.emulator.state import (
+    SeedError,
+    State,
+    load_json_file,
+    load_v2_items,
+    save_json_file,
+)
 from airflow_provider_imagesearch.emulator.stats import Stats
 from airflow_provider_imagesearch.emulator.wire import JSON_TYPE, Request, Response
 
@@ -330,6 +336,10 @@ class App:
             now = time.time()
             upserted = [self.state.upsert_instance(item, now).to_api() for item in items]
             return Response.json(200, {"instances": upserted})
+        if action == "images":
+            return Response.json(200, {"images": self._add_images(body)})
+        if action == "v2-items":
+            return Response.json(200, {"items": self._add_v2_items(body)})
         if action == "v2-services":
             items = body.get("services") if isinstance(body, dict) else body
             if not isinstance(items, list):
@@ -343,6 +353,30 @@ class App:
         if action == "config":
             return self._configure(body)
         return _control_error(404, f"unknown control endpoint POST /_emulator/{action}")
+
+    def _add_images(self, body: Any) -> int:
+        """``{"project_id"?, "instance", "images": {path: {"tags"?, "digest"?}}}``: added to (or replacing
+        the same paths of) an existing instance's images; its other images are kept."""
+        if not isinstance(body, dict) or not isinstance(body.get("instance"), str):
+            raise SeedError("expected {'instance': name, 'images': {path: image}, 'project_id'?: id}")
+        project_id = body.get("project_id", next(iter(self.state.projects.values())))
+        instance = self.state.instances.get((project_id, body["instance"]))
+        if instance is None:
+            raise SeedError(f"no instance {project_id}/{body['instance']}")
+        self.state._load_images(instance, body.get("images"))
+        return len(instance.images)
+
+    def _add_v2_items(self, body: Any) -> int:
+        """``{"project_id"?, "service", "items": {item_id: seed item}}``: added to (or replacing the same ids
+        of) an existing v2 service's items; its other items are kept."""
+        if not isinstance(body, dict) or not isinstance(body.get("service"), str):
+            raise SeedError("expected {'service': name, 'items': {item_id: item}, 'project_id'?: id}")
+        project_id = body.get("project_id", next(iter(self.state.projects.values())))
+        service = self.state.services.get((project_id, body["service"]))
+        if service is None:
+            raise SeedError(f"no v2 service {project_id}/{body['service']}")
+        service.items.update(load_v2_items(body.get("items")))
+        return len(service.items)
 
     def _configure(self, body: Any) -> Response:
         if not isinstance(body, dict) or set(body) - set(vars(self.settings)):

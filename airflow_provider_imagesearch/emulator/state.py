@@ -176,6 +176,24 @@ class V2Service:
         return data
 
 
+def load_v2_items(entries: Any) -> dict[str, V2Data]:
+    """Seed-form v2 items (``{item_id: {"image_url"? | "digest"?, "desc"?, tags..., "keywords"?}}``)."""
+    _require(isinstance(entries, dict), "items of a v2 service must be an object of item_id -> item")
+    items = {}
+    for item_id, entry in entries.items():
+        _require(isinstance(entry, dict), f"v2 item {item_id!r} must be an object")
+        digest = entry.get("digest") or path_digest(str(entry.get("image_url") or item_id))
+        _require(isinstance(digest, str), f"digest of v2 item {item_id!r} must be a string")
+        items[item_id] = V2Data(
+            digest=digest,
+            desc=entry.get("desc"),
+            custom_tags=dict(entry.get("custom_tags") or {}),
+            custom_num_tags={k: float(v) for k, v in (entry.get("custom_num_tags") or {}).items()},
+            keywords=_str_list(entry.get("keywords") or [], "keywords"),
+        )
+    return items
+
+
 @dataclass
 class AccessKey:
     secret_key: str
@@ -307,19 +325,7 @@ class State:
         if previous is not None:
             service.items = previous.items
         if "items" in item:
-            entries = item["items"]
-            _require(isinstance(entries, dict), "items of a v2 service must be an object of item_id -> item")
-            service.items = {}
-            for item_id, entry in entries.items():
-                _require(isinstance(entry, dict), f"v2 item {item_id!r} must be an object")
-                digest = entry.get("digest") or path_digest(str(entry.get("image_url") or item_id))
-                service.items[item_id] = V2Data(
-                    digest=digest,
-                    desc=entry.get("desc"),
-                    custom_tags=dict(entry.get("custom_tags") or {}),
-                    custom_num_tags={k: float(v) for k, v in (entry.get("custom_num_tags") or {}).items()},
-                    keywords=_str_list(entry.get("keywords") or [], "keywords"),
-                )
+            service.items = load_v2_items(item["items"])
         self.services[(project_id, name)] = service
         return service
 

@@ -266,3 +266,21 @@ def test_the_guard_knows_huawei_cloud_hosts(host: str, blocked: bool) -> None:
             except OSError:
                 pass  # not resolvable here: fine, it was not the guard
         assert guard.blocked == ([host] if blocked else [])
+
+
+def test_the_docs_include_only_the_examples_these_tests_run() -> None:
+    """docs/emulator.rst shows code only from files the user-style tests above execute, marker by marker."""
+    import re
+
+    rst = (REPO / "docs" / "emulator.rst").read_text()
+    includes = re.findall(r"\.\. literalinclude:: (\S+)((?:\n    :[^\n]*)*)", rst)
+    assert len(includes) >= 6
+    executed = {"conftest.py", "shop_images_dag.py", "test_shop_images_dag.py", "unittest_example.py"}
+    for target, options in includes:
+        path = REPO / "docs" / target
+        assert path.is_file(), target
+        assert path.parent == EXAMPLES, target
+        assert path.name in executed, target
+        text = path.read_text()
+        for marker in re.findall(r":(?:start-after|end-before): (.+)", options):
+            assert text.count(marker.strip()) == 1, (target, marker)

@@ -26,18 +26,52 @@ from airflow_provider_imagesearch.models import InstanceDetail, SearchResult
 from airflow_provider_imagesearch.retry import parse_retry_after
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
-# Gateway codes meaning "this token is no good (any more)"; IS.0004 is the service's own word for it.
-TOKEN_REJECTED_CODES = frozenset(
-    {"APIGW.0301", "APIGW.0307", "APIG.0301", "APIG.0307", "IS.0004"},
+#: Gateway codes meaning "this token is no good (any more)", for both APIs (newer docs spell them APIG).
+GATEWAY_TOKEN_REJECTED_CODES = frozenset({"APIGW.0301", "APIGW.0307", "APIG.0301", "APIG.0307"})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCodes:
+    """How one API's documented error codes are classified (see :func:`raise_for_error`).
+
+    Only documented codes belong here: a code the docs do not give (an emulator's own, say) is an
+    ordinary refusal, :class:`~.errors.ImageSearchApiError`, whatever its number.
+
+    :param token_rejected: the token is no good: a renewable credential gets one fresh token and one more try.
+    :param auth: the caller may not do this (a fresh token would not help): :class:`~.errors.ImageSearchAuthError`.
+    :param not_found: the instance or service does not exist: :class:`~.errors.ImageSearchNotFoundError`.
+    :param transient: the service failed, not the request ("try again later"), whatever the HTTP status:
+        :class:`~.errors.ImageSearchServerError`, retried for idempotent calls, ambiguous for the others.
+    """
+
+    token_rejected: frozenset[str]
+    auth: frozenset[str] = frozenset()
+    not_found: frozenset[str] = frozenset()
+    transient: frozenset[str] = frozenset()
+
+
+#: v1 (page imagesearch_02_0019, IS.0001-IS.0016). IS.0004 "Exception verifying token." and IS.0013
+#: "The token is empty." are the service's words for a token it will not take. IS.0007 "Invalid instance
+#: name." also answers a name no instance has; names are validated before sending, so for a well-formed
+#: name it means "no such instance". IS.0009 (internal error) and IS.0012 (timed out) say nothing about
+#: the request itself. Every other documented code (IS.0001-0003, IS.0005-0006, IS.0008, IS.0010-0011,
+#: IS.0014-0016) names a problem with the request, the caller or the instance, which repeating it cannot fix.
+V1_ERROR_CODES = ErrorCodes(
+    token_rejected=GATEWAY_TOKEN_REJECTED_CODES | {"IS.0004", "IS.0013"},
+    not_found=frozenset({"IS.0007"}),
+    transient=frozenset({"IS.0009", "IS.0012"}),
 )
-# The service answers an unknown instance with IS.0007 ("invalid instance name"); names are validated
-# before sending, so for a well-formed name it means "no such instance".
-NOT_FOUND_CODES = frozenset({"IS.0007"})
-# Service errors that say nothing about the request itself (HTTP 400 all the same): an internal error
-# and a server-side timeout. Treated as 5xx: retried for idempotent calls, and ambiguous for the others
-# (the call may have taken effect). The other documented codes (IS.0001-0008, IS.0010, IS.0011) name a
-# problem with the request or the caller, which repeating it cannot fix.
-TRANSIENT_SERVICE_CODES = frozenset({"IS.0009", "IS.0012"})
+#: Each API's classification, by :attr:`ApiRequest.service`; v2 (``mms``) registers its own (:mod:`.api_v2`).
+ERROR_CODES: dict[str, ErrorCodes] = {"imagesearch": V1_ERROR_CODES}
+# The v1 sets under their historical names.
+TOKEN_REJECTED_CODES = V1_ERROR_CODES.token_rejected
+NOT_FOUND_CODES = V1_ERROR_CODES.not_found
+TRANSIENT_SERVICE_CODES = V1_ERROR_CODES.transient
+
+
+def register_error_codes(service: str, codes: ErrorCodes) -> None:
+    """Classify the errors of requests to ``service`` (an :attr:`ApiRequest.service`) with ``codes``."""
+    ERROR_CODES[service] = codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,19 +294,20 @@ def raise_for_error(request: ApiRequest, status: int, headers: Mapping[str, str]
         "method": request.method,
         "path": request.path,
     }
+    codes = ERROR_CODES.get(request.service, V1_ERROR_CODES)
     if status == 429:
         error: ImageSearchApiError = ImageSearchThrottledError(**kwargs)
         error.retry_after = parse_retry_after(_header(headers, "Retry-After"))  # type: ignore[attr-defined]
         raise error
-    if status >= 500 or code in TRANSIENT_SERVICE_CODES:
+    if status >= 500 or code in codes.transient:
         raise ImageSearchServerError(**kwargs)
-    if code in TOKEN_REJECTED_CODES:
+    if code in codes.token_rejected:
         auth_error = ImageSearchAuthError(**kwargs)
         auth_error.token_rejected = True
         raise auth_error
-    if status in (401, 403):
+    if status in (401, 403) or code in codes.auth:
         raise ImageSearchAuthError(**kwargs)
-    if code in NOT_FOUND_CODES:
+    if code in codes.not_found:
         raise ImageSearchNotFoundError(**kwargs)
     raise ImageSearchApiError(**kwargs)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_imagesearch import api, validation
-from airflow_provider_imagesearch.api import ApiRequest
+from airflow_provider_imagesearch.api import ApiRequest, ErrorCodes
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.models_v2 import (
     LastItem,
@@ -26,6 +26,19 @@ from airflow_provider_imagesearch.models_v2 import (
 )
 
 MMS = "mms"
+#: v2 errors, classified from the v2 table (page imagesearch_02_0043), never by v1's codes: v2 answers
+#: ``MMS.*``, ``ModelArts.*``, ``APIGW.*`` or ``APIG.*``.
+#: MMS.0001 "Request is unauthorized." (the service is not enabled), MMS.0002 "Request cannot be accessed
+#: by the current authorization." and ModelArts.4204 "Request api error! The API is not subscribed." refuse
+#: the caller; MMS.1001 "Service instance not found."; MMS.1014 "Build BIZ failed.", MMS.1015 "Process BIZ
+#: failed." and MMS.1016 "Process INDEX failed" are "network jitter, try again later" (稍后重试). MMS.0003
+#: "Invalid parameter." / "Required parameter is empty." refuses the request: an ordinary error.
+V2_ERROR_CODES = ErrorCodes(
+    token_rejected=api.GATEWAY_TOKEN_REJECTED_CODES,
+    auth=frozenset({"MMS.0001", "MMS.0002", "ModelArts.4204"}),
+    not_found=frozenset({"MMS.1001"}),
+    transient=frozenset({"MMS.1014", "MMS.1015", "MMS.1016"}),
+)
 ITEM_ID_RANGE = (1, 256)
 DESC_RANGE = (1, 2048)
 TAG_VALUE_RANGE = (1, 64)
@@ -419,11 +432,27 @@ def _body_item_id(request: ApiRequest) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResult:
+    """A conditional delete answers ``data``; a delete by id answers none ("仅在条件删除时存在该字段").
+
+    Success of a delete by id without ``force`` means the item was there and is gone: one deleted. With
+    ``force`` the answer is the same whether or not it was there, so the counts are unknown (None).
+    """
+    item = _body_item_id(request)
+    if item is None or body.get("data") is not None:
+        return V2DeleteResult.from_api(body)
+    api._result_string(body)
+    if (request.body or {}).get("force"):
+        return V2DeleteResult(deleted_ids=(item,))
+    return V2DeleteResult(deleted_ids=(item,), total_num=1, delete_num=1)
+
+
+api.register_error_codes(MMS, V2_ERROR_CODES)
 api.register_result_parsers(
     {
         "v2_add_data": lambda req, body: V2AddResult.from_api(body, _body_item_id(req) or ""),
         "v2_update_data": lambda req, body: api._result_string(body),
-        "v2_delete_data": lambda req, body: V2DeleteResult.from_api(body),
+        "v2_delete_data": _delete_result,
         "v2_check_data": lambda req, body: V2CheckResult.from_api(body, _body_item_id(req)),
         "v2_search": lambda req, body: V2SearchResult.from_api(body),
     }

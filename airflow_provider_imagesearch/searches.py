@@ -56,8 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Codes that doom every query (no such instance, instance not ready): the batch stops.
-FATAL_CODES = frozenset({"IS.0007", "IS.0015"})
+#: Documented codes that doom every query: IS.0007 no such instance, IS.0014 "Instance status is
+#: abnormal." (not NORMAL), IS.0015 "The model file does not exist.". The batch stops.
+FATAL_CODES = frozenset({"IS.0007", "IS.0014", "IS.0015"})
 MAX_QUERY_ID_LENGTH = 255
 FLUSH_QUERIES = 200
 FLUSH_SECONDS = 1.0

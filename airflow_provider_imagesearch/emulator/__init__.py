@@ -1,8 +1,11 @@
-"""Local emulator of Huawei Cloud ImageSearch v1 and the IAM token endpoint.
+"""Local emulator of Huawei Cloud ImageSearch (v1 and the v2 MMS data API) and the IAM token endpoint.
 
 A real HTTP/1.1 server on loopback (standard library only, no Airflow import) that the provider's tests,
-demo and benchmarks talk to instead of Huawei Cloud. One port serves everything: the eight v1 routes,
-``POST /v3/auth/tokens`` (+ ``GET /v3/projects``) and the unauthenticated control routes ``/_emulator/...``.
+demo and benchmarks talk to instead of Huawei Cloud. One port serves everything: the eight v1 routes, the
+five v2 routes, ``POST /v3/auth/tokens`` (+ ``GET /v3/projects``) and the unauthenticated control routes
+``/_emulator/...``. It starts empty (no instance, no v2 service) unless seeded. The full reference is the
+``README.md`` next to this file (shipped in the package); users' DAG tests use it through
+:mod:`airflow_provider_imagesearch.testing`.
 
 Running it
 ----------
@@ -11,6 +14,8 @@ Running it
   (loaded at start if it exists, saved on shutdown and on ``POST /_emulator/save``), ``--token-lifetime S``
   (86400), ``--creation-seconds S`` (5), ``--deletion-seconds S`` (5), ``--faults JSON``, ``--quiet``. When ready
   it prints one line ``IMAGESEARCH_EMULATOR_URL=http://127.0.0.1:PORT`` on stdout; SIGTERM/SIGINT stop it.
+  ``--print-connection`` prints ``AIRFLOW_CONN_IMAGESEARCH_DEFAULT`` values for ``--port`` and exits;
+  ``--seed seed.json`` with no such file is the sample seed shipped in the package.
 * Python: ``Emulator(...)`` (background thread) or ``EmulatorProcess(...)`` (child process), both context
   managers with ``.url``, ``.control`` (:class:`EmulatorClient`), ``.set_faults(**kw)``, ``.stats()``,
   ``.reset_stats()``, ``.expire_tokens()``, ``.upsert_instance(name, ...)``, ``.requests_log()``.
@@ -35,15 +40,19 @@ Behaviour the docs leave open (emulator choices)
 * ``domain`` (create/query) is the model's display name, not its id: ``common-search`` -> "General image
   search", ``image-recommend`` -> "Copyright image recommendation", ``image-copyright`` -> "Image
   infringement detection" (names chosen by the emulator: the reference only says "display name").
-* Emulator-specific error codes (HTTP 400): IS.0007 "Invalid instance name." also for an instance that does
-  not exist; IS.0013 "The instance already exists."; IS.0014 "The image does not exist." (delete/modify,
-  search by a ``path`` not in the library); IS.0015 "The instance is not in the NORMAL state." (image operation on a non-NORMAL instance);
-  IS.0016 "The tag is not defined on the instance.". Documented ones: IS.0001 missing parameter, IS.0002
-  wrong type / out of range / bad base64 / not JPEG-PNG-BMP / unknown model / level other than 30000000,
-  IS.0003 "Arguments of path can not be null." (also a DELETE image with no body), IS.0005 a body without a
-  ``Content-Type``, IS.0006 body > 10 MiB, IS.0008 body not a JSON object (or
-  not UTF-8, or with ``NaN``/``Infinity``). Field types are the reference's: ``description`` a string,
-  create ``tags`` an array of strings, image and search ``tags`` an object (``null`` = absent).
+* Error codes (HTTP 400): a documented code only with its documented meaning (v1 IS.0001-IS.0016, v2
+  MMS.*; :data:`~.constants.V1_DOCUMENTED_CODES`, :data:`~.constants.V2_DOCUMENTED_CODES`): IS.0001 missing
+  parameter, IS.0002 wrong type or outside the documented range / bad base64 / not JPEG-PNG-BMP / unknown
+  model / level other than 30000000, IS.0003 "Arguments of path can not be null." (also a DELETE image with
+  no body), IS.0005 a body without a ``Content-Type``, IS.0006 body > 10 MiB, IS.0007 "Invalid instance
+  name." (also a name no instance has), IS.0008 body not a JSON object (or not UTF-8, or with
+  ``NaN``/``Infinity``), IS.0013 an empty ``X-Auth-Token``, IS.0014 an image operation on a non-NORMAL
+  instance, IS.0015 one on an instance whose model is missing, IS.0016 a ``path`` the service cannot fetch;
+  v2 MMS.0003 "Invalid parameter: <field>", MMS.1001 unknown service. Where the docs give no code, the
+  emulator's own (:data:`~.constants.EMULATOR_OWN_CODES`, outside every documented range): IS.9001
+  instance exists, IS.9002 image not found, IS.9003 tag not defined, MMS.9001 item exists, MMS.9002 item
+  not found. Field types are the reference's: ``description`` a string, create ``tags`` an array of
+  strings, image and search ``tags`` an object (``null`` = absent).
 * Gateway: unknown route or method -> 404 APIGW.0101; body > 12 MiB -> 413 APIGW.0201; auth errors as in
   :mod:`.auth`. Every response carries ``X-Request-Id`` (and gateway errors repeat it as ``request_id``).
 * Images: adding an existing path overwrites it; modify replaces the tags. Without ``file``, add needs
@@ -56,18 +65,21 @@ Behaviour the docs leave open (emulator choices)
 
 Control endpoints (JSON, no auth, never faulted, not counted in stats)
 ---------------------------------------------------------------------
-``GET health``, ``GET stats``, ``POST reset-stats`` (also clears the log), ``GET requests[?limit=N]`` (last
-50,000 API/IAM requests), ``GET|POST faults`` (POST merges a partial FaultConfig; ``{"reset": true}``
-clears), ``POST expire-tokens`` (``{"include_ready": false}`` spares ready tokens), ``POST instances``
-(list of seed-format instances, or ``{"instances": [...]}``), ``DELETE instances/{project_id}/{name}``,
-``GET state``, ``POST save``, ``GET|POST config`` (token_lifetime, creation_seconds, deletion_seconds).
+``GET health``, ``GET stats``, ``POST reset-stats`` (also clears the log), ``POST reset`` (back to the start
+state), ``GET requests[?limit=N]`` (last 50,000 API/IAM requests, with each error's code), ``GET|POST
+faults`` (POST merges a partial FaultConfig; ``{"reset": true}`` clears), ``POST expire-tokens``
+(``{"include_ready": false}`` spares ready tokens), ``POST instances`` (list of seed-format instances, or
+``{"instances": [...]}``), ``POST images``, ``POST v2-services``, ``POST v2-items``, ``DELETE
+instances/{project_id}/{name}``, ``GET state``, ``POST save``, ``GET|POST config`` (token_lifetime,
+creation_seconds, deletion_seconds, own_codes_as).
 
 Stats: ``token_expiries`` counts requests refused because their token had expired or was revoked (401
 APIGW.0307); ``token_expiry_events`` counts expire-tokens calls plus ``token_expiry_interval`` boundaries;
 ``auth_failures`` counts refused credentials (gateway 401/403 auth answers and IAM 401s), not injected faults.
 
 Faults: see :mod:`.faults` (``FaultConfig``): gateway errors (5xx, 429, 403), ``drop`` (nothing processed),
-the documented service errors ``IS.0004``/``IS.0005``/``IS.0009``/``IS.0011``/``IS.0012`` (400, answered after
+the documented service errors ``IS.0004``/``IS.0005``/``IS.0009``/``IS.0011``/``IS.0012`` on v1 routes and
+``MMS.0001``/``MMS.0002``/``MMS.1014``/``MMS.1015``/``MMS.1016``/``ModelArts.4204`` on v2 routes (400, answered after
 authentication without processing), ``drop_after`` (processed, answer lost), ``slow``, malformed bodies and
 token expiry; a ``sequence`` names them one per request (``["IS.0009", "ok"]``).
 """

@@ -7,6 +7,8 @@ needs locks; in-process users reach it over HTTP (``EmulatorClient``) like every
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import json
 import os
 import time
@@ -26,6 +28,7 @@ from airflow_provider_imagesearch.emulator.faults import (
     FaultConfigError,
     FaultInjector,
     malform,
+    service_error_api,
 )
 from airflow_provider_imagesearch.emulator.routes import (
     R_CREATE,
@@ -38,7 +41,13 @@ from airflow_provider_imagesearch.emulator.routes import (
     service_error,
 )
 from airflow_provider_imagesearch.emulator.routes_v2 import V2, V2_ROUTES, match_v2
-from airflow_provider_imagesearch.emulator.state import SeedError, State, load_json_file, save_json_file
+from airflow_provider_imagesearch.emulator.state import (
+    SeedError,
+    State,
+    load_json_file,
+    load_v2_items,
+    save_json_file,
+)
 from airflow_provider_imagesearch.emulator.stats import Stats
 from airflow_provider_imagesearch.emulator.wire import JSON_TYPE, Request, Response
 
@@ -69,13 +78,35 @@ class App:
         if state_file and os.path.exists(state_file):
             seed = load_json_file(state_file)
         self.state = State.from_seed(seed)
+        #: What ``POST /_emulator/reset`` goes back to: the state, faults and settings of the start.
+        initial_faults = faults.to_dict() if isinstance(faults, FaultConfig) else copy.deepcopy(faults)
+        self._initial = (copy.deepcopy(seed), initial_faults, dataclasses.replace(settings or Settings()))
         if isinstance(faults, dict):
             faults = FaultConfig.from_dict(faults)
         self.injector = FaultInjector(faults)
         self.settings = settings or Settings()
         self.stats = Stats()
         self.v1 = V1(self.state, self.settings)
-        self.v2 = V2(self.state)
+        self.v2 = V2(self.state, self.settings)
+
+    def reset(self, *, keep_tokens: bool = True) -> None:
+        """Back to the start: the seed's data, its faults and settings, zeroed statistics.
+
+        IAM tokens issued since are kept unless ``keep_tokens`` is False (they are credentials, not data:
+        a client that cached one goes on using it, as it would across a test's data being reset).
+        """
+        seed, faults, settings = self._initial
+        state = State.from_seed(copy.deepcopy(seed))
+        if keep_tokens:
+            for value, token in self.state.tokens.items():
+                if not token.ready:
+                    state.tokens[value] = token
+        self.state = state
+        self.v1.state = self.v2.state = state
+        for key, value in vars(settings).items():
+            setattr(self.settings, key, value)
+        self.injector.configure(FaultConfig.from_dict(faults) if faults else FaultConfig())
+        self.stats.reset()
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(
@@ -87,13 +118,14 @@ class App:
         matched = match(request.method, request.path) or match_v2(request.method, request.path)
         auth = auth_kind(request)
         if matched is None:
-            self._record(request, R_UNKNOWN, 404, None, auth, None)
-            return gateway_error(c.GW_NOT_FOUND, request)
+            response = gateway_error(c.GW_NOT_FOUND, request)
+            self._record(request, R_UNKNOWN, 404, None, auth, None, response)
+            return response
         route, project_id, name = matched
         injector = self.injector
         fault: str | None = None
         if injector.in_scope("iam" if route in _IAM_ROUTES else "api"):
-            fault = injector.choose()
+            fault = injector.choose(None if route in _IAM_ROUTES else "v2" if route in V2_ROUTES else "v1")
             delay = injector.config.latency_seconds
             if fault == "slow":
                 delay += injector.config.slow_seconds
@@ -123,15 +155,25 @@ class App:
     ) -> Response:
         if fault in GATEWAY_FAULTS:
             response = self._gateway_fault(fault, request)
-            self._record(request, route, None if response.drop else response.status, fault, auth, name)
+            self._record(
+                request, route, None if response.drop else response.status, fault, auth, name, response
+            )
             return response
         now = time.time()
         if route in _IAM_ROUTES:
             if fault in SERVICE_FAULTS:  # an ImageSearch code has no meaning on IAM: not applied
                 fault = None
             response = self._iam(route, request, now)
+        elif route not in V2_ROUTES and _empty_token(request):
+            # The service's own word for it (IS.0013 "The token is empty."), not the gateway's.
+            self.stats.auth_failures += 1
+            response = service_error(c.IS_TOKEN_EMPTY)
+            if fault in SERVICE_FAULTS:
+                fault = None
         else:
             outcome = authenticate(request, project_id, self.state, self.injector, now)
+            if fault in SERVICE_FAULTS and service_error_api(fault) != ("v2" if route in V2_ROUTES else "v1"):
+                fault = None  # a v1 code is never answered on a v2 route, nor the reverse
             if outcome.error is not None:
                 self.stats.auth_failures += 1
                 self.stats.token_expiries += outcome.expired
@@ -154,11 +196,18 @@ class App:
             return Response(0, drop=True)
         if fault == UNAVAILABLE_AFTER:  # processed (state changed), then the gateway answers 503
             response = gateway_error(c.GW_UNAVAILABLE, request)
-        self._record(request, route, response.status, fault, auth, name)
+        self._record(request, route, response.status, fault, auth, name, response)
         return response
 
     def _record(
-        self, request: Request, route: str, status: int | None, fault: str | None, auth: str, name: str | None
+        self,
+        request: Request,
+        route: str,
+        status: int | None,
+        fault: str | None,
+        auth: str,
+        name: str | None,
+        response: Response | None = None,
     ) -> None:
         self.stats.record(
             method=request.method,
@@ -168,6 +217,7 @@ class App:
             fault=fault,
             auth=auth,
             instance=name,
+            error_code=_error_code(response),
         )
 
     def _gateway_fault(self, fault: str, request: Request) -> Response:
@@ -262,6 +312,14 @@ class App:
         if action == "reset-stats":
             self.stats.reset()
             return Response.json(200, {"reset": True})
+        if action == "reset":
+            if not isinstance(body, dict) or set(body) - {"keep_tokens"}:
+                raise SeedError("reset accepts only {'keep_tokens': true|false}")
+            keep = body.get("keep_tokens", True)
+            if not isinstance(keep, bool):
+                raise SeedError("keep_tokens must be true or false")
+            self.reset(keep_tokens=keep)
+            return Response.json(200, {"reset": True})
         if action == "expire-tokens":
             include_ready = not (isinstance(body, dict) and body.get("include_ready") is False)
             expired = 0
@@ -278,6 +336,10 @@ class App:
             now = time.time()
             upserted = [self.state.upsert_instance(item, now).to_api() for item in items]
             return Response.json(200, {"instances": upserted})
+        if action == "images":
+            return Response.json(200, {"images": self._add_images(body)})
+        if action == "v2-items":
+            return Response.json(200, {"items": self._add_v2_items(body)})
         if action == "v2-services":
             items = body.get("services") if isinstance(body, dict) else body
             if not isinstance(items, list):
@@ -292,10 +354,39 @@ class App:
             return self._configure(body)
         return _control_error(404, f"unknown control endpoint POST /_emulator/{action}")
 
+    def _add_images(self, body: Any) -> int:
+        """``{"project_id"?, "instance", "images": {path: {"tags"?, "digest"?}}}``: added to (or replacing
+        the same paths of) an existing instance's images; its other images are kept."""
+        if not isinstance(body, dict) or not isinstance(body.get("instance"), str):
+            raise SeedError("expected {'instance': name, 'images': {path: image}, 'project_id'?: id}")
+        project_id = body.get("project_id", next(iter(self.state.projects.values())))
+        instance = self.state.instances.get((project_id, body["instance"]))
+        if instance is None:
+            raise SeedError(f"no instance {project_id}/{body['instance']}")
+        self.state._load_images(instance, body.get("images"))
+        return len(instance.images)
+
+    def _add_v2_items(self, body: Any) -> int:
+        """``{"project_id"?, "service", "items": {item_id: seed item}}``: added to (or replacing the same ids
+        of) an existing v2 service's items; its other items are kept."""
+        if not isinstance(body, dict) or not isinstance(body.get("service"), str):
+            raise SeedError("expected {'service': name, 'items': {item_id: item}, 'project_id'?: id}")
+        project_id = body.get("project_id", next(iter(self.state.projects.values())))
+        service = self.state.services.get((project_id, body["service"]))
+        if service is None:
+            raise SeedError(f"no v2 service {project_id}/{body['service']}")
+        service.items.update(load_v2_items(body.get("items")))
+        return len(service.items)
+
     def _configure(self, body: Any) -> Response:
         if not isinstance(body, dict) or set(body) - set(vars(self.settings)):
             raise SeedError(f"config accepts only {sorted(vars(self.settings))}")
         for key, value in body.items():
+            if key == "own_codes_as":
+                if value is not None and (not isinstance(value, str) or not value.strip()):
+                    raise SeedError("own_codes_as must be an error code string, or null")
+                self.settings.own_codes_as = value
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise SeedError(f"{key} must be a number >= 0")
             setattr(self.settings, key, float(value))
@@ -305,6 +396,23 @@ class App:
         """Write the state file (no-op without one)."""
         if self.state_file:
             save_json_file(self.state_file, self.state.to_seed(time.time()))
+
+
+def _error_code(response: Response | None) -> str | None:
+    """The ``error_code`` of an error answer (JSON, gateway or service shape), for the request log."""
+    if response is None or response.status < 400 or response.drop or response.content_type != JSON_TYPE:
+        return None
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return None
+    code = body.get("error_code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _empty_token(request: Request) -> bool:
+    token = request.headers.get("x-auth-token")
+    return token is not None and not token.strip()
 
 
 def _created_name(request: Request) -> str | None:

@@ -21,6 +21,8 @@ class EmulatorClient:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # The emulator is on loopback: never through a proxy, whatever HTTP(S)_PROXY says.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def _call(self, method: str, action: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
@@ -31,7 +33,7 @@ class EmulatorClient:
             headers={"Content-Type": "application/json"} if data is not None else {},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
@@ -82,6 +84,28 @@ class EmulatorClient:
         result: list[dict[str, Any]] = self._call("POST", "v2-services", {"services": services})["services"]
         return result
 
+    def add_images(
+        self, instance: str, images: dict[str, dict[str, Any]], project_id: str | None = None
+    ) -> int:
+        """Add (or replace) images of an existing instance, keeping its others; returns its image count."""
+        body: dict[str, Any] = {"instance": instance, "images": images}
+        if project_id is not None:
+            body["project_id"] = project_id
+        return int(self._call("POST", "images", body)["images"])
+
+    def add_v2_items(
+        self, service: str, items: dict[str, dict[str, Any]], project_id: str | None = None
+    ) -> int:
+        """Add (or replace) items of an existing v2 service, keeping its others; returns its item count."""
+        body: dict[str, Any] = {"service": service, "items": items}
+        if project_id is not None:
+            body["project_id"] = project_id
+        return int(self._call("POST", "v2-items", body)["items"])
+
+    def reset(self, keep_tokens: bool = True) -> None:
+        """Back to the start: the seed's data, faults and settings; statistics and the log cleared."""
+        self._call("POST", "reset", {"keep_tokens": keep_tokens})
+
     def delete_instance(self, project_id: str, name: str) -> None:
         self._call("DELETE", f"instances/{project_id}/{name}")
 
@@ -92,11 +116,11 @@ class EmulatorClient:
     def save(self) -> str:
         return str(self._call("POST", "save", {})["saved"])
 
-    def config(self) -> dict[str, float]:
-        result: dict[str, float] = self._call("GET", "config")
+    def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "config")
         return result
 
-    def set_config(self, **settings: float) -> dict[str, float]:
-        """Change ``token_lifetime`` / ``creation_seconds`` / ``deletion_seconds`` at runtime."""
-        result: dict[str, float] = self._call("POST", "config", settings)
+    def set_config(self, **settings: float | str | None) -> dict[str, Any]:
+        """Change ``token_lifetime`` / ``creation_seconds`` / ``deletion_seconds`` / ``own_codes_as`` at runtime."""
+        result: dict[str, Any] = self._call("POST", "config", settings)
         return result

@@ -15,12 +15,15 @@ How each fault behaves:
 * ``500_json`` / ``502_html`` / ``503_json`` / ``429`` / ``403`` / ``drop``: answered (or, for ``drop``,
   the connection closed) *before* authentication and before the request touches any state, like a gateway
   failure in front of the service.
-* service errors ``IS.0004`` / ``IS.0005`` / ``IS.0009`` / ``IS.0011`` / ``IS.0012`` (the documented codes
-  the emulator never produces on its own): HTTP 400 ``{"error_code", "error_msg"}`` answered by the
-  "service" *after* the gateway has authenticated the request and *without* processing it (no state
-  changes, like the gateway faults): an internal error or a timeout that happened before the operation
-  took effect. A request that fails authentication gets the gateway's answer instead, and a service error
-  drawn for an IAM route (``scope`` ``iam``/``all``) is not applied; neither is counted as a fault.
+* service errors, documented codes the emulator never produces on its own: v1 ``IS.0004`` / ``IS.0005`` /
+  ``IS.0009`` / ``IS.0011`` / ``IS.0012``, v2 ``MMS.0001`` / ``MMS.0002`` / ``MMS.1014`` / ``MMS.1015`` /
+  ``MMS.1016`` / ``ModelArts.4204``: HTTP 400 ``{"error_code", "error_msg"}`` answered by the "service"
+  *after* the gateway has authenticated the request and *without* processing it (no state changes, like
+  the gateway faults): an internal error or a timeout that happened before the operation took effect. A
+  v1 code is only answered on a v1 route and a v2 code on a v2 route: ``service_error_rate`` draws among
+  the given kinds of the request's API, and a ``sequence`` entry of the other API is not applied. A request
+  that fails authentication gets the gateway's answer instead, and a service error drawn for an IAM route
+  (``scope`` ``iam``/``all``) is not applied; none of these is counted as a fault.
 * ``drop_after``: the request is processed normally (authentication, state changes), then the connection
   is closed without sending the answer: "the delete took effect but its answer was lost".
 * ``503_after`` (in ``sequence`` only): the request is processed normally, then answered 503 APIGW.0613
@@ -52,8 +55,17 @@ MALFORMED_KINDS = (
     "unknown_status",
     "empty_body",
 )
-#: Documented ImageSearch error codes injectable as faults, named by their codes.
-SERVICE_ERROR_KINDS = ("IS.0004", "IS.0005", "IS.0009", "IS.0011", "IS.0012")
+#: Documented ImageSearch error codes injectable as faults, named by their codes: v1's, then v2's.
+V1_SERVICE_ERROR_KINDS = ("IS.0004", "IS.0005", "IS.0009", "IS.0011", "IS.0012")
+V2_SERVICE_ERROR_KINDS = ("MMS.0001", "MMS.0002", "MMS.1014", "MMS.1015", "MMS.1016", "ModelArts.4204")
+SERVICE_ERROR_KINDS = V1_SERVICE_ERROR_KINDS + V2_SERVICE_ERROR_KINDS
+
+
+def service_error_api(kind: str) -> str:
+    """``v1`` or ``v2``: the API whose routes a service error kind is answered on."""
+    return "v1" if kind.startswith("IS.") else "v2"
+
+
 GATEWAY_FAULTS = frozenset({*ERROR_5XX_KINDS, "429", "403", "drop"})
 SERVICE_FAULTS = frozenset(SERVICE_ERROR_KINDS)
 #: Processed, then the connection is closed without the answer.
@@ -218,8 +230,11 @@ class FaultInjector:
         wanted = self.config.scope
         return wanted == "all" or wanted == scope
 
-    def choose(self) -> str | None:
-        """The fault for the next in-scope request, or None."""
+    def choose(self, api: str | None = None) -> str | None:
+        """The fault for the next in-scope request, or None.
+
+        ``api`` (``v1``/``v2``) narrows a random service error to the kinds of that API (None: any kind).
+        """
         if self._sequence:
             name = self._sequence.popleft()
             return None if name == "ok" else name
@@ -234,7 +249,8 @@ class FaultInjector:
         if cfg.forbidden_rate and rng.random() < cfg.forbidden_rate:
             return "403"
         if cfg.service_error_rate and rng.random() < cfg.service_error_rate:
-            return rng.choice(cfg.service_error_kinds)
+            kinds = [k for k in cfg.service_error_kinds if api is None or service_error_api(k) == api]
+            return rng.choice(kinds) if kinds else None
         if cfg.drop_after_rate and rng.random() < cfg.drop_after_rate:
             return DROP_AFTER
         if cfg.slow_rate and rng.random() < cfg.slow_rate:

@@ -1,20 +1,16 @@
 """The eight ImageSearch v1 operations, validated and answered as documented.
 
-Every service error is HTTP 400 ``{"error_code": "IS.xxxx", "error_msg": "..."}``. Codes IS.0001-IS.0012
-are the documented ones; the emulator adds (the real table continues past IS.0012 but is unreadable):
-
-============  ======================================================================================
-IS.0007       instance not found (the documented meaning is "bad/unknown instance name"), also a
-              badly formed or reserved (``service``) name at creation
-IS.0013       instance name already used in this project
-IS.0014       image path not in the instance (delete / modify / search by ``path``)
-IS.0015       image operation on an instance whose status is not ``NORMAL``
-IS.0016       a tag key that the instance does not define (add / modify / search filter)
-============  ======================================================================================
+Every service error is HTTP 400 ``{"error_code": "IS.xxxx", "error_msg": "..."}``. A documented code
+(IS.0001-IS.0016, :data:`~.constants.V1_DOCUMENTED_CODES`) is only ever used with its documented meaning:
+IS.0003 a missing ``path``, IS.0007 an instance name that is malformed, reserved or unknown, IS.0014 an
+image operation on an instance that is not ``NORMAL``, IS.0015 one on an instance whose model the service
+lacks, IS.0016 a ``path`` the service cannot fetch, and so on. Where the docs give no code, the code is
+the emulator's own, from :data:`~.constants.EMULATOR_OWN_CODES` (IS.9001 instance exists, IS.9002 image
+not found, IS.9003 tag not defined); ``Settings.own_codes_as`` answers all of those as one other code.
 
 Image paths: without ``file``, add needs ``path`` to be an OBS HTTPS URL of the instance's region,
 ``https://{bucket}.obs.{region}.myhuaweicloud.com/{key}`` (the service downloads it from OBS in its own
-region), else IS.0002; with ``file``, ``path`` is only the image's id (any non-empty string), and so it is
+region), else IS.0016; with ``file``, ``path`` is only the image's id (any non-empty string), and so it is
 for check, modify, delete and search.
 
 Other choices the docs leave open: adding an existing ``path`` overwrites it; modify *replaces* the tags;
@@ -68,6 +64,9 @@ class Settings:
     token_lifetime: float = 86400.0
     creation_seconds: float = 5.0
     deletion_seconds: float = 5.0
+    #: Answer every emulator-specific code (:data:`~.constants.EMULATOR_OWN_CODES`) as this code instead:
+    #: a test that a client does not depend on the emulator's own choices. None: answer them as they are.
+    own_codes_as: str | None = None
 
 
 class ServiceError(Exception):
@@ -76,8 +75,12 @@ class ServiceError(Exception):
         self.error = error
 
 
-def service_error(error: tuple[str, str]) -> Response:
-    return Response.json(400, {"error_code": error[0], "error_msg": error[1]})
+def service_error(error: tuple[str, str], own_codes_as: str | None = None) -> Response:
+    """HTTP 400 ``{"error_code", "error_msg"}``; an emulator-specific code becomes ``own_codes_as`` if set."""
+    code, message = error
+    if own_codes_as and code in c.EMULATOR_OWN_CODES:
+        code = own_codes_as
+    return Response.json(400, {"error_code": code, "error_msg": message})
 
 
 def match(method: str, path: str) -> tuple[str, str, str | None] | None:
@@ -213,10 +216,12 @@ class V1:
             if route == R_DELETE_INSTANCE:
                 return self._delete_instance(instance, now)
             if instance.status != "NORMAL":
-                raise ServiceError(c.IS_INSTANCE_NOT_READY)
+                raise ServiceError(c.IS_INSTANCE_ABNORMAL)
+            if instance.model not in c.KNOWN_MODELS:
+                raise ServiceError(c.IS_MODEL_MISSING)
             return self._image_routes[route](request, instance)
         except ServiceError as exc:
-            return service_error(exc.error)
+            return service_error(exc.error, self.settings.own_codes_as)
 
     def _create(self, request: Request, project_id: str, now: float) -> Response:
         body = _body(request)
@@ -281,7 +286,7 @@ class V1:
         if file_value is None or file_value == "":
             # The service downloads the image from ``path``: only OBS of its own region can serve it.
             if not obs_url_pattern(self.state.project_regions[instance.project_id]).fullmatch(path):
-                raise ServiceError(c.IS_BAD_TYPE)
+                raise ServiceError(c.IS_PATH_INVALID)
             digest = path_digest(path)
         else:
             digest = _image_digest(file_value)  # ``path`` is then only the image's id

@@ -124,16 +124,20 @@ class _Controls:
         custom_tags: list[str] | None = None,
         custom_num_tags: list[str] | None = None,
         items: dict[str, dict[str, Any]] | None = None,
+        search_types: list[str] | None = None,
     ) -> dict[str, Any]:
         """Create or replace a v2 (MMS) service directly; ``items`` (seed form) replaces its items.
 
-        ``custom_tags`` / ``custom_num_tags`` list the tag keys the service defines (None: any key).
+        ``custom_tags`` / ``custom_num_tags`` list the tag keys the service defines (None: any key);
+        ``search_types`` the search types it offers (None: all four).
         """
         item: dict[str, Any] = {"project_id": project_id, "name": name}
         if custom_tags is not None:
             item["custom_tags"] = custom_tags
         if custom_num_tags is not None:
             item["custom_num_tags"] = custom_num_tags
+        if search_types is not None:
+            item["search_types"] = search_types
         if items is not None:
             item["items"] = items
         return self.control.upsert_v2_services([item])[0]

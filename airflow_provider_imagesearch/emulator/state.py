@@ -17,6 +17,7 @@ key gets the defaults from :func:`~.constants.default_seed`)::
                     "transition_at_ms"? (absolute, what a saved state uses), "next_status"?}],
      "images": {"<project_id>/<instance>": {"<path>": {"tags": {...}, "digest"?: "..."}}},
      "v2_services": [{"project_id"?, "name", "custom_tags"?: [keys], "custom_num_tags"?: [keys],
+                      "search_types"?: ["IMAGE", "CATEGORY", "KEYWORD", "TEXT"],
                       "items"?: {"<item_id>": {"image_url"? | "digest"?, "desc"?, "custom_tags"?,
                                                "custom_num_tags"?, "keywords"?}}}],
      "tokens": [...]}   # only in saved states: IAM tokens still valid when the state was saved
@@ -42,6 +43,8 @@ class SeedError(ValueError):
 
 
 _AUTO = object()  # "next_status not given": pick the natural one for the status
+#: The v2 search types (``SearchParam.search_type``).
+V2_SEARCH_TYPES = ("IMAGE", "CATEGORY", "KEYWORD", "TEXT")
 
 
 def path_digest(path: str) -> str:
@@ -148,13 +151,15 @@ class V2Data:
 @dataclass
 class V2Service:
     """A v2 (MMS) service: created in the console, so it comes from the seed. ``custom_tags`` /
-    ``custom_num_tags``: the tag keys it defines (None: any key is accepted)."""
+    ``custom_num_tags``: the tag keys it defines (None: any key is accepted); ``search_types``: the
+    search types it was created with (None: all four)."""
 
     project_id: str
     name: str
     custom_tags: list[str] | None = None
     custom_num_tags: list[str] | None = None
     items: dict[str, V2Data] = field(default_factory=dict)
+    search_types: list[str] | None = None
 
     def to_seed(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -166,7 +171,27 @@ class V2Service:
             data["custom_tags"] = list(self.custom_tags)
         if self.custom_num_tags is not None:
             data["custom_num_tags"] = list(self.custom_num_tags)
+        if self.search_types is not None:
+            data["search_types"] = list(self.search_types)
         return data
+
+
+def load_v2_items(entries: Any) -> dict[str, V2Data]:
+    """Seed-form v2 items (``{item_id: {"image_url"? | "digest"?, "desc"?, tags..., "keywords"?}}``)."""
+    _require(isinstance(entries, dict), "items of a v2 service must be an object of item_id -> item")
+    items = {}
+    for item_id, entry in entries.items():
+        _require(isinstance(entry, dict), f"v2 item {item_id!r} must be an object")
+        digest = entry.get("digest") or path_digest(str(entry.get("image_url") or item_id))
+        _require(isinstance(digest, str), f"digest of v2 item {item_id!r} must be a string")
+        items[item_id] = V2Data(
+            digest=digest,
+            desc=entry.get("desc"),
+            custom_tags=dict(entry.get("custom_tags") or {}),
+            custom_num_tags={k: float(v) for k, v in (entry.get("custom_num_tags") or {}).items()},
+            keywords=_str_list(entry.get("keywords") or [], "keywords"),
+        )
+    return items
 
 
 @dataclass
@@ -290,26 +315,17 @@ class State:
         project_id = item.get("project_id", next(iter(self.projects.values())))
         _require(isinstance(project_id, str), "project_id must be a string")
         keys = {}
-        for kind in ("custom_tags", "custom_num_tags"):
+        for kind in ("custom_tags", "custom_num_tags", "search_types"):
             keys[kind] = None if item.get(kind) is None else _str_list(item[kind], kind)
+        unknown = sorted(set(keys["search_types"] or ()) - set(V2_SEARCH_TYPES))
+        _require(not unknown, f"search_types: unknown search type(s) {unknown}; known: {V2_SEARCH_TYPES}")
         service = V2Service(project_id, name, keys["custom_tags"], keys["custom_num_tags"])
+        service.search_types = keys["search_types"]
         previous = self.services.get((project_id, name))
         if previous is not None:
             service.items = previous.items
         if "items" in item:
-            entries = item["items"]
-            _require(isinstance(entries, dict), "items of a v2 service must be an object of item_id -> item")
-            service.items = {}
-            for item_id, entry in entries.items():
-                _require(isinstance(entry, dict), f"v2 item {item_id!r} must be an object")
-                digest = entry.get("digest") or path_digest(str(entry.get("image_url") or item_id))
-                service.items[item_id] = V2Data(
-                    digest=digest,
-                    desc=entry.get("desc"),
-                    custom_tags=dict(entry.get("custom_tags") or {}),
-                    custom_num_tags={k: float(v) for k, v in (entry.get("custom_num_tags") or {}).items()},
-                    keywords=_str_list(entry.get("keywords") or [], "keywords"),
-                )
+            service.items = load_v2_items(item["items"])
         self.services[(project_id, name)] = service
         return service
 

@@ -42,6 +42,7 @@ class Stats:
         fault: str | None,
         auth: str,
         instance: str | None,
+        error_code: str | None = None,
     ) -> None:
         """Count one finished request; ``status`` None means the connection was dropped unanswered."""
         self.requests_total += 1
@@ -60,6 +61,7 @@ class Stats:
                 "fault": fault,
                 "auth": auth,
                 "instance": instance,
+                "error_code": error_code,
             }
         )
 

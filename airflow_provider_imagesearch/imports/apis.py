@@ -24,9 +24,10 @@ class ImportApi(Protocol):
     name: str
     #: The manifest column that keys a row (and the ledger).
     key_column: str
-    #: Error codes that refuse a row (recorded ``invalid``, not sent again until it changes).
+    #: Documented error codes that refuse a row (recorded ``invalid``, not sent again until it changes).
     refused_codes: frozenset[str]
-    #: Error codes that doom every row (no such instance or service): the import stops.
+    #: Documented error codes that doom every row (no such instance or service, an instance that cannot
+    #: take images): the import stops. Any code not listed here or above is a row ``failed`` (retried).
     fatal_codes: frozenset[str]
     #: ``check(raw, number, region=...)`` -> a checked :class:`ManifestRow`.
     check_row: Callable[..., ManifestRow]
@@ -61,8 +62,12 @@ class V1ImagesApi:
 
     name = "v1"
     key_column = "path"
-    refused_codes = frozenset({"IS.0002", "IS.0003", "IS.0006"})
-    fatal_codes = frozenset({"IS.0007", "IS.0015"})
+    #: IS.0002 a value of a form the service does not take, IS.0003 no path, IS.0006 the body is too
+    #: big, IS.0016 "The path is invalid." (a path the service cannot fetch the image from).
+    refused_codes = frozenset({"IS.0002", "IS.0003", "IS.0006", "IS.0016"})
+    #: IS.0007 no such instance, IS.0014 "Instance status is abnormal." (not NORMAL: no image operation
+    #: succeeds), IS.0015 "The model file does not exist." (the instance's model is gone).
+    fatal_codes = frozenset({"IS.0007", "IS.0014", "IS.0015"})
 
     def __init__(self) -> None:
         from airflow_provider_imagesearch.imports.manifest import check_row
@@ -130,8 +135,10 @@ class V2DataApi:
 
     name = "v2"
     key_column = "item_id"
-    refused_codes = frozenset({"IS.0001", "IS.0002", "IS.0006"})
-    fatal_codes = frozenset({"IS.0007"})
+    #: MMS.0003 "Invalid parameter." / "Required parameter is empty." (the v2 table, imagesearch_02_0043).
+    refused_codes = frozenset({"MMS.0003"})
+    #: MMS.1001 "Service instance not found.".
+    fatal_codes = frozenset({"MMS.1001"})
 
     def __init__(self) -> None:
         from airflow_provider_imagesearch.imports.manifest_v2 import check_row
@@ -230,8 +237,8 @@ class V2DataApi:
         return api_v2.delete_data(project_id, target, item_id=key, force=True)
 
     def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
-        # The code of "item exists" is not documented (the emulator's is IS.0017): any 4xx refusal that
-        # is not auth, throttling or a missing service is checked, one request per refused row.
+        # The docs give no code for "item exists" (nor say whether it is refused at all): any 4xx refusal
+        # that is not auth, throttling or a missing service is checked, one request per refused row.
         status = error.status
         return (
             status is not None

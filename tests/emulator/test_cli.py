@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_READY_TOKEN, EmulatorProcess
-from airflow_provider_imagesearch.emulator.__main__ import main
+from airflow_provider_imagesearch.emulator.__main__ import DOCS, SAMPLE_SEED, main
 
 CLI = [sys.executable, "-m", "airflow_provider_imagesearch.emulator"]
 
@@ -113,3 +113,123 @@ def _alive(pid: int) -> bool:
             return handle.read().split(")")[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# --- what a newcomer needs: connection values, the banner, the sample seed, the docs ---------------------
+def _start(args: list[str], cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    assert line.startswith("IMAGESEARCH_EMULATOR_URL="), line
+    return process, line.strip().split("=", 1)[1]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    return err.decode()
+
+
+def test_print_connection_gives_three_connections_that_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
+    process, url = _start(["--quiet", "--seed", str(_seed(tmp_path))])
+    try:
+        port = url.rsplit(":", 1)[1]
+        printed = subprocess.run(
+            [*CLI, "--port", port, "--print-connection"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        exports = [line for line in printed.splitlines() if line.startswith("export ")]
+        assert len(exports) == 3
+        auth_types = []
+        for line in exports:
+            name, _, value = line[len("export ") :].partition("=")
+            assert name == "AIRFLOW_CONN_IMAGESEARCH_DEFAULT"
+            fields = json.loads(value.strip("'"))
+            extra = fields["extra"]
+            # Every endpoint is the emulator: no call, v1, v2 or IAM, leaves the machine.
+            assert fields["host"] == extra["iam_endpoint"] == extra["mms_endpoint"] == url
+            monkeypatch.setenv(name, value.strip("'"))
+            hook = ImageSearchHook()
+            auth_types.append(hook.settings.credentials.auth_type)
+            assert hook.get_instance("seeded").status.value == "NORMAL"
+            assert hook.check_data("svc", item_id="a").existed is True
+        assert auth_types == ["iam_password", "aksk", "token"]
+    finally:
+        _stop(process)
+
+
+def _seed(tmp_path: Path) -> Path:
+    seed = tmp_path / "mine.json"
+    seed.write_text(
+        json.dumps(
+            {
+                "instances": [{"name": "seeded"}],
+                "v2_services": [{"name": "svc", "items": {"a": {"image_url": "https://x/a.jpg"}}}],
+            }
+        )
+    )
+    return seed
+
+
+def test_print_connection_needs_the_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--print-connection"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["--print-connection", "--port", "8080", "--host", "10.0.0.1"]) == 2
+
+
+def test_the_banner_says_it_starts_empty_and_how_to_seed_and_connect(tmp_path: Path) -> None:
+    process, url = _start([])
+    banner = _stop(process)
+    assert "starts EMPTY" in banner
+    assert "--seed FILE" in banner
+    assert str(SAMPLE_SEED) in banner
+    assert "POST /_emulator/instances" in banner
+    assert f"--port {url.rsplit(':', 1)[1]} --print-connection" in banner
+    assert str(DOCS) in banner
+    seeded, _ = _start(["--seed", str(_seed(tmp_path))])
+    assert "holds 1 v1 instance(s) and 1 v2 service(s)" in _stop(seeded)
+
+
+def test_the_readme_seed_example_works_as_written_from_any_directory(tmp_path: Path) -> None:
+    """``--seed seed.json`` with no such file here is the sample shipped with the package."""
+    process, url = _start(["--port", "0", "--seed", "seed.json"], cwd=tmp_path)
+    try:
+        state = requests.get(f"{url}/_emulator/state", timeout=5).json()
+    finally:
+        banner = _stop(process)
+    sample = json.loads(SAMPLE_SEED.read_text())
+    assert [i["name"] for i in state["instances"]] == [i["name"] for i in sample["instances"]]
+    assert [s["name"] for s in state["v2_services"]] == ["shop-catalog"]
+    assert str(SAMPLE_SEED) in banner
+    # The sample is something to work with: a NORMAL instance with images, one being created, v2 items.
+    assert {i["status"] for i in state["instances"]} == {"NORMAL", "CREATION"}
+    assert len(state["images"][f"{DEFAULT_PROJECT_ID}/shop-main"]) == 4
+    assert len(state["v2_services"][0]["items"]) == 3
+    # A seed.json of one's own wins.
+    (tmp_path / "seed.json").write_text(json.dumps({"instances": [{"name": "mine"}]}))
+    process, url = _start(["--seed", "seed.json", "--quiet"], cwd=tmp_path)
+    try:
+        names = [i["name"] for i in requests.get(f"{url}/_emulator/state", timeout=5).json()["instances"]]
+    finally:
+        _stop(process)
+    assert names == ["mine"]
+    assert main(["--seed", "other.json"]) == 2  # only the sample's own name falls back
+
+
+def test_the_docs_and_the_sample_seed_ship_inside_the_package() -> None:
+    import tomllib
+
+    assert DOCS.is_file()
+    assert "# ImageSearch emulator" in DOCS.read_text()
+    assert SAMPLE_SEED.is_file()
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["airflow_provider_imagesearch"]
+    assert {"emulator/README.md", "emulator/seed.json"} <= set(shipped)

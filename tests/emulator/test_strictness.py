@@ -175,11 +175,14 @@ def test_non_json_constants_and_non_utf8_bodies_are_is0008(api: Api, data: bytes
 
 
 # --- 4. search path, DELETE without a body, Content-Type --------------------------------------------
-def test_search_by_a_path_not_in_the_library_is_is0014(api: Api, ready_instance: str) -> None:
+def test_search_by_a_path_not_in_the_library_is_the_emulators_image_not_found(
+    api: Api, ready_instance: str
+) -> None:
     base = f"/{ready_instance}/image"
     assert api.v1("POST", base, {"path": "img", "file": b64(PNG)}).status_code == 200
-    body = assert_error(api.v1("POST", base + "/search", {"path": "not-there"}), 400, "IS.0014")
-    assert body["error_msg"] == "The image does not exist."
+    # The docs give no code for it: the emulator's own (IS.9002), never a documented one.
+    body = assert_error(api.v1("POST", base + "/search", {"path": "not-there"}), 400, "IS.9002")
+    assert body["error_msg"] == "The image does not exist. (emulator-specific code)"
     assert api.v1("POST", base + "/search", {"path": "img"}).json()["count"] == 1
     # With a file the path is not the query (the file wins), so an unknown path does not matter.
     assert api.v1("POST", base + "/search", {"path": "not-there", "file": b64(PNG)}).json()["count"] == 1
@@ -230,7 +233,8 @@ def test_a_body_without_content_type_is_is0005(
 )
 def test_add_without_file_needs_an_obs_url_of_the_region(api: Api, ready_instance: str, path: str) -> None:
     base = f"/{ready_instance}/image"
-    assert_error(api.v1("POST", base, {"path": path}), 400, "IS.0002")
+    body = assert_error(api.v1("POST", base, {"path": path}), 400, "IS.0016")
+    assert body["error_msg"] == "The path is invalid."
     assert api.v1("POST", base + "/check", {"path": path}).json() == {"exist": "false"}
     # With the image bytes in ``file``, ``path`` is only the id: any non-empty string.
     assert api.v1("POST", base, {"path": path, "file": b64(PNG)}).json() == {"result": "Success"}

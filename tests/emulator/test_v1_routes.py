@@ -62,10 +62,11 @@ def test_create_instance_bad_json(api: Api) -> None:
     assert_error(api.v1("POST", "/service", data=b"", headers=headers), 400, "IS.0008")
 
 
-def test_duplicate_instance_is_is0013(api: Api) -> None:
+def test_duplicate_instance_is_the_emulators_own_code(api: Api) -> None:
     assert api.create("dup").status_code == 200
-    body = assert_error(api.create("dup"), 400, "IS.0013")
-    assert body["error_msg"] == "The instance already exists."
+    # No documented code says "exists" (IS.0013 is "The token is empty."): the emulator's own, IS.9001.
+    body = assert_error(api.create("dup"), 400, "IS.9001")
+    assert body["error_msg"] == "The instance already exists. (emulator-specific code)"
 
 
 def test_query_unknown_instance_is_is0007(api: Api) -> None:
@@ -112,20 +113,20 @@ def test_add_image_rejects_bad_files_and_tags(api: Api, ready_instance: str) -> 
     assert_error(api.v1("POST", base, {"path": "p", "file": 42}), 400, "IS.0002")
     assert_error(api.v1("POST", base, {"path": f"{OBS}/p.jpg", "tags": ["animal"]}), 400, "IS.0002")
     body = assert_error(
-        api.v1("POST", base, {"path": f"{OBS}/p.jpg", "tags": {"undefined": "x"}}), 400, "IS.0016"
+        api.v1("POST", base, {"path": f"{OBS}/p.jpg", "tags": {"undefined": "x"}}), 400, "IS.9003"
     )
     assert "not defined" in body["error_msg"]
     for data in (JPEG, PNG, b"BM" + b"\x00" * 60):
         assert api.v1("POST", base, {"path": "p", "file": b64(data)}).status_code == 200
 
 
-def test_delete_or_modify_unknown_image_is_is0014(api: Api, ready_instance: str) -> None:
+def test_delete_or_modify_unknown_image_is_the_emulators_own_code(api: Api, ready_instance: str) -> None:
     base = f"/{ready_instance}/image"
-    assert_error(api.v1("DELETE", base, {"path": f"{OBS}/nope"}), 400, "IS.0014")
-    assert_error(api.v1("PUT", base, {"path": f"{OBS}/nope", "tags": {"animal": "x"}}), 400, "IS.0014")
+    assert_error(api.v1("DELETE", base, {"path": f"{OBS}/nope"}), 400, "IS.9002")
+    assert_error(api.v1("PUT", base, {"path": f"{OBS}/nope", "tags": {"animal": "x"}}), 400, "IS.9002")
     api.v1("POST", base, {"path": f"{OBS}/there"})
     assert_error(api.v1("PUT", base, {"path": f"{OBS}/there"}), 400, "IS.0001")
-    assert_error(api.v1("PUT", base, {"path": f"{OBS}/there", "tags": {"bad": "x"}}), 400, "IS.0016")
+    assert_error(api.v1("PUT", base, {"path": f"{OBS}/there", "tags": {"bad": "x"}}), 400, "IS.9003")
 
 
 def test_image_ops_on_unknown_instance_is_is0007(api: Api) -> None:
@@ -133,12 +134,19 @@ def test_image_ops_on_unknown_instance_is_is0007(api: Api) -> None:
     assert_error(api.v1("POST", "/ghost/image/search", {"path": "p"}), 400, "IS.0007")
 
 
-def test_image_ops_on_non_normal_instance_is_is0015(emulator: Emulator, api: Api) -> None:
+def test_image_ops_on_non_normal_instance_is_is0014(emulator: Emulator, api: Api) -> None:
     emulator.upsert_instance("busy", status="CREATION", transition_after_s=60)
-    body = assert_error(api.v1("POST", "/busy/image", {"path": f"{OBS}/p.jpg"}), 400, "IS.0015")
-    assert "NORMAL" in body["error_msg"]
+    body = assert_error(api.v1("POST", "/busy/image", {"path": f"{OBS}/p.jpg"}), 400, "IS.0014")
+    assert body["error_msg"] == "Instance status is abnormal."
     emulator.upsert_instance("poor", status="ARREARAGE")
-    assert_error(api.v1("POST", "/poor/image/check", {"path": "p"}), 400, "IS.0015")
+    assert_error(api.v1("POST", "/poor/image/check", {"path": "p"}), 400, "IS.0014")
+
+
+def test_image_ops_on_an_instance_whose_model_is_missing_is_is0015(emulator: Emulator, api: Api) -> None:
+    emulator.upsert_instance("odd", model="retired-model")  # a model the service does not have
+    body = assert_error(api.v1("POST", "/odd/image/check", {"path": "p"}), 400, "IS.0015")
+    assert body["error_msg"] == "The model file does not exist."
+    assert api.query("odd").status_code == 200  # instance calls do not need the model
 
 
 # --- search ----------------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ def test_search_tag_filter(api: Api, ready_instance: str) -> None:
     cats = api.v1("POST", url, {"path": f"{OBS}/0.jpg", "tags": {"animal": "cat"}}).json()
     assert cats["count"] == 3
     assert {hit["tags"]["animal"] for hit in cats["result"]} == {"cat"}
-    assert_error(api.v1("POST", url, {"path": f"{OBS}/0.jpg", "tags": {"size": "xl"}}), 400, "IS.0016")
+    assert_error(api.v1("POST", url, {"path": f"{OBS}/0.jpg", "tags": {"size": "xl"}}), 400, "IS.9003")
 
 
 def test_search_crop_box(api: Api, ready_instance: str) -> None:

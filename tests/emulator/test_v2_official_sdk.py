@@ -25,6 +25,7 @@ from huaweicloudsdkimagesearch.v2 import (
     RunSearchRequest,
     RunUpdateDataRequest,
     SearchAfterParam,
+    SearchOptionalParam,
     SearchParam,
     UpdateParam,
 )
@@ -132,15 +133,20 @@ def test_official_v2_client_runs_all_five_operations(client: ImageSearchClient, 
     deleted = client.run_delete_data(
         RunDeleteDataRequest(service_name=SERVICE, body=DeleteParam(item_id="item-1"))
     )
-    assert [i.id for i in deleted.data.items] == ["item-1"]
-    assert deleted.data.delete_info.delete_num == 1
+    assert deleted.result == "success"
+    assert deleted.data is None  # "data ... 仅在条件删除时存在该字段": only a conditional delete has it
     with pytest.raises(ClientRequestException) as info:
         client.run_delete_data(RunDeleteDataRequest(service_name=SERVICE, body=DeleteParam(item_id="item-1")))
-    assert info.value.error_code == "IS.0014"
+    assert info.value.error_code == "MMS.9002"  # the docs give no code: the emulator's own
     forced = client.run_delete_data(
         RunDeleteDataRequest(service_name=SERVICE, body=DeleteParam(item_id="item-1", force=True))
     )
-    assert forced.data.delete_info.delete_num == 0
+    assert (forced.result, forced.data) == ("success", None)
+    by_condition = client.run_delete_data(
+        RunDeleteDataRequest(service_name=SERVICE, body=DeleteParam(custom_tags={"color": ["blue"]}))
+    )
+    assert [i.id for i in by_condition.data.items] == ["item-2"]
+    assert (by_condition.data.delete_info.total_num, by_condition.data.delete_info.delete_num) == (1, 1)
     routes = {entry["route"] for entry in emulator.requests_log()}
     assert {r for r in routes if r.startswith("POST /v2/")} == {
         "POST /v2/{project_id}/mms/{service_name}/data/add",
@@ -159,6 +165,84 @@ def test_official_v2_client_add_without_force_is_refused_for_an_existing_item(
     client.run_add_data(RunAddDataRequest(service_name=SERVICE, body=body))
     with pytest.raises(ClientRequestException) as info:
         client.run_add_data(RunAddDataRequest(service_name=SERVICE, body=body))
-    assert info.value.error_code == "IS.0017"
+    assert info.value.error_code == "MMS.9001"
+    assert info.value.status_code == 400
     body.force = True
     assert client.run_add_data(RunAddDataRequest(service_name=SERVICE, body=body)).result == "success"
+
+
+def test_official_v2_client_reads_the_documented_error_bodies(client: ImageSearchClient) -> None:
+    """v2 errors are MMS.* with the field in the message, as the v2 pages' examples; never IS.*."""
+    too_long = "x" * 257
+    with pytest.raises(ClientRequestException) as info:
+        client.run_check_data(RunCheckDataRequest(service_name=SERVICE, body=CheckParam(item_id=too_long)))
+    assert (info.value.status_code, info.value.error_code) == (400, "MMS.0003")
+    assert info.value.error_msg == "Invalid parameter: item_id"  # the check page's own example
+    with pytest.raises(ClientRequestException) as info:
+        client.run_search(RunSearchRequest(service_name=SERVICE, body=SearchParam(image_url="u")))
+    assert (info.value.error_code, info.value.error_msg) == (
+        "MMS.0003",
+        "Required parameter is empty: search_type",
+    )
+    with pytest.raises(ClientRequestException) as info:
+        client.run_check_data(
+            RunCheckDataRequest(service_name="no-such-service", body=CheckParam(item_id="a"))
+        )
+    assert (info.value.error_code, info.value.error_msg) == ("MMS.1001", "Service instance not found.")
+
+
+def test_official_v2_client_update_of_an_undefined_tag_key_is_the_documented_example(
+    client: ImageSearchClient, emulator: Emulator
+) -> None:
+    emulator.upsert_v2_service(SERVICE, custom_tags=["color"], items={"a": {"image_url": "https://x/a.jpg"}})
+    with pytest.raises(ClientRequestException) as info:
+        client.run_update_data(
+            RunUpdateDataRequest(
+                service_name=SERVICE, body=UpdateParam(item_id="a", custom_tags={"size": "L"})
+            )
+        )
+    # The update page's example: {"error_code": "MMS.0003", "error_msg": "Invalid parameter: custom_tags"}
+    assert (info.value.error_code, info.value.error_msg) == ("MMS.0003", "Invalid parameter: custom_tags")
+
+
+def test_official_v2_client_search_type_by_value_and_collapse_key(
+    client: ImageSearchClient, emulator: Emulator
+) -> None:
+    items = {
+        f"sku-{n}": {
+            "image_url": f"https://shop.example/{n}.jpg",
+            "custom_tags": {"model": f"m{n % 2}"} if n < 4 else {},
+        }
+        for n in range(5)
+    }
+    emulator.upsert_v2_service(SERVICE, items=items)
+    query = "https://shop.example/0.jpg"
+    by_name = client.run_search(
+        RunSearchRequest(service_name=SERVICE, body=SearchParam(search_type="IMAGE", image_url=query))
+    )
+    by_value = client.run_search(
+        RunSearchRequest(service_name=SERVICE, body=SearchParam(search_type="0", image_url=query))
+    )
+    assert [i.id for i in by_value.data.items] == [i.id for i in by_name.data.items]
+    assert len(by_name.data.items) == 5
+    # The image search reports the subject it searched for and the subjects of the query image.
+    assert by_value.data.image_info.box
+    assert by_value.data.image_info.objects[0].category_name
+    collapsed = client.run_search(
+        RunSearchRequest(
+            service_name=SERVICE,
+            body=SearchParam(
+                search_type="IMAGE",
+                image_url=query,
+                optional_params=SearchOptionalParam(collapse_key="model"),
+            ),
+        )
+    )
+    ids = [i.id for i in collapsed.data.items]
+    # One result per value of "model" (m0, m1), the best of each; sku-4 has no "model" tag: dropped.
+    assert len(ids) == 2
+    assert ids[0] == "sku-0"
+    assert {items[i]["custom_tags"]["model"] for i in ids} == {"m0", "m1"}
+    best_m1 = next(i.id for i in by_name.data.items if items[i.id]["custom_tags"].get("model") == "m1")
+    assert ids[1] == best_m1
+    assert collapsed.data.search_info.total_num == 2

@@ -185,9 +185,11 @@ def test_v2_a_changed_image_is_not_lost_when_a_failed_overwrite_is_retried_as_an
     run_v2_import([row])
     old = v2_items(emulator)["sku-1"]["digest"]
     row["image_url"] = "https://cdn.example.com/new.jpg"  # the catalogue's picture changes
-    emulator.set_faults(sequence=["IS.0005"])  # run 2's overwrite is refused (not processed): 'failed'
+    # Run 2's overwrite fails every time, not processed ("Process BIZ failed.", retried, then 'failed').
+    emulator.set_faults(service_error_rate=1.0, service_error_kinds=["MMS.1015"])
     run_v2_import([row], max_failed=1)
-    emulator.set_faults(sequence=["503_json"])  # run 3: one transient 503 before the service
+    assert v2_items(emulator)["sku-1"]["digest"] == old
+    emulator.set_faults(reset=True, sequence=["503_json"])  # run 3: one transient 503 before the service
     result = run_v2_import([row])
     item = v2_items(emulator)["sku-1"]
     assert item["digest"] != old, f"the service keeps the old image {item} (result {result})"

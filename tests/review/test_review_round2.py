@@ -42,7 +42,7 @@ def test_prune_refuses_a_manifest_whose_every_row_is_invalid(
 def test_no_request_is_sent_after_a_fatal_error_stops_the_import(
     run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
 ) -> None:
-    """A row waiting out a 429 outside the limit when another row meets a fatal error (IS.0015) wakes up,
+    """A row waiting out a 429 outside the limit when another row meets a fatal error (IS.0014) wakes up,
     takes a slot again and sends its request: ``_wait_outside_limit`` and ``_call`` never look at
     ``_halt`` (under lasting throttling the fatal error is held back up to ``retry_max_elapsed``)."""
     # Every request takes 0.5 s; the first is throttled with Retry-After 3 s.
@@ -58,14 +58,15 @@ def test_no_request_is_sent_after_a_fatal_error_stops_the_import(
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     wait_until(emulator.requests_log, lambda log: any(r["status"] == 429 for r in log), timeout=30)
-    # The instance stops being NORMAL while the next row's request is in flight: IS.0015, fatal.
+    # The instance stops being NORMAL while the next row's request is in flight: IS.0014 ("Instance status
+    # is abnormal."), fatal.
     emulator.upsert_instance(
         INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], status="CREATION"
     )
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert errors, "the import did not fail"
-    assert "IS.0015" in str(errors[0]), errors
+    assert "IS.0014" in str(errors[0]), errors
     log = [r for r in emulator.requests_log() if r["route"] != R_TOKENS]
     fatal_at = min(r["ts"] for r in log if r["status"] == 400)
     # Generous margin: requests already in flight (0.5 s latency) when the fatal answer came are fine.

@@ -9,6 +9,8 @@ import pytest
 
 from airflow_provider_imagesearch import api, api_v2
 from airflow_provider_imagesearch.errors import (
+    ImageSearchApiError,
+    ImageSearchAuthError,
     ImageSearchNotFoundError,
     ImageSearchResponseError,
     ImageSearchServerError,
@@ -157,11 +159,67 @@ def test_check_response_and_errors() -> None:
         _parse(api_v2.check_data(P, "svc", item_id="a"), {"result": "success", "data": {}})
     with pytest.raises(ImageSearchResponseError):
         _parse(api_v2.search(P, "svc", **IMG), {"result": "success", "data": {"items": [{"score": 1}]}})
-    # v1's error mapping applies unchanged: an unknown service, a transient service error.
-    with pytest.raises(ImageSearchNotFoundError):
-        _parse(api_v2.search(P, "svc", **IMG), {"error_code": "IS.0007", "error_msg": "x"}, 400)
-    with pytest.raises(ImageSearchServerError):
-        _parse(api_v2.search(P, "svc", **IMG), {"error_code": "IS.0009", "error_msg": "x"}, 400)
+
+
+@pytest.mark.parametrize(
+    ("code", "error_type", "token_rejected"),
+    [
+        # The v2 table (imagesearch_02_0043): refusals of the caller, an unknown service, "try again later".
+        ("MMS.0001", ImageSearchAuthError, False),
+        ("MMS.0002", ImageSearchAuthError, False),
+        ("ModelArts.4204", ImageSearchAuthError, False),
+        ("MMS.1001", ImageSearchNotFoundError, False),
+        ("MMS.1014", ImageSearchServerError, False),
+        ("MMS.1015", ImageSearchServerError, False),
+        ("MMS.1016", ImageSearchServerError, False),
+        ("MMS.0003", ImageSearchApiError, False),
+        ("APIGW.0307", ImageSearchAuthError, True),
+        ("APIG.0301", ImageSearchAuthError, True),
+        # v1's codes mean nothing to v2 (it never answers them): an ordinary refusal, not v1's classes.
+        ("IS.0007", ImageSearchApiError, False),
+        ("IS.0009", ImageSearchApiError, False),
+        ("IS.0004", ImageSearchApiError, False),
+        # The emulator's own codes are no documented code: an ordinary refusal.
+        ("MMS.9001", ImageSearchApiError, False),
+    ],
+)
+def test_v2_errors_are_classified_from_the_v2_table(
+    code: str, error_type: type[ImageSearchApiError], token_rejected: bool
+) -> None:
+    with pytest.raises(ImageSearchApiError) as info:
+        _parse(api_v2.search(P, "svc", **IMG), {"error_code": code, "error_msg": "x"}, 400)
+    assert type(info.value) is error_type
+    assert getattr(info.value, "token_rejected", False) is token_rejected
+
+
+def test_v1_codes_keep_their_v1_classification() -> None:
+    request = api.get_instance(P, "lib")
+    for code, error_type in (
+        ("IS.0007", ImageSearchNotFoundError),
+        ("IS.0009", ImageSearchServerError),
+        ("IS.0013", ImageSearchAuthError),  # "The token is empty."
+        ("MMS.1015", ImageSearchApiError),  # a v2 code means nothing to v1
+    ):
+        with pytest.raises(ImageSearchApiError) as info:
+            api.raise_for_error(request, 400, {}, f'{{"error_code": "{code}", "error_msg": "x"}}'.encode())
+        assert type(info.value) is error_type, code
+
+
+def test_delete_by_id_answers_without_data() -> None:
+    """The delete page: ``data`` only for a conditional delete; by id the answer is ``{"result"}``."""
+    plain = _parse(api_v2.delete_data(P, "svc", item_id="a"), {"result": "success"})
+    assert (plain.deleted_ids, plain.total_num, plain.delete_num) == (("a",), 1, 1)
+    forced = _parse(api_v2.delete_data(P, "svc", item_id="a", force=True), {"result": "success"})
+    # With force the service answers the same whether the item was there: the counts are unknown.
+    assert (forced.deleted_ids, forced.total_num, forced.delete_num) == (("a",), None, None)
+    by_tags = _parse(
+        api_v2.delete_data(P, "svc", custom_tags={"c": ["r"]}),
+        {
+            "result": "success",
+            "data": {"items": [{"id": "x"}], "delete_info": {"total_num": 3, "delete_num": 1}},
+        },
+    )
+    assert (by_tags.deleted_ids, by_tags.total_num, by_tags.delete_num) == (("x",), 3, 1)
 
 
 def test_mms_endpoint_from_region_or_extra() -> None:

@@ -1,0 +1,84 @@
+"""Running a DAG of your own with ``dag.test()`` in a test, with no Airflow set-up of your own.
+
+* :func:`sandbox_airflow_home`: when nothing chose an Airflow home (no ``AIRFLOW_HOME``, Airflow not imported
+  yet), a temporary one with a SQLite metadata DB, so tests never touch ``~/airflow``. The pytest plugin
+  calls it at start-up; set ``IMAGESEARCH_TESTING_AIRFLOW_HOME=keep`` to keep Airflow's default instead.
+* :func:`run_dag`: migrate that sandbox's DB on first use (once per process), register the DAG (Airflow
+  3.1+ only runs ``dag.test()`` for a DAG it has serialized) and run ``dag.test()``; returns the DAG run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from typing import Any
+
+#: Set to ``keep`` to leave ``AIRFLOW_HOME`` unset (Airflow's default home) instead of the sandbox.
+OPT_OUT_VARIABLE = "IMAGESEARCH_TESTING_AIRFLOW_HOME"
+_SANDBOX_MARK = "IMAGESEARCH_TESTING_SANDBOX"
+_db_ready = threading.Lock()
+_migrated = False
+
+
+def sandbox_airflow_home() -> str | None:
+    """A temporary ``AIRFLOW_HOME`` (SQLite DB, no example DAGs) if nothing chose one; returns it, or None."""
+    if (
+        os.environ.get("AIRFLOW_HOME")
+        or os.environ.get(OPT_OUT_VARIABLE) == "keep"
+        or "airflow" in sys.modules
+    ):
+        return None
+    home = tempfile.mkdtemp(prefix="imagesearch-testing-airflow-home-")
+    os.environ["AIRFLOW_HOME"] = home
+    os.environ[_SANDBOX_MARK] = home
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(home, "dags"))
+    return home
+
+
+def in_sandbox() -> bool:
+    """Whether this process runs in the Airflow home :func:`sandbox_airflow_home` made."""
+    home = os.environ.get(_SANDBOX_MARK)
+    return bool(home) and os.environ.get("AIRFLOW_HOME") == home
+
+
+def ensure_metadata_db() -> None:
+    """Create the sandbox's metadata DB (once per process). Never touches an Airflow home you chose."""
+    global _migrated
+    if not in_sandbox():
+        return
+    with _db_ready:
+        if _migrated:
+            return
+        from airflow.utils import db
+
+        db.resetdb()
+        _migrated = True
+
+
+def sync_dag(dag: Any) -> Any:
+    """Register an in-memory DAG so ``dag.test()`` can create a run for it (apache/airflow#56657)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag
+
+
+def run_dag(dag: Any, **kwargs: Any) -> Any:
+    """``dag.test(**kwargs)`` for a DAG of yours (imported from its file, or built in the test).
+
+    Creates the sandbox's metadata DB first if needed and registers the DAG; returns the finished DAG run
+    (``.state``, ``.get_task_instances()``).
+    """
+    ensure_metadata_db()
+    return sync_dag(dag).test(**kwargs)

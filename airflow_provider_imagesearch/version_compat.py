@@ -69,6 +69,28 @@ async def aextra_dejson(conn: Connection) -> dict[str, Any]:
     return dict(conn.extra_dejson)
 
 
+def sync_dag_to_db(dag: Any) -> Any:
+    """Register an in-memory DAG so ``dag.test()`` can create a run for it (apache/airflow#56657).
+
+    ``DagBag`` and ``sync_bag_to_db`` live in ``airflow.dag_processing.dagbag`` since 3.2, in
+    ``airflow.models.dagbag`` before.
+
+    :param dag: the DAG to register; returned as given.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag
+
+
 def object_storage_path(url: str) -> Any:
     """``airflow.sdk.ObjectStoragePath(url)``, imported when called (it loads fsspec)."""
     from airflow.sdk import ObjectStoragePath
@@ -85,4 +107,5 @@ __all__ = [
     "amask_secret",
     "conf",
     "object_storage_path",
+    "sync_dag_to_db",
 ]

@@ -35,6 +35,7 @@ STABLE = {
     },
     "airflow.sdk.log": {"mask_secret"},
     "airflow.triggers.base": {"BaseTrigger", "TriggerEvent"},
+    "airflow.utils": {"db"},
 }
 
 

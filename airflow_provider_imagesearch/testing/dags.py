@@ -60,18 +60,9 @@ def ensure_metadata_db() -> None:
 
 def sync_dag(dag: Any) -> Any:
     """Register an in-memory DAG so ``dag.test()`` can create a run for it (apache/airflow#56657)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow_provider_imagesearch.version_compat import sync_dag_to_db
 
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag
+    return sync_dag_to_db(dag)
 
 
 def run_dag(dag: Any, **kwargs: Any) -> Any:

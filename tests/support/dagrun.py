@@ -6,21 +6,13 @@ from typing import Any
 
 from airflow.sdk import DAG
 
+from airflow_provider_imagesearch.version_compat import sync_dag_to_db
+
 
 def sync_dag(dag: DAG) -> DAG:
     """Register an in-memory DAG so ``dag.test()`` can create a run for it (apache/airflow#56657)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1 (make test-compat)
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag
+    registered: DAG = sync_dag_to_db(dag)
+    return registered
 
 
 def run_dag(dag: DAG, **kwargs: Any) -> Any:

@@ -270,7 +270,8 @@ class ImageSearchHookMixin(BaseOperator):
         if namespace is None:
             namespace = f"imagesearch://{self.region or 'unknown'}/{self.project_id or 'unknown'}"
         names = list(self.instance_names) if self.instance_names else [self.instance_name]
-        datasets = [Dataset(namespace=namespace, name=name) for name in names]
+        # A repeated name is one instance: one dataset.
+        datasets = [Dataset(namespace=namespace, name=name) for name in dict.fromkeys(names)]
         if self.lineage_role == "output":
             return OperatorLineage(outputs=datasets)
         return OperatorLineage(inputs=datasets)

@@ -163,6 +163,11 @@ class _StatusWaitTrigger(BaseTrigger):
     def _classpath(self) -> str:
         return f"{type(self).__module__}.{type(self).__qualname__}"
 
+    def _project_id(self) -> str | None:
+        """The project in effect: the override, else the connection's once the hook has read it."""
+        settings = getattr(self._hook, "_settings", None)
+        return self.project_id or getattr(settings, "project_id", None)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook_class = await _async_hook_class()
         self._hook = hook = hook_class(
@@ -235,7 +240,7 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
             "status": status,
             "message": message,
             "instance_name": self.instance_name,
-            "project_id": self.project_id,
+            "project_id": self._project_id(),
             "polls": self.polls,
         }
 
@@ -289,7 +294,9 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
                     return event
                 if verdict is Verdict.MISSING:
                     if self.not_found_deadline is None or time.time() >= self.not_found_deadline:
-                        event = self._base(NOT_FOUND, not_found_message(self.instance_name, self.project_id))
+                        event = self._base(
+                            NOT_FOUND, not_found_message(self.instance_name, self._project_id())
+                        )
                         if missing_error is not None:
                             event.update(_error_fields(missing_error))
                         return event
@@ -357,7 +364,7 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             "status": status,
             "message": message,
             "instance_names": list(self.instance_names),
-            "project_id": self.project_id,
+            "project_id": self._project_id(),
             "polls": self.polls,
             "statuses": dict(self._statuses),
         }
@@ -441,7 +448,7 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
                 event["instances"] = [done.get(name) for name in self.instance_names]
                 return event
             if missing and (self.not_found_deadline is None or time.time() >= self.not_found_deadline):
-                event = self._base(NOT_FOUND, missing_message(missing, self.project_id))
+                event = self._base(NOT_FOUND, missing_message(missing, self._project_id()))
                 event["missing"] = missing
                 return event
             if errors:

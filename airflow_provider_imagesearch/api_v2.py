@@ -419,12 +419,19 @@ def _body_item_id(request: ApiRequest) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _with_data(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The answer with ``data`` as the SDK models it: optional. Absent, it reads as empty (no results,
+    no items); an id check's ``existed`` is still required (whether the item exists cannot be read from
+    nothing)."""
+    return body if "data" in body else {**body, "data": None}
+
+
 api.register_result_parsers(
     {
         "v2_add_data": lambda req, body: V2AddResult.from_api(body, _body_item_id(req) or ""),
         "v2_update_data": lambda req, body: api._result_string(body),
-        "v2_delete_data": lambda req, body: V2DeleteResult.from_api(body),
-        "v2_check_data": lambda req, body: V2CheckResult.from_api(body, _body_item_id(req)),
-        "v2_search": lambda req, body: V2SearchResult.from_api(body),
+        "v2_delete_data": lambda req, body: V2DeleteResult.from_api(_with_data(body)),
+        "v2_check_data": lambda req, body: V2CheckResult.from_api(_with_data(body), _body_item_id(req)),
+        "v2_search": lambda req, body: V2SearchResult.from_api(_with_data(body)),
     }
 )

@@ -56,12 +56,19 @@ class _Pager:
         return min(self.page_size, self.max_items - len(self.items))
 
     def take(self, page: V2SearchResult, asked: int, request: ApiRequest) -> bool:
-        """Add a page fetched with limit ``asked``; True while there may be more to fetch."""
+        """Add a page fetched with limit ``asked``; True while there may be more to fetch.
+
+        A short page is the last one only when ``total_num`` (the service's count of all results) says
+        nothing is left: a service may answer fewer than asked with more to come (after ``collapse_key``
+        or ``max_scan_num``, say). An empty page always ends paging: it gives no cursor to go on from.
+        """
         self.items.extend(page.items)
         if self.max_items is not None and len(self.items) >= self.max_items:
             del self.items[self.max_items :]
             return False
-        if len(page.items) < asked:  # a short (or empty) page is the last one
+        if not page.items:
+            return False
+        if len(page.items) < asked and len(self.items) >= page.total_num:
             return False
         cursor = page.next_cursor()
         if cursor is None or cursor in self._seen:

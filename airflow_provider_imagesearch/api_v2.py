@@ -301,14 +301,16 @@ def delete_data(
 ) -> ApiRequest:
     """``POST .../data/delete``: one item by id, or up to 100 matching the tag conditions per call.
 
-    ``force``: deleting a missing item id succeeds (idempotent delete).
+    ``force``: deleting a missing item id succeeds (idempotent delete). A delete by id is idempotent and
+    retried as such; a conditional one is not: its repeat deletes the *next* batch of up to 100, so it is
+    retried only when the request provably never left.
     """
     path = _path(project_id, service, "data/delete")
     body: dict[str, Any] = {}
     if _force(force):
         body["force"] = True
     _conditions(body, item_id, custom_tags, custom_num_tags)
-    return ApiRequest("v2_delete_data", "POST", path, body, True, project_id, MMS)
+    return ApiRequest("v2_delete_data", "POST", path, body, item_id is not None, project_id, MMS)
 
 
 def check_data(

@@ -91,6 +91,7 @@ class ImageSearchV2Operations:
     if TYPE_CHECKING:
         call: Callable[..., Any]
         _delete: Callable[..., Any]
+        retry_stats: Counter[str]
 
         def _project_after_settings(self, project_id: str | None) -> str: ...
 
@@ -203,7 +204,10 @@ class ImageSearchV2Operations:
             return not self.check_data(service_name, item_id=item_id, project_id=project).existed
 
         adopted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        lost_before = _lost_answers(self.retry_stats)
         deleted: V2DeleteResult = self._delete(request, gone, adopted)
+        if _ours_after_lost_answer(deleted, lost=_lost_answers(self.retry_stats) > lost_before):
+            return adopted
         return deleted
 
     def search_data(
@@ -312,7 +316,6 @@ class ImageSearchV2AsyncOperations:
         causes: Counter[str] = Counter()
         try:
             result: V2DeleteResult = await self.call(request, causes=causes)
-            return result
         except ImageSearchApiError as error:
             if (
                 item_id is None
@@ -325,6 +328,9 @@ class ImageSearchV2AsyncOperations:
                 raise
             log.info("ImageSearch v2 delete: an earlier attempt's answer was lost, but the item is gone")
             return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        if item_id is not None and _ours_after_lost_answer(result, lost=_lost_answers(causes) > 0):
+            return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        return result
 
     async def search_data(
         self, service_name: str, *, project_id: str | None = None, **fields: Any
@@ -350,6 +356,27 @@ class ImageSearchV2AsyncOperations:
             page = await self.search_data(service_name, **query, limit=asked, last_item=pager.cursor)
             if not pager.take(page, asked, _paging_request(service_name)):
                 return pager.items
+
+
+def _lost_answers(causes: Mapping[str, int]) -> int:
+    """Retries after attempts whose outcome was unknown (they may have taken effect)."""
+    return sum(causes.get(cause, 0) for cause in AMBIGUOUS_RETRY_CAUSES)
+
+
+def _ours_after_lost_answer(result: V2DeleteResult, *, lost: bool) -> bool:
+    """Whether a forced delete by id that deleted nothing met the effect of its own earlier attempt.
+
+    ``force=True`` makes the repeat of a delete whose answer was lost succeed with nothing deleted: the
+    item is gone, deleted by the attempt whose answer was lost (or, which cannot be told apart, it was not
+    there before either). Reported as deleted, as a refused repeat read back as gone is.
+    """
+    if not lost or result.deleted_ids or result.delete_num:
+        return False
+    log.info(
+        "ImageSearch v2 delete: an earlier attempt's answer was lost and the repeat deleted nothing: the "
+        "item is gone, deleted by that attempt"
+    )
+    return True
 
 
 def _refuse_paging_args(query: Mapping[str, Any]) -> None:

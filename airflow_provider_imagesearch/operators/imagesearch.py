@@ -86,6 +86,16 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         self.take_instances(instance_name, instance_names, max_concurrency)
         self.missing = missing
 
+    def check_arguments(self) -> None:
+        from airflow_provider_imagesearch.bulk import MISSING_CHOICES
+
+        if self.missing not in MISSING_CHOICES:
+            raise ImageSearchValidationError("missing", " or ".join(map(repr, MISSING_CHOICES)), self.missing)
+        if self.instance_names is None and self.missing != "fail":
+            raise ImageSearchValidationError(
+                "missing", "left out with instance_name: a single missing instance always fails", self.missing
+            )
+
     def run(self, hook: ImageSearchHook, context: Context) -> Any:
         if self.instance_names is None:
             detail = hook.get_instance(self.instance_name)
@@ -94,18 +104,11 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         return self._read_many(hook)
 
     def _read_many(self, hook: ImageSearchHook) -> list[dict[str, Any]]:
-        from airflow_provider_imagesearch.bulk import (
-            MISSING_CHOICES,
-            checked_concurrency,
-            checked_names,
-            read_instances,
-        )
+        from airflow_provider_imagesearch.bulk import checked_concurrency, checked_names, read_instances
         from airflow_provider_imagesearch.outcomes import missing_message
         from airflow_provider_imagesearch.version_compat import AirflowFailException
 
         names = checked_names(self.instance_names)
-        if self.missing not in MISSING_CHOICES:
-            raise ImageSearchValidationError("missing", " or ".join(map(repr, MISSING_CHOICES)), self.missing)
         details = read_instances(hook, names, max_concurrency=checked_concurrency(self.max_concurrency))
         for name, detail in details.items():
             self.log.info("Instance %s is %s", name, detail.status.value if detail else "missing")

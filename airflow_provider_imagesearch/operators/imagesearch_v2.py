@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imagesearch.errors import ImageSearchApiError
+from airflow_provider_imagesearch.errors import ImageSearchApiError, ImageSearchValidationError
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.models_v2 import V2AddResult, V2DeleteResult, V2Item
 from airflow_provider_imagesearch.operators.base import (
@@ -296,6 +296,21 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         self.custom_num_tags = custom_num_tags
         self.force = force
 
+    def check_arguments(self) -> None:
+        conditions = self.custom_tags is not None or self.custom_num_tags is not None
+        if self.item_id is not None and conditions:
+            raise ImageSearchValidationError(
+                "custom_tags/custom_num_tags",
+                "left out with item_id (the service deletes by id and ignores the conditions)",
+                self.custom_tags if self.custom_tags is not None else self.custom_num_tags,
+            )
+        if self.item_id is None and self.force is not False:
+            raise ImageSearchValidationError(
+                "force",
+                "left out with custom_tags/custom_num_tags (it applies to a delete by id)",
+                self.force,
+            )
+
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
         if self.item_id is None:
             result = self._delete_matching(hook)
@@ -381,7 +396,7 @@ class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
     :param item_id: the item to look for. (templated)
     :param custom_tags: or match items by string tags, name -> list of values. (templated)
     :param custom_num_tags: or by numeric ranges, name -> ``{"from", "to"}``. (templated)
-    :param limit: results of a conditional check, 1-100. (templated)
+    :param limit: results of a conditional check, 1-100 (not with ``item_id``). (templated)
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
@@ -403,6 +418,18 @@ class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
         self.custom_tags = custom_tags
         self.custom_num_tags = custom_num_tags
         self.limit = limit
+
+    def check_arguments(self) -> None:
+        if self.item_id is None:
+            return
+        for name in ("custom_tags", "custom_num_tags", "limit"):
+            if getattr(self, name) is not None:
+                raise ImageSearchValidationError(
+                    name,
+                    "left out with item_id (a check by id returns that item; conditions and limit apply to "
+                    "a check by conditions)",
+                    getattr(self, name),
+                )
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
         result = hook.check_data(
@@ -433,8 +460,9 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
     :param custom_tags: only items whose tag has one of these values, name -> list. (templated)
     :param custom_num_tags: only items whose numeric tag is in range, name -> ``{"from", "to"}``. (templated)
     :param optional_params: the service type's options. (templated)
-    :param fetch_all: page through every result with search-after (``limit`` per page).
-    :param max_items: with ``fetch_all``, stop after this many.
+    :param fetch_all: page through every result with search-after (``limit`` per page); ``offset`` must
+        then be 0.
+    :param max_items: with ``fetch_all`` (only), stop after this many.
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
@@ -485,6 +513,16 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
         self.optional_params = optional_params
         self.fetch_all = fetch_all
         self.max_items = max_items
+
+    def check_arguments(self) -> None:
+        if self.fetch_all and self.offset != 0:
+            raise ImageSearchValidationError(
+                "offset", "0 with fetch_all (it pages from the first result with search-after)", self.offset
+            )
+        if not self.fetch_all and self.max_items is not None:
+            raise ImageSearchValidationError(
+                "max_items", "left out without fetch_all (use limit for one page)", self.max_items
+            )
 
     def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
         query: dict[str, Any] = {

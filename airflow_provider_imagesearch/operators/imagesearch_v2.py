@@ -65,11 +65,22 @@ class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
     """Base of the v2 operators: the service stands where v1 operators have the instance.
 
     :param service_name: the v2 service (created in the console). (templated)
+    :param instance_name: an alias of ``service_name`` (give one of the two), for code shared with the
+        v1 operators; the templated field is ``service_name``.
     """
 
-    def __init__(self, *, service_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, service_name: str | None = None, instance_name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.service_name = service_name
+        if (service_name is None) == (instance_name is None):
+            raise ValueError(
+                f"{type(self).__name__}: give the service as service_name (or its alias instance_name), "
+                f"exactly one of the two; got {'both' if service_name is not None else 'neither'}"
+            )
+        name = service_name if service_name is not None else instance_name
+        assert name is not None
+        self.service_name: str = name
 
     @property
     def instance_name(self) -> str:  # type: ignore[override]
@@ -77,9 +88,12 @@ class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
         return self.service_name
 
     def remember_instance(self, hook: ImageSearchHook) -> None:
+        from airflow_provider_imagesearch.links import v2_console_link
+
         super().remember_instance(hook)
         settings = hook.settings
         project_id = self.project_id or settings.project_id
+        self.console_link = v2_console_link(settings, self.service_name, project_id)
         # Not v1's namespace: a v1 instance and a v2 service of the same name are different datasets.
         self._lineage_namespace = f"mms://{settings.region or 'unknown'}/{project_id or 'unknown'}"
 

@@ -199,7 +199,9 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
                             error.error_code,
                         )
                         return adopted()
-                    if found.found is Found.OTHER:
+                    if found.found is Found.OTHER and not overwrite:
+                        # Something else holds the target: that is why it was refused. (A write that
+                        # overwrites is not refused for that: its refusal is about something else.)
                         raise AirflowFailException(
                             f"{what.capitalize()} was refused ({error}), and what is there is not what "
                             f"was asked: {found.difference}"

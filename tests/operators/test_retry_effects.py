@@ -15,6 +15,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.operators.imagesearch import (
+    ImageSearchAddImageOperator,
     ImageSearchCreateInstanceOperator,
     ImageSearchDeleteInstanceOperator,
 )
@@ -292,3 +293,32 @@ def test_a_conditional_v2_delete_retried_after_a_lost_answer_deletes_what_matche
     assert (result["total_num"], result["delete_num"]) == (250, 250)
     # The ids come from the answers received: the lost batch's 100 are counted, not listed.
     assert len(result["deleted_ids"]) == 150
+
+
+def test_a_refused_overwrite_on_a_later_try_fails_with_the_services_reason(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """A v1 add overwrites: when its repeat on a retry is refused, the refusal is about something else (here
+    a tag name the instance does not define) and is reported as the service gave it, not as "what is there
+    is not what was asked"."""
+    from types import SimpleNamespace
+
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    path = "https://shop-images.obs.cn-north-4.myhuaweicloud.com/a.jpg"
+    emulator.upsert_instance("lib-refused", tags=["color"], images={path: {"tags": {"color": "red"}}})
+    op = ImageSearchAddImageOperator(
+        task_id="x",
+        instance_name="lib-refused",
+        path=path,
+        tags={"size": "L"},
+        imagesearch_conn_id=imagesearch_conn("token"),
+    )
+    retry = SimpleNamespace(try_number=2, dag_id="d", run_id="r", task_id="x", map_index=-1)
+    with pytest.raises(AirflowFailException) as raised:
+        op.execute({"ti": retry})  # type: ignore[arg-type]
+    assert "HTTP 400" in str(raised.value)
+    assert "not what was asked" not in str(raised.value)
+    assert emulator.control.state()["images"][f"{DEFAULT_PROJECT_ID}/lib-refused"][path]["tags"] == {
+        "color": "red"
+    }

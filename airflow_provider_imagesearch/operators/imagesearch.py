@@ -68,7 +68,8 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
     :param instance_name: the instance to read. (templated)
     :param instance_names: the instances to read instead (exactly one of the two). (templated)
     :param max_concurrency: reads in flight at once with ``instance_names`` (default 16).
-    :param missing: ``"fail"`` or ``"skip"``: what a missing instance in ``instance_names`` does.
+    :param missing: ``"fail"`` or ``"skip"``: what a missing instance in ``instance_names`` does (only
+        with ``instance_names``: a single missing instance always fails).
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "instance_names")

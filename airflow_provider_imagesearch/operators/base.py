@@ -110,10 +110,11 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
 
     ui_color = "#e8f1fb"
     #: The try of this task instance being run (1 for the first; a retry or a clear makes it more).
-    try_number: int = 1
+    #: Private: ``try_number`` is the task instance's, and an operator attribute must not shadow it.
+    _this_try: int = 1
 
     def execute(self, context: Context) -> Any:
-        self.try_number = int(getattr(context.get("ti"), "try_number", None) or 1)
+        self._this_try = int(getattr(context.get("ti"), "try_number", None) or 1)
         with self.imagesearch_outcomes():
             try:
                 self.check_arguments()
@@ -138,7 +139,7 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
     @property
     def earlier_try(self) -> bool:
         """Whether an earlier try of this task instance ran (this is a retry, or a rerun after a clear)."""
-        return self.try_number > 1
+        return self._this_try > 1
 
     def write(
         self,

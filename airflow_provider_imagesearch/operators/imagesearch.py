@@ -455,9 +455,7 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
         except ImageSearchNotFoundError:
             if self.earlier_try:
                 self.log.info(
-                    "Instance %s does not exist: an earlier try of this task (try %d) deleted it",
-                    self.instance_name,
-                    self.try_number - 1,
+                    "Instance %s does not exist: an earlier try of this task deleted it", self.instance_name
                 )
                 return None
             if not self.missing_ok:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,51 @@ def test_search_all_pages_through_everything_against_the_emulator(
     with ImageSearchHook(imagesearch_conn("token")) as hook:
         found = hook.search_all("paged", search_type="KEYWORD", keywords=["shoe"], page_size=10)
     assert sorted(item.id for item in found) == sorted(items)
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_a_forced_delete_whose_answer_was_lost_reports_the_item_it_deleted(
+    sync: bool, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """Issue 20, item 6, in both hooks: the repeat of a forced delete deletes nothing (the lost attempt did)."""
+    import asyncio
+
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook, ImageSearchHook
+
+    service = f"forced-{'s' if sync else 'a'}"
+    emulator.upsert_v2_service(service, items={"d1": {"digest": "x"}, "d2": {"digest": "y"}})
+    emulator.set_faults(sequence=["drop_after"])
+    conn_id = imagesearch_conn("token")
+    if sync:
+        with ImageSearchHook(conn_id) as hook:
+            result = hook.delete_data(service, item_id="d1", force=True)
+    else:
+
+        async def delete() -> Any:
+            async with ImageSearchAsyncHook(conn_id) as hook:
+                return await hook.delete_data(service, item_id="d1", force=True)
+
+        result = asyncio.run(delete())
+    assert result.to_dict() == {"deleted_ids": ["d1"], "total_num": 1, "delete_num": 1}
+    services = emulator.control.state()["v2_services"]
+    (held,) = [s for s in services if s["name"] == service]
+    assert sorted(held["items"]) == ["d2"]
+    deletes = [r for r in emulator.requests_log() if r["path"].endswith("/data/delete")]
+    assert len(deletes) == 2  # the lost one and its repeat
+
+
+def test_a_conditional_delete_is_not_repeated_by_the_hook_after_a_lost_answer(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """Its repeat would delete the next batch of up to 100: the hook raises instead (the operator reads back)."""
+    from airflow_provider_imagesearch.errors import ImageSearchTransportError
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+
+    items = {f"m{n:03d}": {"digest": f"d{n}", "custom_tags": {"season": "old"}} for n in range(150)}
+    emulator.upsert_v2_service("batches", items=items)
+    emulator.set_faults(sequence=["drop_after"])
+    with ImageSearchHook(imagesearch_conn("token")) as hook, pytest.raises(ImageSearchTransportError):
+        hook.delete_data("batches", custom_tags={"season": ["old"]})
+    services = emulator.control.state()["v2_services"]
+    (held,) = [s for s in services if s["name"] == "batches"]
+    assert len(held["items"]) == 50  # one batch of 100, not two

@@ -9,7 +9,7 @@ again with a fresh ``start_date``, as the scheduler sets a cleared run that star
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -32,7 +32,7 @@ def clear_and_rerun(dag: DAG, dag_run: Any) -> Any:
             )
         )
         run.state = DagRunState.RUNNING
-        run.start_date = datetime.now(timezone.utc)
+        run.start_date = datetime.now(UTC)
         run.end_date = None
         session.commit()
         run.dag = dag

@@ -14,7 +14,6 @@ it), and fails only when something else is there, naming the difference. See
 from __future__ import annotations
 
 import enum
-import logging
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
 T = TypeVar("T")
-
-log = logging.getLogger(__name__)
 
 
 class Found(enum.Enum):

@@ -314,14 +314,16 @@ def delete_data(
 ) -> ApiRequest:
     """``POST .../data/delete``: one item by id, or up to 100 matching the tag conditions per call.
 
-    ``force``: deleting a missing item id succeeds (idempotent delete).
+    ``force``: deleting a missing item id succeeds (idempotent delete). A delete by id is idempotent and
+    retried as such; a conditional one is not: its repeat deletes the *next* batch of up to 100, so it is
+    retried only when the request provably never left.
     """
     path = _path(project_id, service, "data/delete")
     body: dict[str, Any] = {}
     if _force(force):
         body["force"] = True
     _conditions(body, item_id, custom_tags, custom_num_tags)
-    return ApiRequest("v2_delete_data", "POST", path, body, True, project_id, MMS)
+    return ApiRequest("v2_delete_data", "POST", path, body, item_id is not None, project_id, MMS)
 
 
 def check_data(
@@ -432,6 +434,13 @@ def _body_item_id(request: ApiRequest) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _with_data(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The answer with ``data`` as the SDK models it: optional. Absent, it reads as empty (no results,
+    no items); an id check's ``existed`` is still required (whether the item exists cannot be read from
+    nothing)."""
+    return body if "data" in body else {**body, "data": None}
+
+
 def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResult:
     """A conditional delete answers ``data``; a delete by id answers none ("仅在条件删除时存在该字段").
 
@@ -440,7 +449,7 @@ def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResu
     """
     item = _body_item_id(request)
     if item is None or body.get("data") is not None:
-        return V2DeleteResult.from_api(body)
+        return V2DeleteResult.from_api(_with_data(body))
     api._result_string(body)
     if (request.body or {}).get("force"):
         return V2DeleteResult(deleted_ids=(item,))
@@ -453,7 +462,7 @@ api.register_result_parsers(
         "v2_add_data": lambda req, body: V2AddResult.from_api(body, _body_item_id(req) or ""),
         "v2_update_data": lambda req, body: api._result_string(body),
         "v2_delete_data": _delete_result,
-        "v2_check_data": lambda req, body: V2CheckResult.from_api(body, _body_item_id(req)),
-        "v2_search": lambda req, body: V2SearchResult.from_api(body),
+        "v2_check_data": lambda req, body: V2CheckResult.from_api(_with_data(body), _body_item_id(req)),
+        "v2_search": lambda req, body: V2SearchResult.from_api(_with_data(body)),
     }
 )

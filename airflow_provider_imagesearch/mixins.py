@@ -63,6 +63,8 @@ class ImageSearchHookMixin(BaseOperator):
     console_link: str | None = None
     _hook: ImageSearchHook | None = None
     _lineage_namespace: str | None = None
+    #: The project id in effect, once the connection was read (messages need it after the hook is closed).
+    _project_in_effect: str | None = None
 
     def __init__(
         self,
@@ -116,18 +118,23 @@ class ImageSearchHookMixin(BaseOperator):
             hook.close()
 
     def resolved_project_id(self) -> str | None:
-        """The project id in effect: the override, else the connection's (None if unknown)."""
+        """The project id in effect: the override, else the connection's (None if never read).
+
+        Remembered when the connection is read, so that a message composed after the hook was closed
+        (every error of ``execute`` is turned into an outcome after that) still names the project.
+        """
         if self.project_id:
             return self.project_id
         hook = self._hook
-        if hook is not None and hook._settings is not None:
+        if hook is not None and hook._settings is not None and hook._settings.project_id:
             return hook._settings.project_id
-        return None
+        return self._project_in_effect
 
     def remember_instance(self, hook: ImageSearchHook) -> None:
         """Record what the extra link and OpenLineage need, once the connection is readable."""
         settings = hook.settings
         project_id = self.project_id or settings.project_id
+        self._project_in_effect = project_id
         # A fleet task links to its first instance.
         name = self.instance_name or (list(self.instance_names or ()) or [""])[0]
         self.console_link = settings.console_link(name, project_id)
@@ -270,7 +277,8 @@ class ImageSearchHookMixin(BaseOperator):
         if namespace is None:
             namespace = f"imagesearch://{self.region or 'unknown'}/{self.project_id or 'unknown'}"
         names = list(self.instance_names) if self.instance_names else [self.instance_name]
-        datasets = [Dataset(namespace=namespace, name=name) for name in names]
+        # A repeated name is one instance: one dataset.
+        datasets = [Dataset(namespace=namespace, name=name) for name in dict.fromkeys(names)]
         if self.lineage_role == "output":
             return OperatorLineage(outputs=datasets)
         return OperatorLineage(inputs=datasets)

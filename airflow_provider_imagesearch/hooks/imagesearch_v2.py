@@ -56,12 +56,19 @@ class _Pager:
         return min(self.page_size, self.max_items - len(self.items))
 
     def take(self, page: V2SearchResult, asked: int, request: ApiRequest) -> bool:
-        """Add a page fetched with limit ``asked``; True while there may be more to fetch."""
+        """Add a page fetched with limit ``asked``; True while there may be more to fetch.
+
+        A short page is the last one only when ``total_num`` (the service's count of all results) says
+        nothing is left: a service may answer fewer than asked with more to come (after ``collapse_key``
+        or ``max_scan_num``, say). An empty page always ends paging: it gives no cursor to go on from.
+        """
         self.items.extend(page.items)
         if self.max_items is not None and len(self.items) >= self.max_items:
             del self.items[self.max_items :]
             return False
-        if len(page.items) < asked:  # a short (or empty) page is the last one
+        if not page.items:
+            return False
+        if len(page.items) < asked and len(self.items) >= page.total_num:
             return False
         cursor = page.next_cursor()
         if cursor is None or cursor in self._seen:
@@ -84,6 +91,7 @@ class ImageSearchV2Operations:
     if TYPE_CHECKING:
         call: Callable[..., Any]
         _delete: Callable[..., Any]
+        retry_stats: Counter[str]
 
         def _project_after_settings(self, project_id: str | None) -> str: ...
 
@@ -196,7 +204,10 @@ class ImageSearchV2Operations:
             return not self.check_data(service_name, item_id=item_id, project_id=project).existed
 
         adopted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        lost_before = _lost_answers(self.retry_stats)
         deleted: V2DeleteResult = self._delete(request, gone, adopted)
+        if _ours_after_lost_answer(deleted, lost=_lost_answers(self.retry_stats) > lost_before):
+            return adopted
         return deleted
 
     def search_data(
@@ -305,7 +316,6 @@ class ImageSearchV2AsyncOperations:
         causes: Counter[str] = Counter()
         try:
             result: V2DeleteResult = await self.call(request, causes=causes)
-            return result
         except ImageSearchApiError as error:
             if (
                 item_id is None
@@ -318,6 +328,9 @@ class ImageSearchV2AsyncOperations:
                 raise
             log.info("ImageSearch v2 delete: an earlier attempt's answer was lost, but the item is gone")
             return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        if item_id is not None and _ours_after_lost_answer(result, lost=_lost_answers(causes) > 0):
+            return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        return result
 
     async def search_data(
         self, service_name: str, *, project_id: str | None = None, **fields: Any
@@ -343,6 +356,27 @@ class ImageSearchV2AsyncOperations:
             page = await self.search_data(service_name, **query, limit=asked, last_item=pager.cursor)
             if not pager.take(page, asked, _paging_request(service_name)):
                 return pager.items
+
+
+def _lost_answers(causes: Mapping[str, int]) -> int:
+    """Retries after attempts whose outcome was unknown (they may have taken effect)."""
+    return sum(causes.get(cause, 0) for cause in AMBIGUOUS_RETRY_CAUSES)
+
+
+def _ours_after_lost_answer(result: V2DeleteResult, *, lost: bool) -> bool:
+    """Whether a forced delete by id that deleted nothing met the effect of its own earlier attempt.
+
+    ``force=True`` makes the repeat of a delete whose answer was lost succeed with nothing deleted (or, as
+    the service answers a delete by id, with no count at all): the item is gone, deleted by the attempt whose answer was lost (or, which cannot be told apart, it was not
+    there before either). Reported as deleted, as a refused repeat read back as gone is.
+    """
+    if not lost or result.delete_num:
+        return False
+    log.info(
+        "ImageSearch v2 delete: an earlier attempt's answer was lost and the repeat deleted nothing: the "
+        "item is gone, deleted by that attempt"
+    )
+    return True
 
 
 def _refuse_paging_args(query: Mapping[str, Any]) -> None:

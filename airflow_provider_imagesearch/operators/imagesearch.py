@@ -7,6 +7,7 @@ to the triggerer, with the status sensor's rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_imagesearch.errors import (
     ImageSearchApiError,
     ImageSearchNotFoundError,
-    ImageSearchResponseError,
-    ImageSearchServerError,
-    ImageSearchTransportError,
     ImageSearchValidationError,
 )
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
-from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
+from airflow_provider_imagesearch.operators.base import (
+    ABSENT,
+    AS_ASKED,
+    ImageSearchBaseOperator,
+    ReadBack,
+    other,
+)
 from airflow_provider_imagesearch.version_compat import conf
 
 #: Where a batch of searches writes its hits unless told otherwise.
@@ -64,7 +68,8 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
     :param instance_name: the instance to read. (templated)
     :param instance_names: the instances to read instead (exactly one of the two). (templated)
     :param max_concurrency: reads in flight at once with ``instance_names`` (default 16).
-    :param missing: ``"fail"`` or ``"skip"``: what a missing instance in ``instance_names`` does.
+    :param missing: ``"fail"`` or ``"skip"``: what a missing instance in ``instance_names`` does (only
+        with ``instance_names``: a single missing instance always fails).
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields("instance_name", "instance_names")
@@ -82,6 +87,16 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         self.take_instances(instance_name, instance_names, max_concurrency)
         self.missing = missing
 
+    def check_arguments(self) -> None:
+        from airflow_provider_imagesearch.bulk import MISSING_CHOICES
+
+        if self.missing not in MISSING_CHOICES:
+            raise ImageSearchValidationError("missing", " or ".join(map(repr, MISSING_CHOICES)), self.missing)
+        if self.instance_names is None and self.missing != "fail":
+            raise ImageSearchValidationError(
+                "missing", "left out with instance_name: a single missing instance always fails", self.missing
+            )
+
     def run(self, hook: ImageSearchHook, context: Context) -> Any:
         if self.instance_names is None:
             detail = hook.get_instance(self.instance_name)
@@ -90,18 +105,11 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
         return self._read_many(hook)
 
     def _read_many(self, hook: ImageSearchHook) -> list[dict[str, Any]]:
-        from airflow_provider_imagesearch.bulk import (
-            MISSING_CHOICES,
-            checked_concurrency,
-            checked_names,
-            read_instances,
-        )
+        from airflow_provider_imagesearch.bulk import checked_concurrency, checked_names, read_instances
         from airflow_provider_imagesearch.outcomes import missing_message
         from airflow_provider_imagesearch.version_compat import AirflowFailException
 
         names = checked_names(self.instance_names)
-        if self.missing not in MISSING_CHOICES:
-            raise ImageSearchValidationError("missing", " or ".join(map(repr, MISSING_CHOICES)), self.missing)
         details = read_instances(hook, names, max_concurrency=checked_concurrency(self.max_concurrency))
         for name, detail in details.items():
             self.log.info("Instance %s is %s", name, detail.status.value if detail else "missing")
@@ -187,18 +195,26 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
     the triggerer. Returns the instance's details (``InstanceDetail.to_dict()``).
 
     Never creates twice: creation is not blindly retried, and after an ambiguous failure (5xx, a
-    timeout after sending, a dropped connection) the instance is read back before deciding. An
-    instance that this task created is never reported as a failure of the create call.
+    timeout after sending, a dropped connection) the instance is read back before deciding (the write
+    rule of :class:`~airflow_provider_imagesearch.operators.base.ImageSearchBaseOperator`).
+
+    With ``if_exists="fail"`` the operator proves that an instance is its own, not by a clock but by a
+    marker: it appends ``[airflow:<12 hex digits>]``, a digest of the DAG id, run id, task id and map
+    index, to the description it creates the instance with. A retry of the task, or a rerun after the task
+    was cleared, in the same DAG run adopts the instance that carries its marker (its tags and description
+    checked); any other instance of that name fails the task, however recent.
 
     :param instance_name: the instance to create. (templated)
     :param model: ``common-search`` (default), ``image-recommend`` or ``image-copyright``. (templated)
     :param description: free text. (templated)
     :param tags: the custom tag names images may use (at most 10, lowercase). (templated)
     :param level: capacity; only 30000000 (the default) is supported. (templated)
-    :param if_exists: ``"fail"`` (default) fails when the instance exists (unless an earlier try of this
-        task created it during this DAG run); ``"reuse"`` adopts it when its tags (and the description,
-        if given) match, and fails naming the difference otherwise. The model cannot be compared: the API
-        answers it only as a display name (``domain``).
+    :param if_exists: ``"fail"`` (default) fails when the instance exists, unless this task instance
+        created it in this DAG run (its marker, see above); ``"reuse"`` adopts it when its tags (and the
+        description, if given) match, and fails naming the difference otherwise. Either way an instance in
+        a status that never becomes ``NORMAL`` (``CREATION_FAILD``, ``DELETING``, ...) fails the task,
+        waiting or not. The model cannot be compared: the API answers it only as a display name
+        (``domain``).
     :param wait_for_completion: wait until the instance is ``NORMAL`` (default True).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poke_interval: seconds between status reads while waiting.
@@ -229,42 +245,54 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
         self.level = level
         self.if_exists = if_exists
 
-    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any] | None:
-        from airflow_provider_imagesearch.waits import Verdict, WaitRule
-
+    def check_arguments(self) -> None:
         self.check_wait_settings()
         if self.if_exists not in IF_EXISTS_CHOICES:
             raise ImageSearchValidationError(
                 "if_exists", " or ".join(map(repr, IF_EXISTS_CHOICES)), self.if_exists
             )
-        from airflow_provider_imagesearch import api
 
+    def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any] | None:
+        from airflow_provider_imagesearch import api
+        from airflow_provider_imagesearch.outcomes import failure_status_message
+        from airflow_provider_imagesearch.version_compat import AirflowFailException
+        from airflow_provider_imagesearch.waits import Verdict, WaitRule
+
+        marker = creation_marker(context) if self.if_exists == "fail" else None
         # Every argument is checked before the first request (the existence check) is sent.
         api.create_instance(
             self.resolved_project_id() or hook.settings.require_project_id(),
             self.instance_name,
             model=self.model,
-            description=self.description,
+            description=_with_marker(self.description, marker),
             level=self.level,
             tags=self.tags,
         )
         existing = self._existing(hook)
         if existing is None:
-            detail = self._create(hook)
-        elif self.if_exists == "fail" and self._created_earlier_in_this_run(existing, context):
-            # A retry of this task (the wait failed, say) finds the instance an earlier try created.
+            detail = self._create(hook, marker)
+        elif marker is not None and _has_marker(existing.description, marker):
+            # A retry, or a rerun after a clear, of this task in this run: the instance is its own.
+            differences = self._differences(existing)
+            if differences:
+                raise AirflowFailException(
+                    f"ImageSearch instance {self.instance_name!r} was created by an earlier try of this task "
+                    f"but differs from what this task creates now: {'; '.join(differences)}"
+                )
             self.log.info(
-                "Instance %s was registered during this DAG run, as this task would create it: an earlier "
-                "try created it; adopting it",
+                "Instance %s carries this task's marker %s: an earlier try of this task created it; adopting it",
                 self.instance_name,
+                marker,
             )
             detail = existing
         else:
             detail = self._adopt(existing)
         rule = WaitRule.ready()
-        if not self.wait_for_completion:
-            return detail.to_dict()
-        if rule.judge(detail) is Verdict.DONE:
+        verdict = rule.judge(detail)
+        if verdict is Verdict.FAILED:
+            # Waiting or not: an instance in a dead-end status is not what was asked for.
+            raise AirflowFailException(failure_status_message(self.instance_name, detail.status))
+        if not self.wait_for_completion or verdict is Verdict.DONE:
             return detail.to_dict()
         if self.deferrable:
             self._defer_wait(rule, not_found_grace=max(self.poke_interval * 2, 60.0))
@@ -285,8 +313,8 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
 
         if self.if_exists == "fail":
             raise AirflowFailException(
-                f"ImageSearch instance {self.instance_name!r} already exists ({existing.status.value}); "
-                "set if_exists='reuse' to adopt it"
+                f"ImageSearch instance {self.instance_name!r} already exists ({existing.status.value}) and was "
+                "not created by this task in this DAG run; set if_exists='reuse' to adopt it"
             )
         differences = self._differences(existing)
         if differences:
@@ -300,76 +328,102 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
     def _differences(self, existing: InstanceDetail) -> list[str]:
         """What differs between ``existing`` and what this task would create.
 
-        Tags and description only: the API answers the model as ``domain``, the model's display name,
-        whose values the reference does not list, so the model cannot be compared reliably.
+        Tags and description (without a creation marker) only: the API answers the model as ``domain``,
+        the model's display name, whose values the reference does not list, so the model cannot be
+        compared reliably.
         """
         differences = []
         wanted_tags = sorted(self.tags or [])
         if sorted(existing.tags) != wanted_tags:
             differences.append(f"tags are {sorted(existing.tags)}, wanted {wanted_tags}")
-        if self.description is not None and (existing.description or "") != self.description:
-            differences.append(f"description is {existing.description!r}, wanted {self.description!r}")
+        described = _without_marker(existing.description)
+        if self.description is not None and described != self.description:
+            differences.append(f"description is {described!r}, wanted {self.description!r}")
         return differences
 
-    def _created_earlier_in_this_run(self, existing: InstanceDetail, context: Context) -> bool:
-        """Whether an earlier try of this task (not someone else, before this run) created ``existing``.
-
-        Proof enough: it was registered after this DAG run started and is what this task creates. An
-        instance that predates the run is never adopted under ``if_exists="fail"``.
-        """
-        if context["ti"].try_number <= 1 or existing.registered_at is None or self._differences(existing):
-            return False
-        run_started = getattr(context.get("dag_run"), "start_date", None)
-        return run_started is not None and existing.registered_at >= run_started
-
-    def _create(self, hook: ImageSearchHook) -> InstanceDetail:
+    def _create(self, hook: ImageSearchHook, marker: str | None) -> InstanceDetail:
         """Create once; after an ambiguous failure read back, and only send again if nothing is there."""
-        attempts = hook.settings.retry.max_attempts
-        ambiguous: ImageSearchApiError | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                return hook.create_instance(
-                    self.instance_name,
-                    model=self.model,
-                    description=self.description,
-                    level=self.level,
-                    tags=self.tags,
+        found: list[InstanceDetail] = []
+
+        def send() -> InstanceDetail:
+            return hook.create_instance(
+                self.instance_name,
+                model=self.model,
+                description=_with_marker(self.description, marker),
+                level=self.level,
+                tags=self.tags,
+            )
+
+        def read_back() -> ReadBack:
+            existing = self._existing(hook)
+            if existing is None:
+                return ABSENT
+            if marker is not None and not _has_marker(existing.description, marker):
+                return other(
+                    f"instance {self.instance_name!r} ({existing.status.value}) was not created by this task; "
+                    "set if_exists='reuse' to adopt it"
                 )
-            except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
-                ambiguous = error
-                self.log.warning(
-                    "Creating %s may or may not have taken effect (%s); reading it back (attempt %d/%d)",
-                    self.instance_name,
-                    error.error_code,
-                    attempt,
-                    attempts,
-                )
-            except ImageSearchApiError:
-                # Refused outright: if an earlier attempt was ambiguous, it may be why (already exists).
-                if ambiguous is None:
-                    raise
-                found = self._existing(hook)
-                if found is None:
-                    raise
-                self.log.info("The instance %s exists: an earlier attempt took effect", self.instance_name)
-                return found
-            found = self._existing(hook)
-            if found is not None:
-                self.log.info("The instance %s exists: the create took effect", self.instance_name)
-                return found
-        assert ambiguous is not None
-        raise ambiguous
+            differences = self._differences(existing)
+            if differences:
+                return other("; ".join(differences))
+            found[:] = [existing]
+            return AS_ASKED
+
+        # A refusal ("already exists") is always read back: only this task's own instance is adopted.
+        return self.write(
+            hook,
+            f"creating instance {self.instance_name}",
+            send,
+            read_back,
+            adopted=lambda: found[0],
+            refusal_is_ours=lambda: True,
+        )
+
+
+#: The creation marker: `` [airflow:<12 hex digits>]`` at the end of the description.
+_MARKER_RE = re.compile(r"(?:^| )\[airflow:[0-9a-f]{12}\]$")
+
+
+def creation_marker(context: Context) -> str | None:
+    """``[airflow:<digest>]`` of this task instance in this DAG run (None without a task instance).
+
+    The same for every try and every rerun after a clear of the task instance, different for another task,
+    map index or run. Only a digest: it shows no name, and cannot be forged by accident.
+    """
+    import hashlib
+
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    key = "\x1f".join(str(getattr(ti, field, "")) for field in ("dag_id", "run_id", "task_id", "map_index"))
+    return f"[airflow:{hashlib.sha256(key.encode()).hexdigest()[:12]}]"
+
+
+def _with_marker(description: str | None, marker: str | None) -> str | None:
+    if marker is None:
+        return description
+    return f"{description} {marker}" if description else marker
+
+
+def _has_marker(description: str | None, marker: str) -> bool:
+    return (description or "").endswith(marker)
+
+
+def _without_marker(description: str | None) -> str:
+    return _MARKER_RE.sub("", description or "")
 
 
 class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
     """Delete an ImageSearch instance and, by default, wait until it is gone.
 
     ``DELETE /v1/{project_id}/service/{instance_name}``. ``DELETING_FAILED`` fails at once, without
-    task retries. A retry that meets the effect of an earlier attempt whose answer was lost counts as
-    success. Returns None.
+    task retries. A delete whose answer was lost is read back: gone (or ``DELETING``) is success. On a
+    retry of the task, or a rerun after it was cleared, a missing instance is taken to be the effect of an
+    earlier try of this task, and is success even with ``missing_ok=False``. Returns None.
 
     :param instance_name: the instance to delete. (templated)
-    :param missing_ok: a missing instance is success (default) rather than a failure.
+    :param missing_ok: a missing instance is success (default) rather than a failure (on the task's first
+        try; see above).
     :param wait_for_completion: wait until the instance is gone (default True).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poke_interval: seconds between status reads while waiting.
@@ -389,14 +443,21 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
         self.instance_name = instance_name
         self.missing_ok = missing_ok
 
+    def check_arguments(self) -> None:
+        self.check_wait_settings()
+
     def run(self, hook: ImageSearchHook, context: Context) -> None:
         from airflow_provider_imagesearch.waits import Verdict, WaitRule
 
-        self.check_wait_settings()
         rule = WaitRule.deleted()
         try:
             current = hook.get_instance(self.instance_name)
         except ImageSearchNotFoundError:
+            if self.earlier_try:
+                self.log.info(
+                    "Instance %s does not exist: an earlier try of this task deleted it", self.instance_name
+                )
+                return None
             if not self.missing_ok:
                 raise
             self.log.info("Instance %s does not exist: nothing to delete", self.instance_name)
@@ -407,7 +468,21 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
 
             raise AirflowFailException(failure_status_message(self.instance_name, current.status))
         if current.status.value != "DELETING":
-            hook.delete_instance(self.instance_name)
+
+            def gone() -> ReadBack:
+                try:
+                    detail = hook.get_instance(self.instance_name)
+                except ImageSearchNotFoundError:
+                    return AS_ASKED
+                return AS_ASKED if detail.status.value == "DELETING" else ABSENT
+
+            self.write(
+                hook,
+                f"deleting instance {self.instance_name}",
+                lambda: hook.delete_instance(self.instance_name),
+                gone,
+                adopted=lambda: "success",
+            )
             self.log.info("Deleting instance %s", self.instance_name)
         if not self.wait_for_completion:
             return None
@@ -418,13 +493,38 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
         return None
 
 
+def _tags_as_asked(tags: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        key: list(value) if isinstance(value, list | tuple) else value for key, value in (tags or {}).items()
+    }
+
+
+def _read_back_image(
+    hook: ImageSearchHook, instance_name: str, path: str, tags: Mapping[str, Any] | None
+) -> ReadBack:
+    """Whether the image at ``path`` is in the library with ``tags``.
+
+    v1 has no "get image": the image is searched for by itself (``path`` as the query), and its own hit
+    carries its tags. The image's bytes cannot be read back.
+    """
+    if not hook.check_image(instance_name, path=path):
+        return ABSENT
+    wanted = _tags_as_asked(tags)
+    for hit in hook.search_images(instance_name, path=path, limit=100).hits:
+        if hit.path == path:
+            held = _tags_as_asked(hit.tags)
+            return AS_ASKED if held == wanted else other(f"image {path} has tags {held}, wanted {wanted}")
+    return other(f"the tags of image {path} could not be read back (it is not among its 100 best hits)")
+
+
 class ImageSearchAddImageOperator(ImageSearchBaseOperator):
     """Add one image to an instance's library.
 
     ``POST /v1/{project_id}/{instance_name}/image``. Without ``file_base64`` the service downloads the
     image from ``path`` (an OBS HTTPS URL in the instance's region); with it, ``path`` is only the
-    image's id. Not blindly retried: a failed add that may have taken effect fails the try, and the
-    task retry adds the same path again, which overwrites rather than duplicates. Returns
+    image's id. Not blindly retried by the hook; after an ambiguous failure the image is read back (its
+    presence and tags; v1 cannot return the image itself) and, if it is not there as asked, added again,
+    which overwrites rather than duplicates. A task retry or a rerun adds it again the same way. Returns
     ``{"instance_name", "path", "result"}``.
 
     :param instance_name: the instance. (templated)
@@ -456,8 +556,15 @@ class ImageSearchAddImageOperator(ImageSearchBaseOperator):
         self.file_base64 = file_base64
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        result = hook.add_image(
-            self.instance_name, path=self.path, tags=self.tags, file_base64=self.file_base64
+        result = self.write(
+            hook,
+            f"adding image {self.path} to {self.instance_name}",
+            lambda: hook.add_image(
+                self.instance_name, path=self.path, tags=self.tags, file_base64=self.file_base64
+            ),
+            lambda: _read_back_image(hook, self.instance_name, self.path, self.tags),
+            adopted=lambda: "Success",
+            overwrite=True,
         )
         self.log.info("Added %s to %s", self.path, self.instance_name)
         return {"instance_name": self.instance_name, "path": self.path, "result": result}
@@ -466,7 +573,8 @@ class ImageSearchAddImageOperator(ImageSearchBaseOperator):
 class ImageSearchUpdateImageTagsOperator(ImageSearchBaseOperator):
     """Replace an image's tags.
 
-    ``PUT /v1/{project_id}/{instance_name}/image``. Idempotent, so retried like a read. Returns
+    ``PUT /v1/{project_id}/{instance_name}/image``. Idempotent, so retried like a read; an update whose
+    outcome stayed unknown after the hook's retries is read back (the image's tags). Returns
     ``{"instance_name", "path", "tags", "result"}``.
 
     :param instance_name: the instance. (templated)
@@ -485,7 +593,14 @@ class ImageSearchUpdateImageTagsOperator(ImageSearchBaseOperator):
         self.tags = tags
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        result = hook.modify_image(self.instance_name, path=self.path, tags=self.tags)
+        result = self.write(
+            hook,
+            f"updating the tags of image {self.path} in {self.instance_name}",
+            lambda: hook.modify_image(self.instance_name, path=self.path, tags=self.tags),
+            lambda: _read_back_image(hook, self.instance_name, self.path, self.tags),
+            adopted=lambda: "Success",
+            overwrite=True,
+        )
         return {
             "instance_name": self.instance_name,
             "path": self.path,
@@ -497,8 +612,10 @@ class ImageSearchUpdateImageTagsOperator(ImageSearchBaseOperator):
 class ImageSearchDeleteImageOperator(ImageSearchBaseOperator):
     """Delete an image from an instance's library.
 
-    ``DELETE /v1/{project_id}/{instance_name}/image``. Returns True when an image was deleted, False
-    when it was not there (``missing_ok``).
+    ``DELETE /v1/{project_id}/{instance_name}/image``. Returns True when the image was deleted by this
+    task, False when it was not there (``missing_ok``). A delete whose answer was lost is read back; on a
+    retry of the task, or a rerun after it was cleared, an image no longer there is taken to be the effect
+    of an earlier try (True, also with ``missing_ok=False``).
 
     :param instance_name: the instance. (templated)
     :param path: the image's id in the library. (templated)
@@ -517,8 +634,17 @@ class ImageSearchDeleteImageOperator(ImageSearchBaseOperator):
     def run(self, hook: ImageSearchHook, context: Context) -> bool:
         from airflow_provider_imagesearch.retry import is_request_error
 
+        def gone() -> ReadBack:
+            return ABSENT if hook.check_image(self.instance_name, path=self.path) else AS_ASKED
+
         try:
-            hook.delete_image(self.instance_name, path=self.path)
+            self.write(
+                hook,
+                f"deleting image {self.path} from {self.instance_name}",
+                lambda: hook.delete_image(self.instance_name, path=self.path),
+                gone,
+                adopted=lambda: "Success",
+            )
         except ImageSearchApiError as error:
             # The service's code for "no such image" is not documented: a refused delete of an image
             # that check_image does not find is "not there". A missing instance is not missing_ok.

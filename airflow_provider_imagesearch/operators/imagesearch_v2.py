@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_imagesearch.errors import ImageSearchApiError, ImageSearchValidationError
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
-from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
+from airflow_provider_imagesearch.models_v2 import V2AddResult, V2DeleteResult, V2Item
+from airflow_provider_imagesearch.operators.base import (
+    ABSENT,
+    AS_ASKED,
+    ImageSearchBaseOperator,
+    ReadBack,
+    other,
+    outcome_unknown,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,15 +30,57 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
 
+#: A field an update leaves alone (it is not compared on reading the item back).
+NOT_ASKED: Any = object()
+
+
+def item_differences(
+    item: V2Item,
+    *,
+    desc: Any = NOT_ASKED,
+    custom_tags: Any = NOT_ASKED,
+    custom_num_tags: Any = NOT_ASKED,
+    keywords: Any = NOT_ASKED,
+) -> list[str]:
+    """What differs between ``item`` as the service holds it and the fields asked for.
+
+    An add asks for every field (an add without ``desc`` asks for an item without one: pass None); an
+    update asks only for the fields it changes (the others are ``NOT_ASKED``).
+    """
+    differences = []
+    if desc is not NOT_ASKED and item.desc != desc:
+        differences.append(f"desc is {item.desc!r}, wanted {desc!r}")
+    if custom_tags is not NOT_ASKED and dict(item.custom_tags) != dict(custom_tags or {}):
+        differences.append(f"custom_tags are {dict(item.custom_tags)}, wanted {dict(custom_tags or {})}")
+    if custom_num_tags is not NOT_ASKED:
+        wanted = {key: float(value) for key, value in (custom_num_tags or {}).items()}
+        if dict(item.custom_num_tags) != wanted:
+            differences.append(f"custom_num_tags are {dict(item.custom_num_tags)}, wanted {wanted}")
+    if keywords is not NOT_ASKED and list(item.keywords) != list(keywords or []):
+        differences.append(f"keywords are {list(item.keywords)}, wanted {list(keywords or [])}")
+    return differences
+
+
 class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
     """Base of the v2 operators: the service stands where v1 operators have the instance.
 
     :param service_name: the v2 service (created in the console). (templated)
+    :param instance_name: an alias of ``service_name`` (give one of the two), for code shared with the
+        v1 operators; the templated field is ``service_name``.
     """
 
-    def __init__(self, *, service_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, service_name: str | None = None, instance_name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.service_name = service_name
+        if (service_name is None) == (instance_name is None):
+            raise ValueError(
+                f"{type(self).__name__}: give the service as service_name (or its alias instance_name), "
+                f"exactly one of the two; got {'both' if service_name is not None else 'neither'}"
+            )
+        name = service_name if service_name is not None else instance_name
+        assert name is not None
+        self.service_name: str = name
 
     @property
     def instance_name(self) -> str:  # type: ignore[override]
@@ -37,19 +88,33 @@ class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
         return self.service_name
 
     def remember_instance(self, hook: ImageSearchHook) -> None:
+        from airflow_provider_imagesearch.links import v2_console_link
+
         super().remember_instance(hook)
         settings = hook.settings
         project_id = self.project_id or settings.project_id
+        self.console_link = v2_console_link(settings, self.service_name, project_id)
         # Not v1's namespace: a v1 instance and a v2 service of the same name are different datasets.
         self._lineage_namespace = f"mms://{settings.region or 'unknown'}/{project_id or 'unknown'}"
+
+    def _read_item(self, hook: ImageSearchHook, item_id: str) -> V2Item | None:
+        """The item as the service holds it (None if it is not there)."""
+        check = hook.check_data(self.service_name, item_id=item_id)
+        if not check.existed:
+            return None
+        return check.item or V2Item(id=item_id)
 
 
 class ImageSearchV2AddDataOperator(ImageSearchV2BaseOperator):
     """Add one item to a v2 service: ``POST /v2/{project_id}/mms/{service_name}/data/add``.
 
     Not blindly retried: an add whose answer was lost is not repeated by the hook (a repeat of an add
-    that took effect is refused) unless ``force=True`` (overwrite), which makes a repeat harmless.
-    Returns ``{"item_id", "result", "objects"}``.
+    that took effect is refused) unless ``force=True`` (overwrite), which makes a repeat harmless. After
+    an unknown outcome, and when the add of a retry of the task (or a rerun after a clear) is refused, the
+    item is read back: success when it holds what was asked (``desc``, tags, keywords; the image itself
+    cannot be read back), a new add when it is not there, a failure naming the difference otherwise
+    (``force=True`` overwrites instead). Returns ``{"item_id", "result", "objects"}`` (``objects`` empty
+    when the answer was lost and the item was read back).
 
     :param item_id: the item's id in the service, 1-256 characters. (templated)
     :param image_url: a URL the service can fetch, 1-4096 characters (or ``image_base64``). (templated)
@@ -102,17 +167,41 @@ class ImageSearchV2AddDataOperator(ImageSearchV2BaseOperator):
         self.force = force
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        result = hook.add_data(
-            self.service_name,
-            item_id=self.item_id,
-            image_url=self.image_url,
-            image_base64=self.image_base64,
-            desc=self.desc,
-            custom_tags=self.custom_tags,
-            custom_num_tags=self.custom_num_tags,
-            keywords=self.keywords,
-            optional_params=self.optional_params,
-            force=self.force,
+        def send() -> V2AddResult:
+            return hook.add_data(
+                self.service_name,
+                item_id=self.item_id,
+                image_url=self.image_url,
+                image_base64=self.image_base64,
+                desc=self.desc,
+                custom_tags=self.custom_tags,
+                custom_num_tags=self.custom_num_tags,
+                keywords=self.keywords,
+                optional_params=self.optional_params,
+                force=self.force,
+            )
+
+        def read_back() -> ReadBack:
+            item = self._read_item(hook, self.item_id)
+            if item is None:
+                return ABSENT
+            differences = item_differences(
+                item,
+                desc=self.desc,
+                custom_tags=self.custom_tags,
+                custom_num_tags=self.custom_num_tags,
+                keywords=self.keywords,
+            )
+            return other(f"item {self.item_id}: {'; '.join(differences)}") if differences else AS_ASKED
+
+        result = self.write(
+            hook,
+            f"adding item {self.item_id} to {self.service_name}",
+            send,
+            read_back,
+            # The service's answer (the subjects it detected) was lost: only the item is known.
+            adopted=lambda: V2AddResult(self.item_id, "success"),
+            overwrite=self.force,
         )
         self.log.info("Added %s to %s", self.item_id, self.service_name)
         return result.to_dict()
@@ -149,26 +238,55 @@ class ImageSearchV2UpdateDataOperator(ImageSearchV2BaseOperator):
         self.custom_num_tags = custom_num_tags
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        result = hook.update_data(
-            self.service_name,
-            item_id=self.item_id,
-            desc=self.desc,
-            custom_tags=self.custom_tags,
-            custom_num_tags=self.custom_num_tags,
+        def read_back() -> ReadBack:
+            item = self._read_item(hook, self.item_id)
+            if item is None:
+                return ABSENT
+            asked = {
+                "desc": self.desc,
+                "custom_tags": self.custom_tags,
+                "custom_num_tags": self.custom_num_tags,
+            }
+            differences = item_differences(item, **{k: v for k, v in asked.items() if v is not None})
+            return other(f"item {self.item_id}: {'; '.join(differences)}") if differences else AS_ASKED
+
+        result = self.write(
+            hook,
+            f"updating item {self.item_id} of {self.service_name}",
+            lambda: hook.update_data(
+                self.service_name,
+                item_id=self.item_id,
+                desc=self.desc,
+                custom_tags=self.custom_tags,
+                custom_num_tags=self.custom_num_tags,
+            ),
+            read_back,
+            adopted=lambda: "success",
+            overwrite=True,
         )
         return {"item_id": self.item_id, "result": result}
 
 
 class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
-    """Delete an item by id, or up to 100 items matching tag conditions: ``POST .../data/delete``.
+    """Delete an item by id, or every item matching tag conditions: ``POST .../data/delete``.
 
-    Returns ``{"deleted_ids", "total_num", "delete_num"}``. A missing item id fails the task unless
-    ``force=True`` (idempotent delete).
+    Returns ``{"deleted_ids", "total_num", "delete_num"}``.
+
+    **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). A delete whose
+    answer was lost is read back (``check``): gone is success. On a retry of the task, or a rerun after it
+    was cleared, an item no longer there is taken to be the effect of an earlier try (reported deleted).
+
+    **By conditions**: the service deletes at most 100 matching items per call, so the operator calls it
+    until no item matches (``total_num``: the items that matched at the start; ``delete_num``: the items
+    it deleted; ``deleted_ids``: the ids the service's answers named). A batch whose answer was lost is not
+    repeated blindly (its repeat would delete the next batch): the operator counts what is left and goes
+    on, so a retry, a task retry or a rerun only finishes the job, and items that do not match are never
+    touched. A lost batch is counted in ``delete_num``, but its ids are not known.
 
     :param item_id: the item to delete. (templated)
     :param custom_tags: or delete items whose tag has one of these values, name -> list. (templated)
     :param custom_num_tags: or items whose numeric tag is in range, name -> ``{"from", "to"}``. (templated)
-    :param force: succeed when the item id is not there.
+    :param force: succeed when the item id is not there (by id only).
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
@@ -192,16 +310,96 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         self.custom_num_tags = custom_num_tags
         self.force = force
 
+    def check_arguments(self) -> None:
+        conditions = self.custom_tags is not None or self.custom_num_tags is not None
+        if self.item_id is not None and conditions:
+            raise ImageSearchValidationError(
+                "custom_tags/custom_num_tags",
+                "left out with item_id (the service deletes by id and ignores the conditions)",
+                self.custom_tags if self.custom_tags is not None else self.custom_num_tags,
+            )
+        if self.item_id is None and self.force is not False:
+            raise ImageSearchValidationError(
+                "force",
+                "left out with custom_tags/custom_num_tags (it applies to a delete by id)",
+                self.force,
+            )
+
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
-        result = hook.delete_data(
-            self.service_name,
-            item_id=self.item_id,
-            custom_tags=self.custom_tags,
-            custom_num_tags=self.custom_num_tags,
-            force=self.force,
-        )
-        self.log.info("Deleted %d item(s) from %s", len(result.deleted_ids), self.service_name)
+        if self.item_id is None:
+            result = self._delete_matching(hook)
+        else:
+            result = self._delete_item(hook, self.item_id)
+        self.log.info("Deleted %d item(s) from %s", result.delete_num or 0, self.service_name)
         return result.to_dict()
+
+    def _delete_item(self, hook: ImageSearchHook, item_id: str) -> V2DeleteResult:
+        deleted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+
+        def gone() -> ReadBack:
+            return ABSENT if self._read_item(hook, item_id) is not None else AS_ASKED
+
+        result = self.write(
+            hook,
+            f"deleting item {item_id} from {self.service_name}",
+            lambda: hook.delete_data(self.service_name, item_id=item_id, force=self.force),
+            gone,
+            adopted=lambda: deleted,
+        )
+        if self.earlier_try and not result.deleted_ids:
+            # force=True: nothing left to delete on a retry or a rerun; an earlier try deleted it.
+            self.log.info("Item %s is gone: an earlier try of this task deleted it", item_id)
+            return deleted
+        return result
+
+    def _delete_matching(self, hook: ImageSearchHook) -> V2DeleteResult:
+        """Delete batches of up to 100 until nothing matches; a lost batch is counted by reading back."""
+        conditions = {"custom_tags": self.custom_tags, "custom_num_tags": self.custom_num_tags}
+
+        def matching() -> int | None:
+            return hook.check_data(
+                self.service_name, custom_tags=self.custom_tags, custom_num_tags=self.custom_num_tags, limit=1
+            ).total_num
+
+        total = remaining = matching()
+        deleted_ids: list[str] = []
+        deleted = 0
+        unknown = 0
+        while remaining is None or remaining > 0:
+            try:
+                batch = hook.delete_data(
+                    self.service_name, custom_tags=self.custom_tags, custom_num_tags=self.custom_num_tags
+                )
+            except ImageSearchApiError as error:
+                if not outcome_unknown(error) or remaining is None:
+                    raise
+                unknown += 1
+                if unknown > hook.settings.retry.max_attempts:
+                    raise
+                left = matching()
+                self.log.warning(
+                    "A delete of up to 100 items matching %s may or may not have taken effect (%s): %s "
+                    "left of %s",
+                    conditions,
+                    error.error_code,
+                    left,
+                    remaining,
+                )
+                if left is None:
+                    raise
+                deleted += max(remaining - left, 0)
+                remaining = left
+                continue
+            deleted_ids.extend(batch.deleted_ids)
+            count = batch.delete_num if batch.delete_num is not None else len(batch.deleted_ids)
+            deleted += count
+            if total is None:
+                total = batch.total_num
+            if count == 0:
+                break
+            matched = batch.total_num if batch.total_num is not None else remaining
+            remaining = None if matched is None else max(matched - count, 0)
+        return V2DeleteResult(deleted_ids=tuple(deleted_ids), total_num=total, delete_num=deleted)
 
 
 class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
@@ -212,7 +410,7 @@ class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
     :param item_id: the item to look for. (templated)
     :param custom_tags: or match items by string tags, name -> list of values. (templated)
     :param custom_num_tags: or by numeric ranges, name -> ``{"from", "to"}``. (templated)
-    :param limit: results of a conditional check, 1-100. (templated)
+    :param limit: results of a conditional check, 1-100 (not with ``item_id``). (templated)
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
@@ -234,6 +432,18 @@ class ImageSearchV2CheckDataOperator(ImageSearchV2BaseOperator):
         self.custom_tags = custom_tags
         self.custom_num_tags = custom_num_tags
         self.limit = limit
+
+    def check_arguments(self) -> None:
+        if self.item_id is None:
+            return
+        for name in ("custom_tags", "custom_num_tags", "limit"):
+            if getattr(self, name) is not None:
+                raise ImageSearchValidationError(
+                    name,
+                    "left out with item_id (a check by id returns that item; conditions and limit apply to "
+                    "a check by conditions)",
+                    getattr(self, name),
+                )
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
         result = hook.check_data(
@@ -264,8 +474,9 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
     :param custom_tags: only items whose tag has one of these values, name -> list. (templated)
     :param custom_num_tags: only items whose numeric tag is in range, name -> ``{"from", "to"}``. (templated)
     :param optional_params: the service type's options. (templated)
-    :param fetch_all: page through every result with search-after (``limit`` per page).
-    :param max_items: with ``fetch_all``, stop after this many.
+    :param fetch_all: page through every result with search-after (``limit`` per page); ``offset`` must
+        then be 0.
+    :param max_items: with ``fetch_all`` (only), stop after this many.
     """
 
     template_fields: Sequence[str] = imagesearch_template_fields(
@@ -316,6 +527,16 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
         self.optional_params = optional_params
         self.fetch_all = fetch_all
         self.max_items = max_items
+
+    def check_arguments(self) -> None:
+        if self.fetch_all and self.offset != 0:
+            raise ImageSearchValidationError(
+                "offset", "0 with fetch_all (it pages from the first result with search-after)", self.offset
+            )
+        if not self.fetch_all and self.max_items is not None:
+            raise ImageSearchValidationError(
+                "max_items", "left out without fetch_all (use limit for one page)", self.max_items
+            )
 
     def run(self, hook: ImageSearchHook, context: Context) -> list[dict[str, Any]]:
         query: dict[str, Any] = {

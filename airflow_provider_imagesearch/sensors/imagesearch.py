@@ -234,8 +234,10 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
         from airflow_provider_imagesearch.bulk import read_instances
 
         names = list(self.instance_names or ())
+        # A repeated name is one instance with many positions: read once, done once.
+        distinct = list(dict.fromkeys(names))
         hook = self.hook
-        pending = [name for name in names if name not in self._fleet_done]
+        pending = [name for name in distinct if name not in self._fleet_done]
         try:
             if self.console_link is None:
                 self.remember_instance(hook)
@@ -264,13 +266,13 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             raise AirflowFailException(" ".join(failed))
         if missing and time.time() - self._wait_start(context) >= self.not_found_grace:
             raise AirflowFailException(missing_message(missing, self.resolved_project_id()))
-        if len(self._fleet_done) == len(names):
+        if all(name in self._fleet_done for name in distinct):
             return PokeReturnValue(is_done=True, xcom_value=[self._fleet_done[name] for name in names])
         shown = waiting + [f"{name} (not found yet)" for name in missing]
         self.log.info(
             "%d/%d instances are %s; waiting for %s%s",
             len(self._fleet_done),
-            len(names),
+            len(distinct),
             self._rule.describe(),
             ", ".join(shown[:5]),
             f" +{len(shown) - 5} more" if len(shown) > 5 else "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -163,6 +164,17 @@ class _StatusWaitTrigger(BaseTrigger):
     def _classpath(self) -> str:
         return f"{type(self).__module__}.{type(self).__qualname__}"
 
+    def _project_id(self) -> str | None:
+        """The project in effect: the override, else the connection's once the hook has read it."""
+        settings = getattr(self._hook, "_settings", None)
+        return self.project_id or getattr(settings, "project_id", None)
+
+    def _until_timeout(self) -> float | None:
+        """Seconds left before ``timeout_at`` (None: no timeout); reads in flight are cut off then."""
+        if self.timeout_at is None:
+            return None
+        return max(self.timeout_at - time.time(), 0.0)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook_class = await _async_hook_class()
         self._hook = hook = hook_class(
@@ -235,9 +247,12 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
             "status": status,
             "message": message,
             "instance_name": self.instance_name,
-            "project_id": self.project_id,
+            "project_id": self._project_id(),
             "polls": self.polls,
         }
+
+    def _timeout_event(self, rule: Any) -> dict[str, Any]:
+        return self._base(TIMEOUT, f"Instance {self.instance_name} did not become {rule.describe()} in time")
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         from airflow_provider_imagesearch.waits import Verdict
@@ -251,7 +266,12 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
             delay = self.poll_interval
             missing_error: ImageSearchNotFoundError | None = None
             try:
-                detail = await hook.get_instance(self.instance_name)
+                # A read of a hung endpoint (each attempt up to the read timeout, then the hook's retries)
+                # does not hold the wait past its timeout.
+                async with asyncio.timeout(self._until_timeout()):
+                    detail = await hook.get_instance(self.instance_name)
+            except TimeoutError:
+                return self._timeout_event(rule)
             except ImageSearchNotFoundError as error:
                 detail, missing_error = None, error
             except ImageSearchError as error:
@@ -289,7 +309,9 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
                     return event
                 if verdict is Verdict.MISSING:
                     if self.not_found_deadline is None or time.time() >= self.not_found_deadline:
-                        event = self._base(NOT_FOUND, not_found_message(self.instance_name, self.project_id))
+                        event = self._base(
+                            NOT_FOUND, not_found_message(self.instance_name, self._project_id())
+                        )
                         if missing_error is not None:
                             event.update(_error_fields(missing_error))
                         return event
@@ -297,9 +319,7 @@ class ImageSearchInstanceStatusTrigger(_StatusWaitTrigger):
             if self.timeout_at is not None:
                 remaining = self.timeout_at - time.time()
                 if remaining <= 0:
-                    return self._base(
-                        TIMEOUT, f"Instance {self.instance_name} did not become {rule.describe()} in time"
-                    )
+                    return self._timeout_event(rule)
                 delay = min(delay, remaining)
             # Polls start every ``delay`` seconds, not ``delay`` after the last answer: a slow answer
             # (or a triggerer busy with many waits) does not push every later poll back.
@@ -357,7 +377,7 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             "status": status,
             "message": message,
             "instance_names": list(self.instance_names),
-            "project_id": self.project_id,
+            "project_id": self._project_id(),
             "polls": self.polls,
             "statuses": dict(self._statuses),
         }
@@ -366,25 +386,44 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
         # The shared client's gate must let max_concurrency reads through (it lets 4 by default).
         return {"max_connections": self.max_concurrency}
 
-    async def _read_round(self, hook: Any, names: list[str]) -> list[tuple[str, Any, BaseException | None]]:
-        """Read ``names``, ``max_concurrency`` at a time: ``(name, detail or None, error or None)`` each.
+    async def _read_round(self, hook: Any, names: list[str]) -> _Round:
+        """Read ``names``, ``max_concurrency`` at a time, until done or cut short (see :class:`_Round`).
 
         ``max_concurrency`` workers take the next name in turn (not one task per name: a round of 1,000
-        would create and schedule 1,000 tasks).
+        would create and schedule 1,000 tasks). A hung or failing endpoint does not hold the round for
+        every pending instance: no read starts after a permanent error or after
+        ``max_consecutive_errors`` failed reads in a row, and reads in flight are cancelled at
+        ``timeout_at``.
         """
-        results: list[tuple[str, Any, BaseException | None]] = [(name, None, None) for name in names]
+        round_ = _Round()
         indexes = iter(range(len(names)))
+        failed_in_row = 0
 
         async def worker() -> None:
+            nonlocal failed_in_row
             for index in indexes:
+                if round_.stopped:
+                    return
                 name = names[index]
+                error: ImageSearchError | None = None
                 try:
-                    results[index] = (name, await hook.get_instance(name), None)
-                except ImageSearchError as error:  # not found included: the caller tells them apart
-                    results[index] = (name, None, error)
+                    detail = await hook.get_instance(name)
+                except ImageSearchError as failure:  # not found included: the caller tells them apart
+                    detail, error = None, failure
+                round_.results[name] = (detail, error)
+                if error is None or isinstance(error, ImageSearchNotFoundError):
+                    failed_in_row = 0
+                    continue
+                failed_in_row += 1
+                if is_permanent(error) or failed_in_row >= self.max_consecutive_errors:
+                    round_.stopped = True
 
-        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(names)) or 1)))
-        return results
+        try:
+            async with asyncio.timeout(self._until_timeout()):
+                await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(names)) or 1)))
+        except TimeoutError:
+            round_.timed_out = True
+        return round_
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         from airflow_provider_imagesearch.waits import Verdict
@@ -402,7 +441,12 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             missing: list[str] = []
             errors: list[tuple[str, ImageSearchError]] = []
             still: list[str] = []
-            for name, detail, error in await self._read_round(hook, pending):
+            round_ = await self._read_round(hook, pending)
+            for name in pending:
+                if name not in round_.results:  # not read: the round was cut short
+                    still.append(name)
+                    continue
+                detail, error = round_.results[name]
                 if isinstance(error, ImageSearchError) and not isinstance(error, ImageSearchNotFoundError):
                     if is_permanent(error):
                         return self._error_event(name, error, retryable=False)
@@ -437,11 +481,13 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
                 return event
             pending = still
             if not pending:
-                event = self._base(SUCCESS, f"All {len(self.instance_names)} instances are {rule.describe()}")
+                event = self._base(SUCCESS, f"All {len(done)} instances are {rule.describe()}")
                 event["instances"] = [done.get(name) for name in self.instance_names]
                 return event
+            if round_.timed_out:
+                return self._timeout_event(rule, pending)
             if missing and (self.not_found_deadline is None or time.time() >= self.not_found_deadline):
-                event = self._base(NOT_FOUND, missing_message(missing, self.project_id))
+                event = self._base(NOT_FOUND, missing_message(missing, self._project_id()))
                 event["missing"] = missing
                 return event
             if errors:
@@ -466,7 +512,7 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             self.log.info(
                 "%d/%d instances %s (round %d); waiting for %s",
                 len(done),
-                len(self.instance_names),
+                len(done) + len(pending),
                 rule.describe(),
                 self.polls,
                 _summary(pending, self._statuses),
@@ -474,15 +520,19 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
             if self.timeout_at is not None:
                 remaining = self.timeout_at - time.time()
                 if remaining <= 0:
-                    event = self._base(
-                        TIMEOUT,
-                        f"{len(pending)} of {len(self.instance_names)} instances did not become "
-                        f"{rule.describe()} in time: {_summary(pending, self._statuses)}",
-                    )
-                    event["pending"] = pending
-                    return event
+                    return self._timeout_event(rule, pending)
                 delay = min(delay, remaining)
             await asyncio.sleep(max(0.0, delay - (time.monotonic() - poll_started)))
+
+    def _timeout_event(self, rule: Any, pending: list[str]) -> dict[str, Any]:
+        total = len(dict.fromkeys(self.instance_names))
+        event = self._base(
+            TIMEOUT,
+            f"{len(pending)} of {total} instances did not become {rule.describe()} in time: "
+            f"{_summary(pending, self._statuses)}",
+        )
+        event["pending"] = pending
+        return event
 
     def _error_event(self, name: str, error: ImageSearchError, *, retryable: bool) -> dict[str, Any]:
         event = self._base(ERROR, f"Reading instance {name!r} failed: {error}")
@@ -490,6 +540,21 @@ class ImageSearchFleetStatusTrigger(_StatusWaitTrigger):
         event["instance_name"] = name
         event["retryable"] = retryable
         return event
+
+
+@dataclass
+class _Round:
+    """One round of a fleet trigger's reads.
+
+    :param results: each instance read: its details (None if missing or failed) and its error (the
+        not-found error for a missing one, None if read).
+    :param stopped: no read started after a permanent error or too many failed reads in a row.
+    :param timed_out: the round was cut off at the trigger's ``timeout_at`` (its reads in flight cancelled).
+    """
+
+    results: dict[str, tuple[Any, BaseException | None]] = field(default_factory=dict)
+    stopped: bool = False
+    timed_out: bool = False
 
 
 def _summary(names: Sequence[str], statuses: dict[str, str | None], limit: int = 5) -> str:

@@ -165,3 +165,48 @@ def test_existing_instance_is_not_adopted(
         assert instance_in(emulator, name) is not None
     finally:
         emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
+
+
+def test_a_create_whose_wait_timed_out_recovers_by_clearing_the_run(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """The documented recovery (issue 20, item 4): the create's wait times out, the run fails; the user
+    clears it, and the cleared ``create_instance`` adopts the instance it created instead of failing on it
+    as "already exists" (the run's start date, reset by the clear, plays no part)."""
+    from tests.support.rerun import clear_and_rerun
+    from tests.support.waiting import wait_until
+
+    name = "lifecycle-clr"
+    dag = load_dag(deferrable=False)
+    create = dag.get_task("create_instance")
+    conf = {
+        "instance_name": name,
+        "imagesearch_conn_id": imagesearch_conn("token", conn_id="lifecycle_conn"),
+        "images": [{"path": f"{OBS}/red-shirt.jpg", "tags": {"color": "red"}}],
+        "query_path": f"{OBS}/red-shirt.jpg",
+        "retag": {"path": f"{OBS}/red-shirt.jpg", "tags": {"color": "crimson"}},
+        "delete_path": f"{OBS}/red-shirt.jpg",
+    }
+    emulator.control.set_config(creation_seconds=4.0)
+    create.wait_timeout = 1  # type: ignore[attr-defined]
+    try:
+        first = dag.test(run_conf=conf)
+        assert states(first)[("create_instance", -1)] == ("failed", 1)
+        assert str(first.state) == "failed"
+        ready = wait_until(lambda: (instance_in(emulator, name) or {}).get("status"), lambda s: s == "NORMAL")
+        assert ready == "NORMAL"
+        create.wait_timeout = 60  # type: ignore[attr-defined]
+        second = clear_and_rerun(dag, first)
+    finally:
+        emulator.control.set_config(creation_seconds=2.0)
+        if instance_in(emulator, name) is not None:
+            emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
+    assert second.run_id == first.run_id
+    assert str(second.state) == "success", states(second)
+    assert states(second)[("create_instance", -1)] == ("success", 2)
+    creates = [
+        r
+        for r in emulator.requests_log()
+        if r.get("instance") == name and r["method"] == "POST" and r["route"].endswith("service")
+    ]
+    assert len(creates) == 1, "created once, adopted by the cleared task"

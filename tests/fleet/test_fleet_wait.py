@@ -153,10 +153,16 @@ async def _first(trigger: Any) -> dict[str, Any]:
 
 def test_fleet_trigger_events(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
     conn_id = imagesearch_conn()
-    _grow(emulator, ["ft-a", "ft-b"], after=0.5)
-    event = asyncio.run(_first(_fleet(conn_id, ["ft-b", "ft-a"])))
+    for name in ("ft-a", "ft-b"):
+        emulator.upsert_instance(name, status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
+    # Both turn NORMAL only once the trigger has read ft-a as CREATION (not after a wall-clock delay, which
+    # a slow start on a loaded machine could overrun): that read is one round, the success another.
+    with after_first_poll(emulator, "ft-a", lambda: _grow(emulator, ["ft-a", "ft-b"], after=0.2)) as grown:
+        event = asyncio.run(_first(_fleet(conn_id, ["ft-b", "ft-a"])))
+    assert grown.is_set()
     assert event["status"] == "success"
     assert [d["instance_name"] for d in event["instances"]] == ["ft-b", "ft-a"]
+    assert [d["status"] for d in event["instances"]] == ["NORMAL", "NORMAL"]
     assert event["polls"] >= 2
     emulator.upsert_instance("ft-c", status="NORMAL")
     event = asyncio.run(_first(_fleet(conn_id, ["ft-c", "ft-ghost-1", "ft-ghost-2"])))

@@ -76,9 +76,16 @@ def test_a_conditional_check_answer_without_data_is_no_items() -> None:
     assert result.items == ()  # type: ignore[attr-defined]
 
 
-def test_a_delete_answer_without_data_is_nothing_listed() -> None:
-    request = api_v2.delete_data(PROJECT, "svc", item_id="a")
+def test_a_conditional_delete_answer_without_data_is_nothing_listed() -> None:
+    request = api_v2.delete_data(PROJECT, "svc", custom_tags={"color": ["red"]})
     assert _parse(request, {"result": "success"}).deleted_ids == ()  # type: ignore[attr-defined]
+
+
+def test_a_delete_by_id_answers_without_data_and_names_its_item() -> None:
+    """The delete page: ``data`` is present only for a conditional delete; success by id deleted that id."""
+    request = api_v2.delete_data(PROJECT, "svc", item_id="a")
+    result = _parse(request, {"result": "success"})
+    assert (result.deleted_ids, result.delete_num) == (("a",), 1)  # type: ignore[attr-defined]
 
 
 def test_an_id_check_without_data_is_still_malformed() -> None:

@@ -205,6 +205,14 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
             if failure is None and readings and all(r.error is not None for r in readings.values()):
                 failure = ImageSearchError(f"every read failed, e.g. {next(iter(readings.values())).error}")
             problems.round_ended(names, readings, failure)
+            log.debug(
+                "Round %d of %r: %d of %d instance(s) read in %.2f s",
+                number,
+                target.imagesearch_conn_id,
+                sum(1 for r in readings.values() if r.error is None),
+                len(names),
+                time.monotonic() - started,
+            )
             if failure is not None and _rereads_connection(failure) and hook is not None:
                 closing, hook = hook, None
                 await closing.aclose()

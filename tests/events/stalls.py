@@ -85,33 +85,37 @@ def recorder_path(folder: Path) -> Path:
     return folder
 
 
-def _samples(folder: Path) -> list[tuple[float, float, float]]:
-    rows = []
+Samples = dict[int, list[tuple[float, float, float]]]
+
+
+def _samples(folder: Path) -> Samples:
+    """Per process: (epoch, seconds the loop thread ran, seconds it waited on a run queue)."""
+    found: Samples = {}
     for log in folder.glob("sched-*.log"):
+        rows = []
         for row in log.read_text().splitlines():
             parts = row.split()
             if len(parts) == 3:
                 rows.append((float(parts[0]), int(parts[1]) / 1e9, int(parts[2]) / 1e9))
-    return sorted(rows)
+        found[int(log.stem.split("-")[1])] = sorted(rows)
+    return found
 
 
-def _collections(folder: Path) -> list[tuple[float, float, int]]:
-    rows = []
+def _collections(folder: Path) -> dict[int, list[tuple[float, float]]]:
+    """Per process: (epoch when it ended, seconds) of each garbage collection over 50 ms."""
+    found: dict[int, list[tuple[float, float]]] = {}
     for log in folder.glob("gc-*.log"):
+        rows = []
         for row in log.read_text().splitlines():
-            ended, took, generation = row.split()
-            rows.append((float(ended), float(took), int(generation)))
-    return rows
+            ended, took, _generation = row.split()
+            rows.append((float(ended), float(took)))
+        found[int(log.stem.split("-")[1])] = rows
+    return found
 
 
 def stalls(output: list[str], folder: Path) -> list[Stall]:
-    """Every stall line of ``output`` with its cause, ``None`` when it was the loop's own doing.
-
-    Samples may come from several trigger runners (a restarted triggerer): only the pid whose samples
-    span the stall can explain it, so each runner's samples are kept apart by their time ranges.
-    """
+    """Every stall line of ``output`` with its cause, ``None`` when it was the loop's own doing."""
     samples = _samples(folder)
-    times = [s[0] for s in samples]
     collections = _collections(folder)
     found = []
     for line in output:
@@ -124,31 +128,40 @@ def stalls(output: list[str], folder: Path) -> list[Stall]:
             continue
         ended = datetime.fromisoformat(stamp.group(1)).replace(tzinfo=UTC).timestamp()
         seconds = float(took.group(1))
-        found.append(Stall(line, ended, seconds, _cause(ended - seconds, ended, samples, times, collections)))
+        found.append(Stall(line, ended, seconds, _cause(ended - seconds, ended, samples, collections)))
     return found
 
 
-def _cause(
-    start: float,
-    end: float,
-    samples: list[tuple[float, float, float]],
-    times: list[float],
-    collections: list[tuple[float, float, int]],
-) -> str | None:
-    """What the stall's time went to; ``None`` when the loop itself took over ``OWN_LIMIT`` of it."""
-    gc_time = sum(
-        min(ended, end) - max(ended - took, start)
-        for ended, took, _ in collections
-        if ended - took < end and ended > start
-    )
-    waited = 0.0
+def _usage(rows: list[tuple[float, float, float]], start: float, end: float) -> tuple[float, float] | None:
+    """(ran, waited) seconds of one process's loop thread from the sample before ``start`` to the
+    one after ``end``; None when its samples do not span the stall."""
+    times = [row[0] for row in rows]
     before = bisect.bisect_right(times, start) - 1
     after = bisect.bisect_left(times, end)
-    if before >= 0 and after < len(samples):
-        (t0, ran0, waited0), (t1, ran1, waited1) = samples[before], samples[after]
-        # A pair from two runners (a restarted triggerer) has counters that do not belong together.
-        if 0 < t1 - t0 < 5 * (end - start) + 1 and ran1 >= ran0 and waited1 >= waited0:
-            waited = min(waited1 - waited0, end - start)
+    if before < 0 or after >= len(rows):
+        return None
+    (_, ran0, waited0), (_, ran1, waited1) = rows[before], rows[after]
+    return ran1 - ran0, waited1 - waited0
+
+
+def _cause(
+    start: float, end: float, samples: Samples, collections: dict[int, list[tuple[float, float]]]
+) -> str | None:
+    """What the stall's time went to; ``None`` when the loop itself took ``OWN_LIMIT`` of it or more.
+
+    The triggerer forks two processes (the trigger runner and its log server): the runner is the one
+    whose loop thread was busy (ran or waited to run) during the stall.
+    """
+    spans = {pid: usage for pid, rows in samples.items() if (usage := _usage(rows, start, end)) is not None}
+    if not spans:
+        return None
+    pid, (_ran, waited) = max(spans.items(), key=lambda item: sum(item[1]))
+    gc_time = sum(
+        min(ended, end) - max(ended - took, start)
+        for ended, took in collections.get(pid, [])
+        if ended - took < end and ended > start
+    )
+    waited = min(waited, end - start)
     own = (end - start) - waited - gc_time
     if own < OWN_LIMIT:
         return f"{waited:.2f} s waiting for a CPU, {gc_time:.2f} s of garbage collection, {own:.2f} s the loop's own"

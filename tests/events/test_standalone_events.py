@@ -194,6 +194,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path: Path) -> None:
+    began = time.monotonic()
     home = tmp_path / "home"
     dags = home / "dags"
     (dags / "data").mkdir(parents=True)
@@ -217,7 +218,9 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
             "IMAGESEARCH_EVENTS_POLL_SECONDS": str(POLL),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             # Records where the trigger runner's time goes, to tell machine load from a blocking trigger.
-            "PYTHONPATH": str(recorder_path(home / "stall-recorder")),
+            "PYTHONPATH": os.pathsep.join(
+                [str(recorder_path(home / "stall-recorder")), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
             "IMAGESEARCH_STALL_LOG": str(stall_logs),
         }
         restarted: subprocess.Popen[bytes] | None = None
@@ -243,6 +246,8 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                 )
                 assert len(baseline) >= 2, f"the triggerer never polled the fleet:\n{airflow.tail()}"
 
+                print(f"deployment up, baseline taken: {time.monotonic() - began:.0f} s", flush=True)
+
                 # 1. Two changes: one into NORMAL, one into a failure status.
                 flipped_at = _flip(emulator, "fleet-007", "NORMAL")
                 _flip(emulator, "fleet-011", "ABNORMAL")
@@ -267,6 +272,8 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                 images = emulator.control.state()["images"].get(f"{DEFAULT_PROJECT_ID}/fleet-007", {})
                 assert len(images) == 282  # the sample's 300 rows less its 18 invalid ones
 
+                print(f"runs started and succeeded: {time.monotonic() - began:.0f} s", flush=True)
+
                 # 2. Five quiet intervals: nothing fires again, and the fleet costs one read per
                 # instance per interval for both watchers together.
                 quiet_from = time.time()
@@ -286,6 +293,8 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                 starts = [reads[0]["ts"] for reads in rounds]
                 gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
                 assert all(gap >= 0.8 * POLL for gap in gaps), gaps
+
+                print(f"quiet window: {len(whole)} whole rounds of 100 reads, gaps {gaps}", flush=True)
 
                 # 3. Restart the triggerer, with two changes while it is down.
                 old_pid = _triggerer_pid(airflow)
@@ -326,6 +335,7 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                         "ORDER BY instance_name"
                     ).fetchall()
                 assert rows == [("fleet-011", "CREATION", "ABNORMAL"), ("fleet-031", "CREATION", "ARREARAGE")]
+                print(f"restart checked: {time.monotonic() - began:.0f} s", flush=True)
                 output = airflow.output.read_text(errors="replace").splitlines()
         finally:
             if restarted is not None:
@@ -335,6 +345,7 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
     output = [line for line in output if line.startswith("triggerer")]
     output += triggerer_log.read_text(errors="replace").splitlines()
     assert not [line for line in output if "Trigger exited with error" in line or "Traceback" in line]
+    assert list(stall_logs.glob("sched-*.log")), "the recorder did not run in the trigger runner"
     found = stalls(output, stall_logs)
     for stall in found:
         print(f"stall of {stall.seconds:.2f} s: {stall.cause or 'the loop itself'}")

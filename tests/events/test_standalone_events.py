@@ -32,6 +32,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def _at(text: str | None) -> float:
 
 def _quoted(run_id: str) -> str:
     return urllib.parse.quote(run_id, safe="")
+
+
+def _dag_status(airflow: Standalone, dag_id: str) -> int:
+    return airflow.api("GET", f"/api/v2/dags/{dag_id}")[0]
 
 
 def _runs(airflow: Standalone, dag_id: str) -> list[dict[str, Any]]:
@@ -229,10 +234,7 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                 _tell(reaper, f"group {airflow.process.pid}")
                 for dag_id in (IMPORT_DAG, INCIDENT_DAG):
                     status = wait_until(
-                        lambda d=dag_id: airflow.api("GET", f"/api/v2/dags/{d}")[0],
-                        lambda s: s == 200,
-                        timeout=120,
-                        every=0.5,
+                        partial(_dag_status, airflow, dag_id), lambda s: s == 200, 120, every=0.5
                     )
                     assert status == 200, airflow.tail()
                 assert airflow.api("GET", "/api/v2/importErrors")[1]["total_entries"] == 0

@@ -13,8 +13,8 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import Any, cast
 
 import pytest
 
@@ -336,7 +336,7 @@ def test_a_restarted_watcher_neither_fires_again_nor_misses_a_change_made_while_
     def watcher() -> ImageSearchInstanceStatusEventTrigger:
         # Each start rebuilds the trigger from its kwargs, as a triggerer does.
         trigger = _watch(["shop-a", "shop-b"], ["NORMAL"])
-        trigger.asset_state_store = store
+        trigger.asset_state_store = cast(Any, store)
         return trigger
 
     async def first_life() -> list[dict[str, Any]]:
@@ -373,7 +373,7 @@ def test_an_event_not_yet_stored_is_reported_again_after_a_restart_with_the_same
 
     async def life() -> list[dict[str, Any]]:
         trigger = _watch(["shop-a"], ["NORMAL"])
-        trigger.asset_state_store = store
+        trigger.asset_state_store = cast(Any, store)
         async with Watching(emulator, trigger) as watching:
             await watching.until(lambda: bool(store.saves))  # the baseline is stored
             await watching.rounds("shop-a", 1)
@@ -392,10 +392,10 @@ def test_the_memory_is_stored_after_the_event_not_before(conn: str, emulator: Em
     _set(emulator, "shop-a", "CREATION")
     store = FakeAssetStore()
     trigger = _watch(["shop-a"], ["NORMAL"])
-    trigger.asset_state_store = store
+    trigger.asset_state_store = cast(Any, store)
 
     async def scenario() -> tuple[str, str]:
-        events = trigger.run()
+        events = cast(AsyncGenerator[Any, None], trigger.run())
         try:
             first = asyncio.ensure_future(anext(events))
             watching = Watching(emulator)
@@ -439,7 +439,7 @@ def test_a_store_that_fails_is_retried_and_the_watcher_goes_on(
 
     async def scenario() -> list[dict[str, Any]]:
         trigger = _watch(["shop-a"], ["NORMAL"])
-        trigger.asset_state_store = store
+        trigger.asset_state_store = cast(Any, store)
         async with Watching(emulator, trigger) as watching:
             await watching.rounds("shop-a", 2)
             _set(emulator, "shop-a", "NORMAL")
@@ -459,7 +459,8 @@ def test_one_trigger_on_two_assets_keeps_its_memory_in_both() -> None:
             self._by_uri: dict[str, FakeAssetStore] = {}
 
     trigger = _watch(["shop-a"], ["NORMAL"])
-    trigger.asset_state_store = Accessors()
+    accessors = Accessors()
+    trigger.asset_state_store = cast(Any, accessors)
     store = events_module._StateStore.of(trigger)
     assert store is not None
 
@@ -468,8 +469,7 @@ def test_one_trigger_on_two_assets_keeps_its_memory_in_both() -> None:
         return await store.load()
 
     assert _run(scenario) == {"format": 1}
-    accessors = trigger.asset_state_store._by_name
-    assert all(a.values == {trigger.state_key: {"format": 1}} for a in accessors.values())
+    assert all(a.values == {trigger.state_key: {"format": 1}} for a in accessors._by_name.values())
 
 
 # --- errors: nothing fires, nothing crashes, nothing hammers -----------------------------------------

@@ -215,14 +215,22 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
             )
             if failure is not None and _rereads_connection(failure) and hook is not None:
                 closing, hook = hook, None
-                await closing.aclose()
+                await _close(closing)
             if readings:
                 yield StatusRound(number, started_at, readings, str(failure) if failure else None)
             delay = _delay(target.poll_interval, problems.failed_rounds)
             await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
     finally:
         if hook is not None:
-            await hook.aclose()
+            await _close(hook)
+
+
+async def _close(hook: Any) -> None:
+    """Give the hook's shared client back; a failure to close never ends the loop."""
+    try:
+        await hook.aclose()
+    except Exception:
+        log.warning("Closing the ImageSearch hook failed", exc_info=True)
 
 
 async def _new_hook(target: PollTarget) -> Any:

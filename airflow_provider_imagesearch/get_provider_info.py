@@ -42,7 +42,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Huawei Cloud ImageSearch",
-                "python-modules": ["airflow_provider_imagesearch.triggers.imagesearch"],
+                "python-modules": [
+                    "airflow_provider_imagesearch.triggers.imagesearch",
+                    "airflow_provider_imagesearch.triggers.events",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_imagesearch.links.ImageSearchConsoleLink"],

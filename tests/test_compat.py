@@ -20,6 +20,7 @@ COMPAT_MODULE = PACKAGE / "version_compat.py"
 STABLE = {
     "airflow.sdk": {
         "Asset",
+        "AssetWatcher",
         "BaseHook",
         "BaseOperator",
         "BaseOperatorLink",
@@ -34,7 +35,7 @@ STABLE = {
         "task",
     },
     "airflow.sdk.log": {"mask_secret"},
-    "airflow.triggers.base": {"BaseTrigger", "TriggerEvent"},
+    "airflow.triggers.base": {"BaseEventTrigger", "BaseTrigger", "TriggerEvent"},
     "airflow.utils": {"db"},
 }
 

@@ -1,0 +1,353 @@
+"""Event-driven scheduling on ImageSearch instance statuses: an asset watcher's trigger.
+
+``ImageSearchInstanceStatusEventTrigger`` in an ``AssetWatcher`` makes an asset event each time a
+watched instance enters one of the given statuses, which starts every DAG scheduled on that asset: no
+DAG run and no sensor has to wait for it. The rules of what fires are in
+:mod:`~airflow_provider_imagesearch.triggers.status_memory`, the shared poll loop in
+:mod:`~airflow_provider_imagesearch.triggers.status_polling`; ``docs/events.rst`` is the user's guide.
+
+Importing this module costs a DAG file nothing beyond Airflow's trigger base class: the hook (httpx)
+is loaded in a worker thread of the triggerer when the first watcher starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Hashable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_provider_imagesearch import DEFAULT_CONN_ID, validation
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.models import InstanceStatus
+from airflow_provider_imagesearch.triggers.status_memory import StatusChange, StatusMemory, watch_digest
+from airflow_provider_imagesearch.triggers.status_polling import (
+    DEMAND,
+    LOCAL_STREAMS,
+    LOG_EVERY_ROUNDS,
+    PollTarget,
+    Reading,
+    StatusRound,
+    poll_rounds,
+)
+
+#: Instances a watcher's poll loop reads at once, by default.
+DEFAULT_MAX_CONCURRENCY = 16
+#: Seconds between an event and storing the memory that it was reported. The triggerer hands events
+#: to the scheduler about once a second: storing first could record as reported an event that a
+#: triggerer stopped at that moment never delivered (lost); storing after it was delivered leaves
+#: only the rarer duplicate, with the same ``event_id``.
+STORE_DELAY_SECONDS = 3.0
+#: Attempts to read the stored memory when a watcher starts, before it starts afresh.
+LOAD_ATTEMPTS = 3
+
+
+class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
+    """Fire an event each time a watched ImageSearch instance enters one of ``statuses``.
+
+    For an ``AssetWatcher``: each event becomes an asset event whose ``extra["payload"]`` is::
+
+        {"event_id": "...", "instance_name": "shop-1", "project_id": "...",
+         "old_status": "CREATION", "new_status": "NORMAL", "meaning": "the instance is ready to use",
+         "observed_at": "2026-01-01T10:00:00Z", "instance": {...details...},
+         "imagesearch_conn_id": "...", "watched_statuses": ["NORMAL"]}
+
+    What fires (see ``docs/events.rst``): a change of an instance's status *into* a watched status,
+    once. The first reading of each instance is its baseline (nothing fires for where it already is);
+    an unchanged status never fires again, whatever the number of polls; a failed read changes
+    nothing, so a change made during an outage fires when the outage ends. On Airflow 3.3 and later
+    what the watcher knows is kept in the asset's state store, so a restarted triggerer neither fires
+    again nor misses a change made while it was down; before 3.3 it is kept in memory, and a
+    restarted watcher takes a new baseline. A missing instance is "does not exist": it fires when it
+    appears in a watched status. Errors never end the watcher: see
+    :mod:`~airflow_provider_imagesearch.triggers.status_polling`.
+
+    Every watcher with the same connection, project, region, ``poll_interval`` and
+    ``max_concurrency`` shares one poll loop in the triggerer: one request per watched instance per
+    interval, however many watchers (and assets) watch it.
+
+    :param instance_names: the instance (a string) or instances to watch.
+    :param statuses: the statuses whose entry fires, e.g. ``["NORMAL"]``.
+    :param imagesearch_conn_id: connection id of type ``imagesearch``.
+    :param project_id: project id, overriding the connection's.
+    :param region: region id, overriding the connection's.
+    :param poll_interval: seconds between the starts of two rounds of reads.
+    :param max_concurrency: reads in flight at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        instance_names: str | Sequence[str],
+        statuses: Sequence[str],
+        imagesearch_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        region: str | None = None,
+        poll_interval: float = 60.0,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        super().__init__()
+        names = [instance_names] if isinstance(instance_names, str) else instance_names
+        if not isinstance(names, Sequence) or not names:
+            raise ImageSearchValidationError(
+                "instance_names", "an instance name or a non-empty list of them", instance_names
+            )
+        self.instance_names = list(
+            dict.fromkeys(validation.instance_name(n, "instance_names") for n in names)
+        )
+        self.statuses = sorted(s.value for s in InstanceStatus.parse_names(statuses, "statuses"))
+        if not isinstance(imagesearch_conn_id, str) or not imagesearch_conn_id:
+            raise ImageSearchValidationError("imagesearch_conn_id", "a connection id", imagesearch_conn_id)
+        self.imagesearch_conn_id = imagesearch_conn_id
+        self.project_id = None if project_id is None else validation.project_id(project_id)
+        self.region = None if region is None else validation.region(region)
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or poll_interval <= 0
+        ):
+            raise ImageSearchValidationError("poll_interval", "a number of seconds > 0", poll_interval)
+        self.poll_interval = float(poll_interval)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise ImageSearchValidationError("max_concurrency", "an integer from 1 to 1024", max_concurrency)
+        if not 1 <= max_concurrency <= 1024:
+            raise ImageSearchValidationError("max_concurrency", "an integer from 1 to 1024", max_concurrency)
+        self.max_concurrency = max_concurrency
+        digest = watch_digest(
+            conn_id=self.imagesearch_conn_id,
+            project_id=self.project_id,
+            region=self.region,
+            instance_names=sorted(self.instance_names),
+            statuses=self.statuses,
+        )
+        #: Short id of what this watcher watches: the prefix of its event ids.
+        self.watch_id = digest[:12]
+        #: Key of this watcher's memory in the asset's state store.
+        self.state_key = f"imagesearch_instance_status_{digest[:32]}"
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "instance_names": list(self.instance_names),
+                "statuses": list(self.statuses),
+                "imagesearch_conn_id": self.imagesearch_conn_id,
+                "project_id": self.project_id,
+                "region": self.region,
+                "poll_interval": self.poll_interval,
+                "max_concurrency": self.max_concurrency,
+            },
+        )
+
+    # --- the shared poll loop ---------------------------------------------------------------------
+
+    def poll_target(self) -> PollTarget:
+        return PollTarget(
+            imagesearch_conn_id=self.imagesearch_conn_id,
+            project_id=self.project_id,
+            region=self.region,
+            poll_interval=self.poll_interval,
+            max_concurrency=self.max_concurrency,
+        )
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Airflow 3.3+: watchers with equal keys share one poll loop (:meth:`open_shared_stream`)."""
+        return self.poll_target().key()
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """The shared poll loop of the watchers whose ``kwargs`` give this loop's key.
+
+        It reads what every watcher of the key needs (they register it as they start), not only the
+        instances in ``kwargs``.
+        """
+        async for status_round in poll_rounds(cls(**kwargs).poll_target()):
+            yield status_round
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Airflow before 3.3 (no shared streams in the triggerer): the same sharing, done here."""
+        _, kwargs = self.serialize()
+        stream = LOCAL_STREAMS.subscribe(
+            self.shared_stream_key(), lambda: type(self).open_shared_stream(kwargs)
+        )
+        async for event in self.filter_shared_stream(stream):
+            yield event
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the shared rounds: the changes into a watched status."""
+        key = self.shared_stream_key()
+        DEMAND.add(key, self.instance_names)
+        try:
+            store = _StateStore.of(self)
+            memory = await self._recall(store)
+            async for status_round in shared_stream:
+                if not isinstance(status_round, StatusRound):
+                    continue
+                payloads = self._judge(memory, status_round)
+                for payload in payloads:
+                    yield TriggerEvent(payload)
+                if memory.dirty and store is not None:
+                    if payloads:
+                        await asyncio.sleep(STORE_DELAY_SECONDS)
+                    await self._remember(store, memory)
+        finally:
+            DEMAND.remove(key, self.instance_names)
+
+    # --- the watcher's memory ---------------------------------------------------------------------
+
+    async def _recall(self, store: _StateStore | None) -> StatusMemory:
+        fresh = StatusMemory(self.statuses, int(time.time() * 1000))
+        if store is None:
+            self.log.info(
+                "Watching %d instance(s) for %s; what the watcher knows is kept in this process only "
+                "(no asset state store: Airflow before 3.3, or not run by an asset watcher): the first "
+                "readings are the baseline",
+                len(self.instance_names),
+                "/".join(self.statuses),
+            )
+            return fresh
+        stored: Any = None
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            try:
+                stored = await store.load()
+                break
+            except Exception as error:
+                if attempt == LOAD_ATTEMPTS:
+                    self.log.warning(
+                        "Could not read what watcher %s knows (%s); starting afresh: the first readings "
+                        "are the baseline",
+                        self.watch_id,
+                        error,
+                    )
+                    return fresh
+                await asyncio.sleep(2 ** (attempt - 1))
+        memory = StatusMemory.from_stored(stored, self.statuses)
+        if memory is None:
+            if stored is not None:
+                self.log.warning(
+                    "The stored memory of watcher %s is not usable; starting afresh", self.watch_id
+                )
+            self.log.info(
+                "Watching %d instance(s) for %s; nothing stored yet (first start): the first readings "
+                "are the baseline, kept in the asset state store from now on",
+                len(self.instance_names),
+                "/".join(self.statuses),
+            )
+            return fresh
+        self.log.info(
+            "Watching %d instance(s) for %s; resumed what watcher %s knew from the asset state store: "
+            "a change made while it was stopped fires now",
+            len(self.instance_names),
+            "/".join(self.statuses),
+            self.watch_id,
+        )
+        return memory
+
+    async def _remember(self, store: _StateStore, memory: StatusMemory) -> None:
+        try:
+            await store.save(memory.to_stored())
+        except Exception as error:  # still in memory (dirty): stored again after the next round
+            store.failures += 1
+            if store.failures == 1 or store.failures % LOG_EVERY_ROUNDS == 0:
+                self.log.warning(
+                    "Could not store what watcher %s knows (%d time(s) in a row): %s; trying again after "
+                    "the next round. Until it is stored, a restarted triggerer reports these changes again",
+                    self.watch_id,
+                    store.failures,
+                    error,
+                )
+        else:
+            if store.failures:
+                self.log.info("Stored what watcher %s knows again", self.watch_id)
+            store.failures = 0
+            memory.dirty = False
+
+    # --- what fires -------------------------------------------------------------------------------
+
+    def _judge(self, memory: StatusMemory, status_round: StatusRound) -> list[dict[str, Any]]:
+        payloads = []
+        for name in self.instance_names:
+            reading = status_round.readings.get(name)
+            if reading is None or reading.error is not None:
+                continue  # not read this round: what is known stays
+            first = not memory.knows(name)
+            change = memory.observe(name, reading.status)
+            if first:
+                if reading.status is None:
+                    self.log.info("Instance %s does not exist (yet)", name)
+                continue
+            if change is None:
+                continue
+            if change.new_status is None:
+                self.log.warning("Instance %s does not exist any more (it was %s)", name, change.old_status)
+            elif change.fires:
+                self.log.info(
+                    "Instance %s: %s -> %s: event", name, _shown(change.old_status), change.new_status
+                )
+                payloads.append(self._payload(memory, change, reading, status_round))
+            else:
+                self.log.info("Instance %s: %s -> %s", name, _shown(change.old_status), change.new_status)
+        return payloads
+
+    def _payload(
+        self, memory: StatusMemory, change: StatusChange, reading: Reading, status_round: StatusRound
+    ) -> dict[str, Any]:
+        assert change.new_status is not None
+        instance = dict(reading.instance or {})
+        observed = datetime.fromtimestamp(status_round.started_at, tz=UTC)
+        return {
+            "event_id": memory.event_id(self.watch_id, change),
+            "instance_name": change.instance_name,
+            "project_id": instance.get("project_id") or self.project_id,
+            "old_status": change.old_status,
+            "new_status": change.new_status,
+            "meaning": InstanceStatus(change.new_status).meaning,
+            "observed_at": observed.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "instance": instance,
+            "imagesearch_conn_id": self.imagesearch_conn_id,
+            "watched_statuses": list(self.statuses),
+        }
+
+
+def _shown(status: str | None) -> str:
+    return status if status is not None else "(did not exist)"
+
+
+class _StateStore:
+    """The watcher's memory in its asset's state store (Airflow 3.3+), under its ``state_key``.
+
+    The triggerer gives each watcher an accessor for the asset(s) it watches. Usually one: then the
+    accessor's own ``aget``/``aset``. When one trigger serves several assets (the same watcher
+    configured on two assets), the memory is written to each and read from the first that has it.
+    """
+
+    def __init__(self, accessors: list[Any], key: str) -> None:
+        self._accessors = accessors
+        self._key = key
+        #: Saves that failed in a row.
+        self.failures = 0
+
+    @classmethod
+    def of(cls, trigger: ImageSearchInstanceStatusEventTrigger) -> _StateStore | None:
+        store = getattr(trigger, "asset_state_store", None)  # set by the 3.3+ triggerer for watchers
+        if store is None:
+            return None
+        per_asset = [
+            *(getattr(store, "_by_name", None) or {}).values(),
+            *(getattr(store, "_by_uri", None) or {}).values(),
+        ]
+        return cls(per_asset if len(per_asset) > 1 else [store], trigger.state_key)
+
+    async def load(self) -> Any:
+        for accessor in self._accessors:
+            value = await accessor.aget(self._key)
+            if value is not None:
+                return value
+        return None
+
+    async def save(self, value: dict[str, Any]) -> None:
+        for accessor in self._accessors:
+            await accessor.aset(self._key, value)

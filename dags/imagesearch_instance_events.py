@@ -1,0 +1,237 @@
+"""Event-driven ImageSearch DAGs: import when an instance becomes ready, record an incident when one fails.
+
+Two assets are watched in the triggerer by ``ImageSearchInstanceStatusEventTrigger`` (no DAG run and no
+sensor waits for anything):
+
+* ``imagesearch_instance_ready`` gets an event each time an instance of the fleet **enters** ``NORMAL``.
+  It schedules ``imagesearch_import_on_ready``, which imports the sample catalogue
+  (``data/sample_catalog.csv``, the manifest of ``imagesearch_catalog_import``) into each instance the
+  triggering events name, through the import ledger (a second import of the same instance sends nothing).
+* ``imagesearch_instance_incident`` gets an event each time an instance enters a failure status
+  (``ARREARAGE``, ``ABNORMAL``, ``DELETING_FAILED``, ``CREATION_FAILD``). It schedules
+  ``imagesearch_record_incident``, which writes one row per event into a reporting table (SQLite by
+  default, any SQL connection), keyed by the event's ``event_id``: a rerun of the DAG run, or the same
+  event reported twice, writes no second row.
+
+Several events can start one DAG run (the scheduler gathers the events that arrived since the last run):
+both DAGs act on every triggering event, not only the first.
+
+Both watchers poll the same fleet on the same connection at the same interval, so the triggerer reads
+each instance once per interval for the two of them. Configure them with environment variables
+(read when the file is parsed; the defaults watch the instance of ``imagesearch_catalog_import``):
+
+| variable | default | meaning |
+|---|---|---|
+| ``IMAGESEARCH_EVENTS_INSTANCES`` | ``catalog-demo`` | comma-separated instance names to watch |
+| ``IMAGESEARCH_EVENTS_CONN_ID`` | ``imagesearch_default`` | the ImageSearch connection |
+| ``IMAGESEARCH_EVENTS_POLL_SECONDS`` | ``60`` | seconds between two reads of each instance |
+
+**Params** (both DAGs): ``db_conn_id`` (any common-sql connection: the import ledger, the incident table),
+and ``incident_table`` for the second.
+
+Parsing this file imports no HTTP client, no pandas and no SQLAlchemy ORM: the tasks load them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, AssetWatcher, Param, dag, get_current_context, task
+
+from airflow_provider_imagesearch.archive import TABLE_NAME_PATTERN
+from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+from airflow_provider_imagesearch.triggers.events import ImageSearchInstanceStatusEventTrigger
+
+DATA = Path(__file__).resolve().parent / "data"
+#: Rows of ``data/sample_catalog.csv`` that are invalid on purpose (see ``imagesearch_catalog_import``).
+SAMPLE_INVALID_ROWS = 18
+INCIDENT_TABLE = "imagesearch_instance_incidents"
+FAILURE_STATUSES = ["ARREARAGE", "ABNORMAL", "DELETING_FAILED", "CREATION_FAILD"]
+
+CONN_ID = os.environ.get("IMAGESEARCH_EVENTS_CONN_ID", "imagesearch_default")
+FLEET = [
+    n.strip() for n in os.environ.get("IMAGESEARCH_EVENTS_INSTANCES", "catalog-demo").split(",") if n.strip()
+]
+POLL_SECONDS = float(os.environ.get("IMAGESEARCH_EVENTS_POLL_SECONDS", "60"))
+
+# [START howto_trigger_imagesearch_instance_events]
+INSTANCE_READY = Asset(
+    name="imagesearch_instance_ready",
+    watchers=[
+        AssetWatcher(
+            name="imagesearch_fleet_ready",
+            trigger=ImageSearchInstanceStatusEventTrigger(
+                instance_names=FLEET,
+                statuses=["NORMAL"],
+                imagesearch_conn_id=CONN_ID,
+                poll_interval=POLL_SECONDS,
+            ),
+        )
+    ],
+)
+
+INSTANCE_INCIDENT = Asset(
+    name="imagesearch_instance_incident",
+    watchers=[
+        AssetWatcher(
+            name="imagesearch_fleet_incidents",
+            trigger=ImageSearchInstanceStatusEventTrigger(
+                instance_names=FLEET,
+                statuses=FAILURE_STATUSES,
+                imagesearch_conn_id=CONN_ID,
+                poll_interval=POLL_SECONDS,
+            ),
+        )
+    ],
+)
+# [END howto_trigger_imagesearch_instance_events]
+
+
+def event_payloads(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> list[dict[str, Any]]:
+    """The watcher payloads of a run's triggering asset events, oldest first, each event once."""
+    payloads: dict[str, dict[str, Any]] = {}
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            payload = (getattr(event, "extra", None) or {}).get("payload")
+            if isinstance(payload, dict) and isinstance(payload.get("event_id"), str):
+                payloads.setdefault(payload["event_id"], payload)
+    return list(payloads.values())
+
+
+def record_incidents(
+    payloads: Iterable[Mapping[str, Any]], *, db_conn_id: str, table: str, run_id: str
+) -> dict[str, int]:
+    """Write one row per event into ``table`` (created if missing), in one transaction.
+
+    Keyed by ``event_id``: an event already recorded (a rerun, or the same event reported twice) is
+    left as it is. Returns ``{"events": ..., "recorded": ..., "already_recorded": ...}``.
+    """
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.archive import sql_engine, validate_table_name
+
+    schema, _, name = validate_table_name(table).rpartition(".")
+    target = sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("event_id", sa.String(200), primary_key=True),
+        sa.Column("instance_name", sa.String(16), nullable=False),
+        sa.Column("project_id", sa.String(64)),
+        sa.Column("old_status", sa.String(32)),
+        sa.Column("new_status", sa.String(32), nullable=False),
+        sa.Column("meaning", sa.String(200)),
+        sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dag_run_id", sa.String(250), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        schema=schema or None,
+    )
+    now = datetime.now().astimezone()
+    rows: dict[str, dict[str, Any]] = {
+        p["event_id"]: {
+            "event_id": p["event_id"],
+            "instance_name": p["instance_name"],
+            "project_id": p.get("project_id"),
+            "old_status": p.get("old_status"),
+            "new_status": p["new_status"],
+            "meaning": p.get("meaning"),
+            "observed_at": datetime.fromisoformat(str(p["observed_at"]).replace("Z", "+00:00")),
+            "dag_run_id": run_id,
+            "recorded_at": now,
+        }
+        for p in payloads
+    }
+    if not rows:
+        return {"events": 0, "recorded": 0, "already_recorded": 0}
+    engine = sql_engine(db_conn_id)
+    target.create(engine, checkfirst=True)
+    with engine.begin() as connection:
+        known = set(
+            connection.execute(
+                sa.select(target.c.event_id).where(target.c.event_id.in_(list(rows)))
+            ).scalars()
+        )
+        new = [row for event_id, row in rows.items() if event_id not in known]
+        if new:
+            connection.execute(sa.insert(target), new)
+    return {"events": len(rows), "recorded": len(new), "already_recorded": len(known)}
+
+
+DB_CONN_PARAM = Param(
+    "imagesearch_archive_db",
+    type="string",
+    description="SQL connection (SQLite, PostgreSQL) of the import ledger and of the incident table.",
+)
+
+
+# [START howto_dag_imagesearch_import_on_ready]
+@dag(
+    dag_id="imagesearch_import_on_ready",
+    schedule=[INSTANCE_READY],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["imagesearch", "example", "event-driven"],
+    params={"db_conn_id": DB_CONN_PARAM},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    doc_md=__doc__,
+)
+def imagesearch_import_on_ready() -> None:
+    @task
+    def instances_that_became_ready() -> list[str]:
+        """The instance of each triggering event, once each (the event says which became ready)."""
+        events = get_current_context()["triggering_asset_events"]
+        return list(dict.fromkeys(p["instance_name"] for p in event_payloads(events)))
+
+    ImageSearchImportImagesOperator.partial(
+        task_id="import_catalog",
+        imagesearch_conn_id=CONN_ID,
+        manifest=str(DATA / "sample_catalog.csv"),
+        ledger_conn_id="{{ params.db_conn_id }}",
+        max_concurrency=8,
+        # The sample's invalid rows are known and recorded as invalid: they must not fail the run.
+        max_failed=SAMPLE_INVALID_ROWS,
+    ).expand(instance_name=instances_that_became_ready())
+
+
+# [END howto_dag_imagesearch_import_on_ready]
+
+
+# [START howto_dag_imagesearch_record_incident]
+@dag(
+    dag_id="imagesearch_record_incident",
+    schedule=[INSTANCE_INCIDENT],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    # One run writes at a time: two runs never race on the same event_id.
+    max_active_runs=1,
+    tags=["imagesearch", "example", "event-driven"],
+    params={
+        "db_conn_id": DB_CONN_PARAM,
+        "incident_table": Param(INCIDENT_TABLE, type="string", pattern=TABLE_NAME_PATTERN),
+    },
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    doc_md=__doc__,
+)
+def imagesearch_record_incident() -> None:
+    @task
+    def record() -> dict[str, int]:
+        """One row per triggering event in the incident table; an event already there is kept as is."""
+        context = get_current_context()
+        params = context["params"]
+        return record_incidents(
+            event_payloads(context["triggering_asset_events"]),
+            db_conn_id=params["db_conn_id"],
+            table=params["incident_table"],
+            run_id=context["run_id"],
+        )
+
+    record()
+
+
+# [END howto_dag_imagesearch_record_incident]
+
+imagesearch_import_on_ready()
+imagesearch_record_incident()

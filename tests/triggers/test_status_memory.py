@@ -1,0 +1,141 @@
+"""The watcher's rules of what fires (StatusMemory), without I/O: each rule of docs/events.rst."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_imagesearch.triggers.status_memory import StatusMemory, watch_digest
+
+READY = ["NORMAL"]
+
+
+def test_the_first_reading_is_the_baseline_and_never_fires() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    assert memory.observe("shop", "NORMAL") is None  # already NORMAL when the watch began
+    assert memory.knows("shop")
+    assert memory.status("shop") == "NORMAL"
+
+
+def test_entering_a_watched_status_fires_once_and_an_unchanged_status_never_again() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    memory.observe("shop", "CREATION")
+    change = memory.observe("shop", "NORMAL")
+    assert change is not None
+    assert (change.old_status, change.new_status, change.seq, change.fires) == ("CREATION", "NORMAL", 1, True)
+    assert [memory.observe("shop", "NORMAL") for _ in range(50)] == [None] * 50
+
+
+def test_a_change_to_an_unwatched_status_is_recorded_but_does_not_fire() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    memory.observe("shop", "NORMAL")
+    leaving = memory.observe("shop", "ABNORMAL")
+    assert leaving is not None
+    assert leaving.fires is False
+    back = memory.observe("shop", "NORMAL")  # entering again: fires again
+    assert back is not None
+    assert (back.old_status, back.fires, back.seq) == ("ABNORMAL", True, 2)
+
+
+def test_a_missing_instance_fires_when_it_appears_in_a_watched_status_and_not_when_it_goes() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    assert memory.observe("ghost", None) is None  # baseline: does not exist
+    assert memory.knows("ghost")
+    appears = memory.observe("ghost", "NORMAL")
+    assert appears is not None
+    assert (appears.old_status, appears.fires) == (None, True)
+    gone = memory.observe("ghost", None)
+    assert gone is not None
+    assert (gone.new_status, gone.fires) == (None, False)
+
+
+def test_several_statuses_each_fire_on_entry() -> None:
+    memory = StatusMemory(["ABNORMAL", "ARREARAGE"], epoch_ms=1)
+    memory.observe("shop", "NORMAL")
+    first = memory.observe("shop", "ABNORMAL")
+    second = memory.observe("shop", "ARREARAGE")  # from one watched status into another: an entry
+    assert first is not None
+    assert second is not None
+    assert first.fires
+    assert second.fires
+
+
+def test_the_stored_memory_resumes_exactly_what_was_known() -> None:
+    memory = StatusMemory(READY, epoch_ms=1234)
+    memory.observe("a", "CREATION")
+    memory.observe("a", "NORMAL")
+    memory.observe("b", None)
+    stored = json.loads(json.dumps(memory.to_stored()))  # what a state store gives back
+    resumed = StatusMemory.from_stored(stored, READY)
+    assert resumed is not None
+    assert resumed.dirty is False
+    assert resumed.epoch_ms == 1234
+    # A restarted watcher: what it reported does not fire again ...
+    assert resumed.observe("a", "NORMAL") is None
+    assert resumed.observe("b", None) is None
+    # ... and a change made while it was down fires against what it knew.
+    appeared = resumed.observe("b", "NORMAL")
+    assert appeared is not None
+    assert (appeared.old_status, appeared.fires) == (None, True)
+
+
+def test_a_change_reported_twice_has_one_event_id_and_a_new_memory_never_reuses_ids() -> None:
+    stored = StatusMemory(READY, epoch_ms=1)
+    stored.observe("a", "CREATION")
+    snapshot = stored.to_stored()
+    # The watcher fired, then stopped before storing the change: it reports it again after a restart.
+    before = StatusMemory.from_stored(snapshot, READY)
+    again = StatusMemory.from_stored(snapshot, READY)
+    assert before is not None
+    assert again is not None
+    first, second = before.observe("a", "NORMAL"), again.observe("a", "NORMAL")
+    assert first is not None
+    assert second is not None
+    assert before.event_id("w", first) == again.event_id("w", second)
+    # A memory made afresh (no store, or a lost one) has its own epoch: no id of the old one recurs.
+    fresh = StatusMemory(READY, epoch_ms=2)
+    fresh.observe("a", "CREATION")
+    third = fresh.observe("a", "NORMAL")
+    assert third is not None
+    assert fresh.event_id("w", third) != before.event_id("w", first)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "text",
+        {},
+        {"format": 2, "epoch_ms": 1, "known": {}},
+        {"format": 1, "epoch_ms": "1", "known": {}},
+        {"format": 1, "epoch_ms": True, "known": {}},
+        {"format": 1, "epoch_ms": 1, "known": []},
+        {"format": 1, "epoch_ms": 1, "known": {"a": "NORMAL"}},
+        {"format": 1, "epoch_ms": 1, "known": {"a": ["NORMAL"]}},
+        {"format": 1, "epoch_ms": 1, "known": {"a": [1, 0]}},
+        {"format": 1, "epoch_ms": 1, "known": {"a": ["NORMAL", -1]}},
+        {"format": 1, "epoch_ms": 1, "known": {"a": ["NORMAL", 1.5]}},
+    ],
+)
+def test_a_stored_value_that_is_not_a_memory_is_refused(value: object) -> None:
+    assert StatusMemory.from_stored(value, READY) is None
+
+
+def test_the_memory_is_dirty_until_stored() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    assert memory.dirty  # new: nothing stored yet
+    memory.dirty = False
+    memory.observe("a", "NORMAL")
+    assert memory.dirty
+    memory.dirty = False
+    memory.observe("a", "NORMAL")
+    assert not memory.dirty  # an unchanged reading changes nothing to store
+
+
+def test_watch_digest_is_stable_and_order_free() -> None:
+    one = watch_digest(conn_id="c", instance_names=["a", "b"], statuses=["NORMAL"])
+    assert one == watch_digest(statuses=["NORMAL"], instance_names=["a", "b"], conn_id="c")
+    assert one != watch_digest(conn_id="c", instance_names=["a"], statuses=["NORMAL"])
+    # Python's hash() of a string changes between processes; this must not (it keys stored state).
+    assert one == "62b7fd811fff033fff236d777a38d2eab771e5a1cd1fd60a49f7da37316e07ee"

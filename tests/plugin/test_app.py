@@ -79,7 +79,12 @@ def test_the_plugin_is_mounted_and_listed(client: Any) -> None:
     (plugin,) = [p for p in listed.json()["plugins"] if p["name"] == "imagesearch"]
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/imagesearch"
     (view,) = plugin["external_views"]
-    assert (view["name"], view["href"], view["destination"]) == ("ImageSearch", "imagesearch/", "nav")
+    assert (view["name"], view["href"], view["destination"], view["category"]) == (
+        "ImageSearch",
+        "imagesearch/",
+        "nav",
+        "browse",
+    )
     assert view["url_route"] is None  # a new tab, not Airflow's sandboxed frame (see plugin.py)
 
 

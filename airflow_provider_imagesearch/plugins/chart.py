@@ -6,6 +6,7 @@ from a CDN. This module only computes positions and labels; the template escapes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ LANE_HEIGHT = 22
 LANE_GAP = 6
 AXIS_HEIGHT = 28
 TICKS = 5
-#: A lane's last segment extends this share of the span past its last snapshot (so it is visible).
+#: With no interval between snapshots to go by (one archive run), the last segment's share of the span.
 LAST_SEGMENT_SHARE = 0.02
 
 
@@ -105,7 +106,15 @@ def build_chart(points: Mapping[str, Sequence[StatusPoint]]) -> Chart:
     start = min(moments) if moments else None
     end = max(moments) if moments else None
     span = (end - start) if start is not None and end is not None else timedelta(0)
-    tail = max(span * LAST_SEGMENT_SHARE, timedelta(seconds=1))
+    # A status holds until the next archive run: the newest one is drawn for one usual interval between
+    # runs (the median gap), so a change seen by the latest run is as wide as any other run's share.
+    gaps = sorted(
+        later.fetched_at - earlier.fetched_at
+        for series in points.values()
+        for earlier, later in itertools.pairwise(series)
+        if later.fetched_at > earlier.fetched_at
+    )
+    tail = max(gaps[len(gaps) // 2] if gaps else span * LAST_SEGMENT_SHARE, timedelta(seconds=1))
     axis_end = end + tail if end is not None else None
     total = (axis_end - start).total_seconds() if start is not None and axis_end is not None else 1.0
 
@@ -150,10 +159,11 @@ def build_chart(points: Mapping[str, Sequence[StatusPoint]]) -> Chart:
         lanes.append(lane)
     ticks = []
     if start is not None and axis_end is not None:
-        for step in range(TICKS + 1):
+        # Labels at the start and at each fifth; none at the very end, where it would run out of the plot.
+        for step in range(TICKS):
             moment = start + (axis_end - start) * step / TICKS
-            anchor = "start" if step == 0 else "end" if step == TICKS else "middle"
-            ticks.append(Tick(round(x_of(moment), 2), format_time(moment, tick=span), anchor))
+            anchor = "start" if step == 0 else "middle"
+            ticks.append(Tick(round(x_of(moment), 2), format_time(moment, tick=axis_end - start), anchor))
     height = AXIS_HEIGHT + len(lanes) * (LANE_HEIGHT + LANE_GAP) + 4
     changes.sort(key=lambda change: (change.at, change.instance_name), reverse=True)
     return Chart(

@@ -120,7 +120,9 @@ def test_chart_lanes_segments_and_changes() -> None:
     ]
     assert [label for label, _ in chart.legend] == ["ABNORMAL", "NORMAL"]
     assert chart.ticks[0].label == "03-03 10:00:00"
-    assert [tick.anchor for tick in chart.ticks][0::5] == ["start", "end"]
+    assert [tick.anchor for tick in chart.ticks] == ["start", "middle", "middle", "middle", "middle"]
+    # The newest status is drawn for one usual interval between runs (10 minutes here).
+    assert a.segments[1].width == pytest.approx(a.segments[0].width)
     assert build_chart({}).lanes == []
 
 

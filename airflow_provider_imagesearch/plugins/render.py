@@ -137,7 +137,7 @@ def console_links(conn_id: str) -> ConsoleLinks:
     import logging
 
     if not conn_id:
-        return ConsoleLinks(notice="No console links: [imagesearch] imagesearch_conn_id is empty.")
+        return ConsoleLinks()  # links turned off on purpose: nothing to tell
     from airflow.sdk import BaseHook
 
     from airflow_provider_imagesearch.settings import settings_from_connection

@@ -189,7 +189,7 @@ db.resetdb()
 from airflow.api_fastapi.app import create_app, get_auth_manager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi.testclient import TestClient
-from airflow_provider_imagesearch.plugins import queries
+from airflow_provider_imagesearch.plugins import storage
 
 app = create_app()
 client = TestClient(app)
@@ -200,7 +200,7 @@ for database, conn_id in args["databases"].items():
     # The page reads its options at every request: point it at this database.
     os.environ["AIRFLOW__IMAGESEARCH__ARCHIVE_CONN_ID"] = conn_id
     os.environ["AIRFLOW__IMAGESEARCH__LEDGER_CONN_ID"] = conn_id
-    engine = queries.ENGINES.get(conn_id, "bench")
+    engine = storage.ENGINES.get(conn_id, "bench")
     result = {"first_view_s": {}, "page_s": {}, "control_s": {}, "control_rows": {}, "bytes": {}}
     for name, path in args["pages"].items():
         started = time.perf_counter()

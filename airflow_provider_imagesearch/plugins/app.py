@@ -28,7 +28,7 @@ from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from airflow_provider_imagesearch.plugins import queries, render
+from airflow_provider_imagesearch.plugins import queries, render, storage
 from airflow_provider_imagesearch.plugins.chart import build_chart
 from airflow_provider_imagesearch.plugins.options import OptionError, PageOptions
 from airflow_provider_imagesearch.version_compat import conf
@@ -105,7 +105,7 @@ class Page:
 def _engine(conn_id: str, field: str, notices: list[str]) -> Any:
     """The connection's engine, or None with a notice saying why (never the connection's details)."""
     try:
-        return queries.ENGINES.get(conn_id, field)
+        return storage.ENGINES.get(conn_id, field)
     except Exception as error:
         log.warning("ImageSearch page: connection %r unusable: %s", conn_id, error)
         notices.append(f"The connection {conn_id!r} ([imagesearch] {field}) could not be used.")

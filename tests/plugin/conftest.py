@@ -51,7 +51,7 @@ def _database(
 ) -> Iterator[Database]:
     import sqlalchemy as sa
 
-    from airflow_provider_imagesearch.plugins import queries
+    from airflow_provider_imagesearch.plugins import storage
 
     if dialect == "sqlite":
         path = tmp_path / "page.db"
@@ -66,10 +66,10 @@ def _database(
         with engine.begin() as connection:
             for table in (ARCHIVE, LEDGER):
                 connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
-    queries.ENGINES.clear()
-    queries.forget_indexes()
+    storage.ENGINES.clear()
+    storage.forget_indexes()
     yield Database(CONN_ID, engine, dialect)
-    queries.ENGINES.clear()
+    storage.ENGINES.clear()
     engine.dispose()
 
 

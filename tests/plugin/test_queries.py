@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_imagesearch.plugins import queries
+from airflow_provider_imagesearch.plugins import queries, storage
 from tests.plugin.conftest import (
     ARCHIVE,
     LEDGER,
@@ -21,7 +21,7 @@ from tests.plugin.conftest import (
 
 
 def _engine(database: Database) -> object:
-    return queries.ENGINES.get(database.conn_id, "archive_conn_id")
+    return storage.ENGINES.get(database.conn_id, "archive_conn_id")
 
 
 def _three_runs(database: Database) -> None:
@@ -207,7 +207,7 @@ def test_the_indexes_are_created_once_and_used(database: Database) -> None:
     assert archive_indexes["ix_isui_imagesearch_instance_archive"] == list(queries.ARCHIVE_INDEX)
     assert ledger_indexes["ix_isui_imagesearch_import_ledger"] == list(queries.LEDGER_INDEX)
     # Again, in a fresh process state: found, not created twice.
-    queries.forget_indexes()
+    storage.forget_indexes()
     queries.archive_index(engine, ARCHIVE)
     queries.ledger_index(engine, LEDGER)
     assert len(sa.inspect(database.engine).get_indexes(LEDGER)) == len(ledger_indexes)
@@ -236,8 +236,8 @@ def test_an_index_that_cannot_be_created_is_a_warning_not_an_error(
     write_frame(writer, ARCHIVE, frame, "run_1")
     writer.dispose()
     read_only = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    queries.forget_indexes()
-    with caplog.at_level(logging.WARNING, logger=queries.__name__):
+    storage.forget_indexes()
+    with caplog.at_level(logging.WARNING, logger=storage.__name__):
         queries.archive_index(read_only, ARCHIVE)
     assert "Could not create index ix_isui_imagesearch_instance_archive" in caplog.text
     # The page still reads.

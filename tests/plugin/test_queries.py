@@ -243,3 +243,29 @@ def test_an_index_that_cannot_be_created_is_a_warning_not_an_error(
     # The page still reads.
     assert [row.instance_name for row in queries.fleet(read_only, ARCHIVE).rows] == ["shop-a"]
     read_only.dispose()
+
+
+def test_an_edited_connection_applies_at_the_next_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    monkeypatch.setenv("AIRFLOW_CONN_PAGE_EDITED_DB", json.dumps({"conn_type": "sqlite", "host": str(first)}))
+    engine = storage.ENGINES.get("page_edited_db", "archive_conn_id")
+    assert storage.ENGINES.get("page_edited_db", "archive_conn_id") is engine  # one pool per connection
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PAGE_EDITED_DB", json.dumps({"conn_type": "sqlite", "host": str(second)})
+    )
+    edited = storage.ENGINES.get("page_edited_db", "archive_conn_id")
+    assert edited is not engine
+    assert str(edited.url.database) == str(second)
+    storage.ENGINES.clear()
+
+
+def test_a_connection_that_is_not_sql_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_PAGE_NOT_SQL", json.dumps({"conn_type": "http", "host": "example.com"}))
+    with pytest.raises(ValueError, match="Invalid ledger_conn_id 'page_not_sql': the id of a SQL connection"):
+        storage.ENGINES.get("page_not_sql", "ledger_conn_id")

@@ -98,7 +98,8 @@ def page_airflow(
         env_name("imagesearch_default"): json.dumps(connection_fields(page_emulator.url, "token")),
         env_name("imagesearch_archive_db"): json.dumps({"conn_type": "sqlite", "host": str(database)}),
     }
-    with run_standalone(home, REPO / "dags", env) as standalone:
+    # A loaded CI machine can take minutes to bring every component up.
+    with run_standalone(home, REPO / "dags", env, ready_timeout=300) as standalone:
         yield standalone, database
 
 

@@ -84,6 +84,7 @@ def imagesearch_instance_archive() -> None:
 
     batches = instance_batches()
 
+    # [START howto_archive_every_status]
     ready = ImageSearchInstanceStatusSensor.partial(
         task_id="wait_until_normal",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
@@ -102,6 +103,7 @@ def imagesearch_instance_archive() -> None:
         # Runs after a skipped wait too; an error that is not a status (a refused token) still fails it.
         trigger_rule="none_failed",
     ).expand(instance_names=batches)
+    # [END howto_archive_every_status]
 
     @task(outlets=[ARCHIVE_ASSET])
     def archive(batch_details: list[list[dict[str, Any]]]) -> dict[str, Any]:

@@ -266,6 +266,9 @@ def test_an_edited_connection_applies_at_the_next_view(
 def test_a_connection_that_is_not_sql_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    monkeypatch.setenv("AIRFLOW_CONN_PAGE_NOT_SQL", json.dumps({"conn_type": "http", "host": "example.com"}))
+    # An ImageSearch connection: a hook, but not a SQL one.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PAGE_NOT_SQL", json.dumps({"conn_type": "imagesearch", "host": "https://example.com"})
+    )
     with pytest.raises(ValueError, match="Invalid ledger_conn_id 'page_not_sql': the id of a SQL connection"):
         storage.ENGINES.get("page_not_sql", "ledger_conn_id")

@@ -31,12 +31,13 @@ install: $(STAMP)
 COMPAT_AIRFLOW := 3.1.8
 COMPAT_VENV := .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
-COMPAT_TESTS := tests/hooks tests/operators tests/sensors tests/triggers tests/test_compat.py
+COMPAT_TESTS := tests/hooks tests/operators tests/sensors tests/triggers tests/test_compat.py tests/plugin
 
 $(COMPAT_STAMP): pyproject.toml constraints-compat.txt | $(UV)
 	$(UV) venv -q -p $(PYTHON) --allow-existing $(COMPAT_VENV)
 	VIRTUAL_ENV=$(COMPAT_VENV) $(UV) pip install -q -c constraints-compat.txt -e . \
-		"apache-airflow==$(COMPAT_AIRFLOW)" pytest pytest-timeout hypothesis huaweicloudsdkcore
+		"apache-airflow==$(COMPAT_AIRFLOW)" pytest pytest-timeout hypothesis huaweicloudsdkcore \
+		apache-airflow-providers-sqlite apache-airflow-providers-postgres
 	@touch $@
 
 demo: install

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_imagesearch.plugins.options import config_section
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -49,6 +51,15 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_imagesearch.links.ImageSearchConsoleLink"],
+        # The ImageSearch page of the UI. Also an ``airflow.plugins`` entry point (pyproject.toml): Airflow
+        # loads provider-declared plugins only with [core] lazy_discover_providers = False.
+        "plugins": [
+            {
+                "name": "imagesearch",
+                "plugin-class": "airflow_provider_imagesearch.plugins.plugin.ImageSearchPlugin",
+            }
+        ],
+        "config": config_section(),
         "connection-types": [
             {
                 "connection-type": "imagesearch",

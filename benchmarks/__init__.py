@@ -3,7 +3,7 @@
 ``python -m benchmarks`` runs every figure of the issue and prints a table (figure, goal, measured,
 pass/fail, the emulator's own request rate during the figure); ``--smoke`` runs tiny sizes (CI),
 ``--json FILE`` also writes the results, ``--only GROUP[,GROUP]`` picks figure groups
-(``calls``, ``tokens``, ``deferral``, ``parse``, ``archive``).
+(``calls``, ``tokens``, ``deferral``, ``fleet``, ``import``, ``parse``, ``archive``, ``ui``).
 
 From Python: ``benchmarks.run(smoke=True) -> list[Result]``. Importing this package imports neither
 Airflow nor the provider's hooks: :func:`run` configures a throwaway ``AIRFLOW_HOME`` first (unless

@@ -25,6 +25,10 @@ class Sizes:
     :param fleet_transition: seconds after the start at which the fleet's instances turn NORMAL.
     :param import_rows: manifest rows in the bulk-import figures.
     :param import_diff_rows: manifest rows diffed against a full ledger in the import memory figure.
+    :param ui_instances: instances in the archive behind the UI-page figure.
+    :param ui_snapshots: archive runs (snapshots per instance) behind it.
+    :param ui_ledger_rows: import-ledger rows behind it.
+    :param ui_repeats: interleaved repetitions of (page, plain SELECT) per page and database.
     """
 
     calls: int
@@ -43,6 +47,10 @@ class Sizes:
     fleet_transition: float = 3.5
     import_rows: int = 10_000
     import_diff_rows: int = 1_000_000
+    ui_instances: int = 1000
+    ui_snapshots: int = 100
+    ui_ledger_rows: int = 1_000_000
+    ui_repeats: int = 5
 
 
 FULL = Sizes(
@@ -75,4 +83,8 @@ SMOKE = Sizes(
     fleet_transition=0.35,
     import_rows=300,
     import_diff_rows=5_000,
+    ui_instances=30,
+    ui_snapshots=4,
+    ui_ledger_rows=5_000,
+    ui_repeats=1,
 )

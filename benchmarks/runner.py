@@ -15,7 +15,7 @@ from benchmarks.config import FULL, SMOKE, Sizes
 from benchmarks.results import Result
 
 #: Figure groups, in run order; those in EMULATOR_GROUPS talk to the emulator.
-GROUPS = ("calls", "tokens", "deferral", "fleet", "import", "parse", "archive")
+GROUPS = ("calls", "tokens", "deferral", "fleet", "import", "parse", "archive", "ui")
 EMULATOR_GROUPS = frozenset({"calls", "tokens", "deferral", "fleet", "import"})
 TITLES = {
     "calls": "call overhead + vs the generic way",
@@ -25,6 +25,7 @@ TITLES = {
     "import": "bulk import",
     "parse": "DAG-parse cost",
     "archive": "archive throughput",
+    "ui": "UI page",
 }
 
 Progress = Callable[[str], None]
@@ -103,6 +104,10 @@ def run_suite(
         from benchmarks import fig_archive
 
         step("archive", lambda: fig_archive.run(sizes))
+    if "ui" in selected:
+        from benchmarks import fig_ui_page
+
+        step("ui", lambda: fig_ui_page.run(sizes))
     report.elapsed_s = time.perf_counter() - started
     report.load_average["end"] = os.getloadavg()[0]
     return report

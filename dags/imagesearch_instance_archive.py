@@ -6,6 +6,12 @@ trigger per batch) and one operator reads their details in bulk; then one task a
 one row per instance per DAG run, in one transaction, replacing the rows of an earlier attempt of the
 same run. The table is an Airflow Asset, so ``imagesearch_archive_report`` runs after each archive.
 
+An instance in a failure status (``ABNORMAL``, ``ARREARAGE``, ...) is archived too: that is what a
+fleet report is for. Its batch's wait ends at once and is *skipped* (``soft_fail``), and the batch's
+details are read and archived all the same, so the skipped wait marks "not every instance was NORMAL"
+in the grid while the table records which one and since when. A wait that times out (an instance
+still being created after an hour) is skipped the same way and archives the status it is stuck in.
+
 Why mapped batches rather than one task per instance or one task for all: 500 instances are 20 task
 instances per step (not 500), each labelled with its first instance and how many more; a batch that
 fails is retried alone; batches spread over workers; and each batch's log and XCom still list every
@@ -78,6 +84,7 @@ def imagesearch_instance_archive() -> None:
 
     batches = instance_batches()
 
+    # [START howto_archive_every_status]
     ready = ImageSearchInstanceStatusSensor.partial(
         task_id="wait_until_normal",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
@@ -85,12 +92,18 @@ def imagesearch_instance_archive() -> None:
         poke_interval=5,
         timeout=60 * 60,
         not_found_grace=300,
+        # A failure status (or a wait that times out) skips the wait instead of failing the run: the
+        # archive below still records the statuses, failures included.
+        soft_fail=True,
     ).expand(instance_names=batches)
 
     details = InstanceDetailOperator.partial(
         task_id="read_details",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
+        # Runs after a skipped wait too; an error that is not a status (a refused token) still fails it.
+        trigger_rule="none_failed",
     ).expand(instance_names=batches)
+    # [END howto_archive_every_status]
 
     @task(outlets=[ARCHIVE_ASSET])
     def archive(batch_details: list[list[dict[str, Any]]]) -> dict[str, Any]:

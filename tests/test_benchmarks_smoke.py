@@ -17,6 +17,7 @@ def test_benchmarks_smoke() -> None:
         "archive throughput",
         "bulk import, clean",
         "bulk import, manifest diff memory",
+        "UI page",
     }
     errors = [(r.figure, r.measured, r.notes) for r in results if r.status == "error"]
     assert not errors, errors

@@ -2,13 +2,16 @@
 
 Configured by environment variables: ``IMPORT_MANIFEST`` (a CSV path), ``IMPORT_INSTANCE``,
 ``IMPORT_RUN_ID``; the connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
-after each ledger batch (the parent kills it about half-way) and ``DONE <json>``.
+after each ledger batch of outcomes (the parent kills it about half-way) and ``DONE <json>``. With
+``IMPORT_KILL_BEFORE_OUTCOME=1`` it SIGKILLs itself as it is about to record its first outcomes (the
+requests of that batch have been answered: a worker killed between the service and the ledger).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 
@@ -21,6 +24,8 @@ def main() -> None:
     original = Ledger.record
 
     def record(self: Ledger, entries: list[engine.LedgerEntry]) -> None:
+        if os.environ.get("IMPORT_KILL_BEFORE_OUTCOME") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
         original(self, entries)
         written["rows"] += len(entries)
         sys.stdout.write(f"FLUSHED {written['rows']}\n")

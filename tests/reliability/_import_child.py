@@ -1,7 +1,8 @@
 """Child process of the killed-import test: imports a manifest, printing each ledger flush.
 
 Configured by environment variables: ``IMPORT_MANIFEST`` (a CSV path), ``IMPORT_INSTANCE``,
-``IMPORT_RUN_ID``; the connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
+``IMPORT_RUN_ID``, optionally ``IMPORT_CONCURRENCY`` (default 4) and ``IMPORT_LOCK_TIMEOUT``; the
+connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
 after each ledger batch of outcomes (the parent kills it about half-way) and ``DONE <json>``. With
 ``IMPORT_KILL_BEFORE_OUTCOME=1`` it SIGKILLs itself as it is about to record its first outcomes (the
 requests of that batch have been answered: a worker killed between the service and the ledger).
@@ -38,7 +39,8 @@ def main() -> None:
         instance_name=os.environ["IMPORT_INSTANCE"],
         manifest=os.environ["IMPORT_MANIFEST"],
         imagesearch_conn_id="imagesearch_default",
-        max_concurrency=4,
+        max_concurrency=int(os.environ.get("IMPORT_CONCURRENCY", "4")),
+        lock_timeout=float(os.environ.get("IMPORT_LOCK_TIMEOUT", "300")),
     )
     result = op.execute({"run_id": os.environ["IMPORT_RUN_ID"]})  # type: ignore[arg-type]
     sys.stdout.write(f"DONE {json.dumps(result)}\n")

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,45 @@ class ImportChild(Child):
         )
         self.lines: list[str] = []
         self._buffer = b""
+        self._stderr_path = Path(self.stderr.name)
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the child printed within ``timeout``; False once its output has ended."""
+        assert self.process.stdout is not None
+        if self.process.stdout.closed:
+            return False
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=timeout):
+                return True
+        chunk = os.read(self.process.stdout.fileno(), 65536)
+        if not chunk:
+            return False
+        self._buffer += chunk
+        *complete, self._buffer = self._buffer.split(b"\n")
+        self.lines += [c.decode() for c in complete]
+        return True
+
+    def poll_line(self, prefix: str, timeout: float = 0.05) -> str | None:
+        """The latest line starting with ``prefix`` printed so far (earlier ones are dropped), or None."""
+        if not self._read(timeout) and self.process.poll() is not None:
+            raise AssertionError(f"child exited ({self.process.returncode}): {self.stderr_text()[-2000:]}")
+        found = [line for line in self.lines if line.startswith(prefix)]
+        self.lines = [line for line in self.lines if not line.startswith(prefix)]
+        return found[-1] if found else None
+
+    def wait_done(self, timeout: float) -> dict[str, Any] | None:
+        """The child's XCom (its ``DONE`` line) once it exits, or None when it exits without one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(0.5):
+            self.lines = [line for line in self.lines if not line.startswith("FLUSHED")]
+        self.process.wait(timeout=max(deadline - time.monotonic(), 1))
+        done = [line for line in self.lines if line.startswith("DONE ")]
+        return json.loads(done[-1].split(" ", 1)[1]) if done else None
+
+    def stderr_text(self) -> str:
+        self.stderr.flush()
+        return self._stderr_path.read_text("utf-8", "replace")
 
 
 def test_sigkill_half_way_then_rerun(

@@ -433,7 +433,16 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
     if is_object_storage_url(manifest):
         from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
 
-        manifest = ObjectStoragePath(manifest, conn_id=conn_id) if conn_id else ObjectStoragePath(manifest)
+        url = manifest
+        try:
+            path = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
+            return path.open("rb")
+        except (OSError, ValueError, ImportError) as error:
+            # A missing object, a denied bucket, no filesystem for the scheme (the [s3] extra).
+            problem = f"an object that can be read, but opening it failed: {type(error).__name__}"
+            if isinstance(error, ImportError | ValueError):
+                problem += f" ({str(error)[:200]})"
+            raise ImageSearchValidationError("manifest", problem, shown_url(url)) from None
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):

@@ -398,3 +398,56 @@ def test_a_missing_s3_object_fails_naming_manifest(
 def test_manifest_conn_id_is_refused_beside_a_presigned_url(moto_s3: MotoS3) -> None:
     with pytest.raises(ImageSearchValidationError, match="manifest_conn_id"):
         list(read_chunks(moto_s3.urls["manifest.csv"], manifest_conn_id=AWS_CONN))
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_presigned_url_shows_masked_in_the_rendered_template(
+    moto_s3: MotoS3,
+    imagesearch_conn: Callable[..., str],
+    catalog: str,
+    emulator: Emulator,
+    sqlite_ledger: None,
+) -> None:
+    """The Rendered Template view (the task instance's rendered fields, stored right after the templates
+    are rendered, before ``execute``) shows the URL with its signature and credential masked."""
+    import datetime
+
+    import boto3
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import DAG
+    from botocore.config import Config
+
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+    from tests.support.dagrun import run_dag, states
+
+    # Signed here, never seen before by this process's secrets masker (another test's URL would be).
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": "manifest.csv"}, ExpiresIn=1234
+    )
+    signature, credential = _secrets(url)[:2]
+    with DAG("imagesearch_rendered_manifest", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+        ImageSearchImportImagesOperator(
+            task_id="import_catalog",
+            instance_name=catalog,
+            manifest="{{ params.url }}",
+            params={"url": url},
+            imagesearch_conn_id=imagesearch_conn("aksk"),
+        )
+    run = run_dag(dag)
+    assert str(run.state) == "success", states(run)
+    from airflow import settings
+
+    with settings.Session() as session:  # type: ignore[misc]
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag.dag_id).one()
+    shown = json.dumps(rendered.rendered_fields)
+    assert f"{moto_s3.endpoint}/{BUCKET}/manifest.csv?" in shown
+    assert signature not in shown
+    assert credential not in shown

@@ -25,6 +25,8 @@ class Sizes:
     :param fleet_transition: seconds after the start at which the fleet's instances turn NORMAL.
     :param import_rows: manifest rows in the bulk-import figures.
     :param import_diff_rows: manifest rows diffed against a full ledger in the import memory figure.
+    :param import_paced_rows: rows imported at ``max_rate`` (:data:`~benchmarks.fig_import.PACED_RATE`).
+    :param import_shard_rows: rows imported by one run, then by four shards at once.
     """
 
     calls: int
@@ -43,6 +45,8 @@ class Sizes:
     fleet_transition: float = 3.5
     import_rows: int = 10_000
     import_diff_rows: int = 1_000_000
+    import_paced_rows: int = 20_000
+    import_shard_rows: int = 20_000
 
 
 FULL = Sizes(
@@ -75,4 +79,6 @@ SMOKE = Sizes(
     fleet_transition=0.35,
     import_rows=300,
     import_diff_rows=5_000,
+    import_paced_rows=400,
+    import_shard_rows=400,
 )

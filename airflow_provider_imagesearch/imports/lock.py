@@ -225,6 +225,7 @@ class ImportLock:
             waited = time.monotonic() - started
             names = "; ".join(holder.describe() for holder in holders)
             if waited >= timeout:
+                self._close_session()
                 raise ImportLockedError(
                     f"Import into {self.target}{self._shard_text()}: another import of it holds the lock: "
                     f"{names} (waited {waited:.0f} s, lock_timeout={timeout:g}). Nothing was sent. "

@@ -250,10 +250,10 @@ def _run_import(
                 )
             lock = ImportLock(engine, op.ledger_table, api.name, target, run_id, shard=shard, logger=op.log)
             try:
-                waited = lock.acquire(float(op.lock_timeout))
-            except ImportLockedError as error:
-                raise AirflowException(str(error)) from None
-            try:
+                try:
+                    waited = lock.acquire(float(op.lock_timeout))
+                except ImportLockedError as error:
+                    raise AirflowException(str(error)) from None
                 # Read under the lock: no other run of this target writes its rows meanwhile.
                 plan.load_ledger(ledger)
                 importer = ImportEngine(

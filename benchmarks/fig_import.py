@@ -236,31 +236,35 @@ def _shards(emulator: Any, folder: Path, rows: int) -> Result:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     emulator.set_faults(reset=True, latency_seconds=LATENCY)
 
-    def launch(name: str, index: int, count: int) -> subprocess.Popen[str]:
+    def launch(name: str, index: int, count: int) -> tuple[subprocess.Popen[bytes], Path]:
         concurrency = max(1, CONCURRENCY // count)
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                SHARD_CHILD,
-                str(manifest),
-                name,
-                str(index),
-                str(count),
-                str(concurrency),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        # Output to a file, not a pipe: a pipe nobody reads yet would stall a shard once it is full.
+        out = folder / f"{name}-{index}.out"
+        with out.open("wb") as handle:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    SHARD_CHILD,
+                    str(manifest),
+                    name,
+                    str(index),
+                    str(count),
+                    str(concurrency),
+                ],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        return process, out
 
-    def finish(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    def finish(processes: list[tuple[subprocess.Popen[bytes], Path]]) -> list[dict[str, Any]]:
         outputs = []
-        for process in processes:
-            out, _ = process.communicate(timeout=1800)
-            if process.returncode != 0:
-                raise RuntimeError(f"an import process failed ({process.returncode})")
-            outputs.append(json.loads(out.strip().splitlines()[-1]))
+        for process, out in processes:
+            if process.wait(timeout=1800) != 0:
+                raise RuntimeError(f"an import process failed ({process.returncode}): see {out}")
+            last = [line for line in out.read_text("utf-8", "replace").splitlines() if line.startswith("{")]
+            outputs.append(json.loads(last[-1]))
         return outputs
 
     Target("", "path", "").create(emulator, "bench-single")

@@ -2,21 +2,27 @@
 
 ImageSearch sells throughput as a QPS quota; an import that finds the quota through 429s halves its
 concurrency and waits out ``Retry-After`` again and again. :class:`RequestRate` is a token bucket of one
-token, refilled every ``1 / max_rate`` seconds and shared by every thread of the import: two requests
-never start closer than that, so no one-second window ever holds more than ``max_rate`` of them (a
-larger bucket would allow a burst of its size on top of the rate in some window). It sits in front of
-the session (:func:`paced_adapter`), so every request the import sends waits for its token: adds,
-updates, deletes, checks, and the hook's own retries.
+token shared by every thread of the import, refilled on a fixed schedule (every ``1 / rate`` seconds,
+``rate`` 99% of ``max_rate``: the 1% absorbs the jitter between this clock and the service's). The
+schedule is kept from slot to slot, not from each wake-up, so a thread the OS wakes late does not slow
+every later request; and a request is also held until the ``max_rate``-th request before it is one
+second old, so no one-second window ever holds more than ``max_rate`` requests, however late the wake-ups
+were. It sits in front of the session (:func:`paced_adapter`), so every request the import sends waits
+for its token: adds, updates, deletes, checks, and the hook's own retries.
 """
 
 from __future__ import annotations
 
+import collections
+import math
 import threading
 import time
 from typing import Any
 
 #: The largest ``max_rate`` accepted (requests per second).
 MAX_RATE = 10_000.0
+#: The share of ``max_rate`` the schedule runs at (see the module doc).
+SCHEDULE_SHARE = 0.99
 
 
 class RequestRate:
@@ -29,20 +35,23 @@ class RequestRate:
         if not 0 < per_second <= MAX_RATE:
             raise ValueError(f"per_second must be in (0, {MAX_RATE:g}], not {per_second!r}")
         self.per_second = per_second
-        self.interval = 1.0 / per_second
+        self.interval = 1.0 / (per_second * SCHEDULE_SHARE)
         self._next = 0.0
+        #: When the last ``max_rate`` requests were let through.
+        self._recent: collections.deque[float] = collections.deque(maxlen=max(1, math.floor(per_second)))
         self._lock = threading.Lock()
-        self.waited = 0.0
 
     def acquire(self) -> None:
         """Wait for the next token (the lock is held while sleeping: the waiters queue in order)."""
         with self._lock:
             now = time.monotonic()
-            if now < self._next:
-                time.sleep(self._next - now)
-                self.waited += self._next - now
-                now = time.monotonic()
-            self._next = now + self.interval
+            slot = max(self._next, now)
+            if len(self._recent) == self._recent.maxlen:
+                slot = max(slot, self._recent[0] + 1.0)
+            while (now := time.monotonic()) < slot:
+                time.sleep(slot - now)
+            self._next = slot + self.interval  # from the slot, not the wake-up: lateness does not add up
+            self._recent.append(now)
 
 
 def paced_adapter(rate: RequestRate, **kwargs: Any) -> Any:

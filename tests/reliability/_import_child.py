@@ -40,7 +40,11 @@ def main() -> None:
         manifest=os.environ["IMPORT_MANIFEST"],
         imagesearch_conn_id="imagesearch_default",
         max_concurrency=int(os.environ.get("IMPORT_CONCURRENCY", "4")),
-        lock_timeout=float(os.environ.get("IMPORT_LOCK_TIMEOUT", "300")),
+        **(
+            {"lock_timeout": float(os.environ["IMPORT_LOCK_TIMEOUT"])}
+            if "IMPORT_LOCK_TIMEOUT" in os.environ
+            else {}
+        ),
     )
     result = op.execute({"run_id": os.environ["IMPORT_RUN_ID"]})  # type: ignore[arg-type]
     sys.stdout.write(f"DONE {json.dumps(result)}\n")

@@ -21,12 +21,13 @@ class ProgressLine:
 class ProgressPacer:
     """Says when a progress line is due and what it reports, for a bulk import or a batch of searches.
 
-    :param total: the units of work (rows, queries).
+    :param total: the units of work (rows, queries, bytes), or None when unknown (a line every
+        ``every_seconds`` only).
     :param every_percent: a line each time this much more of the total is done.
     :param every_seconds: a line at least this often while work goes on.
     """
 
-    def __init__(self, total: int, *, every_percent: int = 5, every_seconds: float = 30.0) -> None:
+    def __init__(self, total: int | None, *, every_percent: int = 5, every_seconds: float = 30.0) -> None:
         self.total = total
         self.every_percent = every_percent
         self.every_seconds = every_seconds
@@ -38,6 +39,11 @@ class ProgressPacer:
     def due(self, done: int) -> ProgressLine | None:
         """The line to log now that ``done`` units are done, or ``None`` when none is due."""
         now = time.monotonic()
+        if self.total is None:
+            if now - self._last < self.every_seconds:
+                return None
+            self._last = now
+            return ProgressLine(done, 0, 0, done / max(now - self.started, 1e-9), "unknown")
         total = self.total
         percent = 100 * done // total if total else 100
         finished = done >= total

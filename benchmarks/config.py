@@ -29,6 +29,8 @@ class Sizes:
     :param ui_snapshots: archive runs (snapshots per instance) behind it.
     :param ui_ledger_rows: import-ledger rows behind it.
     :param ui_repeats: interleaved repetitions of (page, plain SELECT) per page and database.
+    :param import_paced_rows: rows imported at ``max_rate`` (:data:`~benchmarks.fig_import.PACED_RATE`).
+    :param import_shard_rows: rows imported by one run, then by four shards at once.
     """
 
     calls: int
@@ -51,6 +53,8 @@ class Sizes:
     ui_snapshots: int = 100
     ui_ledger_rows: int = 1_000_000
     ui_repeats: int = 5
+    import_paced_rows: int = 20_000
+    import_shard_rows: int = 20_000
 
 
 FULL = Sizes(
@@ -87,4 +91,6 @@ SMOKE = Sizes(
     ui_snapshots=4,
     ui_ledger_rows=5_000,
     ui_repeats=1,
+    import_paced_rows=400,
+    import_shard_rows=400,
 )

@@ -149,7 +149,17 @@ def _run_emulator_groups(
         if "fleet" in selected:
             step("fleet", lambda: fig_fleet.run(url, meter, sizes))
         if "import" in selected:
-            step("import", lambda: fig_import.run(url, emulator, sizes.import_rows, sizes.import_diff_rows))
+            step(
+                "import",
+                lambda: fig_import.run(
+                    url,
+                    emulator,
+                    sizes.import_rows,
+                    sizes.import_diff_rows,
+                    paced_rows=sizes.import_paced_rows,
+                    shard_rows=sizes.import_shard_rows,
+                ),
+            )
     finally:
         emulator.stop()
 

@@ -1,8 +1,10 @@
 """What the import engine asks of an API: one adapter for v1 images, one for v2 (MMS) data items.
 
 :class:`~airflow_provider_imagesearch.imports.engine.ImportEngine` is one class for both APIs: it plans,
-throttles, reconciles, records and reports; the adapter only checks manifest rows, builds the requests
-(add, update, check, reconcile, delete) and reads a check's answer. Nothing here sends a request.
+paces, throttles, records and reports; the adapter only checks manifest rows, builds the requests (add,
+update, check, delete) and reads a check's answer. Nothing here sends a request. Every add overwrites
+what the library may hold at its key (v1: an add replaces the path; v2: ``force``), so an add sent
+again after an ambiguous answer, or meeting content the ledger does not know, leaves the row's content.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_imagesearch.errors import ImageSearchApiError
 from airflow_provider_imagesearch.imports.manifest import ManifestRow, file_base64
 
 if TYPE_CHECKING:
@@ -40,21 +41,14 @@ class ImportApi(Protocol):
         self, project_id: str, target: str, row: ManifestRow, held_fingerprint: str | None
     ) -> ApiRequest:
         """What overwrites an entry that may hold other content (``held_fingerprint``: the ledger's
-        fingerprint of it, ``?`` when unknown); sent again, never reconciled, after an ambiguous failure."""
+        fingerprint of it, ``?`` when unknown); sent again after an ambiguous failure."""
 
-    def check_request(self, project_id: str, target: str, key: str) -> ApiRequest: ...
+    def check_request(self, project_id: str, target: str, key: str) -> ApiRequest:
+        """Whether the key is in the library (a prune whose delete was refused with a 4xx asks it)."""
 
     def is_present(self, answer: Any) -> bool: ...
 
-    def reconcile_request(
-        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
-    ) -> ApiRequest | None:
-        """What makes a present entry match the row (None: it does already)."""
-
     def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest: ...
-
-    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
-        """Whether an add refused with ``error`` may have met an entry already there (check, then decide)."""
 
 
 class V1ImagesApi:
@@ -100,31 +94,18 @@ class V1ImagesApi:
     def is_present(self, answer: Any) -> bool:
         return bool(answer)
 
-    def reconcile_request(
-        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
-    ) -> ApiRequest | None:
-        from airflow_provider_imagesearch import api
-
-        assert row.path is not None
-        if not row.tags:
-            return None
-        return api.modify_image(project_id, target, path=row.path, tags=row.tags)
-
     def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest:
         from airflow_provider_imagesearch import api
 
         return api.delete_image(project_id, target, path=key)
 
-    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
-        return False  # a v1 add of an existing path overwrites it: never refused for that
-
 
 class V2DataApi:
     """v2 (MMS): data items of a service, keyed by ``item_id``.
 
-    An add without ``force`` is refused for an existing id (so it is not blindly retried, and an
-    ambiguous one is reconciled with ``data/check``); an add refused with a 4xx may mean the id is
-    already there (a run killed before its ledger write), so the engine checks it too. A row whose item the
+    Every add is sent with ``force``: the import's rule is that the service holds the row's content, so
+    an item already there (a run killed before its ledger write, a dropped ledger) is overwritten, and
+    an add sent again after an ambiguous answer is harmless. A row whose item the
     service may hold with other content (the ledger's ``held_fingerprint``, whatever the latest outcome)
     is sent as ``data/update`` when only what update can change differs from it (desc, tag values): update changes
     no image and no keywords, and costs the service no new image analysis. Otherwise (image, keywords,
@@ -151,7 +132,7 @@ class V2DataApi:
         return api_v2.service_name(name)
 
     def add_request(
-        self, project_id: str, target: str, row: ManifestRow, *, force: bool = False
+        self, project_id: str, target: str, row: ManifestRow, *, force: bool = True
     ) -> ApiRequest:
         from airflow_provider_imagesearch import api_v2
 
@@ -204,48 +185,10 @@ class V2DataApi:
     def is_present(self, answer: Any) -> bool:
         return getattr(answer, "existed", None) is True
 
-    def reconcile_request(
-        self, project_id: str, target: str, row: ManifestRow, answer: Any, *, refused: bool
-    ) -> ApiRequest | None:
-        """After an ambiguous add, an item whose fields are the row's is the add's effect: nothing to do.
-
-        Anything else is overwritten (add with ``force``): an item the add was refused for (whose image
-        cannot be compared: the API answers no digest), or one whose fields differ.
-        """
-        if not refused and self._matches(row, getattr(answer, "item", None)):
-            return None
-        return self.add_request(project_id, target, row, force=True)
-
-    @staticmethod
-    def _matches(row: ManifestRow, item: Any) -> bool:
-        if item is None:
-            return False
-        fields = row.tags
-        keywords = fields.get("keywords")
-        return bool(
-            item.desc == fields.get("desc")
-            and dict(item.custom_tags) == (fields.get("custom_tags") or {})
-            and {k: float(v) for k, v in item.custom_num_tags.items()}
-            == {k: float(v) for k, v in (fields.get("custom_num_tags") or {}).items()}
-            # Without keywords in the row the service makes its own: nothing to compare.
-            and (keywords is None or list(item.keywords) == list(keywords))
-        )
-
     def delete_request(self, project_id: str, target: str, key: str) -> ApiRequest:
         from airflow_provider_imagesearch import api_v2
 
         return api_v2.delete_data(project_id, target, item_id=key, force=True)
-
-    def refusal_may_mean_present(self, error: ImageSearchApiError) -> bool:
-        # The docs give no code for "item exists" (nor say whether it is refused at all): any 4xx refusal
-        # that is not auth, throttling or a missing service is checked, one request per refused row.
-        status = error.status
-        return (
-            status is not None
-            and 400 <= status < 500
-            and status not in (401, 403, 404, 429)
-            and error.error_code not in self.fatal_codes
-        )
 
 
 V1_IMAGES: ImportApi = V1ImagesApi()

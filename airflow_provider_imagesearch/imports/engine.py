@@ -14,13 +14,19 @@ a 429 halves the number of requests in flight (at most once per ``Retry-After`` 
 throttling episode is not counted twice), every success grows it back by one, up to the cap; the
 throttled request itself waits its ``Retry-After`` (the hook's retry policy honours it).
 
-Never twice, never lost: ``add_image`` is not blindly retried. After an ambiguous failure (5xx, a
-timeout after sending, a dropped connection) the engine asks the library (``check_image``): present
-means the add took effect (its tags are made right with ``modify_image``, idempotent) and the row is
-``reconciled``; absent means it did not, and the add is sent again. An outcome is written to the ledger
-only after its answer, in batches, so a killed worker loses at most the batch in flight. A prune is the
-exception: its rows are marked ``pruning`` before their deletes are sent (a row claiming an image a
-killed run already deleted would keep a relisted path from ever being added again).
+Never twice, never lost. Before a batch of rows is sent, their ledger rows are written as ``sending``
+intents in one transaction (write-ahead: a worker killed between the service's answer and the ledger
+write leaves a row saying the library may hold the path with content of unknown fingerprint, and the
+next run overwrites it, or prunes it). Each answer replaces its intent with the outcome, in batches.
+``add_image`` is not blindly retried: after an ambiguous failure (5xx, a timeout after sending, a dropped
+connection) the row is sent again as an overwrite (a v1 add replaces the path; a v2 add is sent with
+``force``), and recorded ``reconciled``: a check cannot tell whether a present image is this add's or an
+older one (the library answers no digest), so a present path is never "reconciled" by its tags. A prune
+marks its rows ``pruning`` before their deletes are sent, and forgets only the rows it marked.
+
+Pacing: ``max_rate`` (requests per second, every request of the import: adds, retries, deletes, checks)
+is a token bucket shared by all threads, in front of the session; ``deadline`` (the operator's
+``time_limit``) stops sending cleanly: rows in flight finish and are recorded, the rest is the next run's.
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
-from airflow_provider_imagesearch.imports.ledger import UNKNOWN_HELD, Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.ledger import SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.pacing import RequestRate
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
 
 if TYPE_CHECKING:
     from airflow_provider_imagesearch import api
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+    from airflow_provider_imagesearch.imports.lock import ImportLock
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +71,25 @@ FATAL_CODES = V1_IMAGES.fatal_codes
 MAX_ADD_SENDS = 4
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
+#: Rows whose intents are written in one ledger transaction before their requests go out.
+INTENT_BATCH = 200
 #: Paths marked ``pruning`` in the ledger at a time, before their deletes are sent.
 PRUNE_BATCH = 500
 
 
 class _Halted(Exception):
-    """The import stopped (a fatal error) while this row waited: it is left for the next run."""
+    """The import stopped (a fatal error, the time limit) while this row waited: the next run's."""
+
+
+def _batches(items: Any, size: int) -> Any:
+    batch: list[Work] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class AdaptiveLimit:
@@ -113,10 +134,19 @@ class AdaptiveLimit:
 
 
 @dataclass
+class Tally:
+    """What one row's requests did: how many were sent, how many after an ambiguous answer."""
+
+    requests: int = 0
+    resent: int = 0
+    ambiguous: bool = False
+
+
+@dataclass
 class Outcome:
     work: Work
-    outcome: str  # added, updated, reconciled, invalid, failed, pruned, forgotten
-    attempts: int = 0
+    outcome: str  # added, updated, reconciled, invalid, failed, pruned, forgotten, prune_failed
+    tally: Tally = field(default_factory=Tally)
     error_code: str | None = None
     message: str | None = None
 
@@ -131,11 +161,25 @@ class ImportResult:
     duplicate_examples: list[str] = field(default_factory=list)
     rows: int = 0
     throttle_cuts: int = 0
+    #: Seconds per phase: read, lock_wait, ledger, diff, send (the operator adds its own).
+    phases: dict[str, float] = field(default_factory=dict)
+    #: Rows and paths left for the next run (the time limit stopped the import first).
+    remaining: int = 0
+    #: Why prune did not run although asked (too many bad rows), or None.
+    prune_refused: str | None = None
+    shard: tuple[int, int] = (0, 1)
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("added", "updated", "unchanged", "reconciled", "pruned", "failed", "invalid")
+        keys = ("added", "updated", "unchanged", "reconciled", "pruned", "failed", "invalid", "resent")
         result: dict[str, Any] = {key: int(self.counts[key]) for key in keys}
-        result.update(seconds=round(self.seconds, 3), rows=self.rows, duplicates=self.duplicates)
+        result.update(
+            seconds=round(self.seconds, 3),
+            rows=self.rows,
+            duplicates=self.duplicates,
+            remaining=self.remaining,
+            shard=list(self.shard),
+            phases={name: round(value, 3) for name, value in self.phases.items()},
+        )
         return result
 
 
@@ -149,6 +193,10 @@ class ImportEngine:
     :param prune: delete from the library the paths the ledger knows and the manifest no longer has.
     :param logger: where progress goes (the task's log).
     :param api: the API adapter: v1 images (default) or v2 data items.
+    :param max_failed: failed plus invalid rows beyond which prune is refused (before any delete).
+    :param max_rate: requests per second at most (None: no pacing but the adaptive limit).
+    :param deadline: ``time.monotonic()`` after which no request is sent (the rest is the next run's).
+    :param lock: the run's lock: the import stops when it is lost.
     """
 
     def __init__(
@@ -161,8 +209,18 @@ class ImportEngine:
         prune: bool,
         logger: logging.Logger | Any = log,
         api: ImportApi = V1_IMAGES,
+        max_failed: int | None = None,
+        max_rate: float | None = None,
+        deadline: float | None = None,
+        lock: ImportLock | None = None,
     ) -> None:
         self.hook = hook
+        self.max_failed = max_failed
+        self.rate = RequestRate(max_rate) if max_rate else None
+        self.deadline = deadline
+        self.lock = lock
+        #: Why sending stopped early: "time_limit", or None.
+        self.stopped: str | None = None
         self.api = api
         self.instance_name = instance_name
         self.ledger = ledger
@@ -170,7 +228,8 @@ class ImportEngine:
         self.prune = prune
         self.log = logger
         self.limit = AdaptiveLimit(max_concurrency)
-        #: Set when the import stops (a fatal error): rows not yet started are left for the next run.
+        #: Set when the import stops (a fatal error, the time limit, a lost lock): rows not yet started
+        #: are left for the next run, and no request is sent after it.
         self._halt = threading.Event()
 
     # --- the run ----------------------------------------------------------------------------------
@@ -178,6 +237,7 @@ class ImportEngine:
     def run(self, plan: Plan) -> ImportResult:
         started = time.monotonic()
         result = ImportResult(rows=plan.summary.rows, duplicates=plan.summary.duplicates)
+        result.shard = (plan.shard_index, plan.shard_count)
         result.duplicate_examples = list(plan.summary.duplicate_examples or [])
         result.counts["unchanged"] = plan.summary.unchanged
         for row in plan.pathless_invalid():
@@ -191,34 +251,47 @@ class ImportEngine:
         send, gone = plan.count_work(prune=self.prune)
         total = send + gone
         if plan.summary.duplicates:
+            shown = result.duplicate_examples
             self.log.warning(
-                "%d manifest rows repeat an earlier path (the last row wins): %s",
-                plan.summary.duplicates,
-                "; ".join(result.duplicate_examples),
+                "%s manifest rows repeat an earlier path (the last row wins); %s: %s",
+                f"{plan.summary.duplicates:,}",
+                f"the first {len(shown)} of them" if len(shown) > 1 else "it",
+                "; ".join(shown),
             )
         self.log.info(
-            "Import into %s: %d rows, %d paths, %d unchanged, %d to send, %d to prune, concurrency %d",
+            "Import into %s%s: %d rows, %d paths, %d unchanged, %d to send, %d to prune, concurrency %d%s",
             self.instance_name,
+            f" (shard {plan.shard_index}/{plan.shard_count})" if plan.shard_count > 1 else "",
             plan.summary.rows,
             plan.summary.paths,
             plan.summary.unchanged,
             send,
             gone,
             self.max_concurrency,
+            f", at most {self.rate.per_second:g} requests/s" if self.rate else "",
         )
         if total:
             self._prepare_session()
             self._execute(plan, result, total)
         result.seconds = time.monotonic() - started
+        result.phases["send"] = result.seconds
         result.throttle_cuts = self.limit.cuts
         return result
 
     def _prepare_session(self) -> None:
         import requests
 
+        from airflow_provider_imagesearch.imports.pacing import paced_adapter
+
         session = self.hook.get_conn()
-        # One pool, as wide as the concurrency (the hook's default keeps 16 connections).
-        adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=max(16, self.max_concurrency))
+        # One pool, as wide as the concurrency (the hook's default keeps 16 connections); with max_rate,
+        # every request of the session (retries included) first takes a token of the shared bucket.
+        size = max(16, self.max_concurrency)
+        adapter = (
+            paced_adapter(self.rate, pool_maxsize=size)
+            if self.rate
+            else requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=size)
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
 
@@ -228,7 +301,9 @@ class ImportEngine:
         At most ``workers`` rows are submitted and not yet collected, so every submitted row has a
         thread: a row waiting for a slot never holds one, and a throttled row that gave its slot back
         can always get one again (taking slots at submission deadlocked: queued rows held every slot
-        while the threads slept out their ``Retry-After``).
+        while the threads slept out their ``Retry-After``). The sends go first, in batches whose intents
+        are written before their requests; prune only once every send is answered, and only when the
+        bad rows so far are within ``max_failed``.
         """
         done_queue: queue.SimpleQueue[Future[Outcome | None]] = queue.SimpleQueue()
         pending: list[LedgerEntry] = []
@@ -261,9 +336,21 @@ class ImportEngine:
                 state["last_flush"] = now
             self._progress(pacer, int(state["done"]), result)
 
+        def stopping() -> bool:
+            """Whether no more rows are started (and none waiting is sent): a fatal error, the time
+            limit, a lost lock."""
+            if self.lock is not None and self.lock.lost and not fatal:
+                from airflow_provider_imagesearch.imports.lock import ImportLockLostError
+
+                fatal.append(ImportLockLostError(f"the import lock of {self.instance_name} was taken over"))
+            if self.deadline is not None and time.monotonic() >= self.deadline and self.stopped is None:
+                self.stopped = "time_limit"
+            if fatal or self.stopped:
+                self._halt.set()
+            return self._halt.is_set()
+
         # Twice the cap: a throttled row waits out of the limit but still on its thread.
         workers = 2 * self.max_concurrency
-        prunes: list[Work] = []
         with ThreadPoolExecutor(workers, thread_name_prefix="imagesearch-import") as pool:
 
             def submit(work: Work) -> None:
@@ -274,43 +361,78 @@ class ImportEngine:
                 future.add_done_callback(done_queue.put)
                 collect(block=False)
 
-            def submit_prunes() -> None:
-                # Marked ``pruning`` (one ledger write per batch) before any of their deletes is sent: a
-                # run killed between a delete and the batched forget leaves no row claiming the image.
-                self.ledger.mark_pruning([work.key for work in prunes])
-                for work in prunes:
-                    if fatal:
-                        break
-                    submit(work)
-                prunes.clear()
+            def drain() -> None:
+                while state["outstanding"] > 0:
+                    stopping()
+                    collect(block=True)
+                self._flush(pending, forget)
+
+            def record_now(work: Work) -> None:
+                outcome = Outcome(work, "invalid" if work.kind == INVALID else "forgotten")
+                if work.kind == INVALID:
+                    outcome.error_code, outcome.message = "INVALID_ROW", work.row.invalid
+                self._account(outcome, result, pending, forget)
+                state["done"] += 1
 
             try:
-                for work in plan.work(prune=self.prune):
-                    if fatal:
+                for batch in _batches(plan.sends(), INTENT_BATCH):
+                    if stopping():
                         break
-                    if work.kind in (INVALID, FORGET):
-                        outcome = Outcome(work, "invalid" if work.kind == INVALID else "forgotten")
+                    # Write-ahead: the batch's intents in one transaction, before any of its requests.
+                    self.ledger.intend(
+                        [
+                            LedgerEntry(
+                                w.key, w.row.path or "", w.row.fingerprint, SENDING, None, None, w.row.row, 0
+                            )
+                            for w in batch
+                            if w.kind != INVALID
+                        ]
+                    )
+                    for work in batch:
                         if work.kind == INVALID:
-                            outcome.error_code, outcome.message = "INVALID_ROW", work.row.invalid
-                        self._account(outcome, result, pending, forget)
-                        state["done"] += 1
-                        continue
-                    if work.kind == PRUNE:
-                        prunes.append(work)
-                        if len(prunes) >= PRUNE_BATCH:
-                            submit_prunes()
-                        continue
-                    submit(work)
-                if prunes and not fatal:
-                    submit_prunes()
-                # Everything is submitted (or the import stops): wait for the rest.
-                while state["outstanding"] > 0:
-                    collect(block=True)
+                            record_now(work)
+                        elif not stopping():
+                            submit(work)
+                drain()
+                if self.prune and not stopping():
+                    bad = result.counts["failed"] + result.counts["invalid"]
+                    if self.max_failed is not None and bad > self.max_failed:
+                        result.prune_refused = (
+                            f"prune refused before any delete: {bad} rows failed or were invalid, more "
+                            f"than max_failed={self.max_failed}"
+                        )
+                        self.log.warning("Import into %s: %s", self.instance_name, result.prune_refused)
+                    else:
+                        for batch in _batches(plan.prunes(), PRUNE_BATCH):
+                            if stopping():
+                                break
+                            # Marked ``pruning`` (one ledger write per batch) before any of their deletes
+                            # is sent: a run killed between a delete and the batched forget leaves no row
+                            # claiming the image; only rows this run marked are forgotten.
+                            self.ledger.mark_pruning([w.key for w in batch if w.kind == PRUNE])
+                            self.ledger.mark_pruning(
+                                [w.key for w in batch if w.kind == FORGET], unknown_content=False
+                            )
+                            for work in batch:
+                                if work.kind == FORGET:
+                                    record_now(work)
+                                elif not stopping():
+                                    submit(work)
+                        drain()
             finally:
                 self._halt.set()  # rows not started yet (an error escaped above) are not started
                 pool.shutdown(wait=True)
                 collect(block=False)
                 self._flush(pending, forget)
+        if self.stopped and not fatal:
+            result.remaining = max(0, total - int(state["done"]))
+            self.log.warning(
+                "Import into %s stopped at its time limit: %d rows done, %d left for the next run "
+                "(everything sent was recorded)",
+                self.instance_name,
+                state["done"],
+                result.remaining,
+            )
         if fatal:
             raise fatal[0]
 
@@ -335,6 +457,7 @@ class ImportEngine:
     ) -> None:
         work = outcome.work
         kind = outcome.outcome
+        result.counts["resent"] += outcome.tally.resent
         if kind in ("pruned", "forgotten"):
             if kind == "pruned":
                 result.counts["pruned"] += 1
@@ -351,7 +474,9 @@ class ImportEngine:
             )
         assert work.row.path is not None
         held = work.held  # invalid: nothing was changed (not sent, or refused)
-        if kind == "failed" and held != work.row.fingerprint:
+        if (kind == "failed" and held != work.row.fingerprint) or (
+            kind == "invalid" and outcome.tally.ambiguous
+        ):
             # The request may have taken effect, or not: the old content, the new or none.
             held = UNKNOWN_HELD
         pending.append(
@@ -364,7 +489,7 @@ class ImportEngine:
                 # PostgreSQL text cannot hold NUL: a service message or an OS error could carry one.
                 error_message=(outcome.message or None) and outcome.message.replace("\x00", "")[:1000],
                 row_number=work.row.row,
-                attempts=outcome.attempts,
+                attempts=outcome.tally.requests,
                 held=held,
             )
         )
@@ -414,7 +539,7 @@ class ImportEngine:
 
     # --- one row ----------------------------------------------------------------------------------
 
-    def _call(self, request: api.ApiRequest, counter: list[int]) -> Any:
+    def _call(self, request: api.ApiRequest, tally: Tally) -> Any:
         """One request; a 429 gives the request's slot back while it waits out ``Retry-After``.
 
         The hook's own retry would sleep holding the slot: at a 5% throttle rate and a 0.2 s
@@ -430,11 +555,11 @@ class ImportEngine:
             if self._halt.is_set():
                 raise _Halted  # the import stopped: no request after a fatal error
             causes: Counter[str] = Counter()
-            counter[0] += 1
+            tally.requests += 1
             try:
                 answer = self.hook.call(request, causes=causes, retry_throttled=False)
             except ImageSearchThrottledError as error:
-                counter[0] += causes.total()
+                tally.requests += causes.total()
                 self.limit.throttled(error.retry_after)
                 throttles += 1
                 now = time.monotonic()
@@ -444,7 +569,7 @@ class ImportEngine:
                     raise
                 self._wait_outside_limit(wait)
                 continue
-            counter[0] += causes.total()
+            tally.requests += causes.total()
             self.limit.succeeded()
             return answer
 
@@ -469,11 +594,11 @@ class ImportEngine:
         return self.hook._project_after_settings(None)
 
     def _process(self, work: Work) -> Outcome:
-        counter = [0]
+        tally = Tally()
         try:
             if work.kind == PRUNE:
-                return self._prune(work, counter)
-            return self._send(work, counter)
+                return self._prune(work, tally)
+            return self._send(work, tally)
         except ImageSearchApiError as error:
             if (
                 isinstance(error, ImageSearchAuthError | ImageSearchNotFoundError)
@@ -481,14 +606,21 @@ class ImportEngine:
             ):
                 raise
             if work.kind == PRUNE:
-                return Outcome(work, "prune_failed", counter[0], error.error_code, error.error_msg)
+                return Outcome(work, "prune_failed", tally, error.error_code, error.error_msg)
             if error.error_code in self.api.refused_codes:
-                return Outcome(work, "invalid", counter[0], error.error_code, error.error_msg)
-            return Outcome(work, "failed", counter[0], error.error_code, error.error_msg)
+                return Outcome(work, "invalid", tally, error.error_code, error.error_msg)
+            return Outcome(work, "failed", tally, error.error_code, error.error_msg)
         except OSError as error:  # the row's file went away between planning and sending
-            return Outcome(work, "failed", counter[0], "FILE_ERROR", f"{type(error).__name__}: {error}")
+            return Outcome(work, "failed", tally, "FILE_ERROR", f"{type(error).__name__}: {error}")
 
-    def _send(self, work: Work, counter: list[int]) -> Outcome:
+    def _send(self, work: Work, tally: Tally) -> Outcome:
+        """Add (or update) a row; after an ambiguous answer, send it again as an overwrite.
+
+        A check after an ambiguous add cannot tell this add's image from an older one at the same path
+        (a run killed before its ledger write, a dropped ledger, a foreign add): the library answers no
+        digest. So the row is sent again: a v1 add replaces the path whole, a v2 add goes with
+        ``force``, an update is idempotent. Never more than :data:`MAX_ADD_SENDS` sends.
+        """
         row = work.row
         assert row.path is not None
         success = "updated" if work.kind == UPDATE else "added"
@@ -497,60 +629,40 @@ class ImportEngine:
         else:
             request = self.api.add_request(self._project(), self.instance_name, row)
         last: ImageSearchApiError | None = None
-        for _ in range(MAX_ADD_SENDS):
-            refused = False
+        for send in range(MAX_ADD_SENDS):
+            if send and tally.ambiguous:
+                tally.resent += 1
             try:
-                self._call(request, counter)
-                return Outcome(work, success, counter[0])
+                self._call(request, tally)
+                return Outcome(work, "reconciled" if tally.ambiguous else success, tally)
             except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
-                if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):
-                    last = error
-                    continue
                 last = error
+                if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):
+                    continue  # it never reached the service: sending it again is plain
+                tally.ambiguous = True
                 self.log.debug(
-                    "Add of row %d was ambiguous (%s): checking the library", row.row, error.error_code
+                    "The request of row %d was ambiguous (%s): sending it again (an overwrite)",
+                    row.row,
+                    error.error_code,
                 )
-            except ImageSearchApiError as error:
-                # v2: an add refused because the item is there already (e.g. a run killed before its
-                # ledger write): check it like an ambiguous one; absent, the refusal stands.
-                if work.kind == UPDATE or not self.api.refusal_may_mean_present(error):
-                    raise
-                last, refused = error, True
-            # Ambiguous: did it take effect?
-            if work.kind == UPDATE:
-                # The path may hold other content (an earlier version): a check cannot tell the old
-                # image from the new, so only sending the overwrite (or update) again makes it right.
-                continue
-            answer = self._call(
-                self.api.check_request(self._project(), self.instance_name, row.path), counter
-            )
-            if self.api.is_present(answer):
-                fix = self.api.reconcile_request(
-                    self._project(), self.instance_name, row, answer, refused=refused
-                )
-                if fix is not None:
-                    self._call(fix, counter)
-                return Outcome(work, "reconciled", counter[0])
-            if refused:
-                raise last
         assert last is not None
         raise last
 
-    def _prune(self, work: Work, counter: list[int]) -> Outcome:
+    def _prune(self, work: Work, tally: Tally) -> Outcome:
         path = work.row.path
         assert path is not None
         try:
-            self._call(self.api.delete_request(self._project(), self.instance_name, path), counter)
+            self._call(self.api.delete_request(self._project(), self.instance_name, path), tally)
         except ImageSearchApiError as error:
             if error.status is None or not 400 <= error.status < 500 or error.status == 429:
                 raise
             if isinstance(error, ImageSearchAuthError) or error.error_code in self.api.fatal_codes:
                 raise
             if self.api.is_present(
-                self._call(self.api.check_request(self._project(), self.instance_name, path), counter)
+                self._call(self.api.check_request(self._project(), self.instance_name, path), tally)
             ):
                 raise
-        return Outcome(work, "pruned", counter[0])
+        return Outcome(work, "pruned", tally)
 
 
 ProgressLogger = Callable[..., None]

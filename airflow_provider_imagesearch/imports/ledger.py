@@ -11,11 +11,13 @@ safe concurrent creation). Columns:
 ``path_key``        32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
 ``path``            the entry's id in the library: the image's path (v1) or the item id (v2)
 ``fingerprint``     digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
-``outcome``         ``added``, ``updated``, ``reconciled`` (success), ``invalid``, ``failed`` or
-                    ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
+``outcome``         ``added``, ``updated``, ``reconciled`` (success; ``reconciled``: sent again after an
+                    ambiguous answer), ``invalid``, ``failed``, ``sending`` (the write-ahead intent: a
+                    request for the row was about to be sent; a run killed before its answer leaves it)
+                    or ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
 ``held_fingerprint`` what the library may hold for the key: the fingerprint of the content last sent
                     (on success, ``fingerprint``); ``?`` when it may hold content of unknown fingerprint
-                    (a failed overwrite, a prune in progress); NULL when it holds nothing this import
+                    (a failed overwrite, an intent, a prune in progress); NULL when it holds nothing this import
                     sent. Kept apart from ``outcome``, which says how the latest attempt went: a row
                     ``failed`` or ``invalid`` may still be in the library with an earlier version.
 ``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
@@ -25,6 +27,13 @@ safe concurrent creation). Columns:
 ``run_id``          the run that wrote the row
 ``updated_at``      when (UTC)
 ==================  ===========================================================================
+
+Write-ahead: before a batch of requests is sent, its rows are written as ``sending`` intents (one
+transaction per batch, not a round trip per row) with ``held_fingerprint`` unknown; each answer then
+replaces its intent with the outcome. A run killed between the two leaves intents, and an intent means
+"the library may hold this path with content of unknown fingerprint": the next run overwrites the path
+(or prunes it), never trusts it. Reads are keyed chunks, each its own short transaction, so an import
+loading a large ledger never holds a read transaction that would block another target's writes.
 """
 
 from __future__ import annotations
@@ -45,7 +54,12 @@ SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
 #: Written before a prune's delete is sent: a run killed after the delete leaves no row claiming the
 #: image, and the next run deletes it again (or, listed again, sends it).
 PRUNING = "pruning"
-OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed", PRUNING)
+#: The write-ahead intent of an add or update (see the module doc).
+SENDING = "sending"
+OUTCOMES = (*sorted(SUCCESS_OUTCOMES), "invalid", "failed", SENDING, PRUNING)
+#: Keys per statement (an ``IN`` list) and rows per keyed read.
+KEYS_PER_STATEMENT = 500
+READ_CHUNK_ROWS = 10_000
 #: ``held_fingerprint`` of a path the library may hold with content of unknown fingerprint.
 UNKNOWN_HELD = "?"
 #: Columns added by pre-release builds after a ledger table could already exist, with why they matter.
@@ -150,56 +164,128 @@ class Ledger:
         t = self.table
         return (t.c.instance_name == self.instance_name) & (t.c.api == self.api)
 
-    def stream(self, chunk_rows: int = 10_000) -> Iterator[list[tuple[str, str, str, str, str | None]]]:
+    def count(self) -> int:
+        """Rows of the instance (the denominator of the ledger's load progress)."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as connection:
+            query = sa.select(sa.func.count()).select_from(self.table).where(self._mine())
+            return int(connection.execute(query).scalar_one())
+
+    def stream(
+        self, chunk_rows: int = READ_CHUNK_ROWS
+    ) -> Iterator[list[tuple[str, str, str, str, str | None]]]:
         """``(path_key, fingerprint, outcome, path, held)`` of every row of the instance, in chunks.
 
         ``held`` is ``held_fingerprint``, or ``=`` when it equals ``fingerprint`` (every success: one
-        character instead of 32 per row to move and stage). Read on a server-side cursor.
+        character instead of 32 per row to move and stage). Keyed chunks in ``path_key`` order, each read
+        in its own short transaction: nothing is held open between two chunks (a SQLite read transaction
+        held across a large load kept other imports of the same ledger from writing).
         """
         import sqlalchemy as sa
 
         t = self.table
         held = sa.case((t.c.held_fingerprint == t.c.fingerprint, sa.literal("=")), else_=t.c.held_fingerprint)
-        query = sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path, held).where(self._mine())
-        with self.engine.connect().execution_options(stream_results=True) as connection:
-            result = connection.execute(query)
-            while rows := result.fetchmany(chunk_rows):
-                yield [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+        query = (
+            sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path, held)
+            .where(self._mine())
+            .order_by(t.c.path_key)
+            .limit(chunk_rows)
+        )
+        after: str | None = None
+        while True:
+            page = query if after is None else query.where(t.c.path_key > after)
+            with self.engine.connect() as connection:
+                rows = [(row[0], row[1], row[2], row[3], row[4]) for row in connection.execute(page)]
+            if rows:
+                yield rows
+            if len(rows) < chunk_rows:
+                return
+            after = rows[-1][0]
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:
         """Write outcomes in one transaction (replacing the rows of the same paths)."""
         if not entries:
             return
-        import sqlalchemy as sa
-
-        t = self.table
         now = datetime.now(UTC)
         values = {
-            e.path_key: {
-                "instance_name": self.instance_name,
-                "api": self.api,
-                "path_key": e.path_key,
-                "path": e.path,
-                "fingerprint": e.fingerprint,
-                "held_fingerprint": e.fingerprint if e.outcome in SUCCESS_OUTCOMES else e.held,
-                "outcome": e.outcome,
-                "error_code": e.error_code,
-                "error_message": e.error_message,
-                "row_number": e.row_number,
-                "attempts": e.attempts,
-                "run_id": self.run_id,
-                "updated_at": now,
-            }
+            e.path_key: self._values(e, e.fingerprint if e.outcome in SUCCESS_OUTCOMES else e.held, now)
             for e in entries
         }
         with self.engine.begin() as connection:
-            self._delete(connection, list(values))
-            connection.execute(sa.insert(t), list(values.values()))
+            self._replace(connection, values)
 
-    def mark_pruning(self, path_keys: Sequence[str]) -> None:
-        """Mark these rows ``pruning`` (one transaction), before their deletes are sent.
+    def intend(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write the intents of a batch of requests about to be sent, in one transaction.
 
-        Their ``held_fingerprint`` becomes unknown: present or not, a path listed again is overwritten.
+        Each row becomes ``sending`` with the fingerprint about to be sent and ``held_fingerprint``
+        unknown: until its answer is recorded, the library may hold the old content, the new, or none.
+        """
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        values = {
+            e.path_key: self._values(
+                LedgerEntry(e.path_key, e.path, e.fingerprint, SENDING, None, None, e.row_number, 0),
+                UNKNOWN_HELD,
+                now,
+            )
+            for e in entries
+        }
+        with self.engine.begin() as connection:
+            self._replace(connection, values)
+
+    def _values(self, e: LedgerEntry, held: str | None, now: datetime) -> dict[str, Any]:
+        return {
+            "instance_name": self.instance_name,
+            "api": self.api,
+            "path_key": e.path_key,
+            "path": e.path,
+            "fingerprint": e.fingerprint,
+            "held_fingerprint": held,
+            "outcome": e.outcome,
+            "error_code": e.error_code,
+            "error_message": e.error_message,
+            "row_number": e.row_number,
+            "attempts": e.attempts,
+            "run_id": self.run_id,
+            "updated_at": now,
+        }
+
+    def _replace(self, connection: sa.engine.Connection, values: dict[str, dict[str, Any]]) -> None:
+        """Insert or replace rows by key: an upsert on SQLite and PostgreSQL, delete + insert elsewhere."""
+        import sqlalchemy as sa
+
+        t = self.table
+        rows = list(values.values())
+        dialect = connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            for start in range(0, len(rows), KEYS_PER_STATEMENT):
+                statement = insert(t)
+                replaced = {
+                    c.name: statement.excluded[c.name]
+                    for c in t.columns
+                    if c.name not in ("instance_name", "api", "path_key")
+                }
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["instance_name", "api", "path_key"], set_=replaced
+                    ),
+                    rows[start : start + KEYS_PER_STATEMENT],
+                )
+            return
+        self._delete(connection, list(values))
+        connection.execute(sa.insert(t), rows)
+
+    def mark_pruning(self, path_keys: Sequence[str], *, unknown_content: bool = True) -> None:
+        """Mark these rows ``pruning`` for this run (one transaction), before their deletes are sent.
+
+        With ``unknown_content`` their ``held_fingerprint`` becomes unknown: present or not, a path listed
+        again is overwritten. Rows the library holds nothing for (forgotten without a delete) keep theirs.
         """
         if not path_keys:
             return
@@ -207,30 +293,35 @@ class Ledger:
 
         t = self.table
         keys = list(path_keys)
-        values = {
-            "outcome": PRUNING,
-            "held_fingerprint": UNKNOWN_HELD,
-            "run_id": self.run_id,
-            "updated_at": datetime.now(UTC),
-        }
+        values: dict[str, Any] = {"outcome": PRUNING, "run_id": self.run_id, "updated_at": datetime.now(UTC)}
+        if unknown_content:
+            values["held_fingerprint"] = UNKNOWN_HELD
         with self.engine.begin() as connection:
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
+            for start in range(0, len(keys), KEYS_PER_STATEMENT):
+                part = keys[start : start + KEYS_PER_STATEMENT]
                 connection.execute(sa.update(t).where(self._mine(), t.c.path_key.in_(part)).values(**values))
 
     def forget(self, path_keys: Sequence[str]) -> None:
-        """Delete the rows of these paths (pruned images)."""
-        if path_keys:
-            with self.engine.begin() as connection:
-                self._delete(connection, list(path_keys))
+        """Delete the rows of these paths that this run marked ``pruning`` (pruned or forgotten paths).
 
-    def _delete(self, connection: sa.engine.Connection, keys: list[str]) -> None:
+        Scoped to this run's marks: a row another run wrote since (the path re-added) is never deleted.
+        """
+        if not path_keys:
+            return
+        t = self.table
+        with self.engine.begin() as connection:
+            self._delete(connection, list(path_keys), (t.c.run_id == self.run_id) & (t.c.outcome == PRUNING))
+
+    def _delete(self, connection: sa.engine.Connection, keys: list[str], scope: Any = None) -> None:
         import sqlalchemy as sa
 
         t = self.table
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            connection.execute(sa.delete(t).where(self._mine(), t.c.path_key.in_(part)))
+        for start in range(0, len(keys), KEYS_PER_STATEMENT):
+            part = keys[start : start + KEYS_PER_STATEMENT]
+            where = [self._mine(), t.c.path_key.in_(part)]
+            if scope is not None:
+                where.append(scope)
+            connection.execute(sa.delete(t).where(*where))
 
     def errors(self, path_keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
         """``{path_key: (error_code, error_message)}`` of a few rows (a failure summary's examples)."""

@@ -7,15 +7,21 @@ on any SQL connection. It is read in chunks
 Parquet, ``fetchmany`` on a server-side cursor for SQL; a manifest of a million rows never sits in
 memory whole.
 
-Columns: ``path`` (required: the image's id in the library, its OBS URL), ``tags`` (a JSON object, or
-a mapping) and/or ``tag.<key>`` columns (one tag each; an empty cell is no tag), ``file`` (optional: a
+Columns: ``path`` (required: the image's id in the library, its OBS URL), ``tags`` (a JSON object, a
+mapping, or a Parquet/Arrow ``map<string,string>`` column, which arrives as a list of key/value pairs)
+and/or ``tag.<key>`` columns (one tag each; an empty cell is no tag), ``file`` (optional: a
 local file whose bytes are sent base64; ``path`` is then only the image's id). Other columns are
 ignored. Rows are numbered from 1, in manifest order, header excluded.
+
+A row check never raises: whatever a catalogue holds (a lone surrogate from a bad decode, a number too
+large for a float, a value of an unexpected type), the row comes back invalid with its reason, and the
+import goes on with the others.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -59,6 +65,18 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
+
+
+@dataclass
+class ReadPosition:
+    """How far the reading of a manifest got: ``done`` of ``total`` units (rows, or bytes of a CSV or
+    JSON-lines file); ``total`` is None when the source does not know its size (a SQL query)."""
+
+    done: int = 0
+    total: int | None = None
+
+    def fraction(self) -> tuple[int, int] | None:
+        return (min(self.done, self.total), self.total) if self.total else None
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def map_pairs(value: Any, field: str) -> Any:
+    """A Parquet/Arrow MAP value (pyarrow gives a list of ``(key, value)`` pairs) as a dict; anything else
+    unchanged. A key given twice is refused: which of its values was meant is unknown."""
+    if not isinstance(value, list | tuple) or not value:
+        return value
+    if not all(isinstance(pair, list | tuple) and len(pair) == 2 for pair in value):
+        return value
+    result: dict[Any, Any] = {}
+    for key, item in value:
+        if key in result:
+            raise ImageSearchValidationError(field, "a map whose keys are all different", f"{key!r} twice")
+        result[key] = item
+    return result
+
+
+def check_encodable(value: Any, field: str) -> None:
+    """Refuse text holding a lone surrogate (a broken decode upstream): it cannot be sent as UTF-8 JSON
+    nor stored in the ledger, and one such row must not stop the import."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageSearchValidationError(
+            field, "valid Unicode text (it holds a lone surrogate, which cannot be encoded)", value
+        ) from None
+
+
+def invalid_reason(error: Exception) -> str:
+    """The reason stored for an invalid row: the check's message, or the unexpected error's kind."""
+    if isinstance(error, ValueError) and not isinstance(error, UnicodeError | OverflowError):
+        reason = str(error)
+    else:
+        reason = f"unexpected value ({type(error).__name__}: {error})"
+    return reason.encode("utf-8", "backslashreplace").decode("utf-8")[:1000]
+
+
 def _tag_value(key: str, value: Any) -> str | list[str]:
     value = _plain(value)
     if isinstance(value, str):
@@ -142,8 +195,14 @@ def check_no_control_characters(value: str, field: str) -> str:
 
 def ledger_key(value: Any) -> str | None:
     """The key an invalid row is remembered by in the ledger: None (reported by row number only) when
-    there is none, or when the ledger could not store it (a NUL)."""
-    return value if isinstance(value, str) and value.strip() and "\x00" not in value else None
+    there is none, or when the ledger could not store it (a NUL, a lone surrogate)."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> ManifestRow:
@@ -157,7 +216,9 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
             raise ValueError(f"path must be a string, not {type(path).__name__}")
         path = path.strip()
         check_no_control_characters(path, "path")
+        check_encodable(path, "path")
         tags = _row_tags(raw)
+        check_encodable(tags, "tags")
         file = raw.get("file")
         file = None if _missing(file) else file
         digest = None
@@ -169,8 +230,8 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
         elif region is not None and not obs_url_re(region).fullmatch(path):
             raise ValueError(f"path must be {OBS_URL_FORM.replace('{region}', region)} when no file is given")
         return ManifestRow(row, path, tags, file, fingerprint(tags, digest))
-    except ValueError as error:
-        reason = str(error)
+    except Exception as error:  # never raises: any odd value fails its row only
+        reason = invalid_reason(error)
         return ManifestRow(row, ledger_key(path), {}, None, fingerprint({"invalid": reason}, None), reason)
 
 
@@ -178,7 +239,9 @@ def _row_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
     tags: dict[str, Any] = {}
     value = raw.get("tags")
     if not _missing(value):
-        value = _plain(value)
+        value = map_pairs(_plain(value), "tags")
+        if isinstance(value, list | tuple) and not value:
+            value = {}  # an empty map
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -266,6 +329,13 @@ def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> 
         raise ImageSearchValidationError(
             "manifest", "a list of dicts, a CSV/JSON-lines/Parquet path or URL, or use manifest_sql", None
         )
+    if manifest_conn_id and not is_object_storage_url(manifest):
+        raise ImageSearchValidationError(
+            "manifest_conn_id",
+            "the connection of manifest_sql, or of an object-storage manifest URL such as s3://bucket/key.csv "
+            "(a presigned http(s) URL, a local file or a list needs none)",
+            manifest_conn_id,
+        )
     if isinstance(manifest, str | os.PathLike) or hasattr(manifest, "open"):
         if isinstance(manifest, str) and not manifest.strip():
             raise ImageSearchValidationError("manifest", "a non-empty path or URL", manifest)
@@ -314,21 +384,29 @@ def read_chunks(
     manifest_sql: str | None = None,
     manifest_conn_id: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    position: ReadPosition | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The manifest's raw rows, ``chunk_rows`` at a time (see the module doc)."""
+    """The manifest's raw rows, ``chunk_rows`` at a time (see the module doc); ``position`` (if given)
+    follows how far the reading got."""
     validate_source(manifest, manifest_sql, manifest_conn_id)
+    position = position if position is not None else ReadPosition()
     if manifest_sql is not None:
         assert manifest_conn_id is not None
         yield from _sql_chunks(manifest_sql, manifest_conn_id, chunk_rows)
     elif isinstance(manifest, str | os.PathLike) or hasattr(manifest, "open"):
-        yield from _file_chunks(manifest, chunk_rows)
+        yield from _file_chunks(manifest, chunk_rows, position, manifest_conn_id)
     else:
-        yield from _list_chunks(manifest, chunk_rows)
+        yield from _list_chunks(manifest, chunk_rows, position)
 
 
-def _list_chunks(rows: Iterable[Any], chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+def _list_chunks(
+    rows: Iterable[Any], chunk_rows: int, position: ReadPosition
+) -> Iterator[list[dict[str, Any]]]:
+    if isinstance(rows, Sequence):
+        position.total = len(rows)
     chunk: list[dict[str, Any]] = []
     for row in rows:
+        position.done += 1
         # A non-mapping becomes a row without a path: invalid, reported with its number.
         chunk.append(dict(row) if isinstance(row, Mapping) else {"path": None})
         if len(chunk) >= chunk_rows:
@@ -338,15 +416,33 @@ def _list_chunks(rows: Iterable[Any], chunk_rows: int) -> Iterator[list[dict[str
         yield chunk
 
 
-def _open(manifest: Any) -> Any:
+def is_object_storage_url(manifest: Any) -> bool:
+    """Whether ``manifest`` is a URL Airflow's ``ObjectStoragePath`` opens (``s3://``, ``gs://``, ...):
+    not http(s), which is downloaded as it is (a presigned URL), and not ``file://``."""
+    if not isinstance(manifest, str) or "://" not in manifest:
+        return False
+    scheme = manifest.split("://", 1)[0].lower()
+    return scheme not in ("http", "https", "file")
+
+
+def _open(manifest: Any, conn_id: str | None = None) -> Any:
     """A binary file object: a local path, an http(s) URL, or an ObjectStoragePath / other URL
-    (``airflow.sdk.ObjectStoragePath``)."""
+    (``airflow.sdk.ObjectStoragePath``, with ``conn_id``: e.g. an ``aws`` connection for ``s3://``)."""
     if _is_http(manifest):
         return _download(str(manifest))
-    if isinstance(manifest, str) and "://" in manifest and not manifest.startswith("file://"):
-        from airflow_provider_imagesearch.version_compat import object_storage_path
+    if is_object_storage_url(manifest):
+        from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
 
-        manifest = object_storage_path(manifest)
+        url = manifest
+        try:
+            path = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
+            return path.open("rb")
+        except (OSError, ValueError, ImportError) as error:
+            # A missing object, a denied bucket, no filesystem for the scheme (the [s3] extra).
+            problem = f"an object that can be read, but opening it failed: {type(error).__name__}"
+            if isinstance(error, ImportError | ValueError):
+                problem += f" ({str(error)[:200]})"
+            raise ImageSearchValidationError("manifest", problem, shown_url(url)) from None
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):
@@ -437,22 +533,28 @@ def _mask_query_secrets(url: str) -> None:
         mask_secret(secret)
 
 
-def _file_chunks(manifest: Any, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+def _file_chunks(
+    manifest: Any, chunk_rows: int, position: ReadPosition, conn_id: str | None = None
+) -> Iterator[list[dict[str, Any]]]:
     import pandas as pd
 
     kind = manifest_format(manifest)
     name = str(manifest).lower().split("?", 1)[0]
     compression = next((s[1:] for s in _COMPRESSION if name.endswith(s)), None)
     compression = {"gz": "gzip", "zst": "zstd"}.get(compression or "", compression)
-    with _open(manifest) as handle:
+    with _open(manifest, conn_id) as handle:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+            parquet = pq.ParquetFile(handle)
+            position.total = parquet.metadata.num_rows
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                position.done += batch.num_rows
                 yield batch.to_pylist()
             return
         if _empty(handle):
             return
+        position.total = _size(handle)
         if kind == "csv":
             reader = pd.read_csv(
                 handle,
@@ -474,7 +576,25 @@ def _file_chunks(manifest: Any, chunk_rows: int) -> Iterator[list[dict[str, Any]
             )
         with reader:
             for frame in reader:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    position.done = handle.tell()  # bytes consumed (pandas reads ahead: roughly)
                 yield frame.to_dict("records")
+
+
+def _size(handle: Any) -> int | None:
+    """The size in bytes of an open file (local, spooled download, or object-storage file), if known."""
+    for size in (
+        lambda: os.fstat(handle.fileno()).st_size,
+        lambda: handle.size,
+        lambda: handle.details["size"],
+    ):
+        try:
+            value = size()
+        except Exception:
+            continue
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _empty(handle: Any) -> bool:

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from airflow_provider_imagesearch import api_v2
@@ -35,9 +36,12 @@ from airflow_provider_imagesearch.imports.manifest import (
     _file_digest,
     _missing,
     _plain,
+    check_encodable,
     check_no_control_characters,
     fingerprint,
+    invalid_reason,
     ledger_key,
+    map_pairs,
 )
 
 #: ``AddDataParam.image_base64``: "图像文件大小要求不超过5M" (the image file at most 5 MB; imagesearch-api.md
@@ -71,6 +75,9 @@ def _get(raw: Mapping[str, Any], key: str) -> Any:
 
 
 def _json_object(value: Any, field: str, form: str) -> Mapping[str, Any]:
+    value = map_pairs(value, field)  # a Parquet/Arrow MAP column
+    if isinstance(value, list | tuple) and not value:
+        return {}
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -94,14 +101,23 @@ def _custom_tags(raw: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 def _number(value: Any, field: str) -> float:
+    """A finite float from text, an int, a float or a ``Decimal`` (numpy scalars arrive as Python ones)."""
+    value = _plain(value)
     if isinstance(value, str):
+        text = value.strip()
         try:
-            value = float(value.strip())
+            value = float(text)
         except ValueError:
             raise ImageSearchValidationError(field, "a finite number", value) from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ImageSearchValidationError(field, "a finite number", value)
-    return float(value)
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # an int beyond a double's range
+        raise ImageSearchValidationError(field, "a finite number within a double's range", value) from None
+    if not math.isfinite(number):
+        raise ImageSearchValidationError(field, "a finite number within a double's range", value)
+    return number
 
 
 def _custom_num_tags(raw: Mapping[str, Any]) -> dict[str, float] | None:
@@ -189,6 +205,7 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
                 "item_id", "a string of 1-256 characters (quote numeric ids)", item
             )
         check_no_control_characters(api_v2.item_id(item), "item_id")
+        check_encodable(item, "item_id")
         payload: dict[str, Any] = {}
         file, image = _image(raw, payload)
         desc = _get(raw, "desc")
@@ -209,9 +226,10 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
             "shape": [desc is not None, sorted(tags or {}), sorted(numbers or {})],
         }
         updatable = {"desc": payload.get("desc"), "tags": tags, "numbers": numbers}
+        check_encodable(payload, "the row's fields")
         return ManifestRow(row, item, payload, file, _digest(add_only) + _digest(updatable))
-    except ValueError as error:  # ImageSearchValidationError is a ValueError
-        reason = str(error)
+    except Exception as error:  # never raises: any odd value fails its row only
+        reason = invalid_reason(error)
         # Keyed by its id even when the id itself is refused (too long, a tab): the ledger remembers the
         # row; an id with a NUL, which the ledger cannot store, is reported by its row number only.
         return ManifestRow(row, ledger_key(item), {}, None, fingerprint({"invalid": reason}, None), reason)

@@ -5,20 +5,44 @@ temporary SQLite file (a staging area of the worker, whatever database the ledge
 diff is a join there: duplicates (the last row of a path wins), new and changed rows, unchanged rows,
 paths that left the manifest. Neither side is ever held in memory whole, so diffing a manifest of a
 million rows against a full ledger costs a few tens of MB.
+
+A sharded import (``shard=(index, count)``) stages only its slice: the rows and ledger rows whose key
+hashes to ``index`` (:func:`shard_of`, a stable hash of the key, the same in every process). Rows
+without a usable key are reported by shard 0 only, so the shards' counts add up to the manifest's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_imagesearch.imports.ledger import SUCCESS_OUTCOMES, Ledger
 from airflow_provider_imagesearch.imports.manifest import ManifestRow, check_row, path_key
+from airflow_provider_imagesearch.progress import ProgressPacer
+
+log = logging.getLogger(__name__)
+#: Row numbers shown per repeated path, and repeated paths shown, in the duplicates warning.
+EXAMPLE_ROWS = 10
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard of a ledger key (32 hex digits of a SHA-256): stable across processes and runs."""
+    return int(key[:8], 16) % count
+
+
+def row_list(rows: list[int], total: int) -> str:
+    """``1, 3, 5`` or ``1, 3, ... 10 (and 49,990 more)``: at most :data:`EXAMPLE_ROWS` row numbers."""
+    shown = ", ".join(str(row) for row in rows[:EXAMPLE_ROWS])
+    more = total - min(len(rows), EXAMPLE_ROWS)
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
 
 #: Work kinds: send (add), record an invalid row, prune (delete from the library), forget (ledger only).
 ADD, UPDATE, INVALID, PRUNE, FORGET = "add", "update", "invalid", "prune", "forget"
@@ -44,16 +68,24 @@ class PlanSummary:
     paths: int = 0
     unchanged: int = 0
     known_invalid: int = 0
+    #: Rows of this run's slice that failed the row checks (with or without a key).
+    invalid: int = 0
     duplicates: int = 0
     duplicate_examples: list[str] | None = None
     to_send: int = 0
     to_prune: int = 0
+    #: Usable keys in the whole manifest (every shard's), for the empty-manifest prune refusal.
+    manifest_paths: int = 0
+    #: Seconds spent: reading and checking the manifest, loading the ledger, diffing.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class Plan:
     """The staging area of one import run (a temporary SQLite file, removed by :meth:`close`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, shard: tuple[int, int] = (0, 1), logger: logging.Logger | Any = log) -> None:
+        self.shard_index, self.shard_count = shard
+        self.log = logger
         self._dir = tempfile.TemporaryDirectory(prefix="imagesearch-import-")
         self.db = sqlite3.connect(os.path.join(self._dir.name, "plan.db"), isolation_level=None)
         self.db.executescript(
@@ -82,24 +114,43 @@ class Plan:
 
     # --- loading --------------------------------------------------------------------------------
 
+    def _mine(self, key: str | None) -> bool:
+        if self.shard_count == 1:
+            return True
+        if key is None:
+            return self.shard_index == 0
+        return shard_of(key, self.shard_count) == self.shard_index
+
     def load_manifest(
         self,
         chunks: Iterable[list[dict[str, Any]]],
         *,
         region: str | None,
         check: Callable[..., ManifestRow] = check_row,
+        position: Callable[[], tuple[int, int] | None] | None = None,
     ) -> None:
-        """Check and stage the manifest's rows; ``check(raw, number, region=...)`` is the API's row check."""
+        """Check and stage the manifest's rows; ``check(raw, number, region=...)`` is the API's row check.
+
+        ``position()``, asked after each chunk, gives ``(units read, units in all)`` (rows or bytes) when
+        the source knows its size: a progress line every 5% of it, else every 30 s.
+        """
+        started = time.monotonic()
+        pacer: ProgressPacer | None = None
         number = 0
+        keys = 0
         for chunk in chunks:
             records = []
             for raw in chunk:
                 number += 1
                 row = check(raw, number, region=region)
+                key = path_key(row.path) if row.path else None
+                keys += key is not None
+                if not self._mine(key):
+                    continue
                 records.append(
                     (
                         row.row,
-                        path_key(row.path) if row.path else None,
+                        key,
                         row.path,
                         json.dumps(row.tags, ensure_ascii=False) if row.tags else None,
                         row.file,
@@ -110,39 +161,109 @@ class Plan:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", records)
             self.db.execute("COMMIT")
-        self.summary.rows = number
-        self.db.execute("CREATE INDEX rows_key ON rows (key, row)")
-        # The last row of each path wins.
-        self.db.execute(
-            "CREATE TABLE winners AS SELECT key, MAX(row) AS row FROM rows WHERE key IS NOT NULL GROUP BY key"
+            size = position() if position is not None else None
+            if pacer is None:
+                pacer = ProgressPacer(size[1] if size else None)
+            line = pacer.due(size[0] if size else number)
+            if line is not None:
+                self.log.info(
+                    "Reading manifest: %s rows read and checked%s, %.0f rows/s",
+                    f"{number:,}",
+                    f" ({line.percent}%, ETA {line.eta})" if size else "",
+                    number / max(time.monotonic() - started, 1e-9),
+                )
+        self.summary.rows = self._scalar("SELECT COUNT(*) FROM rows")
+        self.summary.manifest_paths = keys
+        self.summary.invalid = self._scalar("SELECT COUNT(*) FROM rows WHERE invalid IS NOT NULL")
+        self.summary.phases["read"] = time.monotonic() - started
+        self.log.info(
+            "Read the manifest: %s rows%s in %.1f s",
+            f"{number:,}",
+            f" ({self.summary.rows:,} in shard {self.shard_index}/{self.shard_count})"
+            if self.shard_count > 1
+            else "",
+            self.summary.phases["read"],
         )
-        self.db.execute("CREATE UNIQUE INDEX winners_key ON winners (key)")
-        self.summary.paths = self._scalar("SELECT COUNT(*) FROM winners")
-        self.summary.duplicates = (
-            self._scalar("SELECT COUNT(*) FROM rows WHERE key IS NOT NULL") - self.summary.paths
-        )
-        self.summary.duplicate_examples = [
-            f"{path} (rows {rows})"
-            for path, rows in self.db.execute(
-                "SELECT MIN(path), GROUP_CONCAT(row) FROM rows WHERE key IS NOT NULL "
-                "GROUP BY key HAVING COUNT(*) > 1 ORDER BY MIN(row) LIMIT 10"
-            )
-        ]
 
     def load_ledger(self, ledger: Ledger) -> None:
+        """Stage the ledger's rows (this shard's), then diff; progress every 5% of the rows or 30 s."""
+        started = time.monotonic()
+        total = ledger.count()
+        pacer = ProgressPacer(total)
+        done = 0
         for chunk in ledger.stream():
+            done += len(chunk)
+            if self.shard_count > 1:
+                chunk = [row for row in chunk if self._mine(row[0])]
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?, ?)", chunk)
             self.db.execute("COMMIT")
-        success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
-        self.summary.unchanged = self._scalar(
-            "SELECT COUNT(*) FROM winners w JOIN rows r ON r.row = w.row JOIN ledger l ON l.key = w.key "
-            f"WHERE r.invalid IS NULL AND l.fp = r.fp AND l.outcome IN ({success})"
-        )
-        self.summary.known_invalid = self._scalar(
-            "SELECT COUNT(*) FROM winners w JOIN rows r ON r.row = w.row JOIN ledger l ON l.key = w.key "
-            "WHERE l.fp = r.fp AND l.outcome = 'invalid'"
-        )
+            line = pacer.due(done)
+            if line is not None and total:
+                self.log.info(
+                    "Loading the ledger: %s/%s rows (%d%%), ETA %s",
+                    f"{done:,}",
+                    f"{total:,}",
+                    line.percent,
+                    line.eta,
+                )
+        self.summary.phases["ledger"] = time.monotonic() - started
+        self._diff()
+
+    def _diff(self) -> None:
+        started = time.monotonic()
+        last = [started]
+
+        def still_diffing() -> int:
+            now = time.monotonic()
+            if now - last[0] >= 30.0:
+                self.log.info("Diffing the manifest against the ledger: %.0f s so far", now - started)
+                last[0] = now
+            return 0  # go on
+
+        self.db.set_progress_handler(still_diffing, 1_000_000)
+        try:
+            self.db.execute("CREATE INDEX rows_key ON rows (key, row)")
+            # The last row of each path wins.
+            self.db.execute(
+                "CREATE TABLE winners AS SELECT key, MAX(row) AS row FROM rows WHERE key IS NOT NULL "
+                "GROUP BY key"
+            )
+            self.db.execute("CREATE UNIQUE INDEX winners_key ON winners (key)")
+            self.summary.paths = self._scalar("SELECT COUNT(*) FROM winners")
+            self.summary.duplicates = (
+                self._scalar("SELECT COUNT(*) FROM rows WHERE key IS NOT NULL") - self.summary.paths
+            )
+            self.summary.duplicate_examples = self._duplicate_examples()
+            success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
+            self.summary.unchanged = self._scalar(
+                "SELECT COUNT(*) FROM winners w JOIN rows r ON r.row = w.row JOIN ledger l ON l.key = w.key "
+                f"WHERE r.invalid IS NULL AND l.fp = r.fp AND l.outcome IN ({success})"
+            )
+            self.summary.known_invalid = self._scalar(
+                "SELECT COUNT(*) FROM winners w JOIN rows r ON r.row = w.row JOIN ledger l ON l.key = w.key "
+                "WHERE l.fp = r.fp AND l.outcome = 'invalid'"
+            )
+        finally:
+            self.db.set_progress_handler(None, 0)
+        self.summary.phases["diff"] = time.monotonic() - started
+
+    def _duplicate_examples(self) -> list[str]:
+        """The first :data:`EXAMPLE_ROWS` repeated paths, each with at most that many row numbers."""
+        examples = []
+        for key, path, count in self.db.execute(
+            "SELECT key, MIN(path), COUNT(*) FROM rows WHERE key IS NOT NULL GROUP BY key HAVING COUNT(*) > 1 "
+            "ORDER BY MIN(row) LIMIT ?",
+            (EXAMPLE_ROWS,),
+        ).fetchall():
+            rows = [
+                int(r)
+                for (r,) in self.db.execute(
+                    "SELECT row FROM rows WHERE key = ? ORDER BY row LIMIT ?", (key, EXAMPLE_ROWS)
+                )
+            ]
+            examples.append(f"{path} (rows {row_list(rows, int(count))})")
+        return examples
 
     def known_invalid_examples(self, limit: int) -> list[tuple[int, str, str]]:
         """``(row, path, key)`` of the first ``limit`` rows refused before and unchanged since."""
@@ -170,6 +291,12 @@ class Plan:
 
     def work(self, *, prune: bool) -> Iterator[Work]:
         """Rows to send or record, in manifest order, then the paths to prune."""
+        yield from self.sends()
+        if prune:
+            yield from self.prunes()
+
+    def sends(self) -> Iterator[Work]:
+        """Rows to send (add, update) or record (invalid), in manifest order."""
         success = ", ".join(f"'{o}'" for o in sorted(SUCCESS_OUTCOMES))
         query = (
             "SELECT w.key, r.row, r.path, r.tags, r.file, r.fp, r.invalid, l.outcome, l.fp, "
@@ -193,8 +320,10 @@ class Plan:
                 else:
                     kind = ADD
                 yield Work(kind, item, key, previous, previous_fp, held)
-        if not prune:
-            return
+
+    def prunes(self) -> Iterator[Work]:
+        """Ledger paths the manifest no longer has: to delete from the library (prune) or forget."""
+        cursor = self.db.cursor()
         cursor.execute(
             "SELECT l.key, l.outcome, l.path, l.held FROM ledger l LEFT JOIN winners w ON w.key = l.key "
             "WHERE w.key IS NULL"

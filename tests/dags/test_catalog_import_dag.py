@@ -47,6 +47,19 @@ def test_the_committed_samples_are_what_the_generator_writes(tmp_path: Path) -> 
     assert len(generator.valid_paths()) == generator.ROWS - generator.INVALID_ROWS
 
 
+SHARDS = 4  # the DAG's import is mapped over four shards
+
+
+def _shards(run: Any) -> Counter[str]:
+    """The import's counts summed over its mapped shards (each one's XCom names its slice)."""
+    total: Counter[str] = Counter()
+    for index in range(SHARDS):
+        value = xcom(run, "import_catalog", map_index=index)
+        assert value["shard"] == [index, SHARDS]
+        total.update({key: count for key, count in value.items() if type(count) is int})
+    return total
+
+
 def test_catalog_import_twice_sends_no_add_the_second_time(
     imagesearch_conn: Callable[..., str], emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -59,7 +72,9 @@ def test_catalog_import_twice_sends_no_add_the_second_time(
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags[DAG_ID]
-    assert dag.get_task("import_catalog").max_failed == generator.INVALID_ROWS
+    task = dag.get_task("import_catalog")
+    assert task.partial_kwargs["max_failed"] == generator.INVALID_ROWS
+    assert task.expand_input.value["shard"] == [(index, SHARDS) for index in range(SHARDS)]
     create = dag.get_task("create_instance")
     assert create.deferrable is True
     create.poke_interval = 0.5  # the emulator creates in 2 s
@@ -72,12 +87,13 @@ def test_catalog_import_twice_sends_no_add_the_second_time(
     first = dag.test(run_conf=conf)
     assert str(first.state) == "success", states(first)
     assert [r["route"] for r in emulator.requests_log()].count(R_CREATE) == 1
-    imported = xcom(first, "import_catalog")
+    imported = _shards(first)
     assert (imported["added"], imported["invalid"], imported["failed"]) == (
         len(valid),
         generator.INVALID_ROWS,
         0,
     )
+    assert imported["rows"] == generator.ROWS  # the shards' slices add up to the manifest
     images = emulator.control.state()["images"][f"{DEFAULT_PROJECT_ID}/{NAME}"]
     assert sorted(images) == sorted(valid)
     engine = sa.create_engine(f"sqlite:///{db_file}")
@@ -99,7 +115,7 @@ def test_catalog_import_twice_sends_no_add_the_second_time(
     log = emulator.requests_log()
     assert [r for r in log if r["route"] == R_ADD] == []
     assert [r for r in log if r["route"] == R_CREATE] == []  # reused
-    again = xcom(second, "import_catalog")
+    again = _shards(second)
     assert (again["added"], again["unchanged"], again["invalid"]) == (0, len(valid), generator.INVALID_ROWS)
 
     searched = [xcom(run, "search_catalog") for run in (first, second)]

@@ -116,7 +116,7 @@ def test_duplicate_paths_last_one_wins_and_unicode_paths(
     assert len(add_requests(emulator)) == 2
     out = capfd.readouterr().out
     assert "1 manifest rows repeat an earlier path (the last row wins)" in out
-    assert "dup.jpg (rows 1,3)" in out
+    assert "dup.jpg (rows 1, 3)" in out
     assert ledger_rows(ledger_conn["engine"])[obs("dup.jpg")]["row_number"] == 3
 
 

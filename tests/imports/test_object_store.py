@@ -1,12 +1,13 @@
-"""A manifest in an S3-compatible object store, read through a presigned URL: moto's S3 server on loopback.
+"""A manifest in an S3-compatible object store: moto's S3 server on loopback.
 
-Airflow 3.3.2 pins python-dateutil 4 and every botocore needs python-dateutil<3, so neither
-apache-airflow-providers-amazon (which ``s3://`` ObjectStoragePaths need), boto3 nor moto can go into the
-project's venv. What a user can do is hand the import the object's URL, presigned (signature v4, expiring).
-moto runs from its own venv (``scripts/ensure-moto.sh``, run by ``make test``), and that venv's boto3
-creates the bucket, uploads the manifests and signs the URLs. moto 5 checks neither the signature nor
-the expiry of a presigned GET, so the refused URLs here are a missing object (404) and an object a
-bucket policy denies (403, what S3 answers an expired URL with).
+Two ways in: ``manifest="s3://bucket/key.csv"`` with ``manifest_conn_id`` an ``aws`` connection whose
+``endpoint_url`` points at the store (Airflow's ``ObjectStoragePath``; the ``[s3]`` extra,
+apache-airflow-providers-amazon with s3fs), and a presigned HTTPS URL (signature v4, expiring), which
+needs no connection. ``scripts/ensure-moto.sh`` (run by ``make test``) installs the extra and moto into
+the project's venv (constraints.txt pins python-dateutil 2.9, which botocore accepts); boto3 creates
+the bucket, uploads the manifests and signs the URLs. moto 5 checks neither the signature nor the
+expiry of a presigned GET, so the refused URLs here are a missing object (404) and an object a bucket
+policy denies (403, what S3 answers an expired URL with).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,9 +38,9 @@ from tests.support.waiting import wait_until
 RunImport = Callable[..., dict[str, Any]]
 
 REPO = Path(__file__).resolve().parents[2]
-MOTO_VENV = REPO / ".tools" / "moto"
-MOTO_SERVER = MOTO_VENV / "bin" / "moto_server"
-MOTO_PYTHON = MOTO_VENV / "bin" / "python"
+MOTO_SERVER = Path(sys.executable).with_name("moto_server")
+MOTO_PYTHON = Path(sys.executable)
+AWS_CONN = "manifests_s3"
 BUCKET = "catalogue-manifests"
 # Made-up credentials: moto accepts any; what matters is that the URL carries a credential and a signature.
 ACCESS_KEY = "AKIAMOTOTESTKEY00001"
@@ -57,7 +59,8 @@ EXPECTED = {
 BIG_ROWS = 12_000  # more than two chunks of CHUNK_ROWS
 REPEATED_PATHS = 30
 
-# Runs in moto's venv (boto3 is there, not in .venv): reads a JSON job on stdin, prints {key: url}.
+# Runs in a child (no AWS_* variable of the test's environment reaches boto3): reads a JSON job on stdin,
+# prints {key: url}.
 _S3_JOB = """
 import json, sys
 import boto3
@@ -137,6 +140,7 @@ class MotoS3:
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
     if not MOTO_SERVER.exists():
         pytest.skip(f"{MOTO_SERVER} is missing: run scripts/ensure-moto.sh (make test does)")
+    pytest.importorskip("airflow.providers.amazon", reason="the [s3] extra: run scripts/ensure-moto.sh")
     import requests
 
     folder = tmp_path_factory.mktemp("moto")
@@ -343,3 +347,107 @@ def test_a_refused_file_name_does_not_show_the_urls_credential(
     for secret in secrets:
         assert secret not in str(raised.value)
     assert shown in str(raised.value)
+
+
+@pytest.fixture
+def aws_conn(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``aws`` connection to the store, as a user would point one at OBS's S3-compatible endpoint."""
+    return set_connection(
+        monkeypatch,
+        AWS_CONN,
+        conn_type="aws",
+        login=ACCESS_KEY,
+        password=SECRET_KEY,
+        extra={"endpoint_url": moto_s3.endpoint, "region_name": "us-east-1"},
+    )
+
+
+@pytest.mark.parametrize("kind", _kinds())
+def test_s3_manifest_through_objectstoragepath_imports_then_rerun_sends_nothing(
+    aws_conn: str, run_import: RunImport, emulator: Emulator, sqlite_ledger: None, kind: str
+) -> None:
+    url = f"s3://{BUCKET}/manifest.{kind}"
+    result = run_import(url, manifest_conn_id=aws_conn)
+    assert (result["rows"], result["added"], result["invalid"]) == (3, 3, 0)
+    assert library(emulator) == EXPECTED
+    emulator.reset_stats()
+    again = run_import(url, manifest_conn_id=aws_conn)
+    assert (again["unchanged"], again["added"]) == (3, 0)
+    assert emulator.stats()["requests_total"] == 0
+
+
+def test_an_s3_manifest_is_read_in_chunks_with_progress(
+    aws_conn: str, run_import: RunImport, emulator: Emulator, sqlite_ledger: None
+) -> None:
+    result = run_import(f"s3://{BUCKET}/repeats.csv", manifest_conn_id=aws_conn)
+    assert (result["rows"], result["added"]) == (BIG_ROWS, REPEATED_PATHS)
+
+
+def test_a_missing_s3_object_fails_naming_manifest(
+    aws_conn: str, run_import: RunImport, emulator: Emulator, sqlite_ledger: None
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    with pytest.raises(
+        AirflowFailException, match=r"Invalid manifest 's3://catalogue-manifests/missing.csv'"
+    ):
+        run_import(f"s3://{BUCKET}/missing.csv", manifest_conn_id=aws_conn)
+    assert add_requests(emulator) == []
+
+
+def test_manifest_conn_id_is_refused_beside_a_presigned_url(moto_s3: MotoS3) -> None:
+    with pytest.raises(ImageSearchValidationError, match="manifest_conn_id"):
+        list(read_chunks(moto_s3.urls["manifest.csv"], manifest_conn_id=AWS_CONN))
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_presigned_url_shows_masked_in_the_rendered_template(
+    moto_s3: MotoS3,
+    imagesearch_conn: Callable[..., str],
+    catalog: str,
+    emulator: Emulator,
+    sqlite_ledger: None,
+) -> None:
+    """The Rendered Template view (the task instance's rendered fields, stored right after the templates
+    are rendered, before ``execute``) shows the URL with its signature and credential masked."""
+    import datetime
+
+    import boto3
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import DAG
+    from botocore.config import Config
+
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+    from tests.support.dagrun import run_dag, states
+
+    # Signed here, never seen before by this process's secrets masker (another test's URL would be).
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": "manifest.csv"}, ExpiresIn=1234
+    )
+    signature, credential = _secrets(url)[:2]
+    with DAG("imagesearch_rendered_manifest", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+        ImageSearchImportImagesOperator(
+            task_id="import_catalog",
+            instance_name=catalog,
+            manifest="{{ params.url }}",
+            params={"url": url},
+            imagesearch_conn_id=imagesearch_conn("aksk"),
+        )
+    run = run_dag(dag)
+    assert str(run.state) == "success", states(run)
+    from airflow import settings
+
+    with settings.Session() as session:  # type: ignore[misc]
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag.dag_id).one()
+    shown = json.dumps(rendered.rendered_fields)
+    assert f"{moto_s3.endpoint}/{BUCKET}/manifest.csv?" in shown
+    assert signature not in shown
+    assert credential not in shown

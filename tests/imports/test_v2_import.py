@@ -111,21 +111,22 @@ def test_changed_rows_update_or_overwrite_by_what_changed(
     assert rows["sku-004"]["outcome"] == "updated"
 
 
-@pytest.mark.parametrize("fault", ["503_after", "drop_after"])
-def test_an_add_that_took_effect_is_reconciled_with_data_check(
+@pytest.mark.parametrize("fault", ["503_after", "drop_after", "503_json"])
+def test_an_ambiguous_add_is_sent_again_with_force(
     run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], fault: str
 ) -> None:
+    """Every import add carries ``force``: sending it again after an ambiguous answer is an overwrite
+    (the hook's own retry, as for any idempotent call), never a check that trusts the fields alone."""
     emulator.set_faults(sequence=[fault])
     result = run_v2_import(_manifest(1), max_concurrency=1)
-    assert (result["reconciled"], result["added"], result["failed"]) == (1, 0, 0)
-    # Processed once, then asked: present with the row's fields, so nothing more is sent.
-    assert v2_routes(emulator) == ["add", "check"]
+    assert (result["added"], result["failed"]) == (1, 0)
+    assert v2_routes(emulator) == ["add", "add"]
     assert list(v2_items(emulator)) == ["sku-000"]
     row = ledger_rows_v2(ledger_conn["engine"])["sku-000"]
-    assert (row["outcome"], row["attempts"]) == ("reconciled", 2)
+    assert (row["outcome"], row["attempts"]) == ("added", 2)
 
 
-def test_an_item_already_there_is_checked_and_overwritten_not_failed(
+def test_an_item_already_there_is_overwritten_not_failed(
     run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
 ) -> None:
     # What a run killed between its add and its ledger write leaves behind: the item, no ledger row.
@@ -133,19 +134,9 @@ def test_an_item_already_there_is_checked_and_overwritten_not_failed(
         SERVICE, items={"sku-000": {"image_url": f"{CDN}/old.jpg", "desc": "stale", "custom_tags": {}}}
     )
     result = run_v2_import(_manifest(1))
-    assert (result["reconciled"], result["failed"]) == (1, 0)
-    assert v2_routes(emulator) == ["add", "check", "add"]  # refused, present, overwritten (force)
+    assert (result["added"], result["failed"]) == (1, 0)
+    assert v2_routes(emulator) == ["add"]  # with force: overwritten at once
     assert v2_items(emulator)["sku-000"]["desc"] == "item 0"
-
-
-def test_an_ambiguous_add_that_did_not_take_effect_is_sent_again(
-    run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
-) -> None:
-    emulator.set_faults(sequence=["503_json"])  # refused by the gateway before the service
-    result = run_v2_import(_manifest(1), max_concurrency=1)
-    assert (result["added"], result["reconciled"]) == (1, 0)
-    assert v2_routes(emulator) == ["add", "check", "add"]
-    assert list(v2_items(emulator)) == ["sku-000"]
 
 
 def test_prune_deletes_with_data_delete(

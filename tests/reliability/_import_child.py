@@ -1,14 +1,18 @@
 """Child process of the killed-import test: imports a manifest, printing each ledger flush.
 
 Configured by environment variables: ``IMPORT_MANIFEST`` (a CSV path), ``IMPORT_INSTANCE``,
-``IMPORT_RUN_ID``; the connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
-after each ledger batch (the parent kills it about half-way) and ``DONE <json>``.
+``IMPORT_RUN_ID``, optionally ``IMPORT_CONCURRENCY`` (default 4) and ``IMPORT_LOCK_TIMEOUT``; the
+connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
+after each ledger batch of outcomes (the parent kills it about half-way) and ``DONE <json>``. With
+``IMPORT_KILL_BEFORE_OUTCOME=1`` it SIGKILLs itself as it is about to record its first outcomes (the
+requests of that batch have been answered: a worker killed between the service and the ledger).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 
@@ -21,6 +25,8 @@ def main() -> None:
     original = Ledger.record
 
     def record(self: Ledger, entries: list[engine.LedgerEntry]) -> None:
+        if os.environ.get("IMPORT_KILL_BEFORE_OUTCOME") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
         original(self, entries)
         written["rows"] += len(entries)
         sys.stdout.write(f"FLUSHED {written['rows']}\n")
@@ -33,7 +39,12 @@ def main() -> None:
         instance_name=os.environ["IMPORT_INSTANCE"],
         manifest=os.environ["IMPORT_MANIFEST"],
         imagesearch_conn_id="imagesearch_default",
-        max_concurrency=4,
+        max_concurrency=int(os.environ.get("IMPORT_CONCURRENCY", "4")),
+        **(
+            {"lock_timeout": float(os.environ["IMPORT_LOCK_TIMEOUT"])}
+            if "IMPORT_LOCK_TIMEOUT" in os.environ
+            else {}
+        ),
     )
     result = op.execute({"run_id": os.environ["IMPORT_RUN_ID"]})  # type: ignore[arg-type]
     sys.stdout.write(f"DONE {json.dumps(result)}\n")

@@ -1,0 +1,205 @@
+"""One import per target at a time (the lock), shards, time_limit and max_rate, against the emulator."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import Emulator
+from tests.imports.conftest import INSTANCE, LEDGER_CONN, api_requests, ledger_rows, library, obs
+
+RunImport = Callable[..., dict[str, Any]]
+TABLE = "imagesearch_import_ledger"
+
+
+def _lock(run_id: str, shard: tuple[int, int] = (0, 1), target: str = INSTANCE) -> Any:
+    from airflow_provider_imagesearch.archive import sql_engine
+    from airflow_provider_imagesearch.imports.lock import ImportLock
+
+    return ImportLock(sql_engine(LEDGER_CONN), TABLE, "v1", target, run_id, shard=shard)
+
+
+def _manifest(count: int, prefix: str = "c") -> list[dict[str, Any]]:
+    return [{"path": obs(f"{prefix}/{i:04d}.jpg"), "tags": {"color": "red"}} for i in range(count)]
+
+
+def test_a_second_run_fails_at_once_naming_the_run_that_holds_the_target(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowException, AirflowFailException
+
+    holder = _lock("scheduled__2026-12-01")
+    holder.acquire(0)
+    try:
+        with pytest.raises(AirflowException) as refused:
+            run_import(_manifest(3), lock_timeout=0)
+    finally:
+        holder.release()
+    assert not isinstance(refused.value, AirflowFailException)  # a retry later may well succeed
+    message = str(refused.value)
+    assert "'scheduled__2026-12-01'" in message
+    assert "Nothing was sent" in message
+    assert api_requests(emulator) == []
+    assert run_import(_manifest(3), lock_timeout=0)["added"] == 3  # released: the next run goes
+
+
+def test_a_waiting_run_goes_on_once_the_holder_is_done(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    holder = _lock("manual__first")
+    holder.acquire(0)
+    timer = threading.Timer(1.5, holder.release)
+    timer.start()
+    try:
+        result = run_import(_manifest(2), lock_timeout=60)
+    finally:
+        timer.join()
+    assert result["added"] == 2
+    assert result["phases"]["lock_wait"] >= 1.0
+    assert "waits for run 'manual__first'" in capfd.readouterr().out
+
+
+def test_a_dead_holder_does_not_keep_the_target_locked(
+    run_import: RunImport, ledger_conn: dict[str, Any]
+) -> None:
+    """SQLite: a row of this host whose process is gone, or whose heartbeat is stale, is taken over.
+    PostgreSQL: a holder whose connection closed (the worker died) holds nothing."""
+    import sqlalchemy as sa
+
+    holder = _lock("killed-run")
+    holder.acquire(0)
+    holder._stop.set()  # no more heartbeats, and the row stays: what a SIGKILL leaves
+    if ledger_conn["name"] == "sqlite":
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        with ledger_conn["engine"].begin() as connection:
+            connection.execute(
+                sa.text(f"UPDATE {TABLE}_lock SET pid = :pid WHERE run_id = 'killed-run'"), {"pid": gone.pid}
+            )
+        assert run_import(_manifest(1), lock_timeout=0)["added"] == 1
+        # Another host's holder: only a stale heartbeat says it died.
+        other = _lock("other-host")
+        other.acquire(0)
+        other._stop.set()
+        stale = datetime.now(UTC) - timedelta(minutes=10)
+        with ledger_conn["engine"].begin() as connection:
+            connection.execute(
+                sa.text(f"UPDATE {TABLE}_lock SET host = 'elsewhere', heartbeat_at = :t"), {"t": stale}
+            )
+        assert run_import(_manifest(2), lock_timeout=0)["added"] == 1
+    else:
+        assert holder._session is not None
+        holder._session.invalidate()  # the connection is closed: the server drops its session lock
+        holder._session = None
+        assert run_import(_manifest(1), lock_timeout=0)["added"] == 1
+
+
+def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
+    ledger_conn: dict[str, Any],
+) -> None:
+    from airflow_provider_imagesearch.imports.lock import ImportLockedError
+
+    shards = [_lock(f"shard-{i}", (i, 4)) for i in range(4)]
+    for shard in shards:
+        assert shard.acquire(0) >= 0  # disjoint slices: no wait
+    try:
+        for other in ((0, 1), (1, 2), (2, 4)):
+            with pytest.raises(ImportLockedError):
+                _lock("other", other).acquire(0)
+        elsewhere = _lock("elsewhere", (0, 1), target="another")
+        elsewhere.acquire(0)  # another target of the same ledger: never blocked
+        elsewhere.release()
+    finally:
+        for shard in shards:
+            shard.release()
+
+
+def test_four_shards_import_the_manifest_and_prune_only_their_slice(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    from airflow_provider_imagesearch.imports.manifest import path_key
+    from airflow_provider_imagesearch.imports.plan import shard_of
+
+    manifest = _manifest(40, "s")
+    manifest.append({"tags": {"color": "red"}})  # no path: reported by shard 0 only
+    results: dict[int, dict[str, Any]] = {}
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.__setitem__(i, run_import(manifest, shard=[i, 4], max_failed=1))
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(r["added"] for r in results.values()) == 40
+    assert [results[i]["invalid"] for i in range(4)] == [1, 0, 0, 0]
+    assert sum(r["rows"] for r in results.values()) == 41
+    assert all(r["shard"] == [i, 4] for i, r in results.items())
+    assert set(library(emulator)) == {row["path"] for row in manifest[:40]}
+
+    kept = manifest[:20]
+    gone = {row["path"] for row in manifest[20:40]}
+    in_shard_1 = {path for path in gone if shard_of(path_key(path), 4) == 1}
+    assert in_shard_1
+    assert in_shard_1 != gone
+    result = run_import(kept, shard=(1, 4), prune=True)
+    assert result["pruned"] == len(in_shard_1)
+    assert set(library(emulator)) == {row["path"] for row in kept} | (gone - in_shard_1)
+    assert set(ledger_rows(ledger_conn["engine"])) == set(library(emulator))
+
+
+def test_time_limit_stops_cleanly_and_the_next_run_does_the_rest(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    manifest = _manifest(40, "t")
+    emulator.set_faults(latency_seconds=0.1)
+    first = run_import(manifest, max_concurrency=2, time_limit=1.5)
+    assert 0 < first["added"] < 40
+    assert first["remaining"] == 40 - first["added"]
+    assert first["failed"] == 0
+    held = set(library(emulator))
+    rows = ledger_rows(ledger_conn["engine"])
+    assert held <= set(rows)  # every image sent has its row
+    assert {p for p, r in rows.items() if r["outcome"] == "added"} <= held
+    emulator.set_faults(reset=True)
+    second = run_import(manifest)
+    assert second["unchanged"] == first["added"]
+    assert second["remaining"] == 0
+    assert set(library(emulator)) == {row["path"] for row in manifest}
+
+
+def test_max_rate_never_lets_more_requests_start_in_a_second_than_the_rate(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted where the bucket grants (the emulator's log stamps when answered); the benchmark also
+    counts the emulator's one-second windows for 20,000 rows."""
+    from airflow_provider_imagesearch.imports import pacing
+
+    if ledger_conn["name"] != "sqlite":
+        pytest.skip("pacing does not depend on the ledger's database")
+    grants: list[float] = []
+    original = pacing.RequestRate.acquire
+
+    def recorded(self: pacing.RequestRate) -> None:
+        original(self)
+        grants.append(time.monotonic())
+
+    monkeypatch.setattr(pacing.RequestRate, "acquire", recorded)
+    emulator.set_faults(error_5xx_rate=0.1, error_5xx_kinds=["503_json"], random_seed=4)
+    started = time.monotonic()
+    result = run_import(_manifest(50, "r"), max_concurrency=8, max_rate=20)
+    wall = time.monotonic() - started
+    assert result["added"] + result["reconciled"] == 50
+    sent = api_requests(emulator)
+    assert len(grants) >= len(sent) >= 50  # every request took a token (retries included)
+    busiest = max(sum(1 for t in grants if start <= t < start + 1.0) for start in grants)
+    assert busiest <= 20
+    assert wall >= (len(grants) - 1) / 20

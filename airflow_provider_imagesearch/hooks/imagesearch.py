@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 import ssl
 import weakref
 from collections import Counter
@@ -41,7 +42,12 @@ from airflow_provider_imagesearch.hooks.imagesearch_v2 import (
     ImageSearchV2AsyncOperations,
     ImageSearchV2Operations,
 )
-from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES, RetryPolicy, is_request_error
+from airflow_provider_imagesearch.retry import (
+    AMBIGUOUS_RETRY_CAUSES,
+    NAME_NOT_RESOLVED,
+    RetryPolicy,
+    is_request_error,
+)
 from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
 from airflow_provider_imagesearch.version_compat import aextra_dejson
 
@@ -74,11 +80,11 @@ def _transport_error(
     return error
 
 
-def _is_certificate_failure(exc: BaseException) -> bool:
-    """Whether a TLS failure is a refused certificate (configuration: permanent), for both transports.
+def _in_chain(exc: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether ``found`` holds for ``exc`` or any exception it wraps, as both transports wrap them.
 
-    Only verification failures (untrusted chain, wrong host name) are permanent. A handshake cut short
-    (EOF or reset: the server or a middlebox closed the connection) sent nothing and is retried.
+    requests nests urllib3's errors in ``args`` and ``reason``; httpx chains httpcore's through
+    ``__cause__``/``__context__``.
     """
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
@@ -87,14 +93,34 @@ def _is_certificate_failure(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        # ssl.CertificateError is SSLCertVerificationError: hostname mismatches are raised as it too.
-        if isinstance(current, ssl.SSLCertVerificationError):
+        if found(current):
             return True
         pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
         for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
             if isinstance(linked, BaseException):
                 pending.append(linked)
     return False
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    """Whether a TLS failure is a refused certificate (configuration: permanent), for both transports.
+
+    Only verification failures (untrusted chain, wrong host name) are permanent. A handshake cut short
+    (EOF or reset: the server or a middlebox closed the connection) sent nothing and is retried.
+    """
+    # ssl.CertificateError is SSLCertVerificationError: hostname mismatches are raised as it too.
+    return _in_chain(exc, lambda e: isinstance(e, ssl.SSLCertVerificationError))
+
+
+#: ``getaddrinfo`` answers that mean "this name does not exist" (not "the resolver is unreachable",
+#: EAI_AGAIN, which stays an ordinary connect error with the full retry budget).
+_NO_SUCH_NAME = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code
+)
+
+
+def _is_unknown_host(exc: BaseException) -> bool:
+    return _in_chain(exc, lambda e: isinstance(e, socket.gaierror) and e.errno in _NO_SUCH_NAME)
 
 
 def _tls_transport_error(request: api.ApiRequest, exc: BaseException) -> ImageSearchTransportError:
@@ -116,7 +142,8 @@ def _requests_transport_error(
         return _transport_error(request, exc, sent=True, timed_out=True, code="READ_TIMEOUT")
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     if isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
+        code = NAME_NOT_RESOLVED if _is_unknown_host(exc) else "CONNECT_ERROR"
+        return _transport_error(request, exc, sent=False, timed_out=False, code=code)
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
 
 
@@ -128,8 +155,59 @@ def _httpx_transport_error(request: api.ApiRequest, exc: httpx.RequestError) -> 
     if isinstance(exc, httpx.ConnectError):
         if _is_certificate_failure(exc) or _chain_has(exc, ssl.SSLError):
             return _tls_transport_error(request, exc)
-        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
+        code = NAME_NOT_RESOLVED if _is_unknown_host(exc) else "CONNECT_ERROR"
+        return _transport_error(request, exc, sent=False, timed_out=False, code=code)
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
+
+
+#: Transport errors about reaching the endpoint at all: their message names the host and the setting.
+_ENDPOINT_ERRORS = {
+    NAME_NOT_RESOLVED: "the host name {host} does not resolve (DNS: no such name)",
+    "CONNECT_ERROR": "cannot connect to {netloc} ({reason})",
+    "CONNECT_TIMEOUT": "no connection to {netloc} within the connect timeout",
+    "TLS_ERROR": "the TLS certificate of {netloc} was refused ({reason})",
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a failed connection, e.g. "Connection refused"."""
+    found: list[str] = []
+
+    def note(error: BaseException) -> bool:
+        if found:
+            return False
+        if isinstance(error, ssl.SSLCertVerificationError):
+            found.append(f"certificate verify failed: {error.verify_message or error}")
+        elif isinstance(error, OSError) and error.errno and error.errno > 0:
+            # os.strerror, not error.strerror: asyncio words it "Connect call failed (...)".
+            found.append(os.strerror(error.errno))
+        return False
+
+    _in_chain(exc, note)
+    return found[0] if found else type(exc).__name__
+
+
+def _naming_endpoint(
+    error: ImageSearchTransportError, exc: BaseException, settings: ImageSearchSettings, service: str
+) -> ImageSearchTransportError:
+    """``error`` told with the host it could not reach and the connection setting that chose it."""
+    template = _ENDPOINT_ERRORS.get(error.error_code)
+    if template is None:
+        return error
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.base_url(service))
+    text = template.format(host=parts.hostname, netloc=parts.netloc, reason=_reason(exc))
+    named = ImageSearchTransportError(
+        status=None,
+        error_code=error.error_code,
+        error_msg=f"{text}: it is {settings.describe_endpoint(service)}",
+        method=error.method,
+        path=error.path,
+    )
+    named.request_sent = error.request_sent
+    named.timed_out = error.timed_out
+    return named
 
 
 def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -519,7 +597,9 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
                 stream=False,
             )
         except requests.RequestException as exc:
-            raise _requests_transport_error(request, exc) from None
+            service = "iam" if request.operation == "get_token" else request.service
+            error = _requests_transport_error(request, exc)
+            raise _naming_endpoint(error, exc, self.settings, service) from None
 
     def _fetch_token_once(self) -> IssuedToken:
         request, prepared = token_api_request(self.settings)
@@ -890,7 +970,10 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
                     prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
                 )
         except httpx.RequestError as exc:  # TransportError, and DecodingError of a garbled body
-            raise _httpx_transport_error(request, exc) from None
+            assert self._settings is not None
+            service = "iam" if request.operation == "get_token" else request.service
+            error = _httpx_transport_error(request, exc)
+            raise _naming_endpoint(error, exc, self._settings, service) from None
 
     async def _fetch_token_once(self) -> IssuedToken:
         request, prepared = token_api_request(await self.asettings())

@@ -221,6 +221,89 @@ def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+#: ``ApiRequest.operation`` of a call made through ``request()``, the escape hatch.
+RAW_OPERATION = "request"
+RAW_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+#: Methods retried after a 5xx, a timeout or a dropped connection unless ``idempotent=`` says otherwise.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def raw_request(
+    settings: ImageSearchSettings,
+    method: str,
+    path: str,
+    body: Any,
+    *,
+    service: str,
+    idempotent: bool | None,
+    project_id: str | None,
+) -> api.ApiRequest:
+    """The :class:`~airflow_provider_imagesearch.api.ApiRequest` of ``request()``, checked before sending.
+
+    ``{project_id}`` in ``path`` is replaced by the project (the argument, else the connection's).
+    """
+    import json as json_module
+
+    from airflow_provider_imagesearch.errors import ImageSearchValidationError
+
+    verb = method.upper() if isinstance(method, str) else method
+    if verb not in RAW_METHODS:
+        raise ImageSearchValidationError("method", f"one of {', '.join(sorted(RAW_METHODS))}", method)
+    if service not in ("imagesearch", "mms"):
+        raise ImageSearchValidationError("service", "'imagesearch' (v1) or 'mms' (v2)", service)
+    project = project_id or settings.project_id or ""
+    if isinstance(path, str) and "{project_id}" in path:
+        project = project_id or settings.require_project_id()
+        path = path.replace("{project_id}", project)
+    if (
+        not isinstance(path, str)
+        or not path.startswith("/")
+        or any(ch in path for ch in "?#\\ ")
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in path)
+        or "/../" in f"{path}/"
+        or "//" in path
+    ):
+        raise ImageSearchValidationError(
+            "path",
+            "an API path starting with '/', without a query string, '..', '//' or spaces "
+            "(e.g. '/v1/{project_id}/service/my-instance')",
+            path,
+        )
+    if body is not None:
+        try:
+            json_module.dumps(body, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ImageSearchValidationError("json", f"a JSON-serialisable value ({error})", body) from None
+    return api.ApiRequest(
+        RAW_OPERATION,
+        verb,
+        path,
+        body,
+        verb in IDEMPOTENT_METHODS if idempotent is None else bool(idempotent),
+        project,
+        service,
+    )
+
+
+def parse_raw_response(
+    request: api.ApiRequest, status: int, headers: Mapping[str, str], content: bytes
+) -> Any:
+    """The JSON of a ``request()`` answer (any JSON value; None for an empty body), or the usual errors."""
+    import json as json_module
+
+    if not 200 <= status < 300:
+        api.raise_for_error(request, status, headers, content)
+    if not content.strip():
+        return None
+    try:
+        payload = json_module.loads(content)
+    except (ValueError, RecursionError):
+        return api.parse_json_body(request, status, headers, content)  # raises the malformed-body error
+    if isinstance(payload, dict) and payload.get("error_code"):
+        api.raise_for_error(request, 400, headers, content)  # a 2xx carrying an error body
+    return payload
+
+
 def settings_for(conn: Connection, extras: Mapping[str, Any], **overrides: Any) -> ImageSearchSettings:
     return settings_from_connection(
         host=conn.host,
@@ -522,6 +605,9 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
     def get_conn(self) -> requests.Session:
         """The hook's ``requests.Session`` (created once, reused for every call).
 
+        The session itself adds no credentials: to call an API path the hook does not wrap, use
+        :meth:`request`, which signs or authenticates and retries on the connection's settings.
+
         Proxy and CA-bundle environment variables are read once here rather than on every request
         (``trust_env`` costs a proxy/netrc lookup per call), with the same precedence requests uses.
         """
@@ -623,7 +709,8 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
         prepared = self._auth.prepare(request, token)
         response = self._transmit(request, prepared)
         self.last_request_id = response.headers.get("X-Request-Id")
-        return api.parse_response(request, response.status_code, response.headers, response.content)
+        parse = parse_raw_response if request.operation == RAW_OPERATION else api.parse_response
+        return parse(request, response.status_code, response.headers, response.content)
 
     def call(
         self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
@@ -675,6 +762,47 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
                 error.error_code,
             )
             return result
+
+    # --- any call the provider does not wrap -------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        service: str = "imagesearch",
+        idempotent: bool | None = None,
+        project_id: str | None = None,
+    ) -> Any:
+        """Call an API path this hook has no method for, with the connection's auth, retries and errors.
+
+        The escape hatch for calls the provider does not wrap yet. The request is signed (AK/SK) or
+        carries the token (IAM password, ready token) exactly as the wrapped calls are, goes to the
+        connection's endpoint, and is retried under the connection's retry policy: a 429 always; a
+        5xx, timeout or dropped connection only when the call is idempotent. ``get_conn()`` is the bare
+        ``requests.Session`` underneath: requests sent with it carry no credentials.
+
+        :param method: ``GET``, ``HEAD``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the API path, starting with ``/``; ``{project_id}`` is replaced by the project.
+            No query string: the ImageSearch APIs take their arguments in the JSON body.
+        :param json: the JSON body, or None for none.
+        :param service: ``imagesearch`` (the v1 endpoint) or ``mms`` (the v2 endpoint).
+        :param idempotent: whether repeating the call is harmless; by default True for GET, HEAD, PUT
+            and DELETE, False for POST and PATCH (which are then retried only when provably unsent).
+        :param project_id: project overriding the connection's ``project_id`` extra.
+        :return: the response's JSON (any JSON value), or None for an empty body.
+        """
+        request = raw_request(
+            self.settings,
+            method,
+            path,
+            json,
+            service=service,
+            idempotent=idempotent,
+            project_id=project_id,
+        )
+        return self.call(request)
 
     # --- the eight v1 operations -------------------------------------------------------------
 
@@ -997,7 +1125,8 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         assert self._auth is not None
         prepared = self._auth.prepare(request, token)
         response = await self._transmit(request, prepared)
-        return api.parse_response(request, response.status_code, response.headers, response.content)
+        parse = parse_raw_response if request.operation == RAW_OPERATION else api.parse_response
+        return parse(request, response.status_code, response.headers, response.content)
 
     async def call(
         self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
@@ -1022,6 +1151,28 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
             self.retry_stats.update(local)
             if causes is not None:
                 causes.update(local)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        service: str = "imagesearch",
+        idempotent: bool | None = None,
+        project_id: str | None = None,
+    ) -> Any:
+        """Async :meth:`ImageSearchHook.request`: any API path, authenticated and retried."""
+        request = raw_request(
+            await self.asettings(),
+            method,
+            path,
+            json,
+            service=service,
+            idempotent=idempotent,
+            project_id=project_id,
+        )
+        return await self.call(request)
 
     async def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
         """``GET /v1/{project_id}/service/{instance_name}``."""

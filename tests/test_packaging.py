@@ -43,6 +43,49 @@ def test_provider_info_names_every_module_that_exists() -> None:
     assert connection["conn-fields"]["security_token"]["schema"]["format"] == "password"
 
 
+def test_connection_form_has_the_extras_users_set_most_and_they_take_effect() -> None:
+    """verify, the timeouts and the retry budget are form fields; what the form saves is what the hook uses."""
+    from airflow_provider_imagesearch.retry import RetryPolicy
+    from airflow_provider_imagesearch.settings import (
+        DEFAULT_CONNECT_TIMEOUT,
+        DEFAULT_READ_TIMEOUT,
+        settings_from_connection,
+    )
+
+    (connection,) = get_provider_info()["connection-types"]
+    fields = connection["conn-fields"]
+    defaults = {
+        "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "read_timeout": DEFAULT_READ_TIMEOUT,
+        "max_attempts": RetryPolicy.max_attempts,
+        "retry_max_elapsed": RetryPolicy.max_elapsed,
+    }
+    for key, default in defaults.items():
+        assert fields[key]["schema"]["default"] == default, key
+    assert "verify" in fields
+    # As the UI stores them: strings for every field.
+    saved = {
+        "region": "cn-north-4",
+        "project_id": "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c",
+        "token": "t",
+        "connect_timeout": "3",
+        "read_timeout": "7",
+        "max_attempts": "2",
+        "retry_max_elapsed": "9",
+        "verify": "false",
+        "allow_insecure": "true",
+    }
+    settings = settings_from_connection(host=None, port=None, login=None, password=None, extras=saved)
+    assert settings.timeout == (3.0, 7.0)
+    assert (settings.retry.max_attempts, settings.retry.max_elapsed) == (2, 9.0)
+    assert settings.verify is False
+    # An empty form field means the default.
+    empty = {**saved, "verify": "", "retry_max_elapsed": "", "allow_insecure": ""}
+    settings = settings_from_connection(host=None, port=None, login=None, password=None, extras=empty)
+    assert settings.verify is True
+    assert settings.retry.max_elapsed == RetryPolicy.max_elapsed
+
+
 def test_airflow_discovers_the_provider_without_warnings() -> None:
     result = _airflow("providers", "get", "airflow-provider-imagesearch")
     assert result.returncode == 0, result.stderr[-2000:]

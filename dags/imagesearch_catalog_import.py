@@ -108,6 +108,7 @@ def imagesearch_catalog_import() -> None:
         timeout=WAIT_TIMEOUT_SECONDS,
     )
 
+    # [START howto_operator_imagesearch_import_images]
     load = ImageSearchImportImagesOperator(
         task_id="import_catalog",
         imagesearch_conn_id=conn_id,
@@ -118,7 +119,9 @@ def imagesearch_catalog_import() -> None:
         # The sample's invalid rows are known and recorded as invalid: they must not fail the run.
         max_failed=SAMPLE_INVALID_ROWS,
     )
+    # [END howto_operator_imagesearch_import_images]
 
+    # [START howto_operator_imagesearch_batch_search]
     search = ImageSearchSearchImagesOperator(
         task_id="search_catalog",
         imagesearch_conn_id=conn_id,
@@ -129,6 +132,7 @@ def imagesearch_catalog_import() -> None:
         limit=10,
         max_concurrency=8,
     )
+    # [END howto_operator_imagesearch_batch_search]
 
     create >> load >> search
 

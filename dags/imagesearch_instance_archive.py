@@ -78,6 +78,7 @@ def imagesearch_instance_archive() -> None:
 
     batches = instance_batches()
 
+    # [START howto_sensor_imagesearch_fleet_status]
     ready = ImageSearchInstanceStatusSensor.partial(
         task_id="wait_until_normal",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
@@ -86,11 +87,14 @@ def imagesearch_instance_archive() -> None:
         timeout=60 * 60,
         not_found_grace=300,
     ).expand(instance_names=batches)
+    # [END howto_sensor_imagesearch_fleet_status]
 
+    # [START howto_operator_imagesearch_instance_detail]
     details = InstanceDetailOperator.partial(
         task_id="read_details",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
     ).expand(instance_names=batches)
+    # [END howto_operator_imagesearch_instance_detail]
 
     @task(outlets=[ARCHIVE_ASSET])
     def archive(batch_details: list[list[dict[str, Any]]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ so a new module or class is documented without anyone remembering to add it.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import pkgutil
 import sys
@@ -25,8 +26,9 @@ import airflow_provider_imagesearch  # noqa: E402
 
 project = "airflow-provider-imagesearch"
 author = "airflow-provider-imagesearch maintainers"
-copyright = "the airflow-provider-imagesearch maintainers"  # noqa: A001
-release = version = "0.1.0"
+copyright = "the airflow-provider-imagesearch maintainers"
+# The installed distribution's version (make install installs this checkout, editable).
+release = version = importlib.metadata.version(project)
 
 extensions = ["sphinx.ext.autodoc", "myst_parser"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

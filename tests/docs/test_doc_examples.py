@@ -60,6 +60,11 @@ def test_quickstart_is_the_readmes() -> None:
     docs = _block("test_quickstart_is_the_readmes", DOC_BLOCKS)
     readme = _block("test_quickstart_runs_as_written", README_BLOCKS)
     assert docs.text == readme.text
+    # ...and its first DAGs are the README's, which tests/test_readme.py runs too.
+    quickstart_python = [
+        b.text for b in DOC_BLOCKS if b.source.endswith("quickstart.rst") and b.lang == "python"
+    ]
+    assert quickstart_python == [b.text for b in README_BLOCKS if b.lang == "python"]
 
 
 LITERALINCLUDE = re.compile(r"^\s*\.\. literalinclude::\s*(\S+)\s*$")

@@ -8,10 +8,10 @@ Cloud console (v2 has no API for it): give its name as the ``service_name`` para
 | task | operator | XCom |
 |---|---|---|
 | `add_item` | `ImageSearchV2AddDataOperator` | `{item_id, result, objects}` |
-| `check_item` | `ImageSearchV2CheckDataOperator` | `{existed, item}` |
+| `check_item` | `ImageSearchV2CheckDataOperator` | `{existed, item, ...}` |
 | `update_item` | `ImageSearchV2UpdateDataOperator` | `"success"` |
 | `search_similar` | `ImageSearchV2SearchOperator` | results `[{id, score, desc, ...}]`, best first |
-| `delete_item` | `ImageSearchV2DeleteDataOperator` | `{deleted, ...}` |
+| `delete_item` | `ImageSearchV2DeleteDataOperator` | `{deleted_ids, total_num, delete_num}` |
 
 Parsing this file imports no HTTP client and no pandas: the operators load them when they run.
 """

@@ -34,6 +34,7 @@ def test_v2_items_end_to_end(auth: str, imagesearch_conn: Callable[..., str], em
     hits = xcom(dr, "search_similar")
     assert hits[0]["id"] == "sku-red-shirt"
     assert hits[0]["desc"] == "Red shirt, organic cotton"  # the update took effect before the search
+    assert xcom(dr, "delete_item")["deleted_ids"] == ["sku-red-shirt"]
     routes = [
         r["route"] for r in emulator.requests_log() if r["route"] in (R2_ADD, R2_CHECK, R2_UPDATE, R2_DELETE)
     ]

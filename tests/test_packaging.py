@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +169,49 @@ def test_code_quality(command: list[str]) -> None:
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def _pyproject() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_published_extras_are_features_not_tooling() -> None:
+    """Test, lint, docs and bench tools are dependency groups (never published), not extras."""
+    data = _pyproject()
+    extras = data["project"]["optional-dependencies"]
+    assert not {"test", "tests", "bench", "dev", "docs", "lint"} & set(extras), sorted(extras)
+    for name, requirements in extras.items():
+        assert not any("==" in r for r in requirements), f"extra {name} pins an exact version: {requirements}"
+    groups = data["dependency-groups"]
+    assert {"test", "bench", "docs", "lint", "dev"} <= set(groups)
+
+
+def test_python_classifiers_are_the_versions_tests_run_on() -> None:
+    """make test, test-compat, test-wheel and test-lowest all run on this interpreter's Python version."""
+    classifiers = _pyproject()["project"]["classifiers"]
+    versions = {
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
+    assert versions == {f"{sys.version_info.major}.{sys.version_info.minor}"}, versions
+
+
+def test_changelog_has_an_entry_for_this_version() -> None:
+    version = _pyproject()["project"]["version"]
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## \[{re.escape(version)}\]", changelog, re.M), (
+        f"CHANGELOG.md has no entry for {version}"
+    )
+
+
+def test_sdist_leaves_out_tests_and_tooling() -> None:
+    """MANIFEST.in prunes what setuptools would otherwise add (tests/test_*.py); make test-wheel checks
+    the built sdist itself."""
+    manifest = (REPO / "MANIFEST.in").read_text().split()
+    for folder in ("tests", "benchmarks", "scripts", "docs"):
+        assert f"{folder}" in manifest[manifest.index("prune") :], folder
+    for document in ("README.md", "CHANGELOG.md", "LICENSE"):
+        assert document in manifest, document

@@ -115,7 +115,8 @@ class ImageSearchSettings:
     instance_name: str | None = None
     console_url: str = DEFAULT_CONSOLE_URL
     mms_endpoint: str | None = None
-    endpoint_sources: Mapping[str, str] = field(default_factory=dict)
+    # Not compared or hashed: it says where the endpoints came from, not where calls go.
+    endpoint_sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def base_url(self, service: str) -> str:
         """The base URL of ``service``: ``imagesearch`` (v1), ``mms`` (v2) or ``iam``."""

@@ -63,10 +63,12 @@ docs: install
 	$(BIN)/sphinx-build -q -W --keep-going -n -b html docs $(DOCS_BUILD)
 	@echo "docs: $(DOCS_BUILD)/index.html"
 
-# Re-take the screenshots the docs show (docs/img/*.png): the real-browser test saves them there.
+# Re-take the screenshots the docs show (docs/img/*.png): the real-browser tests save them there (the
+# connection form's, tests/ui; the ImageSearch page's, tests/plugin/test_browser.py).
 screenshots: install
 	bash scripts/ensure-chromium.sh
-	IMAGESEARCH_SCREENSHOTS=docs/img timeout -k 15 900 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
+	IMAGESEARCH_SCREENSHOTS=docs/img IMAGESEARCH_DOCS_SCREENSHOTS=1 timeout -k 15 1200 $(BIN)/python -m pytest \
+		-q -p no:cacheprovider tests/ui tests/plugin/test_browser.py
 
 test: install
 	bash scripts/ensure-postgres.sh

@@ -463,7 +463,8 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
     ``fetch_all`` it pages with search-after (``last_item``) past the service's 1,000-result window, up
     to ``max_items``.
 
-    :param search_type: ``IMAGE`` (default), ``CATEGORY``, ``KEYWORD`` or ``TEXT``. (templated)
+    :param search_type: ``IMAGE`` (default), ``CATEGORY``, ``KEYWORD`` or ``TEXT``, or the enum's documented
+        value ``"0"`` (``IMAGE``), sent as given. (templated)
     :param image_url: query image URL (IMAGE/CATEGORY). (templated)
     :param image_base64: query image bytes, base64 (IMAGE/CATEGORY). (templated)
     :param keywords: 1-10 keywords (KEYWORD). (templated)

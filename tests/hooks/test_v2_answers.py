@@ -154,3 +154,22 @@ def test_a_conditional_delete_is_not_repeated_by_the_hook_after_a_lost_answer(
     services = emulator.control.state()["v2_services"]
     (held,) = [s for s in services if s["name"] == "batches"]
     assert len(held["items"]) == 50  # one batch of 100, not two
+
+
+def test_the_async_hook_searches_by_the_documented_enum_value(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """``search_type="0"`` (IMAGE's documented value) passes the shared request builder in the async hook too."""
+    import asyncio
+
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
+
+    emulator.upsert_v2_service("by-value", items={"a": {"image_url": "https://cdn.example/a.jpg"}})
+
+    async def search() -> Any:
+        async with ImageSearchAsyncHook(imagesearch_conn("token")) as hook:
+            return await hook.search_data("by-value", search_type="0", image_url="https://cdn.example/a.jpg")
+
+    assert [item.id for item in asyncio.run(search()).items] == ["a"]
+    (sent,) = [r for r in emulator.requests_log() if r["path"].endswith("/search")]
+    assert sent["status"] == 200

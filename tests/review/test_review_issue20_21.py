@@ -451,7 +451,6 @@ def test_a_kit_test_starts_with_no_token_left_by_the_test_before(tmp_path: Path)
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: the provider refuses the documented search_type value '0'")
 def test_a_v2_search_by_the_documented_enum_value_is_not_refused(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:

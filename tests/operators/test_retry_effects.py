@@ -220,6 +220,67 @@ def test_a_create_never_adopts_an_instance_another_run_created(
     assert len(_requests(emulator, "POST", "/service")) == 1
 
 
+# --- review of 20/21, item 9: descriptions compared like with like -----------------------------------------
+
+MARKED = "spring [airflow:3f9c2a71b4d0]"
+
+
+def test_a_cleared_create_adopts_its_instance_when_the_asked_description_ends_with_a_marker(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """``if_exists="fail"`` with a description that itself ends with a marker (copied from the console): the
+    instance holds it plus this task's marker, and the rerun after a clear compares exactly what it sends."""
+    dag = _dag(
+        "create_marked_description",
+        ImageSearchCreateInstanceOperator,
+        instance_name="marked-fail",
+        tags=["color"],
+        description=MARKED,
+        wait_for_completion=False,
+        imagesearch_conn_id=imagesearch_conn("token"),
+    )
+    first = run_dag(dag)
+    assert states(first) == {("op", -1): ("success", 1)}
+    (held,) = _instances(emulator, "marked-fail")
+    assert held["description"].startswith(MARKED + " [airflow:")
+    assert held["description"] != MARKED
+    second = clear_and_rerun(dag, first)
+    assert states(second) == {("op", -1): ("success", 2)}
+    assert len(_requests(emulator, "POST", "/service")) == 1, "created once"
+
+
+REUSE_DESCRIPTIONS = {
+    "marker-left-by-a-fail-run": ("spring [airflow:3f9c2a71b4d0]", "spring", True),
+    "plain": ("spring", "spring", True),
+    "asked-text-not-held": ("spring", MARKED, False),
+    "other-text": ("autumn [airflow:3f9c2a71b4d0]", "spring", False),
+    "other-marker": ("spring [airflow:3f9c2a71b4d0]", "spring [airflow:000000000000]", False),
+}
+
+
+@pytest.mark.parametrize("case", REUSE_DESCRIPTIONS)
+def test_reuse_compares_the_held_description_with_the_asked_one(
+    case: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    held, asked, adopted = REUSE_DESCRIPTIONS[case]
+    emulator.upsert_instance("reuse-desc", tags=["color"], description=held)
+    dr = run_dag(
+        _dag(
+            f"reuse_desc_{case}",
+            ImageSearchCreateInstanceOperator,
+            instance_name="reuse-desc",
+            tags=["color"],
+            description=asked,
+            if_exists="reuse",
+            wait_for_completion=False,
+            retries=0,
+            imagesearch_conn_id=imagesearch_conn("token"),
+        )
+    )
+    assert states(dr) == {("op", -1): ("success" if adopted else "failed", 1)}
+    assert not _requests(emulator, "POST", "/service"), "reuse never creates over an existing instance"
+
+
 # --- item 6: a forced v2 delete whose answer was lost -----------------------------------------------------
 
 

@@ -264,7 +264,6 @@ def test_a_forced_delete_that_deleted_the_item_reports_one_deleted(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: reuse strips a marker-like suffix the user asked for")
 def test_reuse_adopts_an_instance_whose_description_is_exactly_the_one_asked(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:

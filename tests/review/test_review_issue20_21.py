@@ -475,9 +475,6 @@ def test_a_v2_search_by_the_documented_enum_value_is_not_refused(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    strict=True, reason="review: the write rule multiplies the hook's retries (max_attempts squared)"
-)
 def test_a_write_on_a_service_failing_writes_sends_at_most_max_attempts_requests_per_try(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:

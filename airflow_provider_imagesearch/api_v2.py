@@ -452,15 +452,17 @@ def _with_data(body: Mapping[str, Any]) -> Mapping[str, Any]:
 def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResult:
     """A conditional delete answers ``data``; a delete by id answers none ("仅在条件删除时存在该字段").
 
-    Success of a delete by id without ``force`` means the item was there and is gone: one deleted. With
-    ``force`` the answer is the same whether or not it was there, so the counts are unknown (None).
+    Nothing is invented. Success of a delete by id without ``force`` means the item was there and is gone
+    (a missing item is refused): one deleted. With ``force`` the answer is the same whether or not the item
+    was there: no id and no count (None); ``ImageSearchV2DeleteDataOperator`` checks the item first to
+    report a count.
     """
     item = _body_item_id(request)
     if item is None or body.get("data") is not None:
         return V2DeleteResult.from_api(_with_data(body))
     api._result_string(body)
     if (request.body or {}).get("force"):
-        return V2DeleteResult(deleted_ids=(item,))
+        return V2DeleteResult(deleted_ids=())
     return V2DeleteResult(deleted_ids=(item,), total_num=1, delete_num=1)
 
 

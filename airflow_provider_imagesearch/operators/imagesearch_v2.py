@@ -273,8 +273,11 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
     Returns ``{"deleted_ids", "total_num", "delete_num"}``.
 
     **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). A delete whose
-    answer was lost is read back (``check``): gone is success. On a retry of the task, or a rerun after it
-    was cleared, an item no longer there is taken to be the effect of an earlier try (reported deleted).
+    answer was lost is read back (``check``): gone is success. Without ``force``, on a retry of the task or a
+    rerun after it was cleared, an item no longer there is taken to be the effect of an earlier try
+    (reported deleted). With ``force`` the item is checked before the delete (the service's answer does not
+    say whether it was there): ``{"deleted_ids": [id], "total_num": 1, "delete_num": 1}`` if it was,
+    ``{"deleted_ids": [], "total_num": 0, "delete_num": 0}`` (and no delete sent) if not.
 
     **By conditions**: the service deletes at most 100 matching items per call, so the operator calls it
     until no item matches (``total_num``: the items that matched at the start; ``delete_num``: the items
@@ -334,23 +337,36 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         return result.to_dict()
 
     def _delete_item(self, hook: ImageSearchHook, item_id: str) -> V2DeleteResult:
+        """Delete one item; the result says what this try found and deleted.
+
+        The service answers a delete by id without counts. Without ``force`` its success means the item
+        was there (a missing one is refused), and a refusal read back as gone on a later try is taken to be
+        an earlier try's effect (the write rule). With ``force`` its answer is the same whether or not the
+        item was there, so the item is checked first: there, it is deleted and counted; not there, nothing
+        is sent and nothing counted.
+        """
         deleted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        if self.force and self._read_item(hook, item_id) is None:
+            self.log.info(
+                "Item %s is not in %s: nothing to delete%s",
+                item_id,
+                self.service_name,
+                " (an earlier try of this task may have deleted it)" if self.earlier_try else "",
+            )
+            return V2DeleteResult(deleted_ids=(), total_num=0, delete_num=0)
 
         def gone() -> ReadBack:
             return ABSENT if self._read_item(hook, item_id) is not None else AS_ASKED
 
-        result = self.write(
+        self.write(
             hook,
             f"deleting item {item_id} from {self.service_name}",
             lambda: hook.delete_data(self.service_name, item_id=item_id, force=self.force),
             gone,
             adopted=lambda: deleted,
         )
-        if self.earlier_try and not result.deleted_ids:
-            # force=True: nothing left to delete on a retry or a rerun; an earlier try deleted it.
-            self.log.info("Item %s is gone: an earlier try of this task deleted it", item_id)
-            return deleted
-        return result
+        # Success without force: the item was there; with force: the check above found it.
+        return deleted
 
     def _delete_matching(self, hook: ImageSearchHook) -> V2DeleteResult:
         """Delete batches of up to 100 until nothing matches; a lost batch is counted by reading back."""

@@ -288,7 +288,7 @@ def test_a_forced_v2_delete_whose_answer_was_lost_reports_the_item_it_deleted(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     emulator.upsert_v2_service("dels", items={"d1": {"digest": "x", "desc": "old"}})
-    emulator.set_faults(sequence=["drop_after"])
+    emulator.set_faults(sequence=["ok", "drop_after"])  # the check before a forced delete, then the delete
     dr = run_dag(
         _dag(
             "v2_forced_delete_lost",
@@ -302,6 +302,41 @@ def test_a_forced_v2_delete_whose_answer_was_lost_reports_the_item_it_deleted(
     assert states(dr) == {("op", -1): ("success", 1)}
     assert xcom(dr, "op") == {"deleted_ids": ["d1"], "total_num": 1, "delete_num": 1}
     assert _items(emulator, "dels") == {}
+    assert emulator.control.faults()["sequence"] == [], "the delete's answer was lost"
+    assert len(_requests(emulator, "POST", "/data/delete")) == 2  # the lost one and the hook's repeat
+
+
+def test_a_forced_v2_delete_counts_what_its_check_found(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Review of 20/21, items 3 and 4: the service's answer to a forced delete by id cannot say whether the
+    item was there, so the operator checks first: the count is what the check found, in the XCom and the
+    task log (``dag.test()`` writes the task log to the process's output)."""
+    emulator.upsert_v2_service("dels-count", items={"real": {"digest": "x"}, "keep": {"digest": "y"}})
+
+    def forced(item_id: str) -> Any:
+        dr = run_dag(
+            _dag(
+                f"v2_forced_delete_{item_id}",
+                ImageSearchV2DeleteDataOperator,
+                service_name="dels-count",
+                item_id=item_id,
+                force=True,
+                imagesearch_conn_id=imagesearch_conn("token"),
+            )
+        )
+        assert states(dr) == {("op", -1): ("success", 1)}
+        return xcom(dr, "op")
+
+    assert forced("real") == {"deleted_ids": ["real"], "total_num": 1, "delete_num": 1}
+    assert "Deleted 1 item(s) from dels-count" in capfd.readouterr().out
+    assert forced("ghost") == {"deleted_ids": [], "total_num": 0, "delete_num": 0}
+    ghost_log = capfd.readouterr().out
+    assert "Item ghost is not in dels-count: nothing to delete" in ghost_log
+    assert "Deleted 0 item(s) from dels-count" in ghost_log
+    assert sorted(_items(emulator, "dels-count")) == ["keep"]
+    deletes = _requests(emulator, "POST", "/data/delete")
+    assert len(deletes) == 1, "nothing is sent for an item the check did not find"
 
 
 # --- suspicions ---------------------------------------------------------------------------------------------

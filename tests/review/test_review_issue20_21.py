@@ -210,7 +210,6 @@ def test_a_conditional_delete_answered_without_data_does_not_end_with_items_stil
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a forced v2 delete reports an item it never deleted")
 def test_a_forced_delete_of_an_item_that_was_never_there_does_not_report_it_deleted(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
@@ -234,7 +233,6 @@ def test_a_forced_delete_of_an_item_that_was_never_there_does_not_report_it_dele
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a forced v2 delete that deleted the item says 0 deleted")
 def test_a_forced_delete_that_deleted_the_item_reports_one_deleted(
     imagesearch_conn: Callable[..., str], emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -222,8 +222,8 @@ def test_delete_by_id_answers_without_data() -> None:
     plain = _parse(api_v2.delete_data(P, "svc", item_id="a"), {"result": "success"})
     assert (plain.deleted_ids, plain.total_num, plain.delete_num) == (("a",), 1, 1)
     forced = _parse(api_v2.delete_data(P, "svc", item_id="a", force=True), {"result": "success"})
-    # With force the service answers the same whether the item was there: the counts are unknown.
-    assert (forced.deleted_ids, forced.total_num, forced.delete_num) == (("a",), None, None)
+    # With force the service answers the same whether the item was there: no id, no count (nothing invented).
+    assert (forced.deleted_ids, forced.total_num, forced.delete_num) == ((), None, None)
     by_tags = _parse(
         api_v2.delete_data(P, "svc", custom_tags={"c": ["r"]}),
         {

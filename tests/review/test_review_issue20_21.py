@@ -120,7 +120,6 @@ def _conditional_deletes(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a conditional v2 delete has no bound on its batches")
 def test_a_conditional_delete_racing_a_writer_stops_after_the_batches_it_was_asked_for(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator
 ) -> None:
@@ -170,7 +169,6 @@ def test_a_conditional_delete_racing_a_writer_stops_after_the_batches_it_was_ask
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a conditional v2 delete ends on an answer without data")
 def test_a_conditional_delete_answered_without_data_does_not_end_with_items_still_matching(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator
 ) -> None:

@@ -462,8 +462,12 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
             current = hook.get_instance(self.instance_name)
         except ImageSearchNotFoundError:
             if self.earlier_try:
+                # An inference: Airflow clears XCom between tries, so this try cannot know whether an
+                # earlier one sent the delete, or whether the instance ever existed.
                 self.log.info(
-                    "Instance %s does not exist: an earlier try of this task deleted it", self.instance_name
+                    "Instance %s does not exist: taken to be the effect of an earlier try of this task (this "
+                    "try cannot tell whether that try deleted it or it never existed)",
+                    self.instance_name,
                 )
                 return None
             if not self.missing_ok:

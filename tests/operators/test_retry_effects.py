@@ -147,7 +147,11 @@ def test_a_v2_add_refused_because_a_different_item_is_there_still_fails(
     ids=["read-back-in-the-try", "next-task-try"],
 )
 def test_a_strict_instance_delete_whose_answer_was_lost_succeeds(
-    extra_503: int, tries: int, imagesearch_conn: Callable[..., str], emulator: Emulator
+    extra_503: int,
+    tries: int,
+    imagesearch_conn: Callable[..., str],
+    emulator: Emulator,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     name = f"strict-del-{tries}"
     emulator.upsert_instance(name)
@@ -165,6 +169,11 @@ def test_a_strict_instance_delete_whose_answer_was_lost_succeeds(
     )
     assert states(dr) == {("op", -1): ("success", tries)}
     assert _instances(emulator, name) == []
+    if tries == 2:
+        # The next try finds no instance: that it was this task's own delete is an inference, and says so.
+        out = capfd.readouterr().out
+        assert f"Instance {name} does not exist: taken to be the effect of an earlier try" in out
+        assert "an earlier try of this task deleted it" not in out
 
 
 # --- item 4: a create whose wait timed out, then the task is cleared ----------------------------------

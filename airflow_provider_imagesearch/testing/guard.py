@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,28 @@ class PublicHostBlockedError(socket.gaierror):
     """A name of a public Huawei Cloud host was looked up while the testing kit was active."""
 
 
+#: The full stops IDNA (Python's ``idna`` codec, the ``idna`` package of requests and httpx) reads as ".".
+_IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def resolved_name(host: str) -> str:
+    """``host`` as the resolver will look it up: IDNA-encoded as Python's socket module does for a str
+    (U+3002 and the other full stops read as ".", full-width letters folded), lower case, no final dot."""
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        # Not valid IDNA (an empty or over-long label, ...): fold it the same way by hand, so a name the
+        # codec refuses is still compared as the resolver's other paths would read it.
+        name = unicodedata.normalize("NFKC", host).translate(_IDNA_DOTS).casefold()
+    return name.rstrip(".").lower()
+
+
 def is_huawei_cloud_host(host: object) -> bool:
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
     if not isinstance(host, str):
         return False
-    name = host.rstrip(".").lower()
+    name = resolved_name(host)
     return any(name == domain or name.endswith("." + domain) for domain in HUAWEI_CLOUD_DOMAINS)
 
 

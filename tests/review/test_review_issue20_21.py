@@ -366,9 +366,6 @@ def test_concurrent_kit_sessions_started_like_xdist_workers_use_their_own_metada
     assert databases[0] != databases[1], f"both sessions used {databases[0]}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: the host guard misses IDNA full-stop spellings of Huawei hosts"
-)
 def test_the_guard_refuses_a_huawei_host_spelt_with_an_ideographic_full_stop() -> None:
     """The kit promises a request to a public Huawei Cloud host is impossible. The guard compares the name
     it is given with ``*.myhuaweicloud.com``; Python's resolver IDNA-encodes a str host, mapping U+3002

@@ -36,6 +36,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from airflow_provider_imagesearch.auth import TOKEN_CACHE
 from airflow_provider_imagesearch.testing.dags import in_sandbox, run_dag, sandbox_airflow_home
 from airflow_provider_imagesearch.testing.guard import HuaweiCloudGuard, PublicHostBlockedError
 from airflow_provider_imagesearch.testing.kit import (
@@ -92,6 +93,7 @@ if pytest is not None:
             yield kit
         finally:
             kit.restore_environment()
+            TOKEN_CACHE.clear()
             guard.uninstall()
 
     def pytest_report_header(config: pytest.Config) -> str | None:

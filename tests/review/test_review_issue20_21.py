@@ -417,9 +417,6 @@ def test_b_starts_clean(imagesearch_emulator):
 """
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: the kit's fixture leaves the provider's token cache between tests"
-)
 def test_a_kit_test_starts_with_no_token_left_by_the_test_before(tmp_path: Path) -> None:
     """The fixture promises every test starts from the emulator's start state with an empty request log.
     The provider's process-wide token cache is not cleared between tests: a test that calls

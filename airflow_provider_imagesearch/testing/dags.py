@@ -18,23 +18,45 @@ from typing import Any
 #: Set to ``keep`` to leave ``AIRFLOW_HOME`` unset (Airflow's default home) instead of the sandbox.
 OPT_OUT_VARIABLE = "IMAGESEARCH_TESTING_AIRFLOW_HOME"
 _SANDBOX_MARK = "IMAGESEARCH_TESTING_SANDBOX"
+#: Set by pytest-xdist in each worker (``gw0``, ``gw1``, ...).
+XDIST_WORKER_VARIABLE = "PYTEST_XDIST_WORKER"
 _db_ready = threading.Lock()
 _migrated = False
 
 
 def sandbox_airflow_home() -> str | None:
-    """A temporary ``AIRFLOW_HOME`` (SQLite DB, no example DAGs) if nothing chose one; returns it, or None."""
+    """A temporary ``AIRFLOW_HOME`` (SQLite DB, no example DAGs) if nothing chose one; returns it, or None.
+
+    A pytest-xdist worker (``PYTEST_XDIST_WORKER``) inherits its controller's environment, sandbox
+    included: it gets a sandbox of its own instead, so that no two workers share (and reset) one DB.
+    """
+    inherited = os.environ.get(_SANDBOX_MARK)
+    worker = os.environ.get(XDIST_WORKER_VARIABLE)
+    if inherited and os.environ.get("AIRFLOW_HOME") == inherited:
+        if not worker or os.path.basename(inherited).startswith(_sandbox_prefix(worker)):
+            return None  # this process's own sandbox (or, outside xdist, one it was started in)
+        return _make_sandbox(worker, replacing=inherited)
     if (
         os.environ.get("AIRFLOW_HOME")
         or os.environ.get(OPT_OUT_VARIABLE) == "keep"
         or "airflow" in sys.modules
     ):
         return None
-    home = tempfile.mkdtemp(prefix="imagesearch-testing-airflow-home-")
+    return _make_sandbox(worker)
+
+
+def _sandbox_prefix(worker: str | None) -> str:
+    return f"imagesearch-testing-airflow-home-{worker}-" if worker else "imagesearch-testing-airflow-home-"
+
+
+def _make_sandbox(worker: str | None, replacing: str | None = None) -> str:
+    home = tempfile.mkdtemp(prefix=_sandbox_prefix(worker))
     os.environ["AIRFLOW_HOME"] = home
     os.environ[_SANDBOX_MARK] = home
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(home, "dags"))
+    dags_folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    if dags_folder is None or (replacing is not None and dags_folder == os.path.join(replacing, "dags")):
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(home, "dags")
     return home
 
 

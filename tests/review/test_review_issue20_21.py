@@ -316,7 +316,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.xfail(strict=True, reason="review: pytest-xdist workers share one sandbox DB and reset it")
 def test_concurrent_kit_sessions_started_like_xdist_workers_use_their_own_metadata_db(tmp_path: Path) -> None:
     """A user runs their suite with ``pytest -n 2`` (pytest-xdist), the usual way to speed up DAG tests.
     The plugin's ``pytest_configure`` makes the sandbox ``AIRFLOW_HOME`` in the controller process, and

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from airflow_provider_imagesearch.auth import TOKEN_CACHE
-from airflow_provider_imagesearch.testing.dags import in_sandbox, run_dag, sandbox_airflow_home
+from airflow_provider_imagesearch.testing.dags import in_sandbox, not_sandboxed, run_dag, sandbox_airflow_home
 from airflow_provider_imagesearch.testing.guard import HuaweiCloudGuard, PublicHostBlockedError
 from airflow_provider_imagesearch.testing.kit import (
     TEST_RETRY_EXTRAS,
@@ -97,6 +97,9 @@ if pytest is not None:
             guard.uninstall()
 
     def pytest_report_header(config: pytest.Config) -> str | None:
+        reason = not_sandboxed()
+        if reason is not None:
+            return f"imagesearch testing kit: NO sandbox, run_dag will refuse to run: {reason}"
         if in_sandbox():
             return (
                 f"imagesearch testing kit: Airflow home is a temporary sandbox ({os.environ['AIRFLOW_HOME']})"

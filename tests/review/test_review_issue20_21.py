@@ -492,9 +492,6 @@ def test_a_write_on_a_service_failing_writes_sends_at_most_max_attempts_requests
     assert len(updates) <= 3, f"{len(updates)} update requests in one try with max_attempts=3"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: a conftest importing airflow first silently loses the sandbox"
-)
 def test_a_conftest_that_imports_airflow_first_does_not_run_the_dags_in_the_users_home(
     tmp_path: Path,
 ) -> None:

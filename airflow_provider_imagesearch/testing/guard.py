@@ -1,11 +1,18 @@
-"""A guard that makes a request to a public Huawei Cloud host impossible while a test runs.
+"""A guard that refuses to look up the name of a public Huawei Cloud host while a test runs.
 
-The testing kit points every endpoint of the connection at the emulator; the guard is what makes a mistake
-(a second connection without ``host``, a hard-coded URL, a proxy) fail loudly instead of reaching Huawei
-Cloud with test credentials. It refuses to resolve any name under the Huawei Cloud domains (``socket.
-getaddrinfo`` and ``socket.gethostbyname``, which requests, httpx, urllib and asyncio all go through) and
-adds those domains and loopback to ``NO_PROXY``, so that a configured HTTP(S) proxy cannot carry such a
-request either (nor an emulator request: the emulator is on loopback).
+The testing kit points every endpoint of the connection at the emulator; the guard is what makes the usual
+mistakes (a second connection without ``host``, a hard-coded URL, a proxy) fail loudly instead of reaching
+Huawei Cloud with test credentials. It refuses to resolve any name under the Huawei Cloud domains
+(``socket.getaddrinfo`` and ``socket.gethostbyname``, which requests, httpx, urllib and asyncio all go
+through), comparing the name as the resolver will read it (IDNA: ``myhuaweicloud\u3002com`` is
+``myhuaweicloud.com``), and adds those domains and loopback to ``NO_PROXY``, so that a client honouring it
+sends no such request through a configured HTTP(S) proxy (nor an emulator request: it is on loopback).
+
+What it does not stop: a request to an IP address (no name is looked up), a name outside
+:data:`HUAWEI_CLOUD_DOMAINS` (a custom domain or CNAME in front of an endpoint), code that resolves names
+without Python's ``socket`` module (a C library with its own DNS client, a subprocess), a client that ignores
+``NO_PROXY``, and anything before the guard is installed or after it is removed. It is a safety net for
+mistakes, not a sandbox.
 """
 
 from __future__ import annotations

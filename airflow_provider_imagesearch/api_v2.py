@@ -190,7 +190,9 @@ def search_type(value: object, field: str = "search_type") -> str:
     if isinstance(value, str) and value in SEARCH_TYPE_VALUES:
         return SEARCH_TYPE_VALUES[value]
     values = ", ".join(f"{number!r} for {name}" for number, name in SEARCH_TYPE_VALUES.items())
-    raise ImageSearchValidationError(field, f"one of {', '.join(SEARCH_TYPES)} (or the value {values})", value)
+    raise ImageSearchValidationError(
+        field, f"one of {', '.join(SEARCH_TYPES)} (or the value {values})", value
+    )
 
 
 def min_score(value: object, field: str = "min_score") -> float:

@@ -86,7 +86,8 @@ def test_search_refuses_bad_fields(kwargs: dict[str, Any], field: str) -> None:
 def test_search_takes_the_documented_enum_value_and_sends_it_as_given() -> None:
     """Page imagesearch_02_0039: the name or the value (``"0"`` for IMAGE); the SDK's docstring says so too."""
     by_value = api_v2.search(P, "svc", search_type="0", **IMG)
-    assert by_value.body is not None and by_value.body["search_type"] == "0"
+    assert by_value.body is not None
+    assert by_value.body["search_type"] == "0"
     assert api_v2.search_type("0") == "IMAGE"
     with pytest.raises(ImageSearchValidationError, match="'0' for IMAGE"):
         api_v2.search_type("IMAGES")

@@ -54,6 +54,9 @@ MAX_SEARCH_WINDOW = 1000
 CHECK_LIMIT_RANGE = (1, 100)
 #: The search types the service documents; the enum's values (``IMAGE`` is 0) may change, names do not.
 SEARCH_TYPES = ("IMAGE", "CATEGORY", "KEYWORD", "TEXT")
+#: The enum's values the docs give (page imagesearch_02_0039: the name or the value is accepted), by name.
+#: Only ``IMAGE``'s is documented; the docs warn the values may change, so no other is guessed.
+SEARCH_TYPE_VALUES = {"0": "IMAGE"}
 #: Search types that search by an image and so need exactly one of image_url / image_base64.
 IMAGE_SEARCH_TYPES = frozenset({"IMAGE", "CATEGORY"})
 # The SDK does not document the service name's form; this is what is safe as one path segment.
@@ -181,9 +184,15 @@ def last_item(value: object, field: str = "last_item") -> dict[str, Any]:
 
 
 def search_type(value: object, field: str = "search_type") -> str:
-    if not isinstance(value, str) or value not in SEARCH_TYPES:
-        raise ImageSearchValidationError(field, f"one of {', '.join(SEARCH_TYPES)}", value)
-    return value
+    """The search type's name: ``value`` is the enum's name, or its documented value (``"0"``: IMAGE)."""
+    if isinstance(value, str) and value in SEARCH_TYPES:
+        return value
+    if isinstance(value, str) and value in SEARCH_TYPE_VALUES:
+        return SEARCH_TYPE_VALUES[value]
+    values = ", ".join(f"{number!r} for {name}" for number, name in SEARCH_TYPE_VALUES.items())
+    raise ImageSearchValidationError(
+        field, f"one of {', '.join(SEARCH_TYPES)} (or the value {values})", value
+    )
 
 
 def min_score(value: object, field: str = "min_score") -> float:
@@ -370,7 +379,8 @@ def search(
     """
     path = _path(project_id, service, "search")
     kind = _search_type(search_type)
-    body: dict[str, Any] = {"search_type": kind}
+    # Sent as given (the service takes the name or the value); checked below by its name.
+    body: dict[str, Any] = {"search_type": search_type}
     body["limit"] = _int_in(limit, "limit", *SEARCH_LIMIT_RANGE)
     body["offset"] = _int_in(offset, "offset", 0)
     if offset + limit > MAX_SEARCH_WINDOW:
@@ -444,15 +454,17 @@ def _with_data(body: Mapping[str, Any]) -> Mapping[str, Any]:
 def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResult:
     """A conditional delete answers ``data``; a delete by id answers none ("仅在条件删除时存在该字段").
 
-    Success of a delete by id without ``force`` means the item was there and is gone: one deleted. With
-    ``force`` the answer is the same whether or not it was there, so the counts are unknown (None).
+    Nothing is invented. Success of a delete by id without ``force`` means the item was there and is gone
+    (a missing item is refused): one deleted. With ``force`` the answer is the same whether or not the item
+    was there: no id and no count (None); ``ImageSearchV2DeleteDataOperator`` checks the item first to
+    report a count.
     """
     item = _body_item_id(request)
     if item is None or body.get("data") is not None:
         return V2DeleteResult.from_api(_with_data(body))
     api._result_string(body)
     if (request.body or {}).get("force"):
-        return V2DeleteResult(deleted_ids=(item,))
+        return V2DeleteResult(deleted_ids=())
     return V2DeleteResult(deleted_ids=(item,), total_num=1, delete_num=1)
 
 

@@ -186,6 +186,10 @@ class ImageSearchV2Operations:
 
         Retried as idempotent; a retry of an id delete refused because an earlier attempt (whose
         answer was lost) already deleted the item counts as success: the item is checked to make sure.
+        A delete by id is answered without counts: without ``force`` success means one item deleted;
+        with ``force`` the answer cannot say whether the item was there, so the result names no id and
+        has no counts, whether or not an answer was lost (check the item first for a count, as
+        ``ImageSearchV2DeleteDataOperator`` does).
         """
         project = self._project_after_settings(project_id)
         request = api_v2.delete_data(
@@ -204,10 +208,7 @@ class ImageSearchV2Operations:
             return not self.check_data(service_name, item_id=item_id, project_id=project).existed
 
         adopted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
-        lost_before = _lost_answers(self.retry_stats)
         deleted: V2DeleteResult = self._delete(request, gone, adopted)
-        if _ours_after_lost_answer(deleted, lost=_lost_answers(self.retry_stats) > lost_before):
-            return adopted
         return deleted
 
     def search_data(
@@ -328,8 +329,6 @@ class ImageSearchV2AsyncOperations:
                 raise
             log.info("ImageSearch v2 delete: an earlier attempt's answer was lost, but the item is gone")
             return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
-        if item_id is not None and _ours_after_lost_answer(result, lost=_lost_answers(causes) > 0):
-            return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
         return result
 
     async def search_data(
@@ -356,27 +355,6 @@ class ImageSearchV2AsyncOperations:
             page = await self.search_data(service_name, **query, limit=asked, last_item=pager.cursor)
             if not pager.take(page, asked, _paging_request(service_name)):
                 return pager.items
-
-
-def _lost_answers(causes: Mapping[str, int]) -> int:
-    """Retries after attempts whose outcome was unknown (they may have taken effect)."""
-    return sum(causes.get(cause, 0) for cause in AMBIGUOUS_RETRY_CAUSES)
-
-
-def _ours_after_lost_answer(result: V2DeleteResult, *, lost: bool) -> bool:
-    """Whether a forced delete by id that deleted nothing met the effect of its own earlier attempt.
-
-    ``force=True`` makes the repeat of a delete whose answer was lost succeed with nothing deleted (or, as
-    the service answers a delete by id, with no count at all): the item is gone, deleted by the attempt whose answer was lost (or, which cannot be told apart, it was not
-    there before either). Reported as deleted, as a refused repeat read back as gone is.
-    """
-    if not lost or result.delete_num:
-        return False
-    log.info(
-        "ImageSearch v2 delete: an earlier attempt's answer was lost and the repeat deleted nothing: the "
-        "item is gone, deleted by that attempt"
-    )
-    return True
 
 
 def _refuse_paging_args(query: Mapping[str, Any]) -> None:

@@ -91,6 +91,13 @@ def _ambiguous_retries(hook: ImageSearchHook) -> int:
     return sum(hook.retry_stats[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
 
 
+def _retries(hook: ImageSearchHook) -> int:
+    """Every retry of the hook so far (a renewed token's repeat included): a send's attempts are one more
+    than the retries it made. (An IAM token request's retries count too: the budget errs on the safe side.)
+    """
+    return sum(hook.retry_stats.values())
+
+
 class ImageSearchBaseOperator(ImageSearchHookMixin):
     """Base of the ImageSearch operators: connection fields, one hook per run, outcomes, console link.
 
@@ -151,6 +158,11 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
     ) -> T:
         """Send a write; when its outcome is unknown, or a refusal may be its own earlier effect, read back.
 
+        The write's requests in this try share one budget, the connection's ``max_attempts``: the hook's
+        own retries of a send count against it, so a send again after a read-back only happens while the
+        hook left attempts unused (a write the hook does not repeat, or one it gave up on early). The
+        read-backs come on top, each with the hook's retries of a read.
+
         :param hook: this execution's hook (its retries of the write count as earlier attempts).
         :param what: the write, for logs and messages ("adding item x to y").
         :param send: sends the write once (the hook may retry it inside, as its retry policy allows).
@@ -164,22 +176,26 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
         """
         from airflow_provider_imagesearch.version_compat import AirflowFailException
 
-        attempts = max(1, hook.settings.retry.max_attempts)
+        budget = max(1, hook.settings.retry.max_attempts)
+        used = 0
         unknown: ImageSearchApiError | None = None
-        for attempt in range(1, attempts + 1):
+        while True:
             before = _ambiguous_retries(hook)
+            retried_before = _retries(hook)
             try:
                 return send()
             except ImageSearchApiError as error:
+                # This send's attempts: the first, and every retry the hook made of it.
+                used += 1 + _retries(hook) - retried_before
                 lost_inside = _ambiguous_retries(hook) > before
                 if outcome_unknown(error):
                     unknown = error
                     self.log.warning(
-                        "%s may or may not have taken effect (%s); reading it back (attempt %d/%d)",
+                        "%s may or may not have taken effect (%s); reading it back (%d of %d attempts used)",
                         what.capitalize(),
                         error.error_code,
-                        attempt,
-                        attempts,
+                        min(used, budget),
+                        budget,
                     )
                     found = read_back()
                 elif is_refusal(error) and (
@@ -191,8 +207,8 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
                     found = read_back()
                     if found.found is Found.AS_ASKED:
                         self.log.info(
-                            "%s was refused (%s), but what it asks for is there: an earlier attempt or try "
-                            "of this task took effect",
+                            "%s was refused (%s), but what it asks for is there: taken to be the effect of "
+                            "an earlier attempt or try of this task whose answer was lost",
                             what.capitalize(),
                             error.error_code,
                         )
@@ -215,6 +231,12 @@ class ImageSearchBaseOperator(ImageSearchHookMixin):
                     f"{what.capitalize()} may not have taken effect ({unknown}), and what is there is not "
                     f"what was asked: {found.difference}"
                 )
-            # Not there (or another version there, which this write overwrites): sending again is safe.
-        assert unknown is not None
-        raise unknown
+            # Not there (or another version there, which this write overwrites): sending again is safe,
+            # within the budget; past it the try fails, and a task retry starts a new one.
+            if used >= budget:
+                self.log.warning(
+                    "%s did not take effect as asked after %d attempts (the connection's max_attempts)",
+                    what.capitalize(),
+                    used,
+                )
+                raise unknown

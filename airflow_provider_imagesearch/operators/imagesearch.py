@@ -273,7 +273,7 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
             detail = self._create(hook, marker)
         elif marker is not None and _has_marker(existing.description, marker):
             # A retry, or a rerun after a clear, of this task in this run: the instance is its own.
-            differences = self._differences(existing)
+            differences = self._differences(existing, marker)
             if differences:
                 raise AirflowFailException(
                     f"ImageSearch instance {self.instance_name!r} was created by an earlier try of this task "
@@ -316,7 +316,7 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
                 f"ImageSearch instance {self.instance_name!r} already exists ({existing.status.value}) and was "
                 "not created by this task in this DAG run; set if_exists='reuse' to adopt it"
             )
-        differences = self._differences(existing)
+        differences = self._differences(existing, None)
         if differences:
             raise AirflowFailException(
                 f"ImageSearch instance {self.instance_name!r} exists but differs from what this task "
@@ -325,20 +325,28 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
         self.log.info("Reusing the existing instance %s (%s)", self.instance_name, existing.status.value)
         return existing
 
-    def _differences(self, existing: InstanceDetail) -> list[str]:
+    def _differences(self, existing: InstanceDetail, marker: str | None) -> list[str]:
         """What differs between ``existing`` and what this task would create.
 
-        Tags and description (without a creation marker) only: the API answers the model as ``domain``,
-        the model's display name, whose values the reference does not list, so the model cannot be
-        compared reliably.
+        Tags and description only: the API answers the model as ``domain``, the model's display name,
+        whose values the reference does not list, so the model cannot be compared reliably. Descriptions
+        are compared like with like: with this task's ``marker`` (``if_exists="fail"``), the held one must
+        be exactly what the create sends; without (``"reuse"``), the held one must be the asked one, as it
+        is or once a marker a ``fail`` run appended is taken off it (an asked description may itself end
+        with a marker, copied from the console or an XCom).
         """
         differences = []
         wanted_tags = sorted(self.tags or [])
         if sorted(existing.tags) != wanted_tags:
             differences.append(f"tags are {sorted(existing.tags)}, wanted {wanted_tags}")
-        described = _without_marker(existing.description)
-        if self.description is not None and described != self.description:
-            differences.append(f"description is {described!r}, wanted {self.description!r}")
+        if self.description is not None:
+            held = existing.description or ""
+            if marker is not None:
+                wanted = _with_marker(self.description, marker)
+                if held != wanted:
+                    differences.append(f"description is {held!r}, wanted {wanted!r}")
+            elif self.description not in (held, _without_marker(held)):
+                differences.append(f"description is {_without_marker(held)!r}, wanted {self.description!r}")
         return differences
 
     def _create(self, hook: ImageSearchHook, marker: str | None) -> InstanceDetail:
@@ -363,7 +371,7 @@ class ImageSearchCreateInstanceOperator(_InstanceLifecycleOperator):
                     f"instance {self.instance_name!r} ({existing.status.value}) was not created by this task; "
                     "set if_exists='reuse' to adopt it"
                 )
-            differences = self._differences(existing)
+            differences = self._differences(existing, marker)
             if differences:
                 return other("; ".join(differences))
             found[:] = [existing]
@@ -454,8 +462,12 @@ class ImageSearchDeleteInstanceOperator(_InstanceLifecycleOperator):
             current = hook.get_instance(self.instance_name)
         except ImageSearchNotFoundError:
             if self.earlier_try:
+                # An inference: Airflow clears XCom between tries, so this try cannot know whether an
+                # earlier one sent the delete, or whether the instance ever existed.
                 self.log.info(
-                    "Instance %s does not exist: an earlier try of this task deleted it", self.instance_name
+                    "Instance %s does not exist: taken to be the effect of an earlier try of this task (this "
+                    "try cannot tell whether that try deleted it or it never existed)",
+                    self.instance_name,
                 )
                 return None
             if not self.missing_ok:

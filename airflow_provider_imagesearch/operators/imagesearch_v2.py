@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: A field an update leaves alone (it is not compared on reading the item back).
 NOT_ASKED: Any = object()
+#: The most items one conditional delete removes (the service's batch).
+DELETE_BATCH = 100
 
 
 def item_differences(
@@ -273,15 +275,22 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
     Returns ``{"deleted_ids", "total_num", "delete_num"}``.
 
     **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). A delete whose
-    answer was lost is read back (``check``): gone is success. On a retry of the task, or a rerun after it
-    was cleared, an item no longer there is taken to be the effect of an earlier try (reported deleted).
+    answer was lost is read back (``check``): gone is success. Without ``force``, on a retry of the task or a
+    rerun after it was cleared, an item no longer there is taken to be the effect of an earlier try
+    (reported deleted). With ``force`` the item is checked before the delete (the service's answer does not
+    say whether it was there): ``{"deleted_ids": [id], "total_num": 1, "delete_num": 1}`` if it was,
+    ``{"deleted_ids": [], "total_num": 0, "delete_num": 0}`` (and no delete sent) if not.
 
     **By conditions**: the service deletes at most 100 matching items per call, so the operator calls it
-    until no item matches (``total_num``: the items that matched at the start; ``delete_num``: the items
-    it deleted; ``deleted_ids``: the ids the service's answers named). A batch whose answer was lost is not
-    repeated blindly (its repeat would delete the next batch): the operator counts what is left and goes
-    on, so a retry, a task retry or a rerun only finishes the job, and items that do not match are never
-    touched. A lost batch is counted in ``delete_num``, but its ids are not known.
+    batch by batch until nothing matches or it has deleted as many items as matched when it started, in at
+    most ``ceil(matched / 100)`` calls plus ``max_attempts`` for batches whose answer was lost or carried no
+    count (``total_num``: the items that matched at the start; ``delete_num``: the items it deleted;
+    ``deleted_ids``: the ids the service's answers named). A batch whose answer was lost is not repeated
+    blindly (its repeat would delete the next batch): the operator counts what is left and goes on, so a
+    retry, a task retry or a rerun only finishes the job, and items that do not match are never touched. A
+    lost batch is counted in ``delete_num``, but its ids are not known. At the end it checks what still
+    matches: the task fails, naming the count, if items match and fewer than matched at the start were
+    deleted; items that match after it deleted that many were added while it ran (logged, left).
 
     :param item_id: the item to delete. (templated)
     :param custom_tags: or delete items whose tag has one of these values, name -> list. (templated)
@@ -334,71 +343,124 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         return result.to_dict()
 
     def _delete_item(self, hook: ImageSearchHook, item_id: str) -> V2DeleteResult:
+        """Delete one item; the result says what this try found and deleted.
+
+        The service answers a delete by id without counts. Without ``force`` its success means the item
+        was there (a missing one is refused), and a refusal read back as gone on a later try is taken to be
+        an earlier try's effect (the write rule). With ``force`` its answer is the same whether or not the
+        item was there, so the item is checked first: there, it is deleted and counted; not there, nothing
+        is sent and nothing counted.
+        """
         deleted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+        if self.force and self._read_item(hook, item_id) is None:
+            self.log.info(
+                "Item %s is not in %s: nothing to delete%s",
+                item_id,
+                self.service_name,
+                " (an earlier try of this task may have deleted it)" if self.earlier_try else "",
+            )
+            return V2DeleteResult(deleted_ids=(), total_num=0, delete_num=0)
 
         def gone() -> ReadBack:
             return ABSENT if self._read_item(hook, item_id) is not None else AS_ASKED
 
-        result = self.write(
+        self.write(
             hook,
             f"deleting item {item_id} from {self.service_name}",
             lambda: hook.delete_data(self.service_name, item_id=item_id, force=self.force),
             gone,
             adopted=lambda: deleted,
         )
-        if self.earlier_try and not result.deleted_ids:
-            # force=True: nothing left to delete on a retry or a rerun; an earlier try deleted it.
-            self.log.info("Item %s is gone: an earlier try of this task deleted it", item_id)
-            return deleted
-        return result
+        # Success without force: the item was there; with force: the check above found it.
+        return deleted
 
     def _delete_matching(self, hook: ImageSearchHook) -> V2DeleteResult:
-        """Delete batches of up to 100 until nothing matches; a lost batch is counted by reading back."""
-        conditions = {"custom_tags": self.custom_tags, "custom_num_tags": self.custom_num_tags}
+        """Delete, batch by batch, as many items as match when the task starts; then check what is left.
 
-        def matching() -> int | None:
-            return hook.check_data(
+        Bounded: at most ``ceil(matched / 100)`` batches, plus ``max_attempts`` for batches whose answer was
+        lost or did not count what it deleted (those are counted by reading back how many still match), and
+        it stops once it has deleted as many items as matched at the start, so a writer adding matching items
+        while it runs cannot keep it going.
+        """
+        from airflow_provider_imagesearch.version_compat import AirflowException
+
+        conditions = {
+            name: value
+            for name, value in (("custom_tags", self.custom_tags), ("custom_num_tags", self.custom_num_tags))
+            if value is not None
+        }
+        retry_budget = hook.settings.retry.max_attempts
+
+        def matching() -> int:
+            check = hook.check_data(
                 self.service_name, custom_tags=self.custom_tags, custom_num_tags=self.custom_num_tags, limit=1
-            ).total_num
+            )
+            if check.total_num is not None:
+                return check.total_num
+            if not check.items:
+                return 0  # answered without data (the SDK's optional data): nothing matches
+            raise AirflowException(
+                f"Cannot count the items of {self.service_name} matching {conditions}: the service's check "
+                "named a matching item but no total_num"
+            )
 
         total = remaining = matching()
+        counted = True  # whether `remaining` was just read from the service
+        batches_allowed = -(-total // DELETE_BATCH) + retry_budget
         deleted_ids: list[str] = []
-        deleted = 0
-        unknown = 0
-        while remaining is None or remaining > 0:
+        deleted = batches = uncounted = 0
+        while remaining > 0 and deleted < total and batches < batches_allowed:
+            batches += 1
             try:
                 batch = hook.delete_data(
                     self.service_name, custom_tags=self.custom_tags, custom_num_tags=self.custom_num_tags
                 )
             except ImageSearchApiError as error:
-                if not outcome_unknown(error) or remaining is None:
+                if not outcome_unknown(error):
                     raise
-                unknown += 1
-                if unknown > hook.settings.retry.max_attempts:
+                uncounted += 1
+                if uncounted > retry_budget:
                     raise
-                left = matching()
-                self.log.warning(
-                    "A delete of up to 100 items matching %s may or may not have taken effect (%s): %s "
-                    "left of %s",
-                    conditions,
-                    error.error_code,
-                    left,
-                    remaining,
-                )
-                if left is None:
-                    raise
-                deleted += max(remaining - left, 0)
-                remaining = left
-                continue
-            deleted_ids.extend(batch.deleted_ids)
-            count = batch.delete_num if batch.delete_num is not None else len(batch.deleted_ids)
-            deleted += count
-            if total is None:
-                total = batch.total_num
-            if count == 0:
-                break
-            matched = batch.total_num if batch.total_num is not None else remaining
-            remaining = None if matched is None else max(matched - count, 0)
+                why = f"may or may not have taken effect ({error.error_code})"
+            else:
+                deleted_ids.extend(batch.deleted_ids)
+                if batch.delete_num is not None:
+                    deleted += batch.delete_num
+                    counted = False
+                    if batch.delete_num == 0:
+                        break  # nothing deleted: the check below says what is left
+                    matched = batch.total_num if batch.total_num is not None else remaining
+                    remaining = max(matched - batch.delete_num, 0)
+                    continue
+                uncounted += 1
+                why = "was answered without a count"
+            left = matching()
+            self.log.warning(
+                "A delete of up to %d items matching %s %s: %d match now, %d before it",
+                DELETE_BATCH,
+                conditions,
+                why,
+                left,
+                remaining,
+            )
+            deleted += max(remaining - left, 0)
+            remaining, counted = left, True
+        left = remaining if counted else matching()
+        if left and deleted < total:
+            raise AirflowException(
+                f"{left} item(s) of {self.service_name} still match {conditions} after {batches} delete "
+                f"request(s): {deleted} of the {total} that matched when the task started were deleted"
+            )
+        if left:
+            self.log.warning(
+                "%d item(s) of %s match %s now, added while the task ran: it deleted %d, as many as matched "
+                "when it started (%d); run it again to delete the rest",
+                left,
+                self.service_name,
+                conditions,
+                deleted,
+                total,
+            )
         return V2DeleteResult(deleted_ids=tuple(deleted_ids), total_num=total, delete_num=deleted)
 
 
@@ -463,7 +525,8 @@ class ImageSearchV2SearchOperator(ImageSearchV2BaseOperator):
     ``fetch_all`` it pages with search-after (``last_item``) past the service's 1,000-result window, up
     to ``max_items``.
 
-    :param search_type: ``IMAGE`` (default), ``CATEGORY``, ``KEYWORD`` or ``TEXT``. (templated)
+    :param search_type: ``IMAGE`` (default), ``CATEGORY``, ``KEYWORD`` or ``TEXT``, or the enum's documented
+        value ``"0"`` (``IMAGE``), sent as given. (templated)
     :param image_url: query image URL (IMAGE/CATEGORY). (templated)
     :param image_base64: query image bytes, base64 (IMAGE/CATEGORY). (templated)
     :param keywords: 1-10 keywords (KEYWORD). (templated)

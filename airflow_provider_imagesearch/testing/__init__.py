@@ -20,8 +20,8 @@ What the plugin does:
   per test session (in a background thread, on loopback); each test starts from its state at start-up
   (empty: no instance, no v2 service), with no fault and an empty request log.
 * For the test, ``AIRFLOW_CONN_IMAGESEARCH_DEFAULT`` is the emulator (IAM password auth; ``host``,
-  ``iam_endpoint`` and ``mms_endpoint`` all the emulator, so no call leaves the machine), and a request to a
-  public Huawei Cloud host is impossible (:mod:`.guard`): it fails naming the kit.
+  ``iam_endpoint`` and ``mms_endpoint`` all the emulator), and looking up a public Huawei Cloud host's
+  name fails naming the kit (:mod:`.guard`, which also says what it does not catch).
 * If nothing chose an Airflow home (no ``AIRFLOW_HOME``, Airflow not yet imported), the session gets a
   temporary one with a SQLite DB that :func:`run_dag` creates on first use; set
   ``IMAGESEARCH_TESTING_AIRFLOW_HOME=keep`` to opt out. An Airflow home of yours is never touched: migrate
@@ -36,7 +36,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from airflow_provider_imagesearch.testing.dags import in_sandbox, run_dag, sandbox_airflow_home
+from airflow_provider_imagesearch.auth import TOKEN_CACHE
+from airflow_provider_imagesearch.testing.dags import in_sandbox, not_sandboxed, run_dag, sandbox_airflow_home
 from airflow_provider_imagesearch.testing.guard import HuaweiCloudGuard, PublicHostBlockedError
 from airflow_provider_imagesearch.testing.kit import (
     TEST_RETRY_EXTRAS,
@@ -92,9 +93,13 @@ if pytest is not None:
             yield kit
         finally:
             kit.restore_environment()
+            TOKEN_CACHE.clear()
             guard.uninstall()
 
     def pytest_report_header(config: pytest.Config) -> str | None:
+        reason = not_sandboxed()
+        if reason is not None:
+            return f"imagesearch testing kit: NO sandbox, run_dag will refuse to run: {reason}"
         if in_sandbox():
             return (
                 f"imagesearch testing kit: Airflow home is a temporary sandbox ({os.environ['AIRFLOW_HOME']})"

@@ -1,11 +1,18 @@
-"""A guard that makes a request to a public Huawei Cloud host impossible while a test runs.
+"""A guard that refuses to look up the name of a public Huawei Cloud host while a test runs.
 
-The testing kit points every endpoint of the connection at the emulator; the guard is what makes a mistake
-(a second connection without ``host``, a hard-coded URL, a proxy) fail loudly instead of reaching Huawei
-Cloud with test credentials. It refuses to resolve any name under the Huawei Cloud domains (``socket.
-getaddrinfo`` and ``socket.gethostbyname``, which requests, httpx, urllib and asyncio all go through) and
-adds those domains and loopback to ``NO_PROXY``, so that a configured HTTP(S) proxy cannot carry such a
-request either (nor an emulator request: the emulator is on loopback).
+The testing kit points every endpoint of the connection at the emulator; the guard is what makes the usual
+mistakes (a second connection without ``host``, a hard-coded URL, a proxy) fail loudly instead of reaching
+Huawei Cloud with test credentials. It refuses to resolve any name under the Huawei Cloud domains
+(``socket.getaddrinfo`` and ``socket.gethostbyname``, which requests, httpx, urllib and asyncio all go
+through), comparing the name as the resolver will read it (IDNA: ``myhuaweicloud\u3002com`` is
+``myhuaweicloud.com``), and adds those domains and loopback to ``NO_PROXY``, so that a client honouring it
+sends no such request through a configured HTTP(S) proxy (nor an emulator request: it is on loopback).
+
+What it does not stop: a request to an IP address (no name is looked up), a name outside
+:data:`HUAWEI_CLOUD_DOMAINS` (a custom domain or CNAME in front of an endpoint), code that resolves names
+without Python's ``socket`` module (a C library with its own DNS client, a subprocess), a client that ignores
+``NO_PROXY``, and anything before the guard is installed or after it is removed. It is a safety net for
+mistakes, not a sandbox.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +33,28 @@ class PublicHostBlockedError(socket.gaierror):
     """A name of a public Huawei Cloud host was looked up while the testing kit was active."""
 
 
+#: The full stops IDNA (Python's ``idna`` codec, the ``idna`` package of requests and httpx) reads as ".".
+_IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def resolved_name(host: str) -> str:
+    """``host`` as the resolver will look it up: IDNA-encoded as Python's socket module does for a str
+    (U+3002 and the other full stops read as ".", full-width letters folded), lower case, no final dot."""
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        # Not valid IDNA (an empty or over-long label, ...): fold it the same way by hand, so a name the
+        # codec refuses is still compared as the resolver's other paths would read it.
+        name = unicodedata.normalize("NFKC", host).translate(_IDNA_DOTS).casefold()
+    return name.rstrip(".").lower()
+
+
 def is_huawei_cloud_host(host: object) -> bool:
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
     if not isinstance(host, str):
         return False
-    name = host.rstrip(".").lower()
+    name = resolved_name(host)
     return any(name == domain or name.endswith("." + domain) for domain in HUAWEI_CLOUD_DOMAINS)
 
 

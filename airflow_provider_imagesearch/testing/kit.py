@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_imagesearch.auth import TOKEN_CACHE
 from airflow_provider_imagesearch.emulator import constants as c
 from airflow_provider_imagesearch.emulator.connection import (
     DEFAULT_CONN_ID,
@@ -265,8 +266,12 @@ class ImageSearchEmulatorKit:
         return self.emulator.stats()
 
     def reset(self) -> None:
-        """Back to the emulator's start: no instance, no service (or the seed's), no fault, empty log."""
+        """Back to the emulator's start: no instance, no service (or the seed's), no fault, empty log; and
+        the provider's process-wide IAM token cache emptied, so the next request asks for a token as a
+        fresh process would (a token cached by an earlier test, or revoked by its ``expire_tokens()``,
+        would otherwise decide what this test's first requests look like)."""
         self.emulator.control.reset()
+        TOKEN_CACHE.clear()
 
 
 @contextlib.contextmanager
@@ -298,10 +303,12 @@ def emulated_imagesearch(
         if host_guard is not None:
             host_guard.install()
             kit.guard = host_guard
+        TOKEN_CACHE.clear()  # a token cached for an earlier emulator is not this one's
         try:
             kit.export_connection(conn_id, auth, **connection_extra)
             yield kit
         finally:
             kit.restore_environment()
+            TOKEN_CACHE.clear()  # its tokens were the emulator's, which is about to stop
             if host_guard is not None:
                 host_guard.uninstall()

@@ -248,6 +248,11 @@ def test_the_context_manager_restores_the_environment_and_the_resolver() -> None
         ("IAM.CN-NORTH-4.MYHUAWEICLOUD.COM.", True),
         ("obs.cn-north-4.myhuaweicloud.cn", True),
         ("support.huaweicloud.com", True),
+        # Spellings the resolver's IDNA encoding reads as the same host: other full stops, full-width letters.
+        ("iam.cn-north-4.myhuaweicloud\u3002com", True),
+        ("iam\uff0emyhuaweicloud\uff61com", True),
+        ("\uff29\uff21\uff2d.myhuaweicloud.com", True),
+        ("myhuaweicloud\u3002com.example.org", False),
         ("myhuaweicloud.com.example.org", False),
         ("notmyhuaweicloud.com", False),
         ("127.0.0.1", False),

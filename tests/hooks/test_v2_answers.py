@@ -109,34 +109,44 @@ def test_search_all_pages_through_everything_against_the_emulator(
 
 
 @pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-def test_a_forced_delete_whose_answer_was_lost_reports_the_item_it_deleted(
+def test_a_forced_delete_reports_the_same_whether_or_not_its_answer_was_lost(
     sync: bool, imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
-    """Issue 20, item 6, in both hooks: the repeat of a forced delete deletes nothing (the lost attempt did)."""
+    """Review of 20/21, items 3 and 4, in both hooks: a forced delete by id is answered without counts, and
+    its repeat after a lost answer is answered the same: the hook reports no id and no count on both paths
+    (the operator checks the item first for a count). Before, the lost path invented ``delete_num: 1``."""
     import asyncio
 
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook, ImageSearchHook
 
     service = f"forced-{'s' if sync else 'a'}"
-    emulator.upsert_v2_service(service, items={"d1": {"digest": "x"}, "d2": {"digest": "y"}})
-    emulator.set_faults(sequence=["drop_after"])
+    emulator.upsert_v2_service(
+        service, items={"d1": {"digest": "x"}, "d2": {"digest": "y"}, "d3": {"digest": "z"}}
+    )
     conn_id = imagesearch_conn("token")
-    if sync:
-        with ImageSearchHook(conn_id) as hook:
-            result = hook.delete_data(service, item_id="d1", force=True)
-    else:
 
-        async def delete() -> Any:
+    def delete(item_id: str) -> Any:
+        if sync:
+            with ImageSearchHook(conn_id) as hook:
+                return hook.delete_data(service, item_id=item_id, force=True)
+
+        async def run() -> Any:
             async with ImageSearchAsyncHook(conn_id) as hook:
-                return await hook.delete_data(service, item_id="d1", force=True)
+                return await hook.delete_data(service, item_id=item_id, force=True)
 
-        result = asyncio.run(delete())
-    assert result.to_dict() == {"deleted_ids": ["d1"], "total_num": 1, "delete_num": 1}
+        return asyncio.run(run())
+
+    normal = delete("d1")
+    emulator.set_faults(sequence=["drop_after"])
+    lost = delete("d2")
+    never_there = delete("ghost")
+    unknown = {"deleted_ids": [], "total_num": None, "delete_num": None}
+    assert normal.to_dict() == lost.to_dict() == never_there.to_dict() == unknown
     services = emulator.control.state()["v2_services"]
     (held,) = [s for s in services if s["name"] == service]
-    assert sorted(held["items"]) == ["d2"]
+    assert sorted(held["items"]) == ["d3"]
     deletes = [r for r in emulator.requests_log() if r["path"].endswith("/data/delete")]
-    assert len(deletes) == 2  # the lost one and its repeat
+    assert len(deletes) == 4  # d1, d2's lost one and its repeat, ghost
 
 
 def test_a_conditional_delete_is_not_repeated_by_the_hook_after_a_lost_answer(
@@ -154,3 +164,22 @@ def test_a_conditional_delete_is_not_repeated_by_the_hook_after_a_lost_answer(
     services = emulator.control.state()["v2_services"]
     (held,) = [s for s in services if s["name"] == "batches"]
     assert len(held["items"]) == 50  # one batch of 100, not two
+
+
+def test_the_async_hook_searches_by_the_documented_enum_value(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """``search_type="0"`` (IMAGE's documented value) passes the shared request builder in the async hook too."""
+    import asyncio
+
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchAsyncHook
+
+    emulator.upsert_v2_service("by-value", items={"a": {"image_url": "https://cdn.example/a.jpg"}})
+
+    async def search() -> Any:
+        async with ImageSearchAsyncHook(imagesearch_conn("token")) as hook:
+            return await hook.search_data("by-value", search_type="0", image_url="https://cdn.example/a.jpg")
+
+    assert [item.id for item in asyncio.run(search()).items] == ["a"]
+    (sent,) = [r for r in emulator.requests_log() if r["path"].endswith("/search")]
+    assert sent["status"] == 200

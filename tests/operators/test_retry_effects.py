@@ -147,7 +147,11 @@ def test_a_v2_add_refused_because_a_different_item_is_there_still_fails(
     ids=["read-back-in-the-try", "next-task-try"],
 )
 def test_a_strict_instance_delete_whose_answer_was_lost_succeeds(
-    extra_503: int, tries: int, imagesearch_conn: Callable[..., str], emulator: Emulator
+    extra_503: int,
+    tries: int,
+    imagesearch_conn: Callable[..., str],
+    emulator: Emulator,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     name = f"strict-del-{tries}"
     emulator.upsert_instance(name)
@@ -165,6 +169,11 @@ def test_a_strict_instance_delete_whose_answer_was_lost_succeeds(
     )
     assert states(dr) == {("op", -1): ("success", tries)}
     assert _instances(emulator, name) == []
+    if tries == 2:
+        # The next try finds no instance: that it was this task's own delete is an inference, and says so.
+        out = capfd.readouterr().out
+        assert f"Instance {name} does not exist: taken to be the effect of an earlier try" in out
+        assert "an earlier try of this task deleted it" not in out
 
 
 # --- item 4: a create whose wait timed out, then the task is cleared ----------------------------------
@@ -220,6 +229,67 @@ def test_a_create_never_adopts_an_instance_another_run_created(
     assert len(_requests(emulator, "POST", "/service")) == 1
 
 
+# --- review of 20/21, item 9: descriptions compared like with like -----------------------------------------
+
+MARKED = "spring [airflow:3f9c2a71b4d0]"
+
+
+def test_a_cleared_create_adopts_its_instance_when_the_asked_description_ends_with_a_marker(
+    imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    """``if_exists="fail"`` with a description that itself ends with a marker (copied from the console): the
+    instance holds it plus this task's marker, and the rerun after a clear compares exactly what it sends."""
+    dag = _dag(
+        "create_marked_description",
+        ImageSearchCreateInstanceOperator,
+        instance_name="marked-fail",
+        tags=["color"],
+        description=MARKED,
+        wait_for_completion=False,
+        imagesearch_conn_id=imagesearch_conn("token"),
+    )
+    first = run_dag(dag)
+    assert states(first) == {("op", -1): ("success", 1)}
+    (held,) = _instances(emulator, "marked-fail")
+    assert held["description"].startswith(MARKED + " [airflow:")
+    assert held["description"] != MARKED
+    second = clear_and_rerun(dag, first)
+    assert states(second) == {("op", -1): ("success", 2)}
+    assert len(_requests(emulator, "POST", "/service")) == 1, "created once"
+
+
+REUSE_DESCRIPTIONS = {
+    "marker-left-by-a-fail-run": ("spring [airflow:3f9c2a71b4d0]", "spring", True),
+    "plain": ("spring", "spring", True),
+    "asked-text-not-held": ("spring", MARKED, False),
+    "other-text": ("autumn [airflow:3f9c2a71b4d0]", "spring", False),
+    "other-marker": ("spring [airflow:3f9c2a71b4d0]", "spring [airflow:000000000000]", False),
+}
+
+
+@pytest.mark.parametrize("case", REUSE_DESCRIPTIONS)
+def test_reuse_compares_the_held_description_with_the_asked_one(
+    case: str, imagesearch_conn: Callable[..., str], emulator: Emulator
+) -> None:
+    held, asked, adopted = REUSE_DESCRIPTIONS[case]
+    emulator.upsert_instance("reuse-desc", tags=["color"], description=held)
+    dr = run_dag(
+        _dag(
+            f"reuse_desc_{case}",
+            ImageSearchCreateInstanceOperator,
+            instance_name="reuse-desc",
+            tags=["color"],
+            description=asked,
+            if_exists="reuse",
+            wait_for_completion=False,
+            retries=0,
+            imagesearch_conn_id=imagesearch_conn("token"),
+        )
+    )
+    assert states(dr) == {("op", -1): ("success" if adopted else "failed", 1)}
+    assert not _requests(emulator, "POST", "/service"), "reuse never creates over an existing instance"
+
+
 # --- item 6: a forced v2 delete whose answer was lost -----------------------------------------------------
 
 
@@ -227,7 +297,7 @@ def test_a_forced_v2_delete_whose_answer_was_lost_reports_the_item_it_deleted(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     emulator.upsert_v2_service("dels", items={"d1": {"digest": "x", "desc": "old"}})
-    emulator.set_faults(sequence=["drop_after"])
+    emulator.set_faults(sequence=["ok", "drop_after"])  # the check before a forced delete, then the delete
     dr = run_dag(
         _dag(
             "v2_forced_delete_lost",
@@ -241,6 +311,41 @@ def test_a_forced_v2_delete_whose_answer_was_lost_reports_the_item_it_deleted(
     assert states(dr) == {("op", -1): ("success", 1)}
     assert xcom(dr, "op") == {"deleted_ids": ["d1"], "total_num": 1, "delete_num": 1}
     assert _items(emulator, "dels") == {}
+    assert emulator.control.faults()["sequence"] == [], "the delete's answer was lost"
+    assert len(_requests(emulator, "POST", "/data/delete")) == 2  # the lost one and the hook's repeat
+
+
+def test_a_forced_v2_delete_counts_what_its_check_found(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Review of 20/21, items 3 and 4: the service's answer to a forced delete by id cannot say whether the
+    item was there, so the operator checks first: the count is what the check found, in the XCom and the
+    task log (``dag.test()`` writes the task log to the process's output)."""
+    emulator.upsert_v2_service("dels-count", items={"real": {"digest": "x"}, "keep": {"digest": "y"}})
+
+    def forced(item_id: str) -> Any:
+        dr = run_dag(
+            _dag(
+                f"v2_forced_delete_{item_id}",
+                ImageSearchV2DeleteDataOperator,
+                service_name="dels-count",
+                item_id=item_id,
+                force=True,
+                imagesearch_conn_id=imagesearch_conn("token"),
+            )
+        )
+        assert states(dr) == {("op", -1): ("success", 1)}
+        return xcom(dr, "op")
+
+    assert forced("real") == {"deleted_ids": ["real"], "total_num": 1, "delete_num": 1}
+    assert "Deleted 1 item(s) from dels-count" in capfd.readouterr().out
+    assert forced("ghost") == {"deleted_ids": [], "total_num": 0, "delete_num": 0}
+    ghost_log = capfd.readouterr().out
+    assert "Item ghost is not in dels-count: nothing to delete" in ghost_log
+    assert "Deleted 0 item(s) from dels-count" in ghost_log
+    assert sorted(_items(emulator, "dels-count")) == ["keep"]
+    deletes = _requests(emulator, "POST", "/data/delete")
+    assert len(deletes) == 1, "nothing is sent for an item the check did not find"
 
 
 # --- suspicions ---------------------------------------------------------------------------------------------

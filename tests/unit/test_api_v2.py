@@ -64,6 +64,9 @@ def test_add_data_refuses_bad_fields(kwargs: dict[str, Any], field: str) -> None
         ({"image_base64": "AAAA", **IMG}, "image_url/image_base64"),
         ({"min_score": 1.5, **IMG}, "min_score"),
         ({"search_type": "FUZZY", **IMG}, "search_type"),
+        ({"search_type": "1", **IMG}, "search_type"),  # only IMAGE's value is documented
+        ({"search_type": 0, **IMG}, "search_type"),  # the value is a string
+        ({"search_type": "0"}, "image_url/image_base64"),  # "0" is IMAGE: it needs an image
         ({"search_type": "KEYWORD"}, "keywords"),
         ({"search_type": "KEYWORD", "keywords": ["k"] * 11}, "keywords"),
         ({"search_type": "TEXT"}, "text"),
@@ -78,6 +81,16 @@ def test_add_data_refuses_bad_fields(kwargs: dict[str, Any], field: str) -> None
 )
 def test_search_refuses_bad_fields(kwargs: dict[str, Any], field: str) -> None:
     assert _field(api_v2.search, P, "svc", **kwargs) == field
+
+
+def test_search_takes_the_documented_enum_value_and_sends_it_as_given() -> None:
+    """Page imagesearch_02_0039: the name or the value (``"0"`` for IMAGE); the SDK's docstring says so too."""
+    by_value = api_v2.search(P, "svc", search_type="0", **IMG)
+    assert by_value.body is not None
+    assert by_value.body["search_type"] == "0"
+    assert api_v2.search_type("0") == "IMAGE"
+    with pytest.raises(ImageSearchValidationError, match="'0' for IMAGE"):
+        api_v2.search_type("IMAGES")
 
 
 def test_check_and_delete_need_an_id_or_a_condition() -> None:
@@ -210,8 +223,8 @@ def test_delete_by_id_answers_without_data() -> None:
     plain = _parse(api_v2.delete_data(P, "svc", item_id="a"), {"result": "success"})
     assert (plain.deleted_ids, plain.total_num, plain.delete_num) == (("a",), 1, 1)
     forced = _parse(api_v2.delete_data(P, "svc", item_id="a", force=True), {"result": "success"})
-    # With force the service answers the same whether the item was there: the counts are unknown.
-    assert (forced.deleted_ids, forced.total_num, forced.delete_num) == (("a",), None, None)
+    # With force the service answers the same whether the item was there: no id, no count (nothing invented).
+    assert (forced.deleted_ids, forced.total_num, forced.delete_num) == ((), None, None)
     by_tags = _parse(
         api_v2.delete_data(P, "svc", custom_tags={"c": ["r"]}),
         {

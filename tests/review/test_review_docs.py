@@ -288,3 +288,43 @@ def test_first_v1_dag_runs_against_the_quickstarts_emulator(
     (dags / "first_v1.py").write_text(textwrap.dedent(v1_block.text))
     _port, connection = empty_quickstart_emulator
     _dags_test(tmp_path, connection, dags, "imagesearch_first_v1")
+
+
+def _paragraph(page: Path, start: str) -> str:
+    """The text of ``page`` from ``start`` to the next blank line, on one line."""
+    text = page.read_text()
+    body = text[text.index(start) :].split("\n\n", 1)[0]
+    return " ".join(body.split())
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review: Deployment's package step leaves out the DAG processor and the API server"
+)
+def test_celery_recipe_installs_the_provider_where_airflow_imports_it() -> None:
+    """docs/deployment.rst, CeleryExecutor step 1: "**Packages**, on every scheduler, worker and triggerer
+    image: the provider ...". Step 2 of the same recipe runs ``airflow dag-processor`` and ``airflow
+    api-server`` as processes of their own. An operator who installs the provider where step 1 says gets a
+    DAG processor that cannot import any DAG using it (``ModuleNotFoundError: airflow_provider_imagesearch``:
+    no DAG appears) and an API server with no **Huawei Cloud ImageSearch** connection type, no Test button
+    for it and no ImageSearch page (all three run in the API server, as docs/installation.rst and
+    docs/ui-page.rst say). tests/distributed runs every process from one venv, so it cannot see this."""
+    step = _paragraph(DOCS / "deployment.rst", "1. **Packages**")
+    assert "dag-processor" in step or "DAG processor" in step, step
+    assert "API server" in step or "api-server" in step, step
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: Deployment's KubernetesExecutor section puts the package in the worker image only",
+)
+def test_kubernetes_recipe_installs_the_provider_in_the_triggerer() -> None:
+    """docs/deployment.rst, KubernetesExecutor: "The provider needs nothing more than the package (with
+    ``[postgres]``) in the worker image and the connections ... readable by the task pods and the
+    triggerer". The deferrable sensors and the create/delete operators' waits run
+    ``airflow_provider_imagesearch.triggers`` classes *in the triggerer*, which imports them by path: with
+    the package in the worker image only, every deferred ImageSearch task fails in the triggerer (its
+    trigger class cannot be imported), and the DAG processor and the API server lack it too. The same
+    page's Celery recipe does install it on the triggerer."""
+    section = _paragraph(DOCS / "deployment.rst", "No broker and no Celery workers")
+    packages = section[section.index("nothing more than the package") : section.index("and the connections")]
+    assert "triggerer" in packages, packages

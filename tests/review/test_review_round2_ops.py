@@ -177,3 +177,74 @@ def test_the_guard_keeps_a_fully_qualified_huawei_host_off_a_configured_proxy(
         except Exception:
             pass
     assert seen == [], f"the request reached the configured proxy: {seen}"
+
+
+# --- (e) a retry meeting "its own effect" that was never there --------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review: a retry after an outage reports a never-existing item deleted"
+)
+@pytest.mark.usefixtures("airflow_db")
+def test_a_delete_of_an_item_that_never_existed_is_not_reported_deleted_after_an_outage(
+    imagesearch_conn: Any, emulator: Emulator
+) -> None:
+    """``ImageSearchV2DeleteDataOperator(item_id="sku-1O0")`` (a typo: the service holds ``sku-100``) with
+    ``retries=1``. On its own that fails at once ("does not exist"). But the gateway is down for the first
+    try (503 before the service sees anything: no delete took effect), so the task is retried, the retry's
+    delete is refused as missing, the write rule takes the refusal for "an earlier try deleted it" and the
+    task SUCCEEDS with ``{"deleted_ids": ["sku-1O0"], "delete_num": 1}``: a deletion that never happened, of
+    an item that never existed, counted downstream. Every earlier try here failed before its delete reached
+    the service (the emulator's log shows no processed delete), which the operator could know only by
+    asking the service; it asks, finds the item absent, and infers the rest."""
+    from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2DeleteDataOperator
+
+    emulator.upsert_v2_service("typo-svc", items={"sku-100": {"digest": "x"}})
+    emulator.set_faults(sequence=["503_json"] * 6)  # the first try's 3 deletes and 3 read-backs
+    dr = run_dag(
+        _dag(
+            "review2_delete_typo_outage",
+            ImageSearchV2DeleteDataOperator,
+            service_name="typo-svc",
+            item_id="sku-1O0",
+            retries=1,
+            imagesearch_conn_id=imagesearch_conn("token", max_attempts=3),
+        )
+    )
+    assert set(_items(emulator, "typo-svc")) == {"sku-100"}
+    result = xcom(dr, "op")
+    assert not (result and result.get("delete_num")), (
+        f"no delete ever reached the service and the item never existed, yet the task reports {result}"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review: missing_ok=False never fails after a first try lost to an outage"
+)
+@pytest.mark.usefixtures("airflow_db")
+def test_missing_ok_false_still_fails_for_a_mistyped_instance_after_an_outage(
+    imagesearch_conn: Any, emulator: Emulator
+) -> None:
+    """``ImageSearchDeleteInstanceOperator(instance_name="shop-mian", missing_ok=False, retries=1)``: the user
+    asked to be told when the instance is not there (a typo of ``shop-main``). The first try never reaches
+    the service (the gateway answers 503 to its three reads), Airflow retries, and the retry finds no
+    ``shop-mian`` and SUCCEEDS ("taken to be the effect of an earlier try"), although no try ever sent a
+    delete. ``missing_ok=False`` is honoured only when the first try happens to reach the service."""
+    from airflow_provider_imagesearch.operators.imagesearch import ImageSearchDeleteInstanceOperator
+
+    emulator.upsert_instance("shop-main", tags=["color"])
+    emulator.set_faults(sequence=["503_json"] * 3)
+    dr = run_dag(
+        _dag(
+            "review2_delete_instance_typo_outage",
+            ImageSearchDeleteInstanceOperator,
+            instance_name="shop-mian",
+            missing_ok=False,
+            wait_for_completion=False,
+            retries=1,
+            imagesearch_conn_id=imagesearch_conn("token", max_attempts=3),
+        )
+    )
+    deletes = [r for r in emulator.requests_log() if r["method"] == "DELETE"]
+    assert deletes == [], "a delete was sent"
+    assert states(dr)[("op", -1)][0] == "failed", f"the task ended {states(dr)} with no delete ever sent"

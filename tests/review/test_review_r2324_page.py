@@ -239,3 +239,45 @@ def test_the_first_page_view_does_not_stop_the_import_writing_the_ledger(
         f"a one-row ledger write waited {waited:.2f} s; the page view took {viewed.get('seconds', -1):.2f} s"
     )
     assert waited < 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: a CSV download read slowly holds the SQLite ledger's read lock: import writes time out",
+)
+def test_a_slow_csv_download_does_not_stop_the_import_on_sqlite(
+    sqlite_database: Database, page_options: Callable[..., None]
+) -> None:
+    """Someone downloads the problem rows of a big library (SQLite ledger) over a slow link. The page
+    streams the CSV from an open cursor (``queries.all_problems``, ``stream_results``): between two
+    chunks the generator waits for the client, with the SELECT unfinished, so the database file keeps
+    its SHARED lock for as long as the download lasts. An import writing the ledger then cannot commit:
+    it waits its busy timeout (60 s) and fails with "database is locked".
+
+    Driven here as Starlette drives the response: the route's own generator (``_csv_lines`` over
+    ``all_problems``), its first chunk sent, the next not yet asked for.
+    """
+    import sqlite3
+
+    from airflow_provider_imagesearch.plugins import app as page_app
+    from airflow_provider_imagesearch.plugins import queries, storage
+
+    rows = [(f"https://h.example/{index}.jpg", "invalid", "E", "bad row", index) for index in range(6000)]
+    ledger_run(sqlite_database, "shop-main", "manual__import", rows)
+    engine = storage.ENGINES.get(sqlite_database.conn_id, "ledger_conn_id")
+    problems = queries.all_problems(engine, LEDGER, "shop-main", "v1")  # 5,000 rows a fetch
+    stream = page_app._csv_lines(next(problems), problems)
+    assert next(stream).startswith("row_number")  # the first chunk reached the slow client
+    path = str(engine.url.database)
+    writer = sqlite3.connect(path, timeout=2.0)  # an import's ledger write (its busy timeout: 60 s)
+    try:
+        writer.execute(f"UPDATE {LEDGER} SET attempts = attempts WHERE row_number = 1")
+        writer.commit()
+        committed = True
+    except sqlite3.OperationalError as error:
+        committed = False
+        print(f"the import's write failed: {error}")
+    finally:
+        writer.close()
+        stream.close()
+    assert committed

@@ -281,3 +281,41 @@ def test_a_slow_csv_download_does_not_stop_the_import_on_sqlite(
         writer.close()
         stream.close()
     assert committed
+
+
+def test_refused_credentials_are_not_archived_as_a_skipped_wait(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, imagesearch_conn: Callable[..., str], emulator: Any
+) -> None:
+    """Held: with ``soft_fail`` on the archive DAG's wait, credentials refused (403) skip the wait, but
+    ``read_details`` (none_failed) meets the same refusal and fails: the run fails, nothing is archived."""
+    import json
+
+    import sqlalchemy as sa
+
+    from tests.plugin.test_archive_records_failures import load_dag
+    from tests.support.dagrun import states
+
+    emulator.upsert_instance("fleet-ok", status="CREATION")
+    database = tmp_path / "archive.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OUTAGE_ARCHIVE_DB", json.dumps({"conn_type": "sqlite", "host": str(database)})
+    )
+    conn_id = imagesearch_conn("token")
+    emulator.set_faults(forbidden_rate=1.0)
+    dag = load_dag()
+    for task in dag.tasks:
+        task.retries = 0
+    dr = dag.test(
+        run_conf={
+            "instance_names": ["fleet-ok"],
+            "imagesearch_conn_id": conn_id,
+            "db_conn_id": "outage_archive_db",
+        }
+    )
+    run_states = states(dr)
+    assert run_states[("wait_until_normal", 0)][0] == "skipped", run_states
+    assert run_states[("read_details", 0)][0] == "failed", run_states
+    assert str(dr.state) == "failed", run_states
+    engine = sa.create_engine(f"sqlite:///{database}")
+    assert not sa.inspect(engine).has_table("imagesearch_instance_archive")
+    engine.dispose()

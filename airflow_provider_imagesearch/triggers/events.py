@@ -32,6 +32,7 @@ from airflow_provider_imagesearch.triggers.status_polling import (
     Reading,
     StatusRound,
     poll_rounds,
+    wire_safe,
 )
 
 #: Instances a watcher's poll loop reads at once, by default.
@@ -298,18 +299,22 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
         assert change.new_status is not None
         instance = dict(reading.instance or {})
         observed = datetime.fromtimestamp(status_round.started_at, tz=UTC)
-        return {
-            "event_id": memory.event_id(self.watch_id, change),
-            "instance_name": change.instance_name,
-            "project_id": instance.get("project_id") or self.project_id,
-            "old_status": change.old_status,
-            "new_status": change.new_status,
-            "meaning": InstanceStatus(change.new_status).meaning,
-            "observed_at": observed.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "instance": instance,
-            "imagesearch_conn_id": self.imagesearch_conn_id,
-            "watched_statuses": list(self.statuses),
-        }
+        # Every value sendable, whatever the service answered (see wire_safe): an event the triggerer
+        # cannot encode stops its trigger runner, and with it every trigger it runs.
+        return wire_safe(
+            {
+                "event_id": memory.event_id(self.watch_id, change),
+                "instance_name": change.instance_name,
+                "project_id": instance.get("project_id") or self.project_id,
+                "old_status": change.old_status,
+                "new_status": change.new_status,
+                "meaning": InstanceStatus(change.new_status).meaning,
+                "observed_at": observed.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "instance": instance,
+                "imagesearch_conn_id": self.imagesearch_conn_id,
+                "watched_statuses": list(self.statuses),
+            }
+        )
 
 
 def _shown(status: str | None) -> str:

@@ -31,11 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_imagesearch.errors import (
@@ -63,6 +65,48 @@ MAX_BACKOFF_SECONDS = 300.0
 LOG_EVERY_ROUNDS = 10
 #: Rounds a watcher may have waiting before the oldest is dropped (the newest supersedes it).
 LOCAL_QUEUE_ROUNDS = 64
+#: The integers every hop of an event takes: the triggerer sends it to its supervisor as msgpack.
+WIRE_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def wire_safe(value: Any) -> Any:
+    """``value`` as a JSON value that every hop of a trigger event and of the asset state store accepts.
+
+    An instance's details come from a remote service and may hold what Python parses but cannot send
+    on: a lone UTF-16 surrogate (``"\\ud83d"``, an emoji cut in half at a length limit) makes the
+    triggerer's msgpack encoding raise, which stops its trigger runner and every trigger in it; NUL is
+    refused by PostgreSQL text; NaN and infinities are not JSON; integers beyond 64 bits are not
+    msgpack; bytes are not JSON. So: lone surrogates and NUL become U+FFFD, NaN and infinities
+    ``None``, out-of-range integers their decimal text, bytes their UTF-8 text (invalid bytes U+FFFD),
+    tuples and sets lists, datetimes ISO-8601 text, mapping keys text, anything else its ``str()``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return wire_text(value)
+    if isinstance(value, int):
+        low, high = WIRE_INT_RANGE
+        return value if low <= value <= high else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return wire_text(bytes(value).decode("utf-8", "replace"))
+    if isinstance(value, Mapping):
+        return {wire_text(str(key)): wire_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [wire_safe(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return wire_text(str(value))
+
+
+def wire_text(text: str) -> str:
+    """``text`` with each lone surrogate and NUL replaced by U+FFFD (a surrogate pair is joined)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    # UTF-16 round trip: a pair of surrogates becomes its character, a lone one U+FFFD.
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined.replace("\x00", "\ufffd")
 
 
 @dataclass(frozen=True)
@@ -270,7 +314,9 @@ async def _read_round(
             except Exception as error:  # not the API's answer: this hook cannot be trusted
                 stopped.append(error)
             else:
-                readings[name] = Reading(status=detail.status.value, instance=detail.to_dict())
+                readings[name] = Reading(
+                    status=wire_text(detail.status.value), instance=wire_safe(detail.to_dict())
+                )
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(names))))))
     return readings, (stopped[0] if stopped else None)

@@ -138,10 +138,6 @@ def test_an_instance_recreated_while_the_triggerer_was_down_fires_when_it_is_rea
     assert [e["instance_name"] for e in events] == ["shop-a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a tag with a lone surrogate makes an event Airflow's triggerer cannot send (runner dies)",
-)
 def test_an_event_with_odd_unicode_in_the_details_can_be_sent_by_the_triggerer() -> None:
     """An instance whose tag or description holds a lone UTF-16 surrogate (what a Java service gives
     when it cuts an emoji in half at a length limit, sent as the JSON escape ``\\ud83d``) enters NORMAL.

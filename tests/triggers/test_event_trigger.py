@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -742,3 +743,40 @@ def test_airflow_3_3_shared_stream_one_poll_for_the_group(conn: str, emulator: E
     ]
     reads = Counter(r["instance"] for r in emulator.requests_log() if r["route"] == INSTANCE_ROUTE)
     assert abs(reads["shop-a"] - reads["shop-b"]) <= 1  # shop-b, watched twice, is read once a round
+
+
+# --- what an event may carry ---------------------------------------------------------------------
+
+
+def test_every_value_an_instance_may_hold_becomes_sendable() -> None:
+    """What the service answers reaches the triggerer's msgpack, the asset event's JSON column and
+    PostgreSQL: lone surrogates and NUL, NaN, 65-bit integers, bytes, tuples and odd keys all pass."""
+    from airflow.sdk.execution_time.comms import _new_encoder
+
+    from airflow_provider_imagesearch.triggers.status_polling import wire_safe
+
+    nasty = {
+        "tags": ("cut \ud83d", "pair \ud83d\ude00", "nul \x00 end", "\u202eRTL"),
+        "level": 2**70,
+        "negative": -(2**70),
+        "fits": 2**63,
+        "ratio": float("nan"),
+        "huge": float("inf"),
+        "raw": b"\xff\xfe ok",
+        "nested": {1: {"set": frozenset({"x"})}, "\udc00key": None},
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+        "flag": True,
+    }
+    safe = wire_safe(nasty)
+    assert safe["tags"] == ["cut \ufffd", "pair \U0001f600", "nul \ufffd end", "\u202eRTL"]
+    assert (safe["level"], safe["negative"], safe["fits"]) == (str(2**70), str(-(2**70)), 2**63)
+    assert (safe["ratio"], safe["huge"]) == (None, None)
+    assert safe["raw"] == "\ufffd\ufffd ok"
+    assert safe["nested"] == {"1": {"set": ["x"]}, "\ufffdkey": None}
+    assert safe["when"] == "2026-01-01T00:00:00+00:00"
+    assert safe["flag"] is True
+    text = json.dumps(safe, allow_nan=False)
+    text.encode("utf-8")  # strict: no surrogate left
+    assert "\\u0000" not in text
+    _new_encoder().encode(safe)  # what the triggerer does before sending an event to its supervisor
+    assert wire_safe("plain") == "plain"

@@ -93,6 +93,14 @@ class FakeAssetStore:
         self.saves.append(json.loads(json.dumps(value)))
 
 
+def _stored_status(store: FakeAssetStore, name: str) -> str | None:
+    """The status the store holds for ``name`` (one key per instance), None when it holds nothing."""
+    for value in store.values.values():
+        if name in value.get("known", {}):
+            return cast(str | None, value["known"][name][0])
+    return None
+
+
 class Watching:
     """Watchers running in this event loop; their payloads in ``events`` as they come."""
 
@@ -174,7 +182,7 @@ def test_serialization_round_trip() -> None:
     rebuilt = ImageSearchInstanceStatusEventTrigger(**decoded)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert BaseEventTrigger.hash(*rebuilt.serialize()) == BaseEventTrigger.hash(classpath, kwargs)
-    assert (rebuilt.state_key, rebuilt.watch_id) == (trigger.state_key, trigger.watch_id)
+    assert (rebuilt.state_key("shop-a"), rebuilt.watch_id) == (trigger.state_key("shop-a"), trigger.watch_id)
     assert rebuilt.shared_stream_key() == trigger.shared_stream_key()
 
 
@@ -206,12 +214,15 @@ def test_bad_arguments_are_refused_naming_the_field(kwargs: dict[str, Any], fiel
     assert refused.value.field == field
 
 
-def test_the_memory_key_ignores_cadence_and_instance_order() -> None:
+def test_the_memory_keys_are_per_instance_and_ignore_cadence_and_the_other_instances() -> None:
     one = _watch(["a1", "b1"], ["NORMAL"], poll_interval=10)
     other = _watch(["b1", "a1"], ["NORMAL"], poll_interval=60, max_concurrency=2)
-    assert one.state_key == other.state_key  # a new interval resumes the same memory
-    assert one.state_key != _watch(["a1", "b1"], FAILURES).state_key
-    assert one.state_key != _watch(["a1"], ["NORMAL"]).state_key
+    assert one.state_key("a1") == other.state_key("a1")  # a new interval resumes the same memory
+    assert one.state_key("a1") == _watch(["a1"], ["NORMAL"]).state_key("a1")  # so does an edited fleet
+    assert one.state_key("a1") != one.state_key("b1")
+    assert one.state_key("a1") != _watch(["a1", "b1"], FAILURES).state_key("a1")
+    assert one.state_key("a1") != _watch(["a1"], ["NORMAL"], imagesearch_conn_id="other").state_key("a1")
+    assert one.watch_id == _watch(["c1"], ["NORMAL"]).watch_id
 
 
 # --- what fires ------------------------------------------------------------------------------------
@@ -345,7 +356,7 @@ def test_a_restarted_watcher_neither_fires_again_nor_misses_a_change_made_while_
             await watching.rounds("shop-a", 2)
             _set(emulator, "shop-a", "NORMAL")
             await watching.until(lambda: bool(watching.events))
-            await watching.until(lambda: any(s["known"]["shop-a"][0] == "NORMAL" for s in store.saves))
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             return watching.events
 
     async def second_life() -> list[dict[str, Any]]:
@@ -383,7 +394,7 @@ def test_an_event_not_yet_stored_is_reported_again_after_a_restart_with_the_same
             return watching.events
 
     first = _run(life)
-    assert store.saves[-1]["known"]["shop-a"][0] == "CREATION"  # stopped before storing the change
+    assert _stored_status(store, "shop-a") == "CREATION"  # stopped before storing the change
     _set(emulator, "shop-a", "CREATION")  # the state the store knows: then NORMAL again
     second = _run(life)
     assert [e["event_id"] for e in second] == [e["event_id"] for e in first]
@@ -403,16 +414,41 @@ def test_the_memory_is_stored_after_the_event_not_before(conn: str, emulator: Em
             await watching.until(lambda: bool(store.saves))  # the baseline is stored
             _set(emulator, "shop-a", "NORMAL")
             await first
-            at_event = store.saves[-1]["known"]["shop-a"][0]  # what the store held at the event
+            at_event = _stored_status(store, "shop-a")  # what the store held at the event
             second = asyncio.ensure_future(anext(events))  # the watcher goes on: then it stores
-            await watching.until(lambda: store.saves[-1]["known"]["shop-a"][0] == "NORMAL")
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             second.cancel()
             await asyncio.gather(second, return_exceptions=True)
-            return at_event, store.saves[-1]["known"]["shop-a"][0]
+            return at_event, _stored_status(store, "shop-a")
         finally:
             await events.aclose()
 
     assert _run(scenario) == ("CREATION", "NORMAL")
+
+
+def test_an_instance_added_to_the_watch_leaves_what_is_known_of_the_others(
+    conn: str, emulator: Emulator
+) -> None:
+    """The DAG file adds shop-c to the watched fleet while the triggerer is down, and shop-b became
+    NORMAL meanwhile: shop-b's change fires (its memory is its own, not the fleet's), shop-c's first
+    reading is its baseline."""
+    for name in ("shop-a", "shop-b", "shop-c"):
+        _set(emulator, name, "CREATION")
+    store = FakeAssetStore()
+
+    async def life(fleet: list[str]) -> list[dict[str, Any]]:
+        trigger = _watch(fleet, ["NORMAL"])
+        trigger.asset_state_store = cast(Any, store)
+        async with Watching(emulator, trigger) as watching:
+            await watching.until(lambda: all(_stored_status(store, n) is not None for n in fleet))
+            await watching.rounds("shop-a", 3)
+            return watching.events
+
+    assert _run(lambda: life(["shop-a", "shop-b"])) == []
+    _set(emulator, "shop-b", "NORMAL")
+    _set(emulator, "shop-c", "NORMAL")
+    events = _run(lambda: life(["shop-a", "shop-b", "shop-c"]))
+    assert [(e["instance_name"], e["old_status"]) for e in events] == [("shop-b", "CREATION")]
 
 
 def test_without_a_state_store_a_restarted_watcher_takes_a_new_baseline(
@@ -445,7 +481,7 @@ def test_a_store_that_fails_is_retried_and_the_watcher_goes_on(
             await watching.rounds("shop-a", 2)
             _set(emulator, "shop-a", "NORMAL")
             await watching.until(lambda: bool(watching.events))
-            await watching.until(lambda: any(s["known"]["shop-a"][0] == "NORMAL" for s in store.saves))
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             return watching.events
 
     assert len(_run(scenario)) == 1
@@ -464,13 +500,15 @@ def test_one_trigger_on_two_assets_keeps_its_memory_in_both() -> None:
     trigger.asset_state_store = cast(Any, accessors)
     store = events_module._StateStore.of(trigger)
     assert store is not None
+    value = {"format": 2, "known": {"shop-a": ["NORMAL", 0, 1]}}
 
     async def scenario() -> Any:
-        await store.save({"format": 1})
-        return await store.load()
+        assert await store.save({"shop-a": value}) == {}
+        return await store.load(["shop-a", "shop-b"])
 
-    assert _run(scenario) == {"format": 1}
-    assert all(a.values == {trigger.state_key: {"format": 1}} for a in accessors._by_name.values())
+    assert _run(scenario) == {"shop-a": value, "shop-b": None}
+    key = trigger.state_key("shop-a")
+    assert all(a.values == {key: value} for a in accessors._by_name.values())
 
 
 # --- errors: nothing fires, nothing crashes, nothing hammers -----------------------------------------

@@ -296,13 +296,20 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
             if reading is None or reading.error is not None:
                 continue  # not read this round: what is known stays
             first = not memory.knows(name)
-            change = memory.observe(name, reading.status)
+            registered = (reading.instance or {}).get("registered_at")
+            change = memory.observe(name, reading.status, registered if isinstance(registered, str) else None)
             if first:
                 if reading.status is None:
                     self.log.info("Instance %s does not exist (yet)", name)
                 continue
             if change is None:
                 continue
+            if change.recreated:
+                self.log.info(
+                    "Instance %s was deleted and created again (created %s): a new instance",
+                    name,
+                    registered,
+                )
             if change.new_status is None:
                 self.log.warning("Instance %s does not exist any more (it was %s)", name, change.old_status)
             elif change.fires:

@@ -8,6 +8,10 @@ last read (``None``: the instance does not exist) and how many changes it has se
 * a reading equal to what is known changes nothing, however often it is read;
 * a reading that differs is a change; it fires when the new status is a watched one (a change *to*
   "does not exist" never fires: there is no status to enter);
+* an instance whose creation time (``registered_at``) differs from the known one was deleted and
+  created again under its name: a new instance, which entered its status from "does not exist", even
+  when the status string is the same as before (the deletion was not seen: it happened between two
+  reads, or while the watcher was stopped);
 * a failed read (an error, an outage) is no reading: what is known stays as it was, and the next
   reading after the failure is compared with it, so a change during an outage fires once it ends.
 
@@ -42,6 +46,8 @@ class StatusChange:
     :param seq: the instance's change count, this change included.
     :param fires: whether the new status is watched (the change is an event).
     :param epoch_ms: when what is known of the instance was first made (part of the event id).
+    :param recreated: the instance was deleted and created again under its name (``old_status`` is
+        then ``None``: the new instance did not exist before).
     """
 
     instance_name: str
@@ -50,6 +56,7 @@ class StatusChange:
     seq: int
     fires: bool
     epoch_ms: int
+    recreated: bool = False
 
 
 @dataclass
@@ -57,6 +64,8 @@ class _Known:
     status: str | None
     seq: int
     epoch_ms: int
+    #: When the instance was created (ISO-8601, as the reading gives it); None when not known.
+    registered_at: str | None
     #: Changes made in this process, so that a store of an older copy is not taken for a newer one.
     version: int = 0
 
@@ -92,19 +101,37 @@ class StatusMemory:
         self._stored[instance_name] = known.version
         return True
 
-    def observe(self, instance_name: str, status: str | None) -> StatusChange | None:
+    def observe(
+        self, instance_name: str, status: str | None, registered_at: str | None = None
+    ) -> StatusChange | None:
         """Record one reading (``status`` None: the instance does not exist); the change it is, if any.
 
         The first reading of an instance is its baseline: recorded, never a change.
+
+        :param registered_at: when the instance read was created, if the reading says: a value other
+            than the known one is another instance of the same name.
         """
+        if status is None:
+            registered_at = None
         known = self._known.get(instance_name)
         if known is None:
-            self._known[instance_name] = _Known(status, 0, self.epoch_ms, version=1)
+            self._known[instance_name] = _Known(status, 0, self.epoch_ms, registered_at, version=1)
             return None
-        if status == known.status:
+        recreated = (
+            status is not None
+            and known.status is not None
+            and registered_at is not None
+            and known.registered_at is not None
+            and registered_at != known.registered_at
+        )
+        if status == known.status and not recreated:
+            if registered_at is not None and known.registered_at is None:
+                known.registered_at, known.version = registered_at, known.version + 1  # learnt, no change
             return None
-        old_status = known.status
+        old_status = None if recreated else known.status
         known.status, known.seq, known.version = status, known.seq + 1, known.version + 1
+        if registered_at is not None or status is None:
+            known.registered_at = registered_at
         return StatusChange(
             instance_name=instance_name,
             old_status=old_status,
@@ -112,6 +139,7 @@ class StatusMemory:
             seq=known.seq,
             fires=status is not None and status in self.watched,
             epoch_ms=known.epoch_ms,
+            recreated=recreated,
         )
 
     @staticmethod
@@ -149,7 +177,7 @@ class StatusMemory:
         return {
             "format": STORED_FORMAT,
             "known": {
-                name: [known.status, known.seq, known.epoch_ms]
+                name: [known.status, known.seq, known.epoch_ms, known.registered_at]
                 for name in wanted
                 if (known := self._known.get(name)) is not None
             },
@@ -163,16 +191,16 @@ def _known_from_stored(value: Any, instance_name: str) -> _Known | None:
     if not isinstance(known, dict):
         return None
     entry = known.get(instance_name)
-    if not (isinstance(entry, list) and len(entry) == 3):
+    if not (isinstance(entry, list) and len(entry) == 4):
         return None
-    status, seq, epoch_ms = entry
-    if not (status is None or isinstance(status, str)):
+    status, seq, epoch_ms, registered_at = entry
+    if not all(value is None or isinstance(value, str) for value in (status, registered_at)):
         return None
     if any(isinstance(number, bool) or not isinstance(number, int) for number in (seq, epoch_ms)):
         return None
     if seq < 0 or epoch_ms < 0:
         return None
-    return _Known(status, seq, epoch_ms)
+    return _Known(status, seq, epoch_ms, registered_at)
 
 
 def watch_digest(**identity: Any) -> str:

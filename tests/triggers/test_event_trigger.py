@@ -335,6 +335,30 @@ def test_a_missing_instance_fires_when_it_appears_and_not_when_it_goes(
     assert logs().count("Instance shop-b does not exist any more (it was NORMAL)") == 1
 
 
+def test_an_instance_created_again_under_its_name_fires_as_a_new_one(conn: str, emulator: Emulator) -> None:
+    """Deleted and created again while watched: NORMAL before, NORMAL after, one event (whether a read
+    saw it missing in between or not), and a status flip of the same instance is no re-creation."""
+    emulator.upsert_instance("shop-a", project_id=DEFAULT_PROJECT_ID, status="NORMAL", register_date_ms=1)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Watching(emulator, _watch(["shop-a"], ["NORMAL"])) as watching:
+            await watching.rounds("shop-a", 2)
+            _set(emulator, "shop-a", "NORMAL")  # a seed replaced, same creation time: nothing
+            await watching.rounds("shop-a", 2)
+            assert watching.events == []
+            emulator.control.delete_instance(DEFAULT_PROJECT_ID, "shop-a")
+            emulator.upsert_instance(
+                "shop-a", project_id=DEFAULT_PROJECT_ID, status="NORMAL", register_date_ms=2_000
+            )
+            await watching.until(lambda: bool(watching.events))
+            await watching.rounds("shop-a", 3)
+            return watching.events
+
+    events = _run(scenario)
+    assert [(e["old_status"], e["new_status"]) for e in events] == [(None, "NORMAL")]
+    assert events[0]["instance"]["registered_at"] == "1970-01-01T00:00:02Z"
+
+
 # --- restarts: what the watcher knows is kept in the asset's state store ---------------------------
 
 

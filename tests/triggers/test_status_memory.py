@@ -61,6 +61,49 @@ def test_several_statuses_each_fire_on_entry() -> None:
     assert second.fires
 
 
+def test_an_instance_created_again_under_its_name_is_a_new_instance_entering_its_status() -> None:
+    """Deleted and created again between two reads (or while the watcher was stopped): the status
+    string is the same, the creation time is not."""
+    memory = StatusMemory(READY, epoch_ms=1)
+    assert memory.observe("shop", "NORMAL", "2026-01-01T00:00:00Z") is None
+    assert memory.observe("shop", "NORMAL", "2026-01-01T00:00:00Z") is None
+    again = memory.observe("shop", "NORMAL", "2026-02-01T00:00:00Z")
+    assert again is not None
+    assert (again.old_status, again.new_status, again.fires, again.recreated, again.seq) == (
+        None,
+        "NORMAL",
+        True,
+        True,
+        1,
+    )
+    assert memory.observe("shop", "NORMAL", "2026-02-01T00:00:00Z") is None  # once
+    # A reading without a creation time (or a memory without one) cannot tell: only the status counts.
+    assert memory.observe("shop", "NORMAL", None) is None
+    other = StatusMemory(READY, epoch_ms=1)
+    other.observe("shop", "NORMAL")
+    assert other.observe("shop", "NORMAL", "2026-03-01T00:00:00Z") is None  # learnt, not a change
+    assert other.dirty
+    assert other.observe("shop", "NORMAL", "2026-04-01T00:00:00Z") is not None
+    # Gone, then there again: "did not exist" -> NORMAL, not a re-creation of the gone one.
+    gone = StatusMemory(READY, epoch_ms=1)
+    gone.observe("shop", "NORMAL", "2026-01-01T00:00:00Z")
+    assert gone.observe("shop", None) is not None
+    back = gone.observe("shop", "NORMAL", "2026-05-01T00:00:00Z")
+    assert back is not None
+    assert (back.old_status, back.recreated) == (None, False)
+
+
+def test_the_creation_time_is_kept_across_a_restart() -> None:
+    memory = StatusMemory(READY, epoch_ms=1)
+    memory.observe("shop", "NORMAL", "2026-01-01T00:00:00Z")
+    resumed = StatusMemory(READY, epoch_ms=2)
+    assert resumed.resume("shop", _stored(memory, "shop"))
+    assert resumed.observe("shop", "NORMAL", "2026-01-01T00:00:00Z") is None
+    change = resumed.observe("shop", "NORMAL", "2026-02-01T00:00:00Z")
+    assert change is not None
+    assert change.recreated
+
+
 def _stored(memory: StatusMemory, name: str) -> object:
     """What a state store gives back of one instance's entry (stored one instance a value)."""
     return json.loads(json.dumps(memory.to_stored([name])))
@@ -91,7 +134,7 @@ def test_each_instance_is_stored_on_its_own_and_a_watch_of_other_instances_resum
     memory.observe("a", "CREATION")
     memory.observe("b", "CREATION")
     assert set(memory.unstored()) == {"a", "b"}
-    assert memory.unstored()["a"][1] == {"format": 2, "known": {"a": ["CREATION", 0, 1]}}
+    assert memory.unstored()["a"][1] == {"format": 2, "known": {"a": ["CREATION", 0, 1, None]}}
     smaller = StatusMemory(READY, epoch_ms=2)  # the watch edited down to one instance
     assert smaller.resume("a", _stored(memory, "a"))
     change = smaller.observe("a", "NORMAL")
@@ -133,14 +176,16 @@ def test_a_change_reported_twice_has_one_event_id_and_a_new_entry_never_reuses_i
         {"format": 1, "epoch_ms": 1, "known": {"a": ["NORMAL", 0]}},
         {"format": 2, "known": []},
         {"format": 2, "known": {}},
-        {"format": 2, "known": {"b": ["NORMAL", 0, 1]}},
+        {"format": 2, "known": {"b": ["NORMAL", 0, 1, None]}},
         {"format": 2, "known": {"a": "NORMAL"}},
         {"format": 2, "known": {"a": ["NORMAL", 0]}},
-        {"format": 2, "known": {"a": [1, 0, 1]}},
-        {"format": 2, "known": {"a": ["NORMAL", -1, 1]}},
-        {"format": 2, "known": {"a": ["NORMAL", 1.5, 1]}},
-        {"format": 2, "known": {"a": ["NORMAL", 1, "1"]}},
-        {"format": 2, "known": {"a": ["NORMAL", True, 1]}},
+        {"format": 2, "known": {"a": ["NORMAL", 0, 1]}},
+        {"format": 2, "known": {"a": [1, 0, 1, None]}},
+        {"format": 2, "known": {"a": ["NORMAL", -1, 1, None]}},
+        {"format": 2, "known": {"a": ["NORMAL", 1.5, 1, None]}},
+        {"format": 2, "known": {"a": ["NORMAL", 1, "1", None]}},
+        {"format": 2, "known": {"a": ["NORMAL", True, 1, None]}},
+        {"format": 2, "known": {"a": ["NORMAL", 1, 1, 17]}},
     ],
 )
 def test_a_stored_value_that_is_not_a_memory_of_the_instance_is_refused(value: object) -> None:

@@ -17,9 +17,11 @@ a crash loop that would hammer the API):
 * credentials refused, a connection that cannot be used, a transport error or throttling after the
   hook's own retries stop the round (the other reads would fail the same way): the watchers get no
   reading of the unread instances, keep what they know, and the next round comes after a backoff
-  (the interval, doubling per failed round, capped at ``max(interval, 300 s)``); after a refusal of
-  the credentials or an unusable connection the connection is read again for the next round, so a
-  fixed connection is picked up without restarting the triggerer;
+  (the interval, doubling per failed round, capped at ``max(interval, 300 s)``) and starts with the
+  instance after the one whose read stopped this round, so that a quota smaller than the fleet still
+  reads every instance in turn; after a refusal of the credentials or an unusable connection the
+  connection is read again for the next round, so a fixed connection is picked up without
+  restarting the triggerer;
 * any other error reading one instance (a 5xx after retries, a malformed answer) is no reading of that
   instance this round; the others are read.
 
@@ -29,6 +31,7 @@ Each problem is logged when it starts, every tenth round while it lasts, and whe
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -231,10 +234,12 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
     problems = _Problems(target.imagesearch_conn_id)
     hook: Any = None
     number = 0
+    #: The instance whose read stopped the last stopped round: the next round starts after it.
+    stopped_at: str | None = None
     try:
         while True:
             await DEMAND.wait(key)
-            names = DEMAND.names(key)
+            names = _rotated(DEMAND.names(key), stopped_at)
             number += 1
             started, started_at = time.monotonic(), time.time()
             failure: BaseException | None = None
@@ -243,7 +248,9 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
                 if hook is None:
                     hook = await _new_hook(target)
                 await hook.asettings()  # the connection once, not once per concurrent first read
-                readings, failure = await _read_round(hook, names, target.max_concurrency)
+                readings, failure, stopper = await _read_round(hook, names, target.max_concurrency)
+                if stopper is not None:
+                    stopped_at = stopper
             except Exception as error:  # e.g. the connection is not defined: a round that failed
                 failure = error
             if failure is None and readings and all(r.error is not None for r in readings.values()):
@@ -291,12 +298,23 @@ async def _new_hook(target: PollTarget) -> Any:
     )
 
 
+def _rotated(names: list[str], after: str | None) -> list[str]:
+    """``names`` (sorted) starting with the first one after ``after``, wrapping around."""
+    if after is None:
+        return names
+    start = bisect.bisect_right(names, after)
+    return names[start:] + names[:start]
+
+
 async def _read_round(
     hook: Any, names: list[str], concurrency: int
-) -> tuple[dict[str, Reading], BaseException | None]:
-    """Read ``names``, ``concurrency`` at a time; stop at the first connection-wide error."""
+) -> tuple[dict[str, Reading], BaseException | None, str | None]:
+    """Read ``names`` in order, ``concurrency`` at a time; stop at the first connection-wide error.
+
+    Returns the readings, the error that stopped the round, and the instance whose read it was.
+    """
     readings: dict[str, Reading] = {}
-    stopped: list[BaseException] = []
+    stopped: list[tuple[str, BaseException]] = []
     pending = iter(names)
 
     async def worker() -> None:
@@ -308,18 +326,21 @@ async def _read_round(
             except ImageSearchNotFoundError:
                 readings[name] = Reading(status=None)
             except CONNECTION_WIDE_ERRORS as error:
-                stopped.append(error)
+                stopped.append((name, error))
             except ImageSearchError as error:
                 readings[name] = Reading(status=None, error=str(error))
             except Exception as error:  # not the API's answer: this hook cannot be trusted
-                stopped.append(error)
+                stopped.append((name, error))
             else:
                 readings[name] = Reading(
                     status=wire_text(detail.status.value), instance=wire_safe(detail.to_dict())
                 )
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(names))))))
-    return readings, (stopped[0] if stopped else None)
+    if not stopped:
+        return readings, None, None
+    stopper, error = stopped[0]
+    return readings, error, stopper
 
 
 def _rereads_connection(error: BaseException) -> bool:

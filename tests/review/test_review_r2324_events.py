@@ -318,10 +318,6 @@ def test_record_incidents_two_runs_at_once_on_postgres(
     assert outcome["result"]["already_recorded"] + outcome["result"]["recorded"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a quota smaller than the fleet starves the instances late in name order: never read, never fire",
-)
 def test_a_quota_smaller_than_the_fleet_still_reads_every_instance_in_turn(
     conn: str, emulator: Emulator
 ) -> None:

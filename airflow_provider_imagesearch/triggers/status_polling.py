@@ -22,6 +22,8 @@ a crash loop that would hammer the API):
   reads every instance in turn; after a refusal of the credentials or an unusable connection the
   connection is read again for the next round, so a fixed connection is picked up without
   restarting the triggerer;
+* a 403 (not allowed) for one instance after another instance of the same round was read is that
+  instance's refusal (an IAM policy may deny one resource), not the connection's: the others are read;
 * any other error reading one instance (a 5xx after retries, a malformed answer) is no reading of that
   instance this round; the others are read.
 
@@ -325,6 +327,11 @@ async def _read_round(
                 detail = await hook.get_instance(name)
             except ImageSearchNotFoundError:
                 readings[name] = Reading(status=None)
+            except ImageSearchAuthError as error:
+                if error.status == 403 and any(r.error is None for r in readings.values()):
+                    readings[name] = Reading(status=None, error=str(error))  # this instance's refusal
+                else:
+                    stopped.append((name, error))
             except CONNECTION_WIDE_ERRORS as error:
                 stopped.append((name, error))
             except ImageSearchError as error:

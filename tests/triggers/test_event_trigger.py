@@ -664,6 +664,34 @@ def test_one_instance_that_keeps_failing_does_not_stop_the_others(
     assert "ImageSearch round failed" not in text
 
 
+def test_a_refusal_of_one_instance_after_others_were_read_is_that_instances_error(
+    conn: str, emulator: Emulator, logs: Callable[[], str]
+) -> None:
+    """An IAM policy that denies one instance (403) while the others are readable: each round reads
+    the others (no round fails, no backoff), and shop-b's refusal is logged as its own error."""
+    for name in ("shop-a", "shop-b", "shop-c"):
+        _set(emulator, name, "CREATION")
+    # One read at a time in name order: each round is shop-a (ok), shop-b (403), shop-c (ok).
+    emulator.set_faults(sequence=["ok", "403", "ok"] * 8)
+
+    async def scenario() -> list[dict[str, Any]]:
+        trigger = _watch(["shop-a", "shop-b", "shop-c"], ["NORMAL"], max_concurrency=1)
+        async with Watching(emulator, trigger) as watching:
+            await watching.rounds("shop-c", 2)
+            _set(emulator, "shop-c", "NORMAL")
+            await watching.until(lambda: bool(watching.events), timeout=10)
+            await watching.until(lambda: not emulator.control.faults()["sequence"])
+            return watching.events
+
+    events = _run(scenario)
+    assert [e["instance_name"] for e in events] == ["shop-c"]
+    refused = [r for r in emulator.requests_log() if r["status"] == 403]
+    assert {r["instance"] for r in refused} == {"shop-b"}
+    text = logs()
+    assert "ImageSearch round failed" not in text
+    assert text.count("Reading instance shop-b failed") == 1
+
+
 def test_a_connection_that_does_not_exist_neither_crashes_nor_spins(
     emulator: Emulator, logs: Callable[[], str]
 ) -> None:

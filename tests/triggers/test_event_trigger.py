@@ -630,11 +630,10 @@ def test_an_outage_fires_nothing_stops_each_round_at_the_first_failure_and_a_cha
 
     events, during = _run(scenario)
     assert [(e["instance_name"], e["old_status"]) for e in events] == [("shop-b", "CREATION")]
-    # A transport error stops the round: the others are not read in vain (shop-c: at most the round
-    # in progress when the outage began). With backoff (0.2, 0.4, 0.8 s ...) 2 s hold at most 5 rounds
-    # of 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances.
-    assert during["shop-a"] >= 2 * 5, during
-    assert during["shop-c"] <= 5, during
+    # A transport error stops the round: the others are not read in vain. With backoff (0.2, 0.4,
+    # 0.8 s ...) 2 s hold at most 5 rounds (and the one in progress when the outage began) of one
+    # instance's 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances. (Each
+    # round starts with the instance after the one that stopped the last: which one it is rotates.)
     assert sum(during.values()) <= 6 * 5, during
 
 

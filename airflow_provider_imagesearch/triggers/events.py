@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Hashable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -32,15 +33,18 @@ from airflow_provider_imagesearch.triggers.status_polling import (
     Reading,
     StatusRound,
     poll_rounds,
+    round_producer,
     wire_safe,
 )
 
 #: Instances a watcher's poll loop reads at once, by default.
 DEFAULT_MAX_CONCURRENCY = 16
-#: Seconds between an event and storing the memory that it was reported. The triggerer hands events
-#: to the scheduler about once a second: storing first could record as reported an event that a
-#: triggerer stopped at that moment never delivered (lost); storing after it was delivered leaves
-#: only the rarer duplicate, with the same ``event_id``.
+#: Seconds between an event and storing the memory that it was reported, when Airflow gives no
+#: confirmation that the event is stored (a 3.3+ triggerer that runs the watcher without its shared
+#: stream, see :meth:`ImageSearchInstanceStatusEventTrigger.filter_shared_stream`). The triggerer hands
+#: events to its supervisor about once a second: storing first could record as reported an event that a
+#: triggerer stopped at that moment never delivered (lost); storing after it leaves only the rarer
+#: duplicate, with the same ``event_id``.
 STORE_DELAY_SECONDS = 3.0
 #: Attempts to read the stored memory when a watcher starts, before it starts afresh.
 LOAD_ATTEMPTS = 3
@@ -176,6 +180,16 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
         async for status_round in poll_rounds(cls(**kwargs).poll_target()):
             yield status_round
 
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
+        """Airflow 3.3+: the shared poll loop in *ack mode*, which confirms when events are stored.
+
+        The triggerer then drives :func:`~airflow_provider_imagesearch.triggers.status_polling.round_producer`
+        instead of :meth:`open_shared_stream`; each round tells its watchers when Airflow has stored the
+        events they made of it, and only then do they store that they reported them.
+        """
+        return round_producer(cls(**kwargs).poll_target())
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Airflow before 3.3 (no shared streams in the triggerer): the same sharing, done here."""
         _, kwargs = self.serialize()
@@ -198,10 +212,20 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
                 payloads = self._judge(memory, status_round)
                 for payload in payloads:
                     yield TriggerEvent(payload)
-                if memory.dirty and store is not None:
-                    if payloads:
-                        await asyncio.sleep(STORE_DELAY_SECONDS)
-                    await self._remember(store, memory)
+                if store is None or not memory.dirty:
+                    continue
+                unstored = memory.unstored()  # what this round made known, not what later rounds add
+                if status_round.acks is not None:
+                    # Airflow 3.3's shared stream in ack mode: stored once Airflow confirms that the
+                    # events yielded above are in its database (a triggerer stopped before that reports
+                    # them again after its restart, with the same event_id; never lost).
+                    status_round.acks.after_persisted(partial(self._remember, store, memory, unstored))
+                    continue
+                if payloads:
+                    # No confirmation from this Airflow: wait until the triggerer has most likely
+                    # handed the events over (it does so about every second).
+                    await asyncio.sleep(STORE_DELAY_SECONDS)
+                await self._remember(store, memory, unstored)
         finally:
             DEMAND.remove(key, self.instance_names)
 
@@ -263,9 +287,11 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
         )
         return memory
 
-    async def _remember(self, store: _StateStore, memory: StatusMemory) -> None:
-        """Store each entry the store lacks; an entry whose store failed is tried again after a round."""
-        unstored = memory.unstored()
+    async def _remember(
+        self, store: _StateStore, memory: StatusMemory, unstored: dict[str, tuple[int, dict[str, Any]]]
+    ) -> None:
+        """Store ``unstored`` (:meth:`StatusMemory.unstored`); an entry whose store failed stays
+        unstored, and is tried again after a later round."""
         failed = await store.save({name: value for name, (_, value) in unstored.items()})
         for name, (version, _) in unstored.items():
             if name not in failed:

@@ -8,7 +8,10 @@ its own instances. Twenty watchers of one fleet cost what one costs: one request
 interval. Watchers say which instances they need through :data:`DEMAND`.
 
 Who fans a round out to the watchers: on Airflow 3.3 and later the triggerer itself (the watcher's
-``shared_stream_key``); before 3.3, :data:`LOCAL_STREAMS`, the same fan-out in this module.
+``shared_stream_key``), in its *ack mode* (:func:`round_producer`): each round carries a
+:class:`RoundAcks` that the triggerer's shared stream runs once every watcher has handled the round and
+Airflow has confirmed that the events they made of it are stored in its database; before 3.3,
+:data:`LOCAL_STREAMS`, the same fan-out in this module, without confirmations.
 
 Errors never end the loop (an asset watcher whose trigger raises is failed and restarted by Airflow,
 a crash loop that would hammer the API):
@@ -35,12 +38,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import dataclasses
 import logging
 import math
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -164,12 +168,48 @@ class StatusRound:
     :param started_at: epoch seconds when the round started.
     :param readings: instance name -> reading; an instance not in it was not read this round.
     :param failure: why the round stopped before reading every instance, if it did.
+    :param acks: Airflow 3.3's ack mode: what to do once the round's events are confirmed stored
+        (``None``: no confirmation will come).
     """
 
     number: int
     started_at: float
     readings: Mapping[str, Reading]
     failure: str | None = None
+    acks: RoundAcks | None = None
+
+
+class RoundAcks:
+    """What the watchers of one round do once Airflow confirms that the round's events are stored.
+
+    A watcher registers the memory it must store after the round (:meth:`after_persisted`); the
+    triggerer's shared stream calls :func:`round_producer`'s ``advance`` once every watcher of the
+    round has moved past it and every event they made of it is confirmed stored in Airflow's
+    database, which runs them (:meth:`run`); a round whose events were not all stored (Airflow failed
+    a watcher: an event it could not store, or one that waited longer than ``[triggerer]
+    shared_stream_ack_timeout``) drops them (:meth:`drop`): what they would have stored stays
+    unstored, and the watchers store it after a later round.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], Awaitable[None]]] = []
+
+    def after_persisted(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._callbacks.append(callback)
+
+    async def run(self) -> None:
+        """Run the registered callbacks in order; one that fails is logged and does not stop the rest."""
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.warning("Storing what a watcher knows after a round failed", exc_info=True)
+
+    def drop(self) -> int:
+        """Forget the registered callbacks; how many there were."""
+        dropped, self._callbacks = len(self._callbacks), []
+        return dropped
 
 
 @dataclass
@@ -276,6 +316,40 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
     finally:
         if hook is not None:
             await _close(hook)
+
+
+def round_producer(target: PollTarget) -> Any:
+    """Airflow 3.3+: the poll loop of ``target`` as a shared stream in ack mode.
+
+    The triggerer calls ``advance`` with the rounds every subscriber has handled and whose events are
+    all confirmed stored in its database (see ``airflow.triggers.shared_stream``): each round's
+    :class:`RoundAcks` then run, or are dropped when a subscriber failed. Imported lazily: Airflow
+    before 3.3 has no ``airflow.triggers.shared_stream``, and never calls this.
+    """
+    from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+
+    class StatusRoundProducer(SharedStreamProducer):
+        async def open_stream(self) -> AsyncIterator[tuple[StatusRound, RoundAcks]]:
+            async for status_round in poll_rounds(target):
+                acks = RoundAcks()
+                yield dataclasses.replace(status_round, acks=acks), acks
+
+        async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+            # Never raises (a raise would end the stream of every watcher of the loop).
+            for item in batch:
+                acks = item.broker_payload
+                if item.outcome.failed or item.outcome.rejected:
+                    if acks.drop():
+                        log.warning(
+                            "Round events of %r were not all confirmed stored (%d watcher(s) failed); "
+                            "the watchers store what they know after a later round",
+                            target.imagesearch_conn_id,
+                            item.outcome.failed + item.outcome.rejected,
+                        )
+                else:
+                    await acks.run()
+
+    return StatusRoundProducer()
 
 
 async def _close(hook: Any) -> None:

@@ -869,3 +869,53 @@ def test_every_value_an_instance_may_hold_becomes_sendable() -> None:
     assert "\\u0000" not in text
     _new_encoder().encode(safe)  # what the triggerer does before sending an event to its supervisor
     assert wire_safe("plain") == "plain"
+
+
+def test_airflow_3_3_ack_mode_stores_the_memory_only_once_the_events_are_confirmed_stored(
+    conn: str, emulator: Emulator
+) -> None:
+    """On 3.3 the triggerer runs the watchers' shared stream in ack mode: the memory that an event was
+    reported is stored after Airflow confirms the event is in its database, not after a guessed
+    delay. Driven as the 3.3 triggerer's ``run_trigger`` drives it: each event bound to its round
+    (``bind_pending_event``), its storage confirmed by ``confirm_persisted``."""
+    shared_stream = pytest.importorskip("airflow.triggers.shared_stream", reason="Airflow 3.3+")
+    _set(emulator, "shop-a", "CREATION")
+    _set(emulator, "shop-b", "CREATION")
+    store = FakeAssetStore()
+    trigger = _watch(["shop-a", "shop-b"], ["NORMAL"])
+    trigger.asset_state_store = cast(Any, store)
+    key = trigger.shared_stream_key()
+
+    async def scenario() -> tuple[str | None, str | None, list[dict[str, Any]]]:
+        manager = shared_stream.SharedStreamManager()
+        found: list[dict[str, Any]] = []
+        seqs: list[int] = []
+
+        async def consume() -> None:
+            stream = manager.subscribe(trigger_id=1, trigger=trigger, key=key)
+            try:
+                async for event in trigger.filter_shared_stream(stream):
+                    seq = manager.bind_pending_event(trigger_id=1, key=key)
+                    assert seq is not None  # ack mode: the event gates the round's advance
+                    seqs.append(seq)
+                    found.append(event.payload)
+            finally:
+                await manager.unsubscribe(1, key)
+
+        task = asyncio.create_task(consume())
+        watching = Watching(emulator)
+        await watching.until(lambda: _stored_status(store, "shop-b") == "CREATION")  # the baseline
+        _set(emulator, "shop-a", "NORMAL")
+        await watching.until(lambda: bool(found))
+        await watching.rounds("shop-a", 5)  # long after the 0.3 s the delay would have waited
+        before = _stored_status(store, "shop-a")
+        manager.confirm_persisted(seqs)  # the supervisor stored the asset event
+        await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
+        after = _stored_status(store, "shop-a")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return before, after, found
+
+    before, after, found = _run(scenario)
+    assert [(e["instance_name"], e["old_status"]) for e in found] == [("shop-a", "CREATION")]
+    assert (before, after) == ("CREATION", "NORMAL")

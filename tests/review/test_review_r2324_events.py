@@ -347,10 +347,6 @@ def test_a_quota_smaller_than_the_fleet_still_reads_every_instance_in_turn(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: docs' 'run the DAG once by hand' for instances already ready imports nothing in the example",
-)
 def test_running_the_import_dag_by_hand_acts_on_an_instance_that_is_ready_now(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
@@ -374,7 +370,11 @@ def test_running_the_import_dag_by_hand_acts_on_an_instance_that_is_ready_now(
     monkeypatch.setenv(
         "AIRFLOW_CONN_MANUAL_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")})
     )
-    emulator.upsert_instance("catalog-demo", project_id=DEFAULT_PROJECT_ID, status="NORMAL", images={})
+    # (With the fix: the instance has the tags the sample catalogue uses, as imagesearch_catalog_import
+    # creates it; without them every row is refused with IS.9003 and the import fails.)
+    emulator.upsert_instance(
+        "catalog-demo", project_id=DEFAULT_PROJECT_ID, status="NORMAL", images={}, tags=["color", "size"]
+    )
     spec = importlib.util.spec_from_file_location(
         "events_dag_manual_r2324",
         Path(__file__).resolve().parents[2] / "dags" / "imagesearch_instance_events.py",

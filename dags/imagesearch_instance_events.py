@@ -112,12 +112,12 @@ def record_incidents(
 ) -> dict[str, int]:
     """Write one row per event into ``table`` (created if missing), in one transaction.
 
-    Keyed by ``event_id``: an event already recorded (a rerun, or the same event reported twice) is
-    left as it is. Returns ``{"events": ..., "recorded": ..., "already_recorded": ...}``.
+    Keyed by ``event_id``: an event already recorded (a rerun, the same event reported twice, or
+    another run recording it at the same moment) is left as it is. Returns ``{"events": ..., "recorded": ..., "already_recorded": ...}``.
     """
     import sqlalchemy as sa
 
-    from airflow_provider_imagesearch.archive import sql_engine, validate_table_name
+    from airflow_provider_imagesearch.archive import _create_if_missing, sql_engine, validate_table_name
 
     schema, _, name = validate_table_name(table).rpartition(".")
     target = sa.Table(
@@ -152,17 +152,38 @@ def record_incidents(
     if not rows:
         return {"events": 0, "recorded": 0, "already_recorded": 0}
     engine = sql_engine(db_conn_id)
-    target.create(engine, checkfirst=True)
     with engine.begin() as connection:
-        known = set(
-            connection.execute(
-                sa.select(target.c.event_id).where(target.c.event_id.in_(list(rows)))
-            ).scalars()
-        )
-        new = [row for event_id, row in rows.items() if event_id not in known]
-        if new:
-            connection.execute(sa.insert(target), new)
-    return {"events": len(rows), "recorded": len(new), "already_recorded": len(known)}
+        _create_if_missing(connection, table, target)
+        recorded = _insert_new(connection, target, list(rows.values()))
+    return {"events": len(rows), "recorded": recorded, "already_recorded": len(rows) - recorded}
+
+
+def _insert_new(connection: Any, target: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose ``event_id`` is not in ``target`` yet; how many were inserted.
+
+    One statement that skips a conflict where the database has one (SQLite, PostgreSQL: ``ON CONFLICT
+    DO NOTHING``), so two runs recording the same event at once never fail: the second waits for the
+    first's row and leaves it as it is. Elsewhere, each row in a savepoint, a duplicate key skipped.
+    """
+    import sqlalchemy as sa
+
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        statement = insert(target).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
+        return len(connection.execute(statement.returning(target.c.event_id)).all())
+    recorded = 0
+    for row in rows:
+        try:
+            with connection.begin_nested():
+                connection.execute(sa.insert(target), [row])
+            recorded += 1
+        except sa.exc.IntegrityError:
+            pass  # recorded already, by an earlier run or one running now
+    return recorded
 
 
 DB_CONN_PARAM = Param(
@@ -258,7 +279,8 @@ def imagesearch_import_on_ready() -> None:
     schedule=[INSTANCE_INCIDENT],
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    # One run writes at a time: two runs never race on the same event_id.
+    # Incidents are recorded in the order they came; two runs recording one event at once (a run
+    # cleared by hand) are safe too: the second leaves the first one's row as it is.
     max_active_runs=1,
     tags=["imagesearch", "example", "event-driven"],
     params={

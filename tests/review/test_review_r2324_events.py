@@ -242,10 +242,6 @@ def test_the_memory_of_each_instance_is_as_small_as_documented_whatever_the_flee
     assert size > documented * 0.7, f"the documented {documented} bytes overstate {size}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: record_incidents is select-then-insert: a concurrent writer of the same event_id fails",
-)
 def test_record_incidents_two_runs_at_once_on_postgres(
     postgres_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

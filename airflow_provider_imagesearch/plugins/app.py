@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -357,16 +358,27 @@ def create_app() -> FastAPI:
             first = next(rows, None)
         except queries.TableMissing:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No import ledger yet") from None
-        safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance)[:64] or "library"
-        headers = {
-            **SECURITY_HEADERS,
-            "Content-Disposition": f'attachment; filename="imagesearch-{safe_name}-{api}-problems.csv"',
-        }
+        headers = {**SECURITY_HEADERS, "Content-Disposition": csv_disposition(instance, api)}
         return StreamingResponse(
             _csv_lines(first, rows), media_type="text/csv; charset=utf-8", headers=headers
         )
 
     return app
+
+
+def csv_disposition(instance: str, api: str) -> str:
+    """The CSV download's ``Content-Disposition``: an ASCII ``filename`` every client reads, and the
+    library's own name (any letters) as RFC 6266/5987 ``filename*``, which browsers prefer.
+
+    A header value must be Latin-1 for the server to send it: a name such as "图库" typed in the URL
+    made the download a 500.
+    """
+    kept = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance)[:64] or "library"
+    ascii_name = "".join(c if c.isascii() else "_" for c in kept)
+    disposition = f'attachment; filename="imagesearch-{ascii_name}-{api}-problems.csv"'
+    if ascii_name != kept:
+        disposition += f"; filename*=UTF-8''{quote(f'imagesearch-{kept}-{api}-problems.csv', safe='')}"
+    return disposition
 
 
 CSV_COLUMNS = ("row_number", "path", "outcome", "error_code", "error_message", "run_id", "updated_at")

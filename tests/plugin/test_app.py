@@ -265,6 +265,35 @@ def test_libraries_and_problem_rows(client: Any, seeded: Database) -> None:
     assert table[2][4] == "'-2+3"
 
 
+@pytest.mark.parametrize(
+    ("instance", "disposition"),
+    [
+        ("shop-main", 'attachment; filename="imagesearch-shop-main-v1-problems.csv"'),
+        (
+            "图库-1",
+            'attachment; filename="imagesearch-__-1-v1-problems.csv"; '
+            "filename*=UTF-8''imagesearch-%E5%9B%BE%E5%BA%93-1-v1-problems.csv",
+        ),
+        (
+            "Café",
+            "attachment; filename=\"imagesearch-Caf_-v1-problems.csv\"; filename*=UTF-8''imagesearch-Caf%C3%A9-v1-problems.csv",
+        ),
+        ('a"b\\c;d\r\n', 'attachment; filename="imagesearch-a_b_c_d__-v1-problems.csv"'),
+    ],
+)
+def test_the_csv_file_name_is_ascii_with_the_library_name_as_filename_star(
+    client: Any, sqlite_database: Database, page_options: Callable[..., None], instance: str, disposition: str
+) -> None:
+    page_options(ledger_conn_id=sqlite_database.conn_id, imagesearch_conn_id="")
+    ledger_run(sqlite_database, instance, "run", [("https://h.example/a.jpg", "invalid", "E", "m", 2)])
+    answer = client.get(
+        "/imagesearch/problems.csv", params={"instance": instance, "api": "v1"}, headers=bearer("viewer")
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == disposition
+    assert [line[0] for line in csv.reader(io.StringIO(answer.text))] == ["row_number", "2"]
+
+
 def test_without_tables_the_page_says_so(
     client: Any, database: Database, page_options: Callable[..., None]
 ) -> None:

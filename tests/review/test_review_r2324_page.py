@@ -143,7 +143,6 @@ def test_api_with_a_newline_is_refused(
     assert answer.status_code == 422
 
 
-@pytest.mark.xfail(strict=True, reason="review: a non-ASCII library name makes the CSV download a 500")
 def test_the_csv_download_of_a_library_with_a_non_ascii_name(
     client: Any, sqlite_database: Database, page_options: Callable[..., None]
 ) -> None:

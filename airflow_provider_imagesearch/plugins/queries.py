@@ -6,8 +6,8 @@ archive and the ledger through their documented columns only, so columns added l
 * archive (``archive.py``): ``instance_name``, ``run_id``, ``project_id``, ``status``, ``domain``,
   ``description``, ``level``, ``tags``, ``registered_at``, ``expires_at``, ``never_expires``,
   ``fetched_at`` (one value per archive run);
-* ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path``, ``outcome``, ``held_fingerprint``,
-  ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
+* ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path_key``, ``path``, ``outcome``,
+  ``held_fingerprint``, ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
 
 Outcomes: ``added``, ``updated`` and ``reconciled`` are successes, and a success holds what it sent (the
 ledger writes ``held_fingerprint = fingerprint`` for them); ``invalid`` and ``failed`` are the problem rows
@@ -82,6 +82,7 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("instance_name", sa.String(64)),
         sa.Column("api", sa.String(8)),
+        sa.Column("path_key", sa.String(32)),
         sa.Column("path", sa.Text()),
         sa.Column("held_fingerprint", sa.String(32)),
         sa.Column("outcome", sa.String(16)),
@@ -379,6 +380,7 @@ class ProblemRow:
 
 
 def _problems_query(t: sa.Table, instance_name: str, api: str) -> Any:
+    """The library's problem rows by manifest row number (rows without one last), then key."""
     import sqlalchemy as sa
 
     return (
@@ -390,13 +392,14 @@ def _problems_query(t: sa.Table, instance_name: str, api: str) -> Any:
             t.c.row_number,
             t.c.run_id,
             t.c.updated_at,
+            t.c.path_key,
         )
         .where(
             t.c.instance_name == instance_name,
             t.c.api == api,
             t.c.outcome.in_(PROBLEM_OUTCOMES),
         )
-        .order_by(t.c.row_number, t.c.path)
+        .order_by(t.c.row_number.is_(None), t.c.row_number, t.c.path_key)
     )
 
 
@@ -427,17 +430,46 @@ def problems(
 
 
 def all_problems(
-    engine: sa.engine.Engine, table_name: str, instance_name: str, api: str, chunk_rows: int = 5_000
+    engine: sa.engine.Engine, table_name: str, instance_name: str, api: str, chunk_rows: int = 10_000
 ) -> Iterator[ProblemRow]:
-    """Every problem row of the library, by row number, read in chunks on a server-side cursor."""
+    """Every problem row of the library in :func:`problems`' order, read in keyed pages.
+
+    Each page is its own short read, finished before its rows are handed on: a client downloading
+    slowly holds no cursor, transaction or lock open between two pages (on SQLite an open read kept
+    every import from writing the ledger for as long as the download lasted). Keyed on (row number,
+    ``path_key``), unique per library, rather than an offset, so rows written meanwhile shift nothing.
+    A page finds its rows among the library's problem rows (the ledger's index has them together), so
+    a download reads them once per page: ``chunk_rows`` keeps the pages few.
+    """
     import sqlalchemy as sa
 
     t = ledger_table(table_name, sa.MetaData())
-    with engine.connect().execution_options(stream_results=True) as connection:
+    query = _problems_query(t, instance_name, api).limit(chunk_rows)
+    with engine.connect() as connection:
         _require_table(connection, t)
-        result = connection.execute(_problems_query(t, instance_name, api))
-        while rows := result.fetchmany(chunk_rows):
-            yield from (_problem(row) for row in rows)
+    numbered: tuple[int, str] | None = None  # the last (row_number, path_key) of a numbered row
+    unnumbered: str | None = None  # the last path_key of a row without a row number
+    while True:
+        page = query
+        if unnumbered is not None:
+            page = page.where(t.c.row_number.is_(None), t.c.path_key > unnumbered)
+        elif numbered is not None:
+            number, key = numbered
+            page = page.where(
+                (t.c.row_number > number)
+                | ((t.c.row_number == number) & (t.c.path_key > key))
+                | t.c.row_number.is_(None)
+            )
+        with engine.connect() as connection:
+            rows = connection.execute(page).all()
+        yield from (_problem(row) for row in rows)
+        if len(rows) < chunk_rows:
+            return
+        last = rows[-1]
+        if last.row_number is None:
+            unnumbered = last.path_key
+        else:
+            numbered = (last.row_number, last.path_key)
 
 
 def ledger_index(engine: sa.engine.Engine, table_name: str) -> None:

@@ -193,6 +193,32 @@ def test_problem_rows_by_row_number_paged_and_streamed(database: Database) -> No
     assert queries.problems(engine, LEDGER, "shop", "v2", offset=0, limit=4) == ([], False)
 
 
+def test_the_csv_rows_come_in_keyed_pages_each_read_on_its_own(database: Database) -> None:
+    """Rows sharing a row number (two runs' manifests), rows without one, and rows written between two
+    pages: every problem row once, in the page's order, and no read left open between pages."""
+    rows: list[tuple[str, str, str | None, str | None, int | None]] = [
+        (f"p{row}-{copy}", "invalid", "INVALID_ROW", "r", row) for row in (5, 3, 4) for copy in range(3)
+    ]
+    rows += [
+        ("nan-a", "failed", "E", "m", None),
+        ("nan-b", "failed", "E", "m", None),
+        ("ok", "added", None, None, 2),
+    ]
+    ledger_run(database, "shop", "import_1", rows)
+    engine = _engine(database)
+    pages = queries.all_problems(engine, LEDGER, "shop", "v1", chunk_rows=2)
+    seen = [next(pages)]
+    # Between two pages nothing of the page's is open: the pool holds every connection back.
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    ledger_run(database, "shop", "import_2", [("p1-late", "invalid", "INVALID_ROW", "r", 1)])
+    seen += list(pages)
+    expected = queries.problems(engine, LEDGER, "shop", "v1", offset=0, limit=100)[0]
+    paths = [row.path for row in seen]
+    assert len(paths) == len(set(paths)) == 11  # each once; the late row before the key is not re-read
+    assert [row.row_number for row in seen] == [3, 3, 3, 4, 4, 4, 5, 5, 5, None, None]
+    assert [row.path for row in expected if row.path != "p1-late"] == paths
+
+
 def test_the_indexes_are_created_once_and_used(database: Database) -> None:
     import sqlalchemy as sa
 

@@ -240,10 +240,6 @@ def test_the_first_page_view_does_not_stop_the_import_writing_the_ledger(
     assert waited < 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a CSV download read slowly holds the SQLite ledger's read lock: import writes time out",
-)
 def test_a_slow_csv_download_does_not_stop_the_import_on_sqlite(
     sqlite_database: Database, page_options: Callable[..., None]
 ) -> None:

@@ -164,8 +164,6 @@ def create_app() -> FastAPI:
         engine = _engine(options.archive_conn_id, "archive_conn_id", notices)
         result = None
         if engine is not None:
-            if options.create_indexes:
-                queries.archive_index(engine, options.archive_table)
             result = _read(
                 "archive",
                 notices,
@@ -219,8 +217,6 @@ def create_app() -> FastAPI:
         result = None
         points: dict[str, list[queries.StatusPoint]] = {}
         if engine is not None:
-            if options.create_indexes:
-                queries.archive_index(engine, options.archive_table)
             result = _read(
                 "archive",
                 notices,
@@ -274,8 +270,6 @@ def create_app() -> FastAPI:
         engine = _engine(options.ledger_conn_id, "ledger_conn_id", notices)
         found: list[queries.Library] = []
         if engine is not None:
-            if options.create_indexes:
-                queries.ledger_index(engine, options.ledger_table)
             found = (
                 _read("import ledger", notices, lambda: queries.libraries(engine, options.ledger_table)) or []
             )
@@ -311,8 +305,6 @@ def create_app() -> FastAPI:
         rows: list[queries.ProblemRow] = []
         has_next = False
         if engine is not None:
-            if options.create_indexes:
-                queries.ledger_index(engine, options.ledger_table)
             found = _read(
                 "import ledger",
                 notices,

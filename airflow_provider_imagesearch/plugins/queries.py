@@ -14,11 +14,12 @@ ledger writes ``held_fingerprint = fingerprint`` for them); ``invalid`` and ``fa
 the page lists; every other value (``pruning``, or one a later ledger adds) is counted under its own
 name, and what such rows hold is read from ``held_fingerprint``, never assumed.
 
-Indexes (``storage.ensure_index``, when ``[imagesearch] create_indexes`` is on): the archive's primary key
-``(instance_name, run_id)`` cannot find an instance's newest snapshot without reading all of them, and
-the ledger's ``(instance_name, api, path_key)`` cannot count a library's rows by outcome and run without
-reading every row (5 s for a million rows on SQLite). :data:`ARCHIVE_INDEX` and :data:`LEDGER_INDEX`
-make both index-only; the ledger's costs each import write one more index entry per row.
+Indexes: the archive's primary key ``(instance_name, run_id)`` cannot find an instance's newest snapshot
+without reading all of them, and the ledger's ``(instance_name, api, path_key)`` cannot count a library's
+rows by outcome and run without reading every row (5 s for a million rows on SQLite). :data:`ARCHIVE_INDEX`
+and :data:`LEDGER_INDEX` make both index-only; they are created with the tables (``archive.py``,
+``imports/ledger.py``), never by the page, which only reads: a ``CREATE INDEX`` on a page view waited for
+the ledger's lock, and every import writing the ledger queued behind it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_imagesearch.archive import READ_INDEX as ARCHIVE_READ_INDEX
 from airflow_provider_imagesearch.archive import validate_table_name
-from airflow_provider_imagesearch.plugins.storage import ensure_index
+from airflow_provider_imagesearch.imports.ledger import READ_INDEX as LEDGER_READ_INDEX
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -38,8 +40,8 @@ SUCCESS_OUTCOMES = ("added", "updated", "reconciled")
 PROBLEM_OUTCOMES = ("invalid", "failed")
 #: ``held_fingerprint`` of a row whose library may hold content of unknown fingerprint.
 UNKNOWN_HELD = "?"
-ARCHIVE_INDEX = ("instance_name", "fetched_at")
-LEDGER_INDEX = ("instance_name", "api", "outcome", "run_id", "updated_at")
+ARCHIVE_INDEX = ARCHIVE_READ_INDEX
+LEDGER_INDEX = LEDGER_READ_INDEX
 
 
 class TableMissing(LookupError):
@@ -243,12 +245,6 @@ def history(
             if moment is not None:
                 points[row.instance_name].append(StatusPoint(row.run_id, row.status or "", moment))
     return points
-
-
-def archive_index(engine: sa.engine.Engine, table_name: str) -> None:
-    import sqlalchemy as sa
-
-    ensure_index(engine, archive_table(table_name, sa.MetaData()), ARCHIVE_INDEX)
 
 
 # --- the import ledger -------------------------------------------------------------------------------
@@ -470,12 +466,6 @@ def all_problems(
             unnumbered = last.path_key
         else:
             numbered = (last.row_number, last.path_key)
-
-
-def ledger_index(engine: sa.engine.Engine, table_name: str) -> None:
-    import sqlalchemy as sa
-
-    ensure_index(engine, ledger_table(table_name, sa.MetaData()), LEDGER_INDEX)
 
 
 # --- Airflow's DAG runs ----------------------------------------------------------------------------

@@ -67,7 +67,6 @@ def _database(
             for table in (ARCHIVE, LEDGER):
                 connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
     storage.ENGINES.clear()
-    storage.forget_indexes()
     yield Database(CONN_ID, engine, dialect)
     storage.ENGINES.clear()
     engine.dispose()

@@ -18,7 +18,7 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
 from airflow_provider_imagesearch.settings import DEFAULT_CONSOLE_URL
-from tests.plugin.conftest import Database, archive_run, at, detail, ledger_run
+from tests.plugin.conftest import ARCHIVE, LEDGER, Database, archive_run, at, detail, ledger_run
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -319,3 +319,28 @@ def test_a_bad_option_names_itself(client: Any, page_options: Callable[..., None
     answer = client.get("/imagesearch/fleet", headers=bearer("viewer"))
     assert answer.status_code == 500
     assert answer.json()["detail"] == "[imagesearch] page_size must be an integer from 1 to 500, got 'lots'"
+
+
+def test_the_page_reads_a_table_without_its_index_and_writes_nothing(
+    database: Database, client: Any, page_options: Callable[..., None]
+) -> None:
+    """A table created before the indexes came with it: every view of the page reads it (slower) and
+    leaves the schema as it found it."""
+    import sqlalchemy as sa
+
+    archive_run(database, [detail("shop-a")], "run_1", at(1))
+    archive_run(database, [detail("shop-a", "ABNORMAL")], "run_2", at(2))
+    ledger_run(database, "shop", "import_1", [("https://h.example/a.jpg", "invalid", "E", "bad", 2)])
+    with database.engine.begin() as connection:
+        connection.execute(sa.text("DROP INDEX ix_isui_imagesearch_instance_archive"))
+        connection.execute(sa.text("DROP INDEX ix_isui_imagesearch_import_ledger"))
+    page_options(archive_conn_id=database.conn_id, ledger_conn_id=database.conn_id, imagesearch_conn_id="")
+    for address in ("/imagesearch/fleet", "/imagesearch/history", "/imagesearch/libraries"):
+        assert client.get(address, headers=bearer("viewer")).status_code == 200, address
+    answer = client.get("/imagesearch/problems?instance=shop&api=v1", headers=bearer("viewer"))
+    assert answer.status_code == 200
+    csv_answer = client.get("/imagesearch/problems.csv?instance=shop&api=v1", headers=bearer("viewer"))
+    assert csv_answer.status_code == 200
+    assert "shop" in client.get("/imagesearch/libraries", headers=bearer("viewer")).text
+    inspector = sa.inspect(database.engine)
+    assert inspector.get_indexes(ARCHIVE) == inspector.get_indexes(LEDGER) == []

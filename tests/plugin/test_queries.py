@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,24 +218,21 @@ def test_the_csv_rows_come_in_keyed_pages_each_read_on_its_own(database: Databas
     assert [row.path for row in expected if row.path != "p1-late"] == paths
 
 
-def test_the_indexes_are_created_once_and_used(database: Database) -> None:
+def test_the_indexes_come_with_the_tables_and_are_used(database: Database) -> None:
+    """The archive and the ledger the provider's own code creates carry the page's read indexes: the
+    page needs no ``CREATE INDEX`` of its own (one on a page view queued the imports behind it)."""
     import sqlalchemy as sa
 
     _three_runs(database)
     _ledger(database)
-    engine = _engine(database)
-    queries.archive_index(engine, ARCHIVE)
-    queries.ledger_index(engine, LEDGER)
     inspector = sa.inspect(database.engine)
     archive_indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(ARCHIVE)}
     ledger_indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(LEDGER)}
     assert archive_indexes["ix_isui_imagesearch_instance_archive"] == list(queries.ARCHIVE_INDEX)
     assert ledger_indexes["ix_isui_imagesearch_import_ledger"] == list(queries.LEDGER_INDEX)
-    # Again, in a fresh process state: found, not created twice.
-    storage.forget_indexes()
-    queries.archive_index(engine, ARCHIVE)
-    queries.ledger_index(engine, LEDGER)
-    assert len(sa.inspect(database.engine).get_indexes(LEDGER)) == len(ledger_indexes)
+    # Written again (the tables exist now): no second index.
+    _three_runs(database)
+    assert len(sa.inspect(database.engine).get_indexes(ARCHIVE)) == len(archive_indexes)
     if database.dialect == "sqlite":
         with database.engine.connect() as connection:
             plan = " ".join(
@@ -247,28 +243,6 @@ def test_the_indexes_are_created_once_and_used(database: Database) -> None:
                 )
             )
         assert "COVERING INDEX ix_isui_imagesearch_import_ledger" in plan
-
-
-def test_an_index_that_cannot_be_created_is_a_warning_not_an_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import sqlalchemy as sa
-
-    from airflow_provider_imagesearch.archive import details_frame, write_frame
-
-    path = tmp_path / "read-only.db"
-    writer = sa.create_engine(f"sqlite:///{path}")
-    frame = details_frame([detail("shop-a")], run_id="run_1", logical_date=None, fetched_at=at(1))
-    write_frame(writer, ARCHIVE, frame, "run_1")
-    writer.dispose()
-    read_only = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    storage.forget_indexes()
-    with caplog.at_level(logging.WARNING, logger=storage.__name__):
-        queries.archive_index(read_only, ARCHIVE)
-    assert "Could not create index ix_isui_imagesearch_instance_archive" in caplog.text
-    # The page still reads.
-    assert [row.instance_name for row in queries.fleet(read_only, ARCHIVE).rows] == ["shop-a"]
-    read_only.dispose()
 
 
 def test_an_edited_connection_applies_at_the_next_view(

@@ -128,14 +128,11 @@ def test_chart_lanes_segments_and_changes() -> None:
 
 def test_options_defaults_and_refusals() -> None:
     assert PageOptions.from_strings({}) == PageOptions()
-    options = PageOptions.from_strings(
-        {"page_size": "10", "create_indexes": "false", "archive_table": "rep.arch"}
-    )
-    assert (options.page_size, options.create_indexes, options.archive_table) == (10, False, "rep.arch")
+    options = PageOptions.from_strings({"page_size": "10", "archive_table": "rep.arch"})
+    assert (options.page_size, options.archive_table) == (10, "rep.arch")
     for raw, message in [
         ({"page_size": "0"}, "[imagesearch] page_size must be an integer from 1 to 500, got '0'"),
         ({"history_days": "x"}, "[imagesearch] history_days must be an integer from 1 to 3660, got 'x'"),
-        ({"create_indexes": "maybe"}, "[imagesearch] create_indexes must be True or False, got 'maybe'"),
         ({"ledger_table": "t; drop table x"}, "[imagesearch] ledger_table must be a SQL identifier"),
         ({"archive_conn_id": " "}, "[imagesearch] archive_conn_id must name an Airflow connection"),
     ]:

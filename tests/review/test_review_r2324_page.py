@@ -183,10 +183,6 @@ def test_ledger_with_sending_intents_and_its_lock_table(
     assert "+1 unknown" in html
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the page's first view on PostgreSQL stops every ledger writer while it waits for the lock",
-)
 def test_the_first_page_view_does_not_stop_the_import_writing_the_ledger(
     client: Any, page_options: Callable[..., None], postgres_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,7 +200,6 @@ def test_the_first_page_view_does_not_stop_the_import_writing_the_ledger(
 
     monkeypatch.setenv("AIRFLOW_CONN_PAGE_TEST_DB", postgres_uri)
     storage.ENGINES.clear()
-    storage.forget_indexes()
     engine = sa.create_engine(postgres_uri.replace("postgres://", "postgresql+psycopg2://"))
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP TABLE IF EXISTS {LEDGER}"))

@@ -190,16 +190,24 @@ def fleet(
     if name_contains:
         newest = newest.where(t.c.instance_name.contains(name_contains, autoescape=True))
     newest_sub = newest.group_by(t.c.instance_name).subquery("newest")
-    latest = (
-        sa.select(t)
+    # Two archive runs with the same fetched_at: the instance's row is its greatest run id's, chosen
+    # here, before the counts and the page, so an instance is counted once and takes one row of a page.
+    chosen = (
+        sa.select(t.c.instance_name, sa.func.max(t.c.run_id).label("run_id"))
         .join(
             newest_sub,
             (t.c.instance_name == newest_sub.c.instance_name) & (t.c.fetched_at == newest_sub.c.newest),
         )
+        .group_by(t.c.instance_name)
+        .subquery("chosen")
+    )
+    latest = (
+        sa.select(t)
+        .join(chosen, (t.c.instance_name == chosen.c.instance_name) & (t.c.run_id == chosen.c.run_id))
         .subquery("latest")
     )
     counts_query = sa.select(latest.c.status, sa.func.count()).group_by(latest.c.status)
-    page_query = sa.select(latest).order_by(latest.c.instance_name, latest.c.run_id)
+    page_query = sa.select(latest).order_by(latest.c.instance_name)
     if status:
         page_query = page_query.where(latest.c.status == status)
     page_query = page_query.limit(limit + 1).offset(offset)
@@ -207,12 +215,7 @@ def fleet(
         _require_table(connection, t)
         counts = {row[0] or "": int(row[1]) for row in connection.execute(counts_query)}
         rows = [_snapshot(row) for row in connection.execute(page_query)]
-    # Two archive runs with the same fetched_at would show an instance twice: keep its newest run.
-    unique: dict[str, Snapshot] = {}
-    for row in rows:
-        unique[row.instance_name] = row
-    ordered = list(unique.values())
-    return FleetPage(rows=ordered[:limit], status_counts=counts, has_next=len(ordered) > limit)
+    return FleetPage(rows=rows[:limit], status_counts=counts, has_next=len(rows) > limit)
 
 
 @dataclass(frozen=True)

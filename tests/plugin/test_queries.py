@@ -50,6 +50,24 @@ def test_fleet_is_each_instances_newest_snapshot(database: Database) -> None:
     assert not page.has_next
 
 
+def test_two_runs_at_one_moment_give_an_instance_one_row_counted_once(database: Database) -> None:
+    """Two archive runs that fetched at the same moment (a cleared run beside a manual one): each
+    instance is its greatest run id's row, chosen before the counts and the page, so it is counted once
+    and pages neither repeat it nor end early."""
+    archive_run(database, [detail("shop-a", "ABNORMAL"), detail("shop-b")], "run_1", at(1))
+    archive_run(database, [detail("shop-a"), detail("shop-b"), detail("shop-c")], "run_2", at(1))
+    engine = _engine(database)
+    pages = [queries.fleet(engine, ARCHIVE, offset=offset, limit=1) for offset in range(3)]
+    assert [[(row.instance_name, row.run_id) for row in page.rows] for page in pages] == [
+        [("shop-a", "run_2")],
+        [("shop-b", "run_2")],
+        [("shop-c", "run_2")],
+    ]
+    assert [page.has_next for page in pages] == [True, True, False]
+    assert pages[0].status_counts == {"NORMAL": 3}
+    assert queries.fleet(engine, ARCHIVE, status="ABNORMAL").rows == []
+
+
 def test_fleet_filters_and_pages(database: Database) -> None:
     _three_runs(database)
     engine = _engine(database)

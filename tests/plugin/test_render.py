@@ -33,6 +33,21 @@ from airflow_provider_imagesearch.plugins.queries import StatusPoint
             "https://b.obs.cn-north-4.myhuaweicloud.com/img/1.jpg",
             "https://b.obs.cn-north-4.myhuaweicloud.com/img/1.jpg",
         ),
+        # An error body quoting the URL as JSON text (escaped slashes).
+        (
+            '{"url": "https:\\/\\/b.obs.example\\/a.jpg?AccessKeyId=AK&Signature=abc"}',
+            '{"url": "https:\\/\\/b.obs.example\\/a.jpg?***"}',
+        ),
+        # A query string without its URL, and a percent-encoded URL.
+        (
+            "GET /a.jpg?AccessKeyId=AK&Signature=abc%2Bdef&Expires=1 refused",
+            "GET /a.jpg?AccessKeyId=***&Signature=***&Expires=1 refused",
+        ),
+        (
+            "source=https%3A%2F%2Fs3.example%2Fk%3FX-Amz-Credential%3DAK%2F1%26X-Amz-Signature%3Dff",
+            "source=https%3A%2F%2Fs3.example%2Fk%3FX-Amz-Credential%3D***%26X-Amz-Signature%3D***",
+        ),
+        ("retry with token=abc&sig=x1", "retry with token=***&sig=***"),
         ("sku-1", "sku-1"),
         ("", ""),
         (None, ""),

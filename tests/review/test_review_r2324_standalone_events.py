@@ -111,15 +111,17 @@ def _proxy(upstream: str) -> Iterator[str]:
 
 
 def _events(airflow: Standalone, asset: str) -> list[dict[str, Any]]:
-    status, body = airflow.api("GET", "/api/v2/assets/events?limit=100")
+    # Airflow 3.3.2's /assets/events answers 500 (AssetEventResponse: created_dagruns.start_date None)
+    # while a DAG run an event created is still queued: asked again a moment later, it answers.
+    for _ in range(20):
+        status, body = airflow.api("GET", "/api/v2/assets/events?limit=100")
+        if status != 500:
+            break
+        time.sleep(0.5)
     assert status == 200, body
     return [e["extra"]["payload"] for e in body["asset_events"] if e.get("name") == asset]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: one instance's tag with a lone surrogate stops the triggerer's runner: no watcher fires after",
-)
 def test_a_lone_surrogate_in_one_instance_does_not_stop_every_watcher(tmp_path: Path) -> None:
     """Two assets with the same watcher both get the event (held). Then ev-c, whose tag comes back as a
     lone surrogate, becomes NORMAL: the triggerer cannot send that event to its supervisor, its trigger

@@ -177,6 +177,10 @@ def _tags_json(tags: object) -> str:
     return _json_encode(list(tags))
 
 
+#: The index the ImageSearch page reads each instance's newest snapshot by, created with the table.
+READ_INDEX = ("instance_name", "fetched_at")
+
+
 def _table(table: str, metadata: sa.MetaData) -> sa.Table:
     import sqlalchemy as sa
 
@@ -193,6 +197,7 @@ def _table(table: str, metadata: sa.MetaData) -> sa.Table:
         metadata,
         *(sa.Column(column, kinds[kind], nullable=kind != "key") for column, kind in COLUMNS),
         sa.PrimaryKeyConstraint("instance_name", "run_id", name=derived_identifier("pk", name)),
+        sa.Index(derived_identifier("ix_isui", name), *READ_INDEX),
         schema=schema or None,
     )
 
@@ -220,7 +225,7 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
 
 
 def _create_if_missing(connection: sa.engine.Connection, table: str, target: sa.Table) -> None:
-    """Create ``target`` unless it exists, safely when several first archives run at once.
+    """Create ``target`` and its indexes unless it exists, safely when several first archives run at once.
 
     ``create(checkfirst=True)`` alone checks, then creates: two runs can both see no table and both
     create it, and the second fails ("already exists"; ``pg_type_typname_nsp_index`` on PostgreSQL).
@@ -243,6 +248,8 @@ def _create_if_missing(connection: sa.engine.Connection, table: str, target: sa.
     elif dialect == "sqlite":
         # SQLite checks IF NOT EXISTS under its database write lock: atomic.
         connection.execute(sa.schema.CreateTable(target, if_not_exists=True))
+        for index in target.indexes:  # CreateTable alone leaves them out (Table.create adds them)
+            connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
     else:
         # Elsewhere: try, and accept "already exists" only if the table is really there now.
         try:

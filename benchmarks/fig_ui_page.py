@@ -9,8 +9,8 @@ Half the ledger is one library, the rest 99 libraries; 1% of the rows are invali
 Measured in a child process with its own ``AIRFLOW_HOME`` (a migrated metadata database): Airflow's own
 API app (``airflow.api_fastapi.app.create_app``, the plugin mounted as in the api-server) called in
 process through Starlette's ``TestClient`` with a viewer's bearer token, so the time includes auth,
-SQL, rendering and the response. One untimed first view per page builds the page's indexes (timed
-separately). Then, interleaved per repetition, each page and its control: the plain ``SELECT`` (through
+SQL, rendering and the response. One untimed first view per page (the tables carry their read indexes
+from their creation; the first view warms the engine and the caches, timed separately). Then, interleaved per repetition, each page and its control: the plain ``SELECT`` (through
 the same SQLAlchemy engine, every row fetched) of the rows the page's answer depends on:
 
 * Fleet and History: every archive row (the newest snapshot of each instance needs all of them);
@@ -291,8 +291,8 @@ def _results(database: str, measured: dict[str, Any], sizes: Sizes, setup: dict[
                 notes=[
                     f"{sizes.ui_instances:,} instances x {sizes.ui_snapshots} snapshots, "
                     f"{sizes.ui_ledger_rows:,} ledger rows; {sizes.ui_repeats} interleaved repetition(s) "
-                    "through Airflow's API app with a viewer's token. First view (builds the page's index "
-                    f"when missing): {measured['first_view_s'][name]:.2f} s."
+                    "through Airflow's API app with a viewer's token. First view (engine and caches): "
+                    f"{measured['first_view_s'][name]:.2f} s."
                 ],
             )
         )

@@ -11,6 +11,9 @@ fleet report is for. Its batch's wait ends at once and is *skipped* (``soft_fail
 details are read and archived all the same, so the skipped wait marks "not every instance was NORMAL"
 in the grid while the table records which one and since when. A wait that times out (an instance
 still being created after an hour) is skipped the same way and archives the status it is stuck in.
+Once everything is archived, ``check_fleet`` fails the run when any instance is in a failure status
+(``FAILURE_STATUSES``): the run is red, and whatever alerts on failed runs (``on_failure_callback``,
+email) alerts, while the table and the report DAG fed by it already have every status.
 
 Why mapped batches rather than one task per instance or one task for all: 500 instances are 20 task
 instances per step (not 500), each labelled with its first instance and how many more; a batch that
@@ -33,6 +36,8 @@ from airflow_provider_imagesearch.operators.imagesearch import InstanceDetailOpe
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 
 ARCHIVE_TABLE = "imagesearch_instance_archive"
+#: Statuses that make the run fail once archived: the instance needs someone (the events example's set).
+FAILURE_STATUSES = ("ARREARAGE", "ABNORMAL", "DELETING_FAILED", "CREATION_FAILD")
 ARCHIVE_ASSET = Asset(
     name="imagesearch_instance_archive",
     uri="x-imagesearch-archive://imagesearch_archive_db/imagesearch_instance_archive",
@@ -124,9 +129,29 @@ def imagesearch_instance_archive() -> None:
         )
         return result.to_dict()
 
+    # [START howto_archive_fail_on_failure_status]
+    @task(retries=0)
+    def check_fleet(batch_details: list[list[dict[str, Any]]]) -> dict[str, str]:
+        """Fail the run, after the archive, when an instance is in a failure status."""
+        from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+        failing = {
+            detail["instance_name"]: detail["status"]
+            for batch in batch_details
+            for detail in batch
+            if detail["status"] in FAILURE_STATUSES
+        }
+        if failing:
+            # AirflowFailException: no retry, the statuses were read once and are archived.
+            listed = ", ".join(f"{name} ({status})" for name, status in sorted(failing.items()))
+            raise AirflowFailException(f"{len(failing)} instance(s) in a failure status: {listed}")
+        return failing
+
     ready >> details
     # TaskFlow resolves the XComArg to the list of mapped results at run time.
-    archive(cast("list[list[dict[str, Any]]]", details.output))
+    batch_details = cast("list[list[dict[str, Any]]]", details.output)
+    archive(batch_details) >> check_fleet(batch_details)
+    # [END howto_archive_fail_on_failure_status]
 
 
 @dag(

@@ -7,6 +7,9 @@ sensor waits for anything):
   It schedules ``imagesearch_import_on_ready``, which imports the sample catalogue
   (``data/sample_catalog.csv``, the manifest of ``imagesearch_catalog_import``) into each instance the
   triggering events name, through the import ledger (a second import of the same instance sends nothing).
+  Run by hand (no triggering event), it imports into those of its ``instance_names`` param (the watched
+  fleet by default) that are ``NORMAL`` now: the watcher fires only on a change, not for instances that
+  were ready before it started.
 * ``imagesearch_instance_incident`` gets an event each time an instance enters a failure status
   (``ARREARAGE``, ``ABNORMAL``, ``DELETING_FAILED``, ``CREATION_FAILD``). It schedules
   ``imagesearch_record_incident``, which writes one row per event into a reporting table (SQLite by
@@ -26,14 +29,15 @@ each instance once per interval for the two of them. Configure them with environ
 | ``IMAGESEARCH_EVENTS_CONN_ID`` | ``imagesearch_default`` | the ImageSearch connection |
 | ``IMAGESEARCH_EVENTS_POLL_SECONDS`` | ``60`` | seconds between two reads of each instance |
 
-**Params** (both DAGs): ``db_conn_id`` (any common-sql connection: the import ledger, the incident table),
-and ``incident_table`` for the second.
+**Params** (both DAGs): ``db_conn_id`` (any common-sql connection: the import ledger, the incident table);
+``instance_names`` for the first (manual runs only), and ``incident_table`` for the second.
 
 Parsing this file imports no HTTP client, no pandas and no SQLAlchemy ORM: the tasks load them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -46,6 +50,7 @@ from airflow_provider_imagesearch.archive import TABLE_NAME_PATTERN
 from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
 from airflow_provider_imagesearch.triggers.events import ImageSearchInstanceStatusEventTrigger
 
+log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parent / "data"
 #: Rows of ``data/sample_catalog.csv`` that are invalid on purpose (see ``imagesearch_catalog_import``).
 SAMPLE_INVALID_ROWS = 18
@@ -107,12 +112,12 @@ def record_incidents(
 ) -> dict[str, int]:
     """Write one row per event into ``table`` (created if missing), in one transaction.
 
-    Keyed by ``event_id``: an event already recorded (a rerun, or the same event reported twice) is
-    left as it is. Returns ``{"events": ..., "recorded": ..., "already_recorded": ...}``.
+    Keyed by ``event_id``: an event already recorded (a rerun, the same event reported twice, or
+    another run recording it at the same moment) is left as it is. Returns ``{"events": ..., "recorded": ..., "already_recorded": ...}``.
     """
     import sqlalchemy as sa
 
-    from airflow_provider_imagesearch.archive import sql_engine, validate_table_name
+    from airflow_provider_imagesearch.archive import _create_if_missing, sql_engine, validate_table_name
 
     schema, _, name = validate_table_name(table).rpartition(".")
     target = sa.Table(
@@ -147,17 +152,38 @@ def record_incidents(
     if not rows:
         return {"events": 0, "recorded": 0, "already_recorded": 0}
     engine = sql_engine(db_conn_id)
-    target.create(engine, checkfirst=True)
     with engine.begin() as connection:
-        known = set(
-            connection.execute(
-                sa.select(target.c.event_id).where(target.c.event_id.in_(list(rows)))
-            ).scalars()
-        )
-        new = [row for event_id, row in rows.items() if event_id not in known]
-        if new:
-            connection.execute(sa.insert(target), new)
-    return {"events": len(rows), "recorded": len(new), "already_recorded": len(known)}
+        _create_if_missing(connection, table, target)
+        recorded = _insert_new(connection, target, list(rows.values()))
+    return {"events": len(rows), "recorded": recorded, "already_recorded": len(rows) - recorded}
+
+
+def _insert_new(connection: Any, target: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose ``event_id`` is not in ``target`` yet; how many were inserted.
+
+    One statement that skips a conflict where the database has one (SQLite, PostgreSQL: ``ON CONFLICT
+    DO NOTHING``), so two runs recording the same event at once never fail: the second waits for the
+    first's row and leaves it as it is. Elsewhere, each row in a savepoint, a duplicate key skipped.
+    """
+    import sqlalchemy as sa
+
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        statement = insert(target).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
+        return len(connection.execute(statement.returning(target.c.event_id)).all())
+    recorded = 0
+    for row in rows:
+        try:
+            with connection.begin_nested():
+                connection.execute(sa.insert(target), [row])
+            recorded += 1
+        except sa.exc.IntegrityError:
+            pass  # recorded already, by an earlier run or one running now
+    return recorded
 
 
 DB_CONN_PARAM = Param(
@@ -167,6 +193,36 @@ DB_CONN_PARAM = Param(
 )
 
 
+def instances_to_import(
+    payloads: Iterable[Mapping[str, Any]], instance_names: Iterable[str], *, conn_id: str
+) -> list[str]:
+    """The instance of each event, once each; without events (a run started by hand), those of
+    ``instance_names`` that are ``NORMAL`` now."""
+    named = list(dict.fromkeys(str(p["instance_name"]) for p in payloads))
+    return named if named else instances_ready_now(instance_names, conn_id=conn_id)
+
+
+def instances_ready_now(instance_names: Iterable[str], *, conn_id: str) -> list[str]:
+    """Those of ``instance_names`` that are ``NORMAL`` now, read once each (a manual run's instances)."""
+    from airflow_provider_imagesearch.errors import ImageSearchNotFoundError
+    from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+    from airflow_provider_imagesearch.models import InstanceStatus
+
+    hook = ImageSearchHook(conn_id)
+    ready: list[str] = []
+    for name in dict.fromkeys(instance_names):
+        try:
+            status = hook.get_instance(name).status
+        except ImageSearchNotFoundError:
+            log.warning("Instance %s does not exist: not imported", name)
+            continue
+        if status == InstanceStatus.NORMAL:
+            ready.append(name)
+        else:
+            log.warning("Instance %s is %s, not NORMAL: not imported", name, status.value)
+    return ready
+
+
 # [START howto_dag_imagesearch_import_on_ready]
 @dag(
     dag_id="imagesearch_import_on_ready",
@@ -174,16 +230,34 @@ DB_CONN_PARAM = Param(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["imagesearch", "example", "event-driven"],
-    params={"db_conn_id": DB_CONN_PARAM},
+    params={
+        "db_conn_id": DB_CONN_PARAM,
+        "instance_names": Param(
+            FLEET,
+            type="array",
+            items={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,15}$"},
+            uniqueItems=True,
+            description=(
+                "Manual runs only (a run without triggering events): import into those of these "
+                "instances that are NORMAL now. Runs the watcher starts import into the instances "
+                "their events name."
+            ),
+        ),
+    },
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     doc_md=__doc__,
 )
 def imagesearch_import_on_ready() -> None:
     @task
     def instances_that_became_ready() -> list[str]:
-        """The instance of each triggering event, once each (the event says which became ready)."""
-        events = get_current_context()["triggering_asset_events"]
-        return list(dict.fromkeys(p["instance_name"] for p in event_payloads(events)))
+        """The instance of each triggering event, once each (the event says which became ready); in a
+        run without events (started by hand), those of the ``instance_names`` param NORMAL now."""
+        context = get_current_context()
+        return instances_to_import(
+            event_payloads(context["triggering_asset_events"]),
+            context["params"]["instance_names"],
+            conn_id=CONN_ID,
+        )
 
     ImageSearchImportImagesOperator.partial(
         task_id="import_catalog",
@@ -205,7 +279,8 @@ def imagesearch_import_on_ready() -> None:
     schedule=[INSTANCE_INCIDENT],
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    # One run writes at a time: two runs never race on the same event_id.
+    # Incidents are recorded in the order they came; two runs recording one event at once (a run
+    # cleared by hand) are safe too: the second leaves the first one's row as it is.
     max_active_runs=1,
     tags=["imagesearch", "example", "event-driven"],
     params={

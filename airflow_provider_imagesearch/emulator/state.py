@@ -354,7 +354,8 @@ class State:
             instance.images[path] = Image(dict(tags), digest)
 
     def upsert_instance(self, item: Any, now: float | None = None) -> Instance:
-        """Create or replace an instance from its seed form; existing images are kept unless given."""
+        """Create or replace an instance from its seed form; existing images and creation time are kept
+        unless given."""
         now = time.time() if now is None else now
         _require(isinstance(item, dict), "an instance must be an object")
         name = item.get("name")
@@ -365,6 +366,10 @@ class State:
         _require(isinstance(status, str) and bool(status), "status must be a non-empty string")
         for key, kind in (("model", str), ("description", str), ("level", int)):
             _require(key not in item or isinstance(item[key], kind), f"{key} must be a {kind.__name__}")
+        previous = self.instances.get((project_id, name))
+        # Replacing an instance's seed (a status flip in a test) is not creating it again: its creation
+        # time stays unless given, as the service's does (a watcher tells re-created instances by it).
+        created_ms = previous.register_date_ms if previous is not None else now * 1000
         instance = Instance(
             project_id=project_id,
             name=name,
@@ -373,7 +378,7 @@ class State:
             level=item.get("level", c.DEFAULT_LEVEL),
             tags=_str_list(item.get("tags", []), "tags"),
             status=status,
-            register_date_ms=int(item.get("register_date_ms", now * 1000)),
+            register_date_ms=int(item.get("register_date_ms", created_ms)),
             expired_date_ms=int(item.get("expired_date_ms", -1)),
         )
         if "transition_at_ms" in item or "transition_after_s" in item:
@@ -392,7 +397,6 @@ class State:
                 nxt is _AUTO or nxt is None or isinstance(nxt, str), "next_status must be a string or null"
             )
             instance.next_status = _natural_next(status) if nxt is _AUTO else nxt
-        previous = self.instances.get((project_id, name))
         if previous is not None:
             instance.images = previous.images
         if "images" in item:

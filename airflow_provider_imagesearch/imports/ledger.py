@@ -88,6 +88,11 @@ class LedgerEntry:
     held: str | None = None
 
 
+#: The index the ImageSearch page counts a library's rows by outcome and run with (index-only), created
+#: with the table: each ledger write updates one more index entry per row.
+READ_INDEX = ("instance_name", "api", "outcome", "run_id", "updated_at")
+
+
 def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
     import sqlalchemy as sa
 
@@ -110,6 +115,7 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("run_id", sa.String(255), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("instance_name", "api", "path_key", name=derived_identifier("pk", name)),
+        sa.Index(derived_identifier("ix_isui", name), *READ_INDEX),
         schema=schema or None,
     )
 

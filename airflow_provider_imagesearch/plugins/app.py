@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -163,8 +164,6 @@ def create_app() -> FastAPI:
         engine = _engine(options.archive_conn_id, "archive_conn_id", notices)
         result = None
         if engine is not None:
-            if options.create_indexes:
-                queries.archive_index(engine, options.archive_table)
             result = _read(
                 "archive",
                 notices,
@@ -218,8 +217,6 @@ def create_app() -> FastAPI:
         result = None
         points: dict[str, list[queries.StatusPoint]] = {}
         if engine is not None:
-            if options.create_indexes:
-                queries.archive_index(engine, options.archive_table)
             result = _read(
                 "archive",
                 notices,
@@ -273,8 +270,6 @@ def create_app() -> FastAPI:
         engine = _engine(options.ledger_conn_id, "ledger_conn_id", notices)
         found: list[queries.Library] = []
         if engine is not None:
-            if options.create_indexes:
-                queries.ledger_index(engine, options.ledger_table)
             found = (
                 _read("import ledger", notices, lambda: queries.libraries(engine, options.ledger_table)) or []
             )
@@ -310,8 +305,6 @@ def create_app() -> FastAPI:
         rows: list[queries.ProblemRow] = []
         has_next = False
         if engine is not None:
-            if options.create_indexes:
-                queries.ledger_index(engine, options.ledger_table)
             found = _read(
                 "import ledger",
                 notices,
@@ -357,16 +350,27 @@ def create_app() -> FastAPI:
             first = next(rows, None)
         except queries.TableMissing:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No import ledger yet") from None
-        safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance)[:64] or "library"
-        headers = {
-            **SECURITY_HEADERS,
-            "Content-Disposition": f'attachment; filename="imagesearch-{safe_name}-{api}-problems.csv"',
-        }
+        headers = {**SECURITY_HEADERS, "Content-Disposition": csv_disposition(instance, api)}
         return StreamingResponse(
             _csv_lines(first, rows), media_type="text/csv; charset=utf-8", headers=headers
         )
 
     return app
+
+
+def csv_disposition(instance: str, api: str) -> str:
+    """The CSV download's ``Content-Disposition``: an ASCII ``filename`` every client reads, and the
+    library's own name (any letters) as RFC 6266/5987 ``filename*``, which browsers prefer.
+
+    A header value must be Latin-1 for the server to send it: a name such as "图库" typed in the URL
+    made the download a 500.
+    """
+    kept = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance)[:64] or "library"
+    ascii_name = "".join(c if c.isascii() else "_" for c in kept)
+    disposition = f'attachment; filename="imagesearch-{ascii_name}-{api}-problems.csv"'
+    if ascii_name != kept:
+        disposition += f"; filename*=UTF-8''{quote(f'imagesearch-{kept}-{api}-problems.csv', safe='')}"
+    return disposition
 
 
 CSV_COLUMNS = ("row_number", "path", "outcome", "error_code", "error_message", "run_id", "updated_at")

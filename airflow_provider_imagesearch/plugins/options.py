@@ -58,15 +58,6 @@ OPTIONS: dict[str, OptionSpec] = {
         1,
         3660,
     ),
-    "create_indexes": OptionSpec(
-        "boolean",
-        "True",
-        "Create the page's two read indexes when missing, at the first page view after a start of the "
-        "API server: ``(instance_name, fetched_at)`` on the archive and ``(instance_name, api, outcome, "
-        "run_id, updated_at)`` on the ledger. Without them a million-row ledger takes seconds per view "
-        "on SQLite. Set False where the API server's database user may not create indexes (then create "
-        "them yourself, see the docs).",
-    ),
 }
 
 
@@ -104,7 +95,6 @@ class PageOptions:
     :param imagesearch_conn_id: ImageSearch connection for console links ("" for none).
     :param page_size: rows per page.
     :param history_days: default span of the History chart.
-    :param create_indexes: create the read indexes when missing.
     """
 
     archive_conn_id: str = OPTIONS["archive_conn_id"].default
@@ -114,7 +104,6 @@ class PageOptions:
     imagesearch_conn_id: str = OPTIONS["imagesearch_conn_id"].default
     page_size: int = 50
     history_days: int = 30
-    create_indexes: bool = True
 
     @classmethod
     def from_config(cls, conf: Any) -> PageOptions:

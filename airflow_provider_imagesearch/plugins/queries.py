@@ -6,19 +6,20 @@ archive and the ledger through their documented columns only, so columns added l
 * archive (``archive.py``): ``instance_name``, ``run_id``, ``project_id``, ``status``, ``domain``,
   ``description``, ``level``, ``tags``, ``registered_at``, ``expires_at``, ``never_expires``,
   ``fetched_at`` (one value per archive run);
-* ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path``, ``outcome``, ``held_fingerprint``,
-  ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
+* ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path_key``, ``path``, ``outcome``,
+  ``held_fingerprint``, ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
 
 Outcomes: ``added``, ``updated`` and ``reconciled`` are successes, and a success holds what it sent (the
 ledger writes ``held_fingerprint = fingerprint`` for them); ``invalid`` and ``failed`` are the problem rows
 the page lists; every other value (``pruning``, or one a later ledger adds) is counted under its own
 name, and what such rows hold is read from ``held_fingerprint``, never assumed.
 
-Indexes (``storage.ensure_index``, when ``[imagesearch] create_indexes`` is on): the archive's primary key
-``(instance_name, run_id)`` cannot find an instance's newest snapshot without reading all of them, and
-the ledger's ``(instance_name, api, path_key)`` cannot count a library's rows by outcome and run without
-reading every row (5 s for a million rows on SQLite). :data:`ARCHIVE_INDEX` and :data:`LEDGER_INDEX`
-make both index-only; the ledger's costs each import write one more index entry per row.
+Indexes: the archive's primary key ``(instance_name, run_id)`` cannot find an instance's newest snapshot
+without reading all of them, and the ledger's ``(instance_name, api, path_key)`` cannot count a library's
+rows by outcome and run without reading every row (5 s for a million rows on SQLite). :data:`ARCHIVE_INDEX`
+and :data:`LEDGER_INDEX` make both index-only; they are created with the tables (``archive.py``,
+``imports/ledger.py``), never by the page, which only reads: a ``CREATE INDEX`` on a page view waited for
+the ledger's lock, and every import writing the ledger queued behind it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_imagesearch.archive import READ_INDEX as ARCHIVE_READ_INDEX
 from airflow_provider_imagesearch.archive import validate_table_name
-from airflow_provider_imagesearch.plugins.storage import ensure_index
+from airflow_provider_imagesearch.imports.ledger import READ_INDEX as LEDGER_READ_INDEX
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -38,8 +40,8 @@ SUCCESS_OUTCOMES = ("added", "updated", "reconciled")
 PROBLEM_OUTCOMES = ("invalid", "failed")
 #: ``held_fingerprint`` of a row whose library may hold content of unknown fingerprint.
 UNKNOWN_HELD = "?"
-ARCHIVE_INDEX = ("instance_name", "fetched_at")
-LEDGER_INDEX = ("instance_name", "api", "outcome", "run_id", "updated_at")
+ARCHIVE_INDEX = ARCHIVE_READ_INDEX
+LEDGER_INDEX = LEDGER_READ_INDEX
 
 
 class TableMissing(LookupError):
@@ -82,6 +84,7 @@ def ledger_table(table: str, metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("instance_name", sa.String(64)),
         sa.Column("api", sa.String(8)),
+        sa.Column("path_key", sa.String(32)),
         sa.Column("path", sa.Text()),
         sa.Column("held_fingerprint", sa.String(32)),
         sa.Column("outcome", sa.String(16)),
@@ -187,16 +190,24 @@ def fleet(
     if name_contains:
         newest = newest.where(t.c.instance_name.contains(name_contains, autoescape=True))
     newest_sub = newest.group_by(t.c.instance_name).subquery("newest")
-    latest = (
-        sa.select(t)
+    # Two archive runs with the same fetched_at: the instance's row is its greatest run id's, chosen
+    # here, before the counts and the page, so an instance is counted once and takes one row of a page.
+    chosen = (
+        sa.select(t.c.instance_name, sa.func.max(t.c.run_id).label("run_id"))
         .join(
             newest_sub,
             (t.c.instance_name == newest_sub.c.instance_name) & (t.c.fetched_at == newest_sub.c.newest),
         )
+        .group_by(t.c.instance_name)
+        .subquery("chosen")
+    )
+    latest = (
+        sa.select(t)
+        .join(chosen, (t.c.instance_name == chosen.c.instance_name) & (t.c.run_id == chosen.c.run_id))
         .subquery("latest")
     )
     counts_query = sa.select(latest.c.status, sa.func.count()).group_by(latest.c.status)
-    page_query = sa.select(latest).order_by(latest.c.instance_name, latest.c.run_id)
+    page_query = sa.select(latest).order_by(latest.c.instance_name)
     if status:
         page_query = page_query.where(latest.c.status == status)
     page_query = page_query.limit(limit + 1).offset(offset)
@@ -204,12 +215,7 @@ def fleet(
         _require_table(connection, t)
         counts = {row[0] or "": int(row[1]) for row in connection.execute(counts_query)}
         rows = [_snapshot(row) for row in connection.execute(page_query)]
-    # Two archive runs with the same fetched_at would show an instance twice: keep its newest run.
-    unique: dict[str, Snapshot] = {}
-    for row in rows:
-        unique[row.instance_name] = row
-    ordered = list(unique.values())
-    return FleetPage(rows=ordered[:limit], status_counts=counts, has_next=len(ordered) > limit)
+    return FleetPage(rows=rows[:limit], status_counts=counts, has_next=len(rows) > limit)
 
 
 @dataclass(frozen=True)
@@ -242,12 +248,6 @@ def history(
             if moment is not None:
                 points[row.instance_name].append(StatusPoint(row.run_id, row.status or "", moment))
     return points
-
-
-def archive_index(engine: sa.engine.Engine, table_name: str) -> None:
-    import sqlalchemy as sa
-
-    ensure_index(engine, archive_table(table_name, sa.MetaData()), ARCHIVE_INDEX)
 
 
 # --- the import ledger -------------------------------------------------------------------------------
@@ -379,6 +379,7 @@ class ProblemRow:
 
 
 def _problems_query(t: sa.Table, instance_name: str, api: str) -> Any:
+    """The library's problem rows by manifest row number (rows without one last), then key."""
     import sqlalchemy as sa
 
     return (
@@ -390,13 +391,14 @@ def _problems_query(t: sa.Table, instance_name: str, api: str) -> Any:
             t.c.row_number,
             t.c.run_id,
             t.c.updated_at,
+            t.c.path_key,
         )
         .where(
             t.c.instance_name == instance_name,
             t.c.api == api,
             t.c.outcome.in_(PROBLEM_OUTCOMES),
         )
-        .order_by(t.c.row_number, t.c.path)
+        .order_by(t.c.row_number.is_(None), t.c.row_number, t.c.path_key)
     )
 
 
@@ -427,23 +429,46 @@ def problems(
 
 
 def all_problems(
-    engine: sa.engine.Engine, table_name: str, instance_name: str, api: str, chunk_rows: int = 5_000
+    engine: sa.engine.Engine, table_name: str, instance_name: str, api: str, chunk_rows: int = 10_000
 ) -> Iterator[ProblemRow]:
-    """Every problem row of the library, by row number, read in chunks on a server-side cursor."""
+    """Every problem row of the library in :func:`problems`' order, read in keyed pages.
+
+    Each page is its own short read, finished before its rows are handed on: a client downloading
+    slowly holds no cursor, transaction or lock open between two pages (on SQLite an open read kept
+    every import from writing the ledger for as long as the download lasted). Keyed on (row number,
+    ``path_key``), unique per library, rather than an offset, so rows written meanwhile shift nothing.
+    A page finds its rows among the library's problem rows (the ledger's index has them together), so
+    a download reads them once per page: ``chunk_rows`` keeps the pages few.
+    """
     import sqlalchemy as sa
 
     t = ledger_table(table_name, sa.MetaData())
-    with engine.connect().execution_options(stream_results=True) as connection:
+    query = _problems_query(t, instance_name, api).limit(chunk_rows)
+    with engine.connect() as connection:
         _require_table(connection, t)
-        result = connection.execute(_problems_query(t, instance_name, api))
-        while rows := result.fetchmany(chunk_rows):
-            yield from (_problem(row) for row in rows)
-
-
-def ledger_index(engine: sa.engine.Engine, table_name: str) -> None:
-    import sqlalchemy as sa
-
-    ensure_index(engine, ledger_table(table_name, sa.MetaData()), LEDGER_INDEX)
+    numbered: tuple[int, str] | None = None  # the last (row_number, path_key) of a numbered row
+    unnumbered: str | None = None  # the last path_key of a row without a row number
+    while True:
+        page = query
+        if unnumbered is not None:
+            page = page.where(t.c.row_number.is_(None), t.c.path_key > unnumbered)
+        elif numbered is not None:
+            number, key = numbered
+            page = page.where(
+                (t.c.row_number > number)
+                | ((t.c.row_number == number) & (t.c.path_key > key))
+                | t.c.row_number.is_(None)
+            )
+        with engine.connect() as connection:
+            rows = connection.execute(page).all()
+        yield from (_problem(row) for row in rows)
+        if len(rows) < chunk_rows:
+            return
+        last = rows[-1]
+        if last.row_number is None:
+            unnumbered = last.path_key
+        else:
+            numbered = (last.row_number, last.path_key)
 
 
 # --- Airflow's DAG runs ----------------------------------------------------------------------------

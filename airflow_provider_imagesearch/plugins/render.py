@@ -21,8 +21,15 @@ from airflow_provider_imagesearch.models import READY_STATUSES, TERMINAL_FAILURE
 TRANSITIONAL = frozenset({"CREATION", "DELETING"})
 _FAILURES = frozenset(status.value for status in TERMINAL_FAILURE_STATUSES) - TRANSITIONAL
 _READY = frozenset(status.value for status in READY_STATUSES)
-#: A URL inside free text: a scheme, ``://``, then everything up to white space or a quote.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://[^\s\"'<>`]+")
+#: A URL inside free text: a scheme, ``://`` (``:\/\/`` inside JSON text, as an error body may quote
+#: it), then everything up to white space or a quote.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}(:(?:\\?/){2})[^\s\"'<>`]+")
+#: A credential's ``name=value`` outside a URL the pattern above finds (a bare query string, a
+#: percent-encoded URL, a header quoted in an error): its value is replaced.
+_SECRET_PARAM = re.compile(
+    r"(?i)(?<![\w-])([\w-]*(?:signature|token|credential|password|secret)|sig|accesskeyid|policy)"
+    r"(=|%3D)(?:[^&\s\"'<>`%]|%(?!26)[0-9A-Fa-f]{2})+"
+)
 #: Spreadsheet formula starters: a CSV cell that begins with one is prefixed with ``'``.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -77,14 +84,16 @@ def tags(raw: str | None) -> list[str]:
 
 
 def redact(text: str | None) -> str:
-    """``text`` with each URL's ``user:password@``, query string and fragment replaced by ``***``."""
+    """``text`` with each URL's ``user:password@``, query string and fragment replaced by ``***``, and
+    the value of each credential-named parameter (``Signature=``, ``X-Amz-Credential=``...) elsewhere."""
     if not text:
         return ""
-    return _URL.sub(lambda match: _redact_url(match.group(0)), text)
+    text = _URL.sub(lambda match: _redact_url(match.group(0), match.group(1)), text)
+    return _SECRET_PARAM.sub(r"\1\2***", text)
 
 
-def _redact_url(url: str) -> str:
-    scheme, _, rest = url.partition("://")
+def _redact_url(url: str, separator: str) -> str:
+    scheme, _, rest = url.partition(separator)
     authority_end = len(rest)
     for mark in "/?#":
         found = rest.find(mark)
@@ -99,7 +108,7 @@ def _redact_url(url: str) -> str:
         if found != -1:
             cut = min(cut, found)
     hidden = "?***" if cut < len(tail) else ""
-    return f"{scheme}://{authority}{tail[:cut]}{hidden}"
+    return f"{scheme}{separator}{authority}{tail[:cut]}{hidden}"
 
 
 def csv_cell(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""How the ImageSearch page reaches its tables: one engine per SQL connection, and the read indexes.
+"""How the ImageSearch page reaches its tables: one engine per SQL connection.
 
 The statements themselves are in ``queries.py``; this module holds the plumbing they run on.
 """
@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from airflow_provider_imagesearch.archive import derived_identifier
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
-
-#: Seconds before a failed index creation is tried again (a locked SQLite file, a busy table).
-INDEX_RETRY_SECONDS = 600.0
-
 
 # --- connections ----------------------------------------------------------------------------------
 
@@ -70,104 +61,3 @@ class _Engines:
 
 
 ENGINES = _Engines()
-
-
-# --- indexes ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _IndexState:
-    done: set[tuple[str, str]] = field(default_factory=set)
-    failed_at: dict[tuple[str, str], float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_INDEXES = _IndexState()
-
-
-def forget_indexes() -> None:
-    """Forget which indexes this process made or failed to make (tests; a changed database)."""
-    with _INDEXES.lock:
-        _INDEXES.done.clear()
-        _INDEXES.failed_at.clear()
-
-
-def index_name(table: sa.Table) -> str:
-    return derived_identifier("ix_isui", table.name)
-
-
-def ensure_index(engine: sa.engine.Engine, table: sa.Table, columns: Sequence[str]) -> None:
-    """Create the page's index on ``table`` unless an index with these leading columns exists.
-
-    At most once per process and table (and again after :data:`INDEX_RETRY_SECONDS` when it failed: a
-    database user without the right, a locked SQLite file). Never raises: the page works without the
-    index, only slower. On PostgreSQL the creation holds a transaction-level advisory lock (several API
-    server workers start at once) and waits at most 5 s for the table's lock; writers to the table wait
-    for the build (about 2 s per million ledger rows), once.
-    """
-    import sqlalchemy as sa
-
-    key = (engine.url.render_as_string(hide_password=True), table.fullname)
-    with _INDEXES.lock:
-        if key in _INDEXES.done:
-            return
-        failed = _INDEXES.failed_at.get(key)
-        if failed is not None and time.monotonic() - failed < INDEX_RETRY_SECONDS:
-            return
-        # Claimed: concurrent requests of this process go on without waiting for the build.
-        _INDEXES.done.add(key)
-    name = index_name(table)
-    try:
-        with engine.begin() as connection:
-            inspector = sa.inspect(connection)
-            if not inspector.has_table(table.name, schema=table.schema):
-                with _INDEXES.lock:
-                    _INDEXES.done.discard(key)  # not created yet: look again at the next view
-                return
-            if _has_index(inspector, table, columns):
-                return
-            index = sa.Index(name, *(table.c[column] for column in columns))
-            dialect = connection.dialect.name
-            started = time.monotonic()
-            if dialect == "postgresql":
-                connection.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table.fullname))))
-                if not _has_index(sa.inspect(connection), table, columns):
-                    index.create(connection)
-            elif dialect == "sqlite":
-                connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-            else:
-                index.create(connection, checkfirst=True)
-            log.info(
-                "Created index %s on %s for the ImageSearch page in %.1f s",
-                name,
-                table.fullname,
-                time.monotonic() - started,
-            )
-    except Exception as error:
-        with _INDEXES.lock:
-            _INDEXES.done.discard(key)
-            _INDEXES.failed_at[key] = time.monotonic()
-        log.warning(
-            "Could not create index %s on %s (%s: %s); the ImageSearch page reads without it, slower. "
-            "Create it yourself or set [imagesearch] create_indexes = False.",
-            name,
-            table.fullname,
-            type(error).__name__,
-            str(error).splitlines()[0][:200] if str(error) else "",
-        )
-
-
-def _has_index(inspector: Any, table: sa.Table, columns: Sequence[str]) -> bool:
-    wanted = list(columns)
-    for index in inspector.get_indexes(table.name, schema=table.schema):
-        if list(index.get("column_names") or [])[: len(wanted)] == wanted:
-            return True
-    return False
-
-
-def _lock_key(name: str) -> int:
-    import hashlib
-
-    digest = hashlib.sha256(f"airflow_provider_imagesearch.plugins:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)

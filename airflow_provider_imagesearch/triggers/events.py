@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Hashable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -32,17 +33,24 @@ from airflow_provider_imagesearch.triggers.status_polling import (
     Reading,
     StatusRound,
     poll_rounds,
+    round_producer,
+    wire_safe,
 )
 
 #: Instances a watcher's poll loop reads at once, by default.
 DEFAULT_MAX_CONCURRENCY = 16
-#: Seconds between an event and storing the memory that it was reported. The triggerer hands events
-#: to the scheduler about once a second: storing first could record as reported an event that a
-#: triggerer stopped at that moment never delivered (lost); storing after it was delivered leaves
-#: only the rarer duplicate, with the same ``event_id``.
+#: Seconds between an event and storing the memory that it was reported, when Airflow gives no
+#: confirmation that the event is stored (a 3.3+ triggerer that runs the watcher without its shared
+#: stream, see :meth:`ImageSearchInstanceStatusEventTrigger.filter_shared_stream`). The triggerer hands
+#: events to its supervisor about once a second: storing first could record as reported an event that a
+#: triggerer stopped at that moment never delivered (lost); storing after it leaves only the rarer
+#: duplicate, with the same ``event_id``.
 STORE_DELAY_SECONDS = 3.0
 #: Attempts to read the stored memory when a watcher starts, before it starts afresh.
 LOAD_ATTEMPTS = 3
+#: Reads or writes of the state store in flight at once (one per instance): the triggerer's supervisor
+#: answers them one after the other, and its other messages (events) queue behind them.
+STORE_CONCURRENCY = 8
 
 
 class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
@@ -120,13 +128,18 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
             conn_id=self.imagesearch_conn_id,
             project_id=self.project_id,
             region=self.region,
-            instance_names=sorted(self.instance_names),
             statuses=self.statuses,
         )
-        #: Short id of what this watcher watches: the prefix of its event ids.
+        #: Short id of what this watcher watches for (not which instances): the prefix of its event ids.
         self.watch_id = digest[:12]
-        #: Key of this watcher's memory in the asset's state store.
-        self.state_key = f"imagesearch_instance_status_{digest[:32]}"
+        #: What the keys of this watcher's memory in the asset's state store start with; one key per
+        #: instance (:meth:`state_key`), so that a change to the list of instances leaves what is known
+        #: of the others as it was.
+        self.state_key_prefix = f"imagesearch_instance_status_{digest[:32]}_"
+
+    def state_key(self, instance_name: str) -> str:
+        """The key of what this watcher knows of ``instance_name`` in the asset's state store."""
+        return self.state_key_prefix + instance_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -167,6 +180,16 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
         async for status_round in poll_rounds(cls(**kwargs).poll_target()):
             yield status_round
 
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
+        """Airflow 3.3+: the shared poll loop in *ack mode*, which confirms when events are stored.
+
+        The triggerer then drives :func:`~airflow_provider_imagesearch.triggers.status_polling.round_producer`
+        instead of :meth:`open_shared_stream`; each round tells its watchers when Airflow has stored the
+        events they made of it, and only then do they store that they reported them.
+        """
+        return round_producer(cls(**kwargs).poll_target())
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Airflow before 3.3 (no shared streams in the triggerer): the same sharing, done here."""
         _, kwargs = self.serialize()
@@ -189,81 +212,106 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
                 payloads = self._judge(memory, status_round)
                 for payload in payloads:
                     yield TriggerEvent(payload)
-                if memory.dirty and store is not None:
-                    if payloads:
-                        await asyncio.sleep(STORE_DELAY_SECONDS)
-                    await self._remember(store, memory)
+                if store is None or not memory.dirty:
+                    continue
+                unstored = memory.unstored()  # what this round made known, not what later rounds add
+                if status_round.acks is not None:
+                    # Airflow 3.3's shared stream in ack mode: stored once Airflow confirms that the
+                    # events yielded above are in its database (a triggerer stopped before that reports
+                    # them again after its restart, with the same event_id; never lost).
+                    status_round.acks.after_persisted(partial(self._remember, store, memory, unstored))
+                    continue
+                if payloads:
+                    # No confirmation from this Airflow: wait until the triggerer has most likely
+                    # handed the events over (it does so about every second).
+                    await asyncio.sleep(STORE_DELAY_SECONDS)
+                await self._remember(store, memory, unstored)
         finally:
             DEMAND.remove(key, self.instance_names)
 
     # --- the watcher's memory ---------------------------------------------------------------------
 
     async def _recall(self, store: _StateStore | None) -> StatusMemory:
-        fresh = StatusMemory(self.statuses, int(time.time() * 1000))
+        memory = StatusMemory(self.statuses, int(time.time() * 1000))
+        count, watched = len(self.instance_names), "/".join(self.statuses)
         if store is None:
             self.log.info(
                 "Watching %d instance(s) for %s; what the watcher knows is kept in this process only "
                 "(no asset state store: Airflow before 3.3, or not run by an asset watcher): the first "
                 "readings are the baseline",
-                len(self.instance_names),
-                "/".join(self.statuses),
+                count,
+                watched,
             )
-            return fresh
-        stored: Any = None
+            return memory
+        values: dict[str, Any] = {}
+        pending = list(self.instance_names)
         for attempt in range(1, LOAD_ATTEMPTS + 1):
-            try:
-                stored = await store.load()
-                break
-            except Exception as error:
-                if attempt == LOAD_ATTEMPTS:
-                    self.log.warning(
-                        "Could not read what watcher %s knows (%s); starting afresh: the first readings "
-                        "are the baseline",
-                        self.watch_id,
-                        error,
-                    )
-                    return fresh
-                await asyncio.sleep(2 ** (attempt - 1))
-        memory = StatusMemory.from_stored(stored, self.statuses)
-        if memory is None:
-            if stored is not None:
-                self.log.warning(
-                    "The stored memory of watcher %s is not usable; starting afresh", self.watch_id
-                )
-            self.log.info(
-                "Watching %d instance(s) for %s; nothing stored yet (first start): the first readings "
-                "are the baseline, kept in the asset state store from now on",
-                len(self.instance_names),
-                "/".join(self.statuses),
+            loaded = await store.load(pending)
+            values.update(
+                {name: value for name, value in loaded.items() if not isinstance(value, BaseException)}
             )
-            return fresh
+            failed = [name for name in pending if isinstance(loaded.get(name), BaseException)]
+            if not failed:
+                break
+            if attempt == LOAD_ATTEMPTS:
+                self.log.warning(
+                    "Could not read what watcher %s knows of %d instance(s) (%s); their first readings "
+                    "are a new baseline",
+                    self.watch_id,
+                    len(failed),
+                    loaded[failed[0]],
+                )
+                break
+            pending = failed
+            await asyncio.sleep(2 ** (attempt - 1))
+        unusable = [
+            name for name, value in values.items() if value is not None and not memory.resume(name, value)
+        ]
+        if unusable:
+            self.log.warning(
+                "What watcher %s stored of %d instance(s) is not usable (e.g. %s); their first readings "
+                "are a new baseline",
+                self.watch_id,
+                len(unusable),
+                unusable[0],
+            )
+        resumed = sum(1 for name in self.instance_names if memory.knows(name))
         self.log.info(
-            "Watching %d instance(s) for %s; resumed what watcher %s knew from the asset state store: "
-            "a change made while it was stopped fires now",
-            len(self.instance_names),
-            "/".join(self.statuses),
+            "Watching %d instance(s) for %s; resumed what watcher %s knew of %d of them from the asset "
+            "state store (a change made while it was stopped fires now); the first reading of the "
+            "others is their baseline, kept in the asset state store from now on",
+            count,
+            watched,
             self.watch_id,
+            resumed,
         )
         return memory
 
-    async def _remember(self, store: _StateStore, memory: StatusMemory) -> None:
-        try:
-            await store.save(memory.to_stored())
-        except Exception as error:  # still in memory (dirty): stored again after the next round
+    async def _remember(
+        self, store: _StateStore, memory: StatusMemory, unstored: dict[str, tuple[int, dict[str, Any]]]
+    ) -> None:
+        """Store ``unstored`` (:meth:`StatusMemory.unstored`); an entry whose store failed stays
+        unstored, and is tried again after a later round."""
+        failed = await store.save({name: value for name, (_, value) in unstored.items()})
+        for name, (version, _) in unstored.items():
+            if name not in failed:
+                memory.mark_stored(name, version)
+        if failed:
             store.failures += 1
             if store.failures == 1 or store.failures % LOG_EVERY_ROUNDS == 0:
                 self.log.warning(
-                    "Could not store what watcher %s knows (%d time(s) in a row): %s; trying again after "
-                    "the next round. Until it is stored, a restarted triggerer reports these changes again",
+                    "Could not store what watcher %s knows of %d instance(s) (%d time(s) in a row): %s; "
+                    "trying again after the next round. Until it is stored, a restarted triggerer "
+                    "reports these changes again",
                     self.watch_id,
+                    len(failed),
                     store.failures,
-                    error,
+                    next(iter(failed.values())),
                 )
         else:
             if store.failures:
                 self.log.info("Stored what watcher %s knows again", self.watch_id)
             store.failures = 0
-            memory.dirty = False
 
     # --- what fires -------------------------------------------------------------------------------
 
@@ -274,13 +322,20 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
             if reading is None or reading.error is not None:
                 continue  # not read this round: what is known stays
             first = not memory.knows(name)
-            change = memory.observe(name, reading.status)
+            registered = (reading.instance or {}).get("registered_at")
+            change = memory.observe(name, reading.status, registered if isinstance(registered, str) else None)
             if first:
                 if reading.status is None:
                     self.log.info("Instance %s does not exist (yet)", name)
                 continue
             if change is None:
                 continue
+            if change.recreated:
+                self.log.info(
+                    "Instance %s was deleted and created again (created %s): a new instance",
+                    name,
+                    registered,
+                )
             if change.new_status is None:
                 self.log.warning("Instance %s does not exist any more (it was %s)", name, change.old_status)
             elif change.fires:
@@ -298,18 +353,22 @@ class ImageSearchInstanceStatusEventTrigger(BaseEventTrigger):
         assert change.new_status is not None
         instance = dict(reading.instance or {})
         observed = datetime.fromtimestamp(status_round.started_at, tz=UTC)
-        return {
-            "event_id": memory.event_id(self.watch_id, change),
-            "instance_name": change.instance_name,
-            "project_id": instance.get("project_id") or self.project_id,
-            "old_status": change.old_status,
-            "new_status": change.new_status,
-            "meaning": InstanceStatus(change.new_status).meaning,
-            "observed_at": observed.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "instance": instance,
-            "imagesearch_conn_id": self.imagesearch_conn_id,
-            "watched_statuses": list(self.statuses),
-        }
+        # Every value sendable, whatever the service answered (see wire_safe): an event the triggerer
+        # cannot encode stops its trigger runner, and with it every trigger it runs.
+        return wire_safe(
+            {
+                "event_id": StatusMemory.event_id(self.watch_id, change),
+                "instance_name": change.instance_name,
+                "project_id": instance.get("project_id") or self.project_id,
+                "old_status": change.old_status,
+                "new_status": change.new_status,
+                "meaning": InstanceStatus(change.new_status).meaning,
+                "observed_at": observed.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "instance": instance,
+                "imagesearch_conn_id": self.imagesearch_conn_id,
+                "watched_statuses": list(self.statuses),
+            }
+        )
 
 
 def _shown(status: str | None) -> str:
@@ -317,17 +376,23 @@ def _shown(status: str | None) -> str:
 
 
 class _StateStore:
-    """The watcher's memory in its asset's state store (Airflow 3.3+), under its ``state_key``.
+    """The watcher's memory in its asset's state store (Airflow 3.3+): one key per instance.
 
-    The triggerer gives each watcher an accessor for the asset(s) it watches. Usually one: then the
-    accessor's own ``aget``/``aset``. When one trigger serves several assets (the same watcher
-    configured on two assets), the memory is written to each and read from the first that has it.
+    The triggerer gives each watcher the accessors of the asset(s) it watches. Usually one asset:
+    then the accessors' own public ``aget``/``aset``. When one trigger serves several assets (the same
+    watcher, with the same arguments, on two assets: Airflow runs it once), those methods refuse
+    ("use ...[MY_ASSET]"), and indexing by asset needs the assets' names, which a trigger is not
+    told; the per-asset accessors are then read from ``AssetStateStoreAccessors._by_name`` and
+    ``_by_uri`` (Airflow 3.3's attributes, not a public interface): the memory is written to each
+    asset and read from the first that has it. Should a later Airflow rename them, such a watcher
+    logs that it cannot read or store its memory (as when the store is down) and works as on Airflow
+    before 3.3: a restart takes a new baseline. A watcher of one asset uses only the public methods.
     """
 
-    def __init__(self, accessors: list[Any], key: str) -> None:
+    def __init__(self, accessors: list[Any], prefix: str) -> None:
         self._accessors = accessors
-        self._key = key
-        #: Saves that failed in a row.
+        self._prefix = prefix
+        #: Rounds in a row whose store failed.
         self.failures = 0
 
     @classmethod
@@ -339,15 +404,40 @@ class _StateStore:
             *(getattr(store, "_by_name", None) or {}).values(),
             *(getattr(store, "_by_uri", None) or {}).values(),
         ]
-        return cls(per_asset if len(per_asset) > 1 else [store], trigger.state_key)
+        return cls(per_asset if len(per_asset) > 1 else [store], trigger.state_key_prefix)
 
-    async def load(self) -> Any:
+    async def load(self, names: Sequence[str]) -> dict[str, Any]:
+        """``{name: stored value, None, or the exception that stopped its read}``."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(names), STORE_CONCURRENCY):
+            part = names[start : start + STORE_CONCURRENCY]
+            values = await asyncio.gather(*(self._load_one(name) for name in part), return_exceptions=True)
+            found.update(zip(part, values, strict=True))
+        return found
+
+    async def _load_one(self, name: str) -> Any:
         for accessor in self._accessors:
-            value = await accessor.aget(self._key)
+            value = await accessor.aget(self._prefix + name)
             if value is not None:
                 return value
         return None
 
-    async def save(self, value: dict[str, Any]) -> None:
+    async def save(self, values: dict[str, dict[str, Any]]) -> dict[str, BaseException]:
+        """Store each value under its instance's key; ``{name: error}`` of those that failed."""
+        names = list(values)
+        failed: dict[str, BaseException] = {}
+        for start in range(0, len(names), STORE_CONCURRENCY):
+            part = names[start : start + STORE_CONCURRENCY]
+            results = await asyncio.gather(
+                *(self._save_one(name, values[name]) for name in part), return_exceptions=True
+            )
+            failed.update(
+                (name, result)
+                for name, result in zip(part, results, strict=True)
+                if isinstance(result, BaseException)
+            )
+        return failed
+
+    async def _save_one(self, name: str, value: dict[str, Any]) -> None:
         for accessor in self._accessors:
-            await accessor.aset(self._key, value)
+            await accessor.aset(self._prefix + name, value)

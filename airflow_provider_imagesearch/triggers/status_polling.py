@@ -8,7 +8,10 @@ its own instances. Twenty watchers of one fleet cost what one costs: one request
 interval. Watchers say which instances they need through :data:`DEMAND`.
 
 Who fans a round out to the watchers: on Airflow 3.3 and later the triggerer itself (the watcher's
-``shared_stream_key``); before 3.3, :data:`LOCAL_STREAMS`, the same fan-out in this module.
+``shared_stream_key``), in its *ack mode* (:func:`round_producer`): each round carries a
+:class:`RoundAcks` that the triggerer's shared stream runs once every watcher has handled the round and
+Airflow has confirmed that the events they made of it are stored in its database; before 3.3,
+:data:`LOCAL_STREAMS`, the same fan-out in this module, without confirmations.
 
 Errors never end the loop (an asset watcher whose trigger raises is failed and restarted by Airflow,
 a crash loop that would hammer the API):
@@ -17,9 +20,13 @@ a crash loop that would hammer the API):
 * credentials refused, a connection that cannot be used, a transport error or throttling after the
   hook's own retries stop the round (the other reads would fail the same way): the watchers get no
   reading of the unread instances, keep what they know, and the next round comes after a backoff
-  (the interval, doubling per failed round, capped at ``max(interval, 300 s)``); after a refusal of
-  the credentials or an unusable connection the connection is read again for the next round, so a
-  fixed connection is picked up without restarting the triggerer;
+  (the interval, doubling per failed round, capped at ``max(interval, 300 s)``) and starts with the
+  instance after the one whose read stopped this round, so that a quota smaller than the fleet still
+  reads every instance in turn; after a refusal of the credentials or an unusable connection the
+  connection is read again for the next round, so a fixed connection is picked up without
+  restarting the triggerer;
+* a 403 (not allowed) for one instance after another instance of the same round was read is that
+  instance's refusal (an IAM policy may deny one resource), not the connection's: the others are read;
 * any other error reading one instance (a 5xx after retries, a malformed answer) is no reading of that
   instance this round; the others are read.
 
@@ -29,13 +36,17 @@ Each problem is logged when it starts, every tenth round while it lasts, and whe
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import dataclasses
 import logging
+import math
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_imagesearch.errors import (
@@ -63,6 +74,48 @@ MAX_BACKOFF_SECONDS = 300.0
 LOG_EVERY_ROUNDS = 10
 #: Rounds a watcher may have waiting before the oldest is dropped (the newest supersedes it).
 LOCAL_QUEUE_ROUNDS = 64
+#: The integers every hop of an event takes: the triggerer sends it to its supervisor as msgpack.
+WIRE_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def wire_safe(value: Any) -> Any:
+    """``value`` as a JSON value that every hop of a trigger event and of the asset state store accepts.
+
+    An instance's details come from a remote service and may hold what Python parses but cannot send
+    on: a lone UTF-16 surrogate (``"\\ud83d"``, an emoji cut in half at a length limit) makes the
+    triggerer's msgpack encoding raise, which stops its trigger runner and every trigger in it; NUL is
+    refused by PostgreSQL text; NaN and infinities are not JSON; integers beyond 64 bits are not
+    msgpack; bytes are not JSON. So: lone surrogates and NUL become U+FFFD, NaN and infinities
+    ``None``, out-of-range integers their decimal text, bytes their UTF-8 text (invalid bytes U+FFFD),
+    tuples and sets lists, datetimes ISO-8601 text, mapping keys text, anything else its ``str()``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return wire_text(value)
+    if isinstance(value, int):
+        low, high = WIRE_INT_RANGE
+        return value if low <= value <= high else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return wire_text(bytes(value).decode("utf-8", "replace"))
+    if isinstance(value, Mapping):
+        return {wire_text(str(key)): wire_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [wire_safe(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return wire_text(str(value))
+
+
+def wire_text(text: str) -> str:
+    """``text`` with each lone surrogate and NUL replaced by U+FFFD (a surrogate pair is joined)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    # UTF-16 round trip: a pair of surrogates becomes its character, a lone one U+FFFD.
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined.replace("\x00", "\ufffd")
 
 
 @dataclass(frozen=True)
@@ -115,12 +168,48 @@ class StatusRound:
     :param started_at: epoch seconds when the round started.
     :param readings: instance name -> reading; an instance not in it was not read this round.
     :param failure: why the round stopped before reading every instance, if it did.
+    :param acks: Airflow 3.3's ack mode: what to do once the round's events are confirmed stored
+        (``None``: no confirmation will come).
     """
 
     number: int
     started_at: float
     readings: Mapping[str, Reading]
     failure: str | None = None
+    acks: RoundAcks | None = None
+
+
+class RoundAcks:
+    """What the watchers of one round do once Airflow confirms that the round's events are stored.
+
+    A watcher registers the memory it must store after the round (:meth:`after_persisted`); the
+    triggerer's shared stream calls :func:`round_producer`'s ``advance`` once every watcher of the
+    round has moved past it and every event they made of it is confirmed stored in Airflow's
+    database, which runs them (:meth:`run`); a round whose events were not all stored (Airflow failed
+    a watcher: an event it could not store, or one that waited longer than ``[triggerer]
+    shared_stream_ack_timeout``) drops them (:meth:`drop`): what they would have stored stays
+    unstored, and the watchers store it after a later round.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], Awaitable[None]]] = []
+
+    def after_persisted(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._callbacks.append(callback)
+
+    async def run(self) -> None:
+        """Run the registered callbacks in order; one that fails is logged and does not stop the rest."""
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.warning("Storing what a watcher knows after a round failed", exc_info=True)
+
+    def drop(self) -> int:
+        """Forget the registered callbacks; how many there were."""
+        dropped, self._callbacks = len(self._callbacks), []
+        return dropped
 
 
 @dataclass
@@ -187,10 +276,12 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
     problems = _Problems(target.imagesearch_conn_id)
     hook: Any = None
     number = 0
+    #: The instance whose read stopped the last stopped round: the next round starts after it.
+    stopped_at: str | None = None
     try:
         while True:
             await DEMAND.wait(key)
-            names = DEMAND.names(key)
+            names = _rotated(DEMAND.names(key), stopped_at)
             number += 1
             started, started_at = time.monotonic(), time.time()
             failure: BaseException | None = None
@@ -199,7 +290,9 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
                 if hook is None:
                     hook = await _new_hook(target)
                 await hook.asettings()  # the connection once, not once per concurrent first read
-                readings, failure = await _read_round(hook, names, target.max_concurrency)
+                readings, failure, stopper = await _read_round(hook, names, target.max_concurrency)
+                if stopper is not None:
+                    stopped_at = stopper
             except Exception as error:  # e.g. the connection is not defined: a round that failed
                 failure = error
             if failure is None and readings and all(r.error is not None for r in readings.values()):
@@ -225,6 +318,40 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
             await _close(hook)
 
 
+def round_producer(target: PollTarget) -> Any:
+    """Airflow 3.3+: the poll loop of ``target`` as a shared stream in ack mode.
+
+    The triggerer calls ``advance`` with the rounds every subscriber has handled and whose events are
+    all confirmed stored in its database (see ``airflow.triggers.shared_stream``): each round's
+    :class:`RoundAcks` then run, or are dropped when a subscriber failed. Imported lazily: Airflow
+    before 3.3 has no ``airflow.triggers.shared_stream``, and never calls this.
+    """
+    from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+
+    class StatusRoundProducer(SharedStreamProducer):
+        async def open_stream(self) -> AsyncIterator[tuple[StatusRound, RoundAcks]]:
+            async for status_round in poll_rounds(target):
+                acks = RoundAcks()
+                yield dataclasses.replace(status_round, acks=acks), acks
+
+        async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+            # Never raises (a raise would end the stream of every watcher of the loop).
+            for item in batch:
+                acks = item.broker_payload
+                if item.outcome.failed or item.outcome.rejected:
+                    if acks.drop():
+                        log.warning(
+                            "Round events of %r were not all confirmed stored (%d watcher(s) failed); "
+                            "the watchers store what they know after a later round",
+                            target.imagesearch_conn_id,
+                            item.outcome.failed + item.outcome.rejected,
+                        )
+                else:
+                    await acks.run()
+
+    return StatusRoundProducer()
+
+
 async def _close(hook: Any) -> None:
     """Give the hook's shared client back; a failure to close never ends the loop."""
     try:
@@ -247,12 +374,23 @@ async def _new_hook(target: PollTarget) -> Any:
     )
 
 
+def _rotated(names: list[str], after: str | None) -> list[str]:
+    """``names`` (sorted) starting with the first one after ``after``, wrapping around."""
+    if after is None:
+        return names
+    start = bisect.bisect_right(names, after)
+    return names[start:] + names[:start]
+
+
 async def _read_round(
     hook: Any, names: list[str], concurrency: int
-) -> tuple[dict[str, Reading], BaseException | None]:
-    """Read ``names``, ``concurrency`` at a time; stop at the first connection-wide error."""
+) -> tuple[dict[str, Reading], BaseException | None, str | None]:
+    """Read ``names`` in order, ``concurrency`` at a time; stop at the first connection-wide error.
+
+    Returns the readings, the error that stopped the round, and the instance whose read it was.
+    """
     readings: dict[str, Reading] = {}
-    stopped: list[BaseException] = []
+    stopped: list[tuple[str, BaseException]] = []
     pending = iter(names)
 
     async def worker() -> None:
@@ -263,17 +401,27 @@ async def _read_round(
                 detail = await hook.get_instance(name)
             except ImageSearchNotFoundError:
                 readings[name] = Reading(status=None)
+            except ImageSearchAuthError as error:
+                if error.status == 403 and any(r.error is None for r in readings.values()):
+                    readings[name] = Reading(status=None, error=str(error))  # this instance's refusal
+                else:
+                    stopped.append((name, error))
             except CONNECTION_WIDE_ERRORS as error:
-                stopped.append(error)
+                stopped.append((name, error))
             except ImageSearchError as error:
                 readings[name] = Reading(status=None, error=str(error))
             except Exception as error:  # not the API's answer: this hook cannot be trusted
-                stopped.append(error)
+                stopped.append((name, error))
             else:
-                readings[name] = Reading(status=detail.status.value, instance=detail.to_dict())
+                readings[name] = Reading(
+                    status=wire_text(detail.status.value), instance=wire_safe(detail.to_dict())
+                )
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(names))))))
-    return readings, (stopped[0] if stopped else None)
+    if not stopped:
+        return readings, None, None
+    stopper, error = stopped[0]
+    return readings, error, stopper
 
 
 def _rereads_connection(error: BaseException) -> bool:

@@ -138,3 +138,28 @@ def test_a_bad_incident_table_name_is_refused_before_any_write(monkeypatch: pyte
         module.record_incidents(
             [_payload("e", "shop-a", "ABNORMAL")], db_conn_id="unused", table="x; DROP TABLE y", run_id="r"
         )
+
+
+def test_a_run_without_events_imports_into_the_named_instances_that_are_ready_now(
+    monkeypatch: pytest.MonkeyPatch, emulator: Any, imagesearch_conn: Any
+) -> None:
+    """A run started by hand has no triggering event: it acts on the instances of its
+    ``instance_names`` param that are NORMAL now (the watcher never fires for those that were ready
+    before it started); a run the watcher started acts on its events' instances, whatever the param."""
+    from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID
+
+    conn_id = imagesearch_conn("token", conn_id="imagesearch_manual")
+    module = _module(monkeypatch)
+    emulator.upsert_instance("shop-a", project_id=DEFAULT_PROJECT_ID, status="NORMAL")
+    emulator.upsert_instance("shop-b", project_id=DEFAULT_PROJECT_ID, status="CREATION")
+    emulator.upsert_instance("shop-c", project_id=DEFAULT_PROJECT_ID, status="ABNORMAL")
+    fleet = ["shop-a", "shop-b", "ghost-d", "shop-c", "shop-a"]
+    assert module.instances_to_import([], fleet, conn_id=conn_id) == ["shop-a"]
+    events = [_payload("w-1-shop-c-1", "shop-c", "NORMAL"), _payload("w-1-shop-b-1", "shop-b", "NORMAL")]
+    assert module.instances_to_import(events, fleet, conn_id=conn_id) == ["shop-c", "shop-b"]
+
+
+def test_the_manual_run_param_defaults_to_the_watched_fleet(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _module(monkeypatch, IMAGESEARCH_EVENTS_INSTANCES="shop-a,shop-b")
+    dag = module.imagesearch_import_on_ready()
+    assert dag.params["instance_names"] == ["shop-a", "shop-b"]

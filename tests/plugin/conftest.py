@@ -63,14 +63,23 @@ def _database(
         uri = request.getfixturevalue("postgres_uri")
         monkeypatch.setenv("AIRFLOW_CONN_PAGE_TEST_DB", uri)
         engine = sa.create_engine(uri.replace("postgres://", "postgresql+psycopg2://"))
-        with engine.begin() as connection:
-            for table in (ARCHIVE, LEDGER):
-                connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        _drop_tables(engine)
     storage.ENGINES.clear()
-    storage.forget_indexes()
     yield Database(CONN_ID, engine, dialect)
     storage.ENGINES.clear()
+    if dialect != "sqlite":
+        # The PostgreSQL database is the session's, shared with the import tests: a ledger or a lock
+        # table of another shape left here (a test builds one) would break their imports.
+        _drop_tables(engine)
     engine.dispose()
+
+
+def _drop_tables(engine: Any) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        for table in (ARCHIVE, LEDGER, f"{LEDGER}_lock"):
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
 
 
 def detail(name: str, status: str = "NORMAL", **fields: Any) -> dict[str, Any]:

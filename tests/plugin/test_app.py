@@ -18,7 +18,7 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
 from airflow_provider_imagesearch.settings import DEFAULT_CONSOLE_URL
-from tests.plugin.conftest import Database, archive_run, at, detail, ledger_run
+from tests.plugin.conftest import ARCHIVE, LEDGER, Database, archive_run, at, detail, ledger_run
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -265,6 +265,35 @@ def test_libraries_and_problem_rows(client: Any, seeded: Database) -> None:
     assert table[2][4] == "'-2+3"
 
 
+@pytest.mark.parametrize(
+    ("instance", "disposition"),
+    [
+        ("shop-main", 'attachment; filename="imagesearch-shop-main-v1-problems.csv"'),
+        (
+            "图库-1",
+            'attachment; filename="imagesearch-__-1-v1-problems.csv"; '
+            "filename*=UTF-8''imagesearch-%E5%9B%BE%E5%BA%93-1-v1-problems.csv",
+        ),
+        (
+            "Café",
+            "attachment; filename=\"imagesearch-Caf_-v1-problems.csv\"; filename*=UTF-8''imagesearch-Caf%C3%A9-v1-problems.csv",
+        ),
+        ('a"b\\c;d\r\n', 'attachment; filename="imagesearch-a_b_c_d__-v1-problems.csv"'),
+    ],
+)
+def test_the_csv_file_name_is_ascii_with_the_library_name_as_filename_star(
+    client: Any, sqlite_database: Database, page_options: Callable[..., None], instance: str, disposition: str
+) -> None:
+    page_options(ledger_conn_id=sqlite_database.conn_id, imagesearch_conn_id="")
+    ledger_run(sqlite_database, instance, "run", [("https://h.example/a.jpg", "invalid", "E", "m", 2)])
+    answer = client.get(
+        "/imagesearch/problems.csv", params={"instance": instance, "api": "v1"}, headers=bearer("viewer")
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == disposition
+    assert [line[0] for line in csv.reader(io.StringIO(answer.text))] == ["row_number", "2"]
+
+
 def test_without_tables_the_page_says_so(
     client: Any, database: Database, page_options: Callable[..., None]
 ) -> None:
@@ -290,3 +319,28 @@ def test_a_bad_option_names_itself(client: Any, page_options: Callable[..., None
     answer = client.get("/imagesearch/fleet", headers=bearer("viewer"))
     assert answer.status_code == 500
     assert answer.json()["detail"] == "[imagesearch] page_size must be an integer from 1 to 500, got 'lots'"
+
+
+def test_the_page_reads_a_table_without_its_index_and_writes_nothing(
+    database: Database, client: Any, page_options: Callable[..., None]
+) -> None:
+    """A table created before the indexes came with it: every view of the page reads it (slower) and
+    leaves the schema as it found it."""
+    import sqlalchemy as sa
+
+    archive_run(database, [detail("shop-a")], "run_1", at(1))
+    archive_run(database, [detail("shop-a", "ABNORMAL")], "run_2", at(2))
+    ledger_run(database, "shop", "import_1", [("https://h.example/a.jpg", "invalid", "E", "bad", 2)])
+    with database.engine.begin() as connection:
+        connection.execute(sa.text("DROP INDEX ix_isui_imagesearch_instance_archive"))
+        connection.execute(sa.text("DROP INDEX ix_isui_imagesearch_import_ledger"))
+    page_options(archive_conn_id=database.conn_id, ledger_conn_id=database.conn_id, imagesearch_conn_id="")
+    for address in ("/imagesearch/fleet", "/imagesearch/history", "/imagesearch/libraries"):
+        assert client.get(address, headers=bearer("viewer")).status_code == 200, address
+    answer = client.get("/imagesearch/problems?instance=shop&api=v1", headers=bearer("viewer"))
+    assert answer.status_code == 200
+    csv_answer = client.get("/imagesearch/problems.csv?instance=shop&api=v1", headers=bearer("viewer"))
+    assert csv_answer.status_code == 200
+    assert "shop" in client.get("/imagesearch/libraries", headers=bearer("viewer")).text
+    inspector = sa.inspect(database.engine)
+    assert inspector.get_indexes(ARCHIVE) == inspector.get_indexes(LEDGER) == []

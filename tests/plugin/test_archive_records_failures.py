@@ -29,7 +29,7 @@ def load_dag() -> Any:
     return bag.dags["imagesearch_instance_archive"]
 
 
-def test_an_abnormal_instance_is_archived_with_its_status(
+def test_an_abnormal_instance_is_archived_with_its_status_and_the_run_fails_after(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     imagesearch_conn: Callable[..., str],
@@ -39,22 +39,27 @@ def test_an_abnormal_instance_is_archived_with_its_status(
 
     emulator.upsert_instance("fleet-ok", status="NORMAL")
     emulator.upsert_instance("fleet-sick", status="ABNORMAL")
+    emulator.upsert_instance("fleet-owing", status="ARREARAGE")
+    emulator.upsert_instance("fleet-new", status="CREATION")
     database = tmp_path / "archive.db"
     monkeypatch.setenv(
         "AIRFLOW_CONN_FAILURES_ARCHIVE_DB", json.dumps({"conn_type": "sqlite", "host": str(database)})
     )
     dr = load_dag().test(
         run_conf={
-            "instance_names": ["fleet-ok", "fleet-sick"],
+            "instance_names": ["fleet-ok", "fleet-sick", "fleet-owing", "fleet-new"],
             "imagesearch_conn_id": imagesearch_conn("token"),
             "db_conn_id": "failures_archive_db",
+            "batch_size": 2,
         }
     )
     run_states = states(dr)
-    # The wait is skipped (not every instance is NORMAL), the run is not failed, and the archive ran.
+    # Each batch's wait is skipped (not every instance is NORMAL), every status is archived, and then
+    # check_fleet fails the run: it is red, naming the instances in a failure status (not CREATION).
     assert run_states[("wait_until_normal", 0)][0] == "skipped", run_states
     assert run_states[("archive", -1)][0] == "success", run_states
-    assert str(dr.state) == "success", run_states
+    assert run_states[("check_fleet", -1)] == ("failed", 1), run_states  # not retried
+    assert str(dr.state) == "failed", run_states
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.connect() as connection:
         archived = dict(
@@ -63,4 +68,9 @@ def test_an_abnormal_instance_is_archived_with_its_status(
             ).all()
         )
     engine.dispose()
-    assert archived == {"fleet-ok": "NORMAL", "fleet-sick": "ABNORMAL"}
+    assert archived == {
+        "fleet-ok": "NORMAL",
+        "fleet-sick": "ABNORMAL",
+        "fleet-owing": "ARREARAGE",
+        "fleet-new": "CREATION",
+    }

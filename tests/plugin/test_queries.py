@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,6 +48,24 @@ def test_fleet_is_each_instances_newest_snapshot(database: Database) -> None:
     assert page.rows[0].expires_at is not None
     assert page.rows[0].expires_at.year == 2027
     assert not page.has_next
+
+
+def test_two_runs_at_one_moment_give_an_instance_one_row_counted_once(database: Database) -> None:
+    """Two archive runs that fetched at the same moment (a cleared run beside a manual one): each
+    instance is its greatest run id's row, chosen before the counts and the page, so it is counted once
+    and pages neither repeat it nor end early."""
+    archive_run(database, [detail("shop-a", "ABNORMAL"), detail("shop-b")], "run_1", at(1))
+    archive_run(database, [detail("shop-a"), detail("shop-b"), detail("shop-c")], "run_2", at(1))
+    engine = _engine(database)
+    pages = [queries.fleet(engine, ARCHIVE, offset=offset, limit=1) for offset in range(3)]
+    assert [[(row.instance_name, row.run_id) for row in page.rows] for page in pages] == [
+        [("shop-a", "run_2")],
+        [("shop-b", "run_2")],
+        [("shop-c", "run_2")],
+    ]
+    assert [page.has_next for page in pages] == [True, True, False]
+    assert pages[0].status_counts == {"NORMAL": 3}
+    assert queries.fleet(engine, ARCHIVE, status="ABNORMAL").rows == []
 
 
 def test_fleet_filters_and_pages(database: Database) -> None:
@@ -193,24 +210,47 @@ def test_problem_rows_by_row_number_paged_and_streamed(database: Database) -> No
     assert queries.problems(engine, LEDGER, "shop", "v2", offset=0, limit=4) == ([], False)
 
 
-def test_the_indexes_are_created_once_and_used(database: Database) -> None:
+def test_the_csv_rows_come_in_keyed_pages_each_read_on_its_own(database: Database) -> None:
+    """Rows sharing a row number (two runs' manifests), rows without one, and rows written between two
+    pages: every problem row once, in the page's order, and no read left open between pages."""
+    rows: list[tuple[str, str, str | None, str | None, int | None]] = [
+        (f"p{row}-{copy}", "invalid", "INVALID_ROW", "r", row) for row in (5, 3, 4) for copy in range(3)
+    ]
+    rows += [
+        ("nan-a", "failed", "E", "m", None),
+        ("nan-b", "failed", "E", "m", None),
+        ("ok", "added", None, None, 2),
+    ]
+    ledger_run(database, "shop", "import_1", rows)
+    engine = _engine(database)
+    pages = queries.all_problems(engine, LEDGER, "shop", "v1", chunk_rows=2)
+    seen = [next(pages)]
+    # Between two pages nothing of the page's is open: the pool holds every connection back.
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    ledger_run(database, "shop", "import_2", [("p1-late", "invalid", "INVALID_ROW", "r", 1)])
+    seen += list(pages)
+    expected = queries.problems(engine, LEDGER, "shop", "v1", offset=0, limit=100)[0]
+    paths = [row.path for row in seen]
+    assert len(paths) == len(set(paths)) == 11  # each once; the late row before the key is not re-read
+    assert [row.row_number for row in seen] == [3, 3, 3, 4, 4, 4, 5, 5, 5, None, None]
+    assert [row.path for row in expected if row.path != "p1-late"] == paths
+
+
+def test_the_indexes_come_with_the_tables_and_are_used(database: Database) -> None:
+    """The archive and the ledger the provider's own code creates carry the page's read indexes: the
+    page needs no ``CREATE INDEX`` of its own (one on a page view queued the imports behind it)."""
     import sqlalchemy as sa
 
     _three_runs(database)
     _ledger(database)
-    engine = _engine(database)
-    queries.archive_index(engine, ARCHIVE)
-    queries.ledger_index(engine, LEDGER)
     inspector = sa.inspect(database.engine)
     archive_indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(ARCHIVE)}
     ledger_indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(LEDGER)}
     assert archive_indexes["ix_isui_imagesearch_instance_archive"] == list(queries.ARCHIVE_INDEX)
     assert ledger_indexes["ix_isui_imagesearch_import_ledger"] == list(queries.LEDGER_INDEX)
-    # Again, in a fresh process state: found, not created twice.
-    storage.forget_indexes()
-    queries.archive_index(engine, ARCHIVE)
-    queries.ledger_index(engine, LEDGER)
-    assert len(sa.inspect(database.engine).get_indexes(LEDGER)) == len(ledger_indexes)
+    # Written again (the tables exist now): no second index.
+    _three_runs(database)
+    assert len(sa.inspect(database.engine).get_indexes(ARCHIVE)) == len(archive_indexes)
     if database.dialect == "sqlite":
         with database.engine.connect() as connection:
             plan = " ".join(
@@ -221,28 +261,6 @@ def test_the_indexes_are_created_once_and_used(database: Database) -> None:
                 )
             )
         assert "COVERING INDEX ix_isui_imagesearch_import_ledger" in plan
-
-
-def test_an_index_that_cannot_be_created_is_a_warning_not_an_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import sqlalchemy as sa
-
-    from airflow_provider_imagesearch.archive import details_frame, write_frame
-
-    path = tmp_path / "read-only.db"
-    writer = sa.create_engine(f"sqlite:///{path}")
-    frame = details_frame([detail("shop-a")], run_id="run_1", logical_date=None, fetched_at=at(1))
-    write_frame(writer, ARCHIVE, frame, "run_1")
-    writer.dispose()
-    read_only = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    storage.forget_indexes()
-    with caplog.at_level(logging.WARNING, logger=storage.__name__):
-        queries.archive_index(read_only, ARCHIVE)
-    assert "Could not create index ix_isui_imagesearch_instance_archive" in caplog.text
-    # The page still reads.
-    assert [row.instance_name for row in queries.fleet(read_only, ARCHIVE).rows] == ["shop-a"]
-    read_only.dispose()
 
 
 def test_an_edited_connection_applies_at_the_next_view(

@@ -33,6 +33,21 @@ from airflow_provider_imagesearch.plugins.queries import StatusPoint
             "https://b.obs.cn-north-4.myhuaweicloud.com/img/1.jpg",
             "https://b.obs.cn-north-4.myhuaweicloud.com/img/1.jpg",
         ),
+        # An error body quoting the URL as JSON text (escaped slashes).
+        (
+            '{"url": "https:\\/\\/b.obs.example\\/a.jpg?AccessKeyId=AK&Signature=abc"}',
+            '{"url": "https:\\/\\/b.obs.example\\/a.jpg?***"}',
+        ),
+        # A query string without its URL, and a percent-encoded URL.
+        (
+            "GET /a.jpg?AccessKeyId=AK&Signature=abc%2Bdef&Expires=1 refused",
+            "GET /a.jpg?AccessKeyId=***&Signature=***&Expires=1 refused",
+        ),
+        (
+            "source=https%3A%2F%2Fs3.example%2Fk%3FX-Amz-Credential%3DAK%2F1%26X-Amz-Signature%3Dff",
+            "source=https%3A%2F%2Fs3.example%2Fk%3FX-Amz-Credential%3D***%26X-Amz-Signature%3D***",
+        ),
+        ("retry with token=abc&sig=x1", "retry with token=***&sig=***"),
         ("sku-1", "sku-1"),
         ("", ""),
         (None, ""),
@@ -128,14 +143,11 @@ def test_chart_lanes_segments_and_changes() -> None:
 
 def test_options_defaults_and_refusals() -> None:
     assert PageOptions.from_strings({}) == PageOptions()
-    options = PageOptions.from_strings(
-        {"page_size": "10", "create_indexes": "false", "archive_table": "rep.arch"}
-    )
-    assert (options.page_size, options.create_indexes, options.archive_table) == (10, False, "rep.arch")
+    options = PageOptions.from_strings({"page_size": "10", "archive_table": "rep.arch"})
+    assert (options.page_size, options.archive_table) == (10, "rep.arch")
     for raw, message in [
         ({"page_size": "0"}, "[imagesearch] page_size must be an integer from 1 to 500, got '0'"),
         ({"history_days": "x"}, "[imagesearch] history_days must be an integer from 1 to 3660, got 'x'"),
-        ({"create_indexes": "maybe"}, "[imagesearch] create_indexes must be True or False, got 'maybe'"),
         ({"ledger_table": "t; drop table x"}, "[imagesearch] ledger_table must be a SQL identifier"),
         ({"archive_conn_id": " "}, "[imagesearch] archive_conn_id must name an Airflow connection"),
     ]:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -90,6 +91,14 @@ class FakeAssetStore:
         json.dumps(value)  # a JSON value, as the store requires
         self.values[key] = value
         self.saves.append(json.loads(json.dumps(value)))
+
+
+def _stored_status(store: FakeAssetStore, name: str) -> str | None:
+    """The status the store holds for ``name`` (one key per instance), None when it holds nothing."""
+    for value in store.values.values():
+        if name in value.get("known", {}):
+            return cast(str | None, value["known"][name][0])
+    return None
 
 
 class Watching:
@@ -173,7 +182,7 @@ def test_serialization_round_trip() -> None:
     rebuilt = ImageSearchInstanceStatusEventTrigger(**decoded)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert BaseEventTrigger.hash(*rebuilt.serialize()) == BaseEventTrigger.hash(classpath, kwargs)
-    assert (rebuilt.state_key, rebuilt.watch_id) == (trigger.state_key, trigger.watch_id)
+    assert (rebuilt.state_key("shop-a"), rebuilt.watch_id) == (trigger.state_key("shop-a"), trigger.watch_id)
     assert rebuilt.shared_stream_key() == trigger.shared_stream_key()
 
 
@@ -205,12 +214,15 @@ def test_bad_arguments_are_refused_naming_the_field(kwargs: dict[str, Any], fiel
     assert refused.value.field == field
 
 
-def test_the_memory_key_ignores_cadence_and_instance_order() -> None:
+def test_the_memory_keys_are_per_instance_and_ignore_cadence_and_the_other_instances() -> None:
     one = _watch(["a1", "b1"], ["NORMAL"], poll_interval=10)
     other = _watch(["b1", "a1"], ["NORMAL"], poll_interval=60, max_concurrency=2)
-    assert one.state_key == other.state_key  # a new interval resumes the same memory
-    assert one.state_key != _watch(["a1", "b1"], FAILURES).state_key
-    assert one.state_key != _watch(["a1"], ["NORMAL"]).state_key
+    assert one.state_key("a1") == other.state_key("a1")  # a new interval resumes the same memory
+    assert one.state_key("a1") == _watch(["a1"], ["NORMAL"]).state_key("a1")  # so does an edited fleet
+    assert one.state_key("a1") != one.state_key("b1")
+    assert one.state_key("a1") != _watch(["a1", "b1"], FAILURES).state_key("a1")
+    assert one.state_key("a1") != _watch(["a1"], ["NORMAL"], imagesearch_conn_id="other").state_key("a1")
+    assert one.watch_id == _watch(["c1"], ["NORMAL"]).watch_id
 
 
 # --- what fires ------------------------------------------------------------------------------------
@@ -323,6 +335,30 @@ def test_a_missing_instance_fires_when_it_appears_and_not_when_it_goes(
     assert logs().count("Instance shop-b does not exist any more (it was NORMAL)") == 1
 
 
+def test_an_instance_created_again_under_its_name_fires_as_a_new_one(conn: str, emulator: Emulator) -> None:
+    """Deleted and created again while watched: NORMAL before, NORMAL after, one event (whether a read
+    saw it missing in between or not), and a status flip of the same instance is no re-creation."""
+    emulator.upsert_instance("shop-a", project_id=DEFAULT_PROJECT_ID, status="NORMAL", register_date_ms=1)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Watching(emulator, _watch(["shop-a"], ["NORMAL"])) as watching:
+            await watching.rounds("shop-a", 2)
+            _set(emulator, "shop-a", "NORMAL")  # a seed replaced, same creation time: nothing
+            await watching.rounds("shop-a", 2)
+            assert watching.events == []
+            emulator.control.delete_instance(DEFAULT_PROJECT_ID, "shop-a")
+            emulator.upsert_instance(
+                "shop-a", project_id=DEFAULT_PROJECT_ID, status="NORMAL", register_date_ms=2_000
+            )
+            await watching.until(lambda: bool(watching.events))
+            await watching.rounds("shop-a", 3)
+            return watching.events
+
+    events = _run(scenario)
+    assert [(e["old_status"], e["new_status"]) for e in events] == [(None, "NORMAL")]
+    assert events[0]["instance"]["registered_at"] == "1970-01-01T00:00:02Z"
+
+
 # --- restarts: what the watcher knows is kept in the asset's state store ---------------------------
 
 
@@ -344,7 +380,7 @@ def test_a_restarted_watcher_neither_fires_again_nor_misses_a_change_made_while_
             await watching.rounds("shop-a", 2)
             _set(emulator, "shop-a", "NORMAL")
             await watching.until(lambda: bool(watching.events))
-            await watching.until(lambda: any(s["known"]["shop-a"][0] == "NORMAL" for s in store.saves))
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             return watching.events
 
     async def second_life() -> list[dict[str, Any]]:
@@ -382,7 +418,7 @@ def test_an_event_not_yet_stored_is_reported_again_after_a_restart_with_the_same
             return watching.events
 
     first = _run(life)
-    assert store.saves[-1]["known"]["shop-a"][0] == "CREATION"  # stopped before storing the change
+    assert _stored_status(store, "shop-a") == "CREATION"  # stopped before storing the change
     _set(emulator, "shop-a", "CREATION")  # the state the store knows: then NORMAL again
     second = _run(life)
     assert [e["event_id"] for e in second] == [e["event_id"] for e in first]
@@ -402,16 +438,41 @@ def test_the_memory_is_stored_after_the_event_not_before(conn: str, emulator: Em
             await watching.until(lambda: bool(store.saves))  # the baseline is stored
             _set(emulator, "shop-a", "NORMAL")
             await first
-            at_event = store.saves[-1]["known"]["shop-a"][0]  # what the store held at the event
+            at_event = _stored_status(store, "shop-a")  # what the store held at the event
             second = asyncio.ensure_future(anext(events))  # the watcher goes on: then it stores
-            await watching.until(lambda: store.saves[-1]["known"]["shop-a"][0] == "NORMAL")
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             second.cancel()
             await asyncio.gather(second, return_exceptions=True)
-            return at_event, store.saves[-1]["known"]["shop-a"][0]
+            return at_event, _stored_status(store, "shop-a")
         finally:
             await events.aclose()
 
     assert _run(scenario) == ("CREATION", "NORMAL")
+
+
+def test_an_instance_added_to_the_watch_leaves_what_is_known_of_the_others(
+    conn: str, emulator: Emulator
+) -> None:
+    """The DAG file adds shop-c to the watched fleet while the triggerer is down, and shop-b became
+    NORMAL meanwhile: shop-b's change fires (its memory is its own, not the fleet's), shop-c's first
+    reading is its baseline."""
+    for name in ("shop-a", "shop-b", "shop-c"):
+        _set(emulator, name, "CREATION")
+    store = FakeAssetStore()
+
+    async def life(fleet: list[str]) -> list[dict[str, Any]]:
+        trigger = _watch(fleet, ["NORMAL"])
+        trigger.asset_state_store = cast(Any, store)
+        async with Watching(emulator, trigger) as watching:
+            await watching.until(lambda: all(_stored_status(store, n) is not None for n in fleet))
+            await watching.rounds("shop-a", 3)
+            return watching.events
+
+    assert _run(lambda: life(["shop-a", "shop-b"])) == []
+    _set(emulator, "shop-b", "NORMAL")
+    _set(emulator, "shop-c", "NORMAL")
+    events = _run(lambda: life(["shop-a", "shop-b", "shop-c"]))
+    assert [(e["instance_name"], e["old_status"]) for e in events] == [("shop-b", "CREATION")]
 
 
 def test_without_a_state_store_a_restarted_watcher_takes_a_new_baseline(
@@ -444,7 +505,7 @@ def test_a_store_that_fails_is_retried_and_the_watcher_goes_on(
             await watching.rounds("shop-a", 2)
             _set(emulator, "shop-a", "NORMAL")
             await watching.until(lambda: bool(watching.events))
-            await watching.until(lambda: any(s["known"]["shop-a"][0] == "NORMAL" for s in store.saves))
+            await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
             return watching.events
 
     assert len(_run(scenario)) == 1
@@ -463,13 +524,15 @@ def test_one_trigger_on_two_assets_keeps_its_memory_in_both() -> None:
     trigger.asset_state_store = cast(Any, accessors)
     store = events_module._StateStore.of(trigger)
     assert store is not None
+    value = {"format": 2, "known": {"shop-a": ["NORMAL", 0, 1]}}
 
     async def scenario() -> Any:
-        await store.save({"format": 1})
-        return await store.load()
+        assert await store.save({"shop-a": value}) == {}
+        return await store.load(["shop-a", "shop-b"])
 
-    assert _run(scenario) == {"format": 1}
-    assert all(a.values == {trigger.state_key: {"format": 1}} for a in accessors._by_name.values())
+    assert _run(scenario) == {"shop-a": value, "shop-b": None}
+    key = trigger.state_key("shop-a")
+    assert all(a.values == {key: value} for a in accessors._by_name.values())
 
 
 # --- errors: nothing fires, nothing crashes, nothing hammers -----------------------------------------
@@ -567,11 +630,10 @@ def test_an_outage_fires_nothing_stops_each_round_at_the_first_failure_and_a_cha
 
     events, during = _run(scenario)
     assert [(e["instance_name"], e["old_status"]) for e in events] == [("shop-b", "CREATION")]
-    # A transport error stops the round: the others are not read in vain (shop-c: at most the round
-    # in progress when the outage began). With backoff (0.2, 0.4, 0.8 s ...) 2 s hold at most 5 rounds
-    # of 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances.
-    assert during["shop-a"] >= 2 * 5, during
-    assert during["shop-c"] <= 5, during
+    # A transport error stops the round: the others are not read in vain. With backoff (0.2, 0.4,
+    # 0.8 s ...) 2 s hold at most 5 rounds (and the one in progress when the outage began) of one
+    # instance's 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances. (Each
+    # round starts with the instance after the one that stopped the last: which one it is rotates.)
     assert sum(during.values()) <= 6 * 5, during
 
 
@@ -599,6 +661,34 @@ def test_one_instance_that_keeps_failing_does_not_stop_the_others(
     text = logs()
     assert text.count("Reading instance shop-a failed") == 1
     assert "ImageSearch round failed" not in text
+
+
+def test_a_refusal_of_one_instance_after_others_were_read_is_that_instances_error(
+    conn: str, emulator: Emulator, logs: Callable[[], str]
+) -> None:
+    """An IAM policy that denies one instance (403) while the others are readable: each round reads
+    the others (no round fails, no backoff), and shop-b's refusal is logged as its own error."""
+    for name in ("shop-a", "shop-b", "shop-c"):
+        _set(emulator, name, "CREATION")
+    # One read at a time in name order: each round is shop-a (ok), shop-b (403), shop-c (ok).
+    emulator.set_faults(sequence=["ok", "403", "ok"] * 8)
+
+    async def scenario() -> list[dict[str, Any]]:
+        trigger = _watch(["shop-a", "shop-b", "shop-c"], ["NORMAL"], max_concurrency=1)
+        async with Watching(emulator, trigger) as watching:
+            await watching.rounds("shop-c", 2)
+            _set(emulator, "shop-c", "NORMAL")
+            await watching.until(lambda: bool(watching.events), timeout=10)
+            await watching.until(lambda: not emulator.control.faults()["sequence"])
+            return watching.events
+
+    events = _run(scenario)
+    assert [e["instance_name"] for e in events] == ["shop-c"]
+    refused = [r for r in emulator.requests_log() if r["status"] == 403]
+    assert {r["instance"] for r in refused} == {"shop-b"}
+    text = logs()
+    assert "ImageSearch round failed" not in text
+    assert text.count("Reading instance shop-b failed") == 1
 
 
 def test_a_connection_that_does_not_exist_neither_crashes_nor_spins(
@@ -742,3 +832,90 @@ def test_airflow_3_3_shared_stream_one_poll_for_the_group(conn: str, emulator: E
     ]
     reads = Counter(r["instance"] for r in emulator.requests_log() if r["route"] == INSTANCE_ROUTE)
     assert abs(reads["shop-a"] - reads["shop-b"]) <= 1  # shop-b, watched twice, is read once a round
+
+
+# --- what an event may carry ---------------------------------------------------------------------
+
+
+def test_every_value_an_instance_may_hold_becomes_sendable() -> None:
+    """What the service answers reaches the triggerer's msgpack, the asset event's JSON column and
+    PostgreSQL: lone surrogates and NUL, NaN, 65-bit integers, bytes, tuples and odd keys all pass."""
+    from airflow.sdk.execution_time.comms import _new_encoder
+
+    from airflow_provider_imagesearch.triggers.status_polling import wire_safe
+
+    nasty = {
+        "tags": ("cut \ud83d", "pair \ud83d\ude00", "nul \x00 end", "\u202eRTL"),
+        "level": 2**70,
+        "negative": -(2**70),
+        "fits": 2**63,
+        "ratio": float("nan"),
+        "huge": float("inf"),
+        "raw": b"\xff\xfe ok",
+        "nested": {1: {"set": frozenset({"x"})}, "\udc00key": None},
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+        "flag": True,
+    }
+    safe = wire_safe(nasty)
+    assert safe["tags"] == ["cut \ufffd", "pair \U0001f600", "nul \ufffd end", "\u202eRTL"]
+    assert (safe["level"], safe["negative"], safe["fits"]) == (str(2**70), str(-(2**70)), 2**63)
+    assert (safe["ratio"], safe["huge"]) == (None, None)
+    assert safe["raw"] == "\ufffd\ufffd ok"
+    assert safe["nested"] == {"1": {"set": ["x"]}, "\ufffdkey": None}
+    assert safe["when"] == "2026-01-01T00:00:00+00:00"
+    assert safe["flag"] is True
+    text = json.dumps(safe, allow_nan=False)
+    text.encode("utf-8")  # strict: no surrogate left
+    assert "\\u0000" not in text
+    _new_encoder().encode(safe)  # what the triggerer does before sending an event to its supervisor
+    assert wire_safe("plain") == "plain"
+
+
+def test_airflow_3_3_ack_mode_stores_the_memory_only_once_the_events_are_confirmed_stored(
+    conn: str, emulator: Emulator
+) -> None:
+    """On 3.3 the triggerer runs the watchers' shared stream in ack mode: the memory that an event was
+    reported is stored after Airflow confirms the event is in its database, not after a guessed
+    delay. Driven as the 3.3 triggerer's ``run_trigger`` drives it: each event bound to its round
+    (``bind_pending_event``), its storage confirmed by ``confirm_persisted``."""
+    shared_stream = pytest.importorskip("airflow.triggers.shared_stream", reason="Airflow 3.3+")
+    _set(emulator, "shop-a", "CREATION")
+    _set(emulator, "shop-b", "CREATION")
+    store = FakeAssetStore()
+    trigger = _watch(["shop-a", "shop-b"], ["NORMAL"])
+    trigger.asset_state_store = cast(Any, store)
+    key = trigger.shared_stream_key()
+
+    async def scenario() -> tuple[str | None, str | None, list[dict[str, Any]]]:
+        manager = shared_stream.SharedStreamManager()
+        found: list[dict[str, Any]] = []
+        seqs: list[int] = []
+
+        async def consume() -> None:
+            stream = manager.subscribe(trigger_id=1, trigger=trigger, key=key)
+            try:
+                async for event in trigger.filter_shared_stream(stream):
+                    seq = manager.bind_pending_event(trigger_id=1, key=key)
+                    assert seq is not None  # ack mode: the event gates the round's advance
+                    seqs.append(seq)
+                    found.append(event.payload)
+            finally:
+                await manager.unsubscribe(1, key)
+
+        task = asyncio.create_task(consume())
+        watching = Watching(emulator)
+        await watching.until(lambda: _stored_status(store, "shop-b") == "CREATION")  # the baseline
+        _set(emulator, "shop-a", "NORMAL")
+        await watching.until(lambda: bool(found))
+        await watching.rounds("shop-a", 5)  # long after the 0.3 s the delay would have waited
+        before = _stored_status(store, "shop-a")
+        manager.confirm_persisted(seqs)  # the supervisor stored the asset event
+        await watching.until(lambda: _stored_status(store, "shop-a") == "NORMAL")
+        after = _stored_status(store, "shop-a")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return before, after, found
+
+    before, after, found = _run(scenario)
+    assert [(e["instance_name"], e["old_status"]) for e in found] == [("shop-a", "CREATION")]
+    assert (before, after) == ("CREATION", "NORMAL")

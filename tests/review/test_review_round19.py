@@ -472,3 +472,69 @@ def test_v2_an_add_processed_twice_after_a_lost_answer_is_counted_in_xcom(
     assert processed == 2, adds  # the service processed the add twice
     assert result["resent"] == processed - 1, result
     assert result["reconciled"] == 1, result
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review: a JSON-lines manifest starting with a BOM fails the whole read"
+)
+def test_a_json_lines_manifest_written_with_a_byte_order_mark_is_read(
+    run_import: Callable[..., dict[str, Any]],
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows tools write UTF-8 with a byte order mark (PowerShell's ``Out-File -Encoding utf8``, Notepad,
+    .NET's default UTF8 encoder). A CSV with a BOM is read fine (pandas' CSV reader drops it), but a
+    JSON-lines manifest with one fails the whole import with a raw ``ValueError: Expected object or value
+    at position 0``, which names neither ``manifest`` nor a row."""
+    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(tmp_path / "ledger.db"))
+    manifest = tmp_path / "catalog.jsonl"
+    rows = [{"path": obs(f"bom/{i}.jpg"), "tags": {"color": "red"}} for i in range(3)]
+    manifest.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(row) + "\r\n" for row in rows).encode())
+    result = run_import(str(manifest))
+    assert result["added"] == 3
+    assert set(library(emulator)) == {row["path"] for row in rows}
+
+
+# --- shards and max_failed -----------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review: max_failed and the prune refusal apply per shard, not per import"
+)
+def test_a_sharded_import_refuses_prune_when_the_manifests_bad_rows_exceed_max_failed(
+    run_import: Callable[..., dict[str, Any]],
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 19: "Prune is refused before any delete when the manifest's invalid rows exceed max_failed".
+    Split into shards, each shard compares only its own slice's bad rows with ``max_failed``: a manifest
+    with 8 invalid rows and ``max_failed=5``, imported as 2 shards (4 bad rows each), prunes in both shards
+    and succeeds, where the same import unsharded refuses the prune and fails. With the example DAG's 4
+    shards, 4x ``max_failed`` bad rows pass unnoticed and the library is pruned against a broken export."""
+    from airflow_provider_imagesearch.imports.manifest import path_key
+    from airflow_provider_imagesearch.imports.plan import shard_of
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(tmp_path / "ledger.db"))
+    good = [{"path": obs(f"g/{i:03d}.jpg")} for i in range(20)]
+    run_import(good)  # the library and the ledger hold 20 images
+    bad: list[dict[str, Any]] = []
+    per_shard = [0, 0]
+    for i in range(1000):  # 4 invalid rows (not an OBS URL of the region) in each shard
+        path = f"https://elsewhere.example.com/{i}.jpg"
+        shard = shard_of(path_key(path), 2)
+        if per_shard[shard] < 4:
+            per_shard[shard] += 1
+            bad.append({"path": path})
+    manifest = good[:10] + bad  # 10 images left the catalogue; 8 rows are broken
+    outcomes = []
+    for index in range(2):
+        try:
+            outcomes.append(run_import(manifest, shard=(index, 2), prune=True, max_failed=5))
+        except AirflowFailException as error:
+            outcomes.append(str(error))
+    assert len(library(emulator)) == 20, (
+        f"the shards pruned although the manifest has 8 invalid rows > max_failed=5: {outcomes}"
+    )

@@ -32,6 +32,7 @@ from typing import Any
 from airflow_provider_imagesearch import api_v2
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.imports.manifest import (
+    READ_ERROR,
     ManifestRow,
     _file_digest,
     _missing,
@@ -198,6 +199,8 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
     """
     item = _get(raw, "item_id")
     try:
+        if READ_ERROR in raw:
+            raise ValueError(raw[READ_ERROR])
         if item is None:
             raise ValueError("no item_id: the column 'item_id' is required")
         if not isinstance(item, str):

@@ -474,9 +474,6 @@ def test_v2_an_add_processed_twice_after_a_lost_answer_is_counted_in_xcom(
     assert result["reconciled"] == 1, result
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: a JSON-lines manifest starting with a BOM fails the whole read"
-)
 def test_a_json_lines_manifest_written_with_a_byte_order_mark_is_read(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

@@ -195,3 +195,22 @@ def test_a_json_lines_line_that_is_not_an_object_is_an_invalid_row_of_the_import
     with pytest.raises(AirflowFailException, match=r"row 2 \(None\): INVALID_ROW not a JSON object"):
         run_import(str(path))
     assert set(library(emulator)) == {obs("k/1.jpg"), obs("k/2.jpg")}
+
+
+def test_v2_numeric_tags_take_integers_a_double_holds_exactly_whatever_the_source() -> None:
+    """An integer beyond 2**53 (a double, the API's number, would send another value) fails its row the
+    same way from an int, an integral ``Decimal`` or CSV text; floats and smaller integers pass."""
+    from decimal import Decimal
+
+    from airflow_provider_imagesearch.imports.manifest_v2 import check_row as check_v2
+
+    def checked(value: Any) -> Any:
+        return check_v2({"item_id": "s", "image_url": "https://cdn.example.com/s.jpg", "num.p": value}, 1)
+
+    for value in (2**53 + 1, -(2**53) - 1, 10**20, Decimal("1E+20"), "100000000000000000000"):
+        assert "integer within +-2**53" in (checked(value).invalid or ""), value
+    for value, sent in ((2**53, float(2**53)), (-(2**53), -float(2**53)), ("19", 19.0), (1e20, 1e20)):
+        row = checked(value)
+        assert row.invalid is None, value
+        assert row.tags["custom_num_tags"] == {"p": sent}
+    assert checked(Decimal("12.5")).tags["custom_num_tags"] == {"p": 12.5}

@@ -194,9 +194,6 @@ def test_time_limit_is_kept_when_rows_wait_for_a_slow_max_rate(
 # --- manifests from other tools ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: one big integer in a JSON-lines manifest fails the whole read"
-)
 def test_a_json_lines_number_beyond_64_bits_fails_its_row_not_the_import(
     run_v2_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

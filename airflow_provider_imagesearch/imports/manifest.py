@@ -440,20 +440,98 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
         from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
 
         url = manifest
+        if conn_id:
+            _check_store_connection(conn_id, url.split("://", 1)[0].lower())
         try:
             path = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
-            return path.open("rb")
-        except (OSError, ValueError, ImportError) as error:
-            # A missing object, a denied bucket, no filesystem for the scheme (the [s3] extra).
-            problem = f"an object that can be read, but opening it failed: {type(error).__name__}"
-            if isinstance(error, ImportError | ValueError):
-                problem += f" ({str(error)[:200]})"
-            raise ImageSearchValidationError("manifest", problem, shown_url(url)) from None
+            return _StoreFile(path.open("rb"), url)
+        except ImageSearchValidationError:
+            raise
+        except Exception as error:
+            # A missing object, a denied bucket, a store that is down (botocore's EndpointConnectionError),
+            # no filesystem for the scheme (the [s3] extra).
+            raise _store_failure(error, "opening", url) from None
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):
         return manifest.open("rb")
     return open(manifest, "rb")
+
+
+def _store_failure(error: Exception, doing: str, url: str) -> ImageSearchValidationError:
+    """A store's failure (whatever its library raises) as a refusal naming ``manifest``."""
+    problem = f"an object that can be read, but {doing} it failed: {type(error).__name__}"
+    if not isinstance(error, OSError):  # an OSError's text may quote the whole path: its kind only
+        problem += f" ({str(error)[:200]})"
+    return ImageSearchValidationError("manifest", problem, shown_url(url))
+
+
+class _StoreFile:
+    """An object store's file, whose read errors (a connection dropped mid-read, the store gone) name
+    ``manifest`` like every other bad manifest instead of surfacing as the store library's own."""
+
+    def __init__(self, handle: Any, url: str) -> None:
+        self._handle = handle
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def _guarded(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._handle, method)(*args)
+        except Exception as error:
+            raise _store_failure(error, "reading", self._url) from None
+
+    def read(self, *args: Any) -> Any:
+        return self._guarded("read", *args)
+
+    def readinto(self, *args: Any) -> Any:
+        return self._guarded("readinto", *args)
+
+    def readline(self, *args: Any) -> Any:
+        return self._guarded("readline", *args)
+
+    def seek(self, *args: Any) -> Any:
+        return self._guarded("seek", *args)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __enter__(self) -> _StoreFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+#: The connection type an object-storage scheme needs (Airflow's filesystem for the scheme reads it).
+STORE_CONN_TYPES = {"s3": "aws", "s3a": "aws"}
+
+
+def _check_store_connection(conn_id: str, scheme: str) -> None:
+    """Refuse a ``manifest_conn_id`` that names no connection, or one of the wrong type, before opening.
+
+    Airflow's filesystem for ``s3://`` quietly falls back to the worker's default credentials and
+    endpoint when its connection is missing (or is not an ``aws`` one): a misspelt id would read from
+    another store, or fail much later with an error naming neither field.
+    """
+    from airflow.sdk import BaseHook
+
+    expected = STORE_CONN_TYPES.get(scheme)
+    form = f"the id of an existing {expected + ' ' if expected else ''}connection for {scheme}:// manifests"
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except Exception as error:
+        if type(error).__name__ != "AirflowNotFoundException":
+            raise
+        raise ImageSearchValidationError(
+            "manifest_conn_id", form + " (no connection has this id)", conn_id
+        ) from None
+    if expected and connection.conn_type != expected:
+        raise ImageSearchValidationError(
+            "manifest_conn_id", f"{form} (this one is of type {connection.conn_type!r})", conn_id
+        )
 
 
 def _is_http(manifest: Any) -> bool:

@@ -395,7 +395,6 @@ def _dead_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.xfail(strict=True, reason="review: a wrong manifest_conn_id is ignored; raw botocore error")
 @pytest.mark.parametrize("mistake", ["conn id with a typo", "store down"])
 def test_an_s3_manifest_with_a_wrong_connection_fails_naming_it(
     mistake: str,

@@ -559,7 +559,7 @@ class ImportEngine:
             try:
                 answer = self.hook.call(request, causes=causes, retry_throttled=False)
             except ImageSearchThrottledError as error:
-                tally.requests += causes.total()
+                self._count_retries(causes, tally)
                 self.limit.throttled(error.retry_after)
                 throttles += 1
                 now = time.monotonic()
@@ -569,9 +569,29 @@ class ImportEngine:
                     raise
                 self._wait_outside_limit(wait)
                 continue
-            tally.requests += causes.total()
+            except BaseException:
+                self._count_retries(causes, tally)
+                raise
+            self._count_retries(causes, tally)
             self.limit.succeeded()
             return answer
+
+    @staticmethod
+    def _count_retries(causes: Counter[str], tally: Tally) -> None:
+        """Add the hook's own retries of a call to the row's tally.
+
+        A retry after an ambiguous answer (a 5xx, a timeout after sending, a dropped connection: the
+        hook retries those for idempotent calls, which every v2 import add is, being sent with
+        ``force``) may follow an attempt the service processed: it is a resend like the engine's own,
+        counted in XCom ``resent``, and makes the row's outcome ``reconciled``.
+        """
+        from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
+
+        tally.requests += causes.total()
+        ambiguous = sum(causes[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
+        if ambiguous:
+            tally.resent += ambiguous
+            tally.ambiguous = True
 
     def _throttle_wait(self, retry_after: float | None, throttles: int) -> float:
         policy = self.hook.settings.retry

@@ -443,7 +443,6 @@ def test_an_s3_manifest_with_a_wrong_connection_fails_naming_it(
 # --- XCom honesty: v2 adds the hook sends again ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review: v2 XCom resent/reconciled miss the hook's retries of adds")
 @pytest.mark.parametrize("fault", ["503_after", "drop_after"])
 def test_v2_an_add_processed_twice_after_a_lost_answer_is_counted_in_xcom(
     fault: str,

@@ -20,7 +20,7 @@ write leaves a row saying the library may hold the path with content of unknown 
 next run overwrites it, or prunes it). Each answer replaces its intent with the outcome, in batches.
 ``add_image`` is not blindly retried: after an ambiguous failure (5xx, a timeout after sending, a dropped
 connection) the row is sent again as an overwrite (a v1 add replaces the path; a v2 add is sent with
-``force``), and recorded ``reconciled``: a check cannot tell whether a present image is this add's or an
+``force``), and recorded ``retried``: a check cannot tell whether a present image is this add's or an
 older one (the library answers no digest), so a present path is never "reconciled" by its tags. A prune
 marks its rows ``pruning`` before their deletes are sent, and forgets only the rows it marked.
 
@@ -51,7 +51,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
-from airflow_provider_imagesearch.imports.ledger import SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.ledger import RETRIED, SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
 from airflow_provider_imagesearch.imports.pacing import RequestRate
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
@@ -145,7 +145,7 @@ class Tally:
 @dataclass
 class Outcome:
     work: Work
-    outcome: str  # added, updated, reconciled, invalid, failed, pruned, forgotten, prune_failed
+    outcome: str  # added, updated, retried, invalid, failed, pruned, forgotten, prune_failed
     tally: Tally = field(default_factory=Tally)
     error_code: str | None = None
     message: str | None = None
@@ -170,8 +170,10 @@ class ImportResult:
     shard: tuple[int, int] = (0, 1)
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("added", "updated", "unchanged", "reconciled", "pruned", "failed", "invalid", "resent")
+        keys = ("added", "updated", "unchanged", RETRIED, "pruned", "failed", "invalid", "resent")
         result: dict[str, Any] = {key: int(self.counts[key]) for key in keys}
+        # The name earlier releases gave the rows now recorded ``retried`` (DAGs read it).
+        result["reconciled"] = result[RETRIED]
         result.update(
             seconds=round(self.seconds, 3),
             rows=self.rows,
@@ -583,7 +585,7 @@ class ImportEngine:
         A retry after an ambiguous answer (a 5xx, a timeout after sending, a dropped connection: the
         hook retries those for idempotent calls, which every v2 import add is, being sent with
         ``force``) may follow an attempt the service processed: it is a resend like the engine's own,
-        counted in XCom ``resent``, and makes the row's outcome ``reconciled``.
+        counted in XCom ``resent``, and makes the row's outcome ``retried``.
         """
         from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
 
@@ -654,7 +656,7 @@ class ImportEngine:
                 tally.resent += 1
             try:
                 self._call(request, tally)
-                return Outcome(work, "reconciled" if tally.ambiguous else success, tally)
+                return Outcome(work, RETRIED if tally.ambiguous else success, tally)
             except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
                 last = error
                 if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):

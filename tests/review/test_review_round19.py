@@ -257,7 +257,6 @@ def _old_release(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.xfail(strict=True, reason="review: the previous release's 'reconciled' rows are trusted forever")
 def test_a_stale_image_the_previous_release_reconciled_is_overwritten_after_the_upgrade(
     emulator: Emulator, catalog: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -168,6 +168,22 @@ class ImportResult:
     #: Why prune did not run although asked (too many bad rows), or None.
     prune_refused: str | None = None
     shard: tuple[int, int] = (0, 1)
+    #: Rows of the other shards' slices that failed the row checks (see ``PlanSummary``).
+    other_shards_invalid: int = 0
+
+    def bad_rows(self) -> int:
+        """Failed plus invalid rows, as ``max_failed`` counts them: this slice's, and for a sharded
+        import the other slices' invalid rows too (every shard checks the whole manifest)."""
+        return self.counts["failed"] + self.counts["invalid"] + self.other_shards_invalid
+
+    def describe_bad_rows(self) -> str:
+        text = f"{self.bad_rows()} rows failed or were invalid"
+        if self.other_shards_invalid:
+            text += (
+                f" ({self.counts['failed'] + self.counts['invalid']} in this shard, "
+                f"{self.other_shards_invalid} invalid in the other shards' slices)"
+            )
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("added", "updated", "unchanged", RETRIED, "pruned", "failed", "invalid", "resent")
@@ -195,7 +211,8 @@ class ImportEngine:
     :param prune: delete from the library the paths the ledger knows and the manifest no longer has.
     :param logger: where progress goes (the task's log).
     :param api: the API adapter: v1 images (default) or v2 data items.
-    :param max_failed: failed plus invalid rows beyond which prune is refused (before any delete).
+    :param max_failed: failed plus invalid rows beyond which prune is refused (before any delete); a
+        shard also counts the other shards' invalid rows.
     :param max_rate: requests per second at most (None: no pacing but the adaptive limit).
     :param deadline: ``time.monotonic()`` after which no request is sent (the rest is the next run's).
     :param lock: the run's lock: the import stops when it is lost.
@@ -240,6 +257,7 @@ class ImportEngine:
         started = time.monotonic()
         result = ImportResult(rows=plan.summary.rows, duplicates=plan.summary.duplicates)
         result.shard = (plan.shard_index, plan.shard_count)
+        result.other_shards_invalid = plan.summary.other_shards_invalid
         result.duplicate_examples = list(plan.summary.duplicate_examples or [])
         result.counts["unchanged"] = plan.summary.unchanged
         for row in plan.pathless_invalid():
@@ -397,10 +415,10 @@ class ImportEngine:
                             submit(work)
                 drain()
                 if self.prune and not stopping():
-                    bad = result.counts["failed"] + result.counts["invalid"]
+                    bad = result.bad_rows()
                     if self.max_failed is not None and bad > self.max_failed:
                         result.prune_refused = (
-                            f"prune refused before any delete: {bad} rows failed or were invalid, more "
+                            f"prune refused before any delete: {result.describe_bad_rows()}, more "
                             f"than max_failed={self.max_failed}"
                         )
                         self.log.warning("Import into %s: %s", self.instance_name, result.prune_refused)

@@ -290,14 +290,14 @@ def _run_import(
     result.seconds = time.monotonic() - started
     summary = result.to_dict()
     op.log.info("Import into %s done: %s", target, summary)
-    bad = result.counts["failed"] + result.counts["invalid"]
-    if bad > op.max_failed:
+    if result.bad_rows() > op.max_failed:
         reasons = ", ".join(f"{code} x{count}" for code, count in result.problem_reasons.most_common())
         refused = f" {result.prune_refused.capitalize()}." if result.prune_refused else ""
+        elsewhere = " (the other shards name theirs)" if result.other_shards_invalid else ""
         raise AirflowFailException(
-            f"Import into {target}: {bad} rows failed or were invalid (max_failed="
+            f"Import into {target}: {result.describe_bad_rows()} (max_failed="
             f"{op.max_failed}; every other row was processed: {summary}).{refused} By reason: {reasons}. "
-            f"First {len(result.problems)}: " + "; ".join(result.problems)
+            f"First {len(result.problems)}{elsewhere}: " + "; ".join(result.problems)
         )
     return summary
 

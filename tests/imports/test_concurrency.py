@@ -156,6 +156,38 @@ def test_four_shards_import_the_manifest_and_prune_only_their_slice(
     assert set(ledger_rows(ledger_conn["engine"])) == set(library(emulator))
 
 
+def test_max_failed_counts_the_whole_manifests_invalid_rows_in_every_shard(
+    run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
+) -> None:
+    """Each shard's own bad rows are within ``max_failed``, the manifest's are not: every shard fails,
+    naming both counts (every shard reads and checks the whole manifest)."""
+    from airflow_provider_imagesearch.imports.manifest import path_key
+    from airflow_provider_imagesearch.imports.plan import shard_of
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    if ledger_conn["name"] != "sqlite":
+        pytest.skip("the count does not depend on the ledger's database")
+    bad: list[dict[str, Any]] = []
+    per_shard = [0, 0]
+    for i in range(100):  # not an OBS URL of the region: invalid; 1 row in shard 0, 2 in shard 1
+        path = f"https://elsewhere.example.com/{i}.jpg"
+        shard = shard_of(path_key(path), 2)
+        if per_shard[shard] < shard + 1:
+            per_shard[shard] += 1
+            bad.append({"path": path})
+    manifest = _manifest(6, "mf") + bad
+    for index, own in ((0, 1), (1, 2)):
+        with pytest.raises(AirflowFailException) as failure:
+            run_import(manifest, shard=(index, 2), max_failed=2)
+        assert (
+            f"3 rows failed or were invalid ({own} in this shard, {3 - own} invalid in the other shards' "
+            "slices) (max_failed=2" in str(failure.value)
+        )
+    results = [run_import(manifest, shard=(index, 2), max_failed=3) for index in range(2)]
+    assert [r["invalid"] for r in results] == [1, 2]  # each reports its own slice's
+    assert len(library(emulator)) == 6
+
+
 def test_time_limit_stops_cleanly_and_the_next_run_does_the_rest(
     run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any]
 ) -> None:

@@ -490,9 +490,6 @@ def test_a_json_lines_manifest_written_with_a_byte_order_mark_is_read(
 # --- shards and max_failed -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: max_failed and the prune refusal apply per shard, not per import"
-)
 def test_a_sharded_import_refuses_prune_when_the_manifests_bad_rows_exceed_max_failed(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

@@ -27,6 +27,8 @@ marks its rows ``pruning`` before their deletes are sent, and forgets only the r
 Pacing: ``max_rate`` (requests per second, every request of the import: adds, retries, deletes, checks)
 is a token bucket shared by all threads, in front of the session; ``deadline`` (the operator's
 ``time_limit``) stops sending cleanly: rows in flight finish and are recorded, the rest is the next run's.
+A request waiting for its token is not sent once the import stops, nor when its turn falls at or after
+the deadline (the import then stops at once: no later request's turn is earlier).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from airflow_provider_imagesearch.errors import (
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
 from airflow_provider_imagesearch.imports.ledger import RETRIED, SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
-from airflow_provider_imagesearch.imports.pacing import RequestRate
+from airflow_provider_imagesearch.imports.pacing import RateStopped, RequestRate
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
 
@@ -235,7 +237,11 @@ class ImportEngine:
     ) -> None:
         self.hook = hook
         self.max_failed = max_failed
-        self.rate = RequestRate(max_rate) if max_rate else None
+        #: Set when the import stops (a fatal error, the time limit, a lost lock): rows not yet started
+        #: are left for the next run, and no request is sent after it.
+        self._halt = threading.Event()
+        # A request waiting for its token is not sent once the import stops or its time limit comes.
+        self.rate = RequestRate(max_rate, stop=self._halt, deadline=deadline) if max_rate else None
         self.deadline = deadline
         self.lock = lock
         #: Why sending stopped early: "time_limit", or None.
@@ -247,9 +253,6 @@ class ImportEngine:
         self.prune = prune
         self.log = logger
         self.limit = AdaptiveLimit(max_concurrency)
-        #: Set when the import stops (a fatal error, the time limit, a lost lock): rows not yet started
-        #: are left for the next run, and no request is sent after it.
-        self._halt = threading.Event()
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -466,6 +469,13 @@ class ImportEngine:
                 return None
             return self._process(work)
         except _Halted:
+            return None
+        except RateStopped:
+            # Stopped, or no token is left before the time limit (no later request's slot is earlier):
+            # the import has reached its time limit, although the clock has not yet.
+            if not self._halt.is_set() and self.stopped is None:
+                self.stopped = "time_limit"
+            self._halt.set()
             return None
         finally:
             self.limit.release()

@@ -208,6 +208,40 @@ def test_time_limit_stops_cleanly_and_the_next_run_does_the_rest(
     assert set(library(emulator)) == {row["path"] for row in manifest}
 
 
+def test_a_request_waiting_for_its_token_is_not_sent_past_the_deadline_or_after_a_stop() -> None:
+    """No token is handed out at or after ``deadline``: a waiter whose slot falls there is refused at
+    once, not slept into the deadline; a waiter behind it is refused when ``stop`` is set."""
+    from airflow_provider_imagesearch.imports.pacing import RateStopped, RequestRate
+
+    rate = RequestRate(1.0, deadline=time.monotonic() + 0.5)
+    rate.acquire()  # the first token is now
+    started = time.monotonic()
+    with pytest.raises(RateStopped):
+        rate.acquire()  # the next slot is about 1 s on, after the deadline
+    assert time.monotonic() - started < 0.4  # refused, not slept out to the slot
+
+    stop = threading.Event()
+    paced = RequestRate(0.05, stop=stop)  # one token per 20 s
+    paced.acquire()
+    outcomes: list[str] = []
+
+    def wait() -> None:
+        try:
+            paced.acquire()
+            outcomes.append("sent")
+        except RateStopped:
+            outcomes.append("stopped")
+
+    waiters = [threading.Thread(target=wait) for _ in range(2)]  # one sleeps in the lock, one queues
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.3)
+    stop.set()
+    for waiter in waiters:
+        waiter.join(timeout=5)
+    assert outcomes == ["stopped", "stopped"]
+
+
 def test_max_rate_never_lets_more_requests_start_in_a_second_than_the_rate(
     run_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -166,7 +166,6 @@ def test_pg_the_same_ledger_table_spelled_with_its_schema_takes_over_a_live_lock
 # --- time_limit with max_rate ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review: rows waiting for a max_rate token are sent after time_limit")
 def test_time_limit_is_kept_when_rows_wait_for_a_slow_max_rate(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

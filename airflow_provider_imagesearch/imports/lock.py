@@ -25,7 +25,8 @@ transaction, serialized per target (PostgreSQL: a transaction-level advisory loc
 Whether a holder is alive:
 
 * PostgreSQL: the holder keeps a session-level advisory lock on its row's token for as long as it holds
-  the row, on a connection of its own. A killed worker's connection closes and the server drops its
+  the row, on a connection of its own (the keys name the lock table by its oid, so ``ledger_table``
+  spelled with or without its schema takes the same locks). A killed worker's connection closes and the server drops its
   locks at once; the next run sees that the advisory lock can be taken, and takes over the row.
 * SQLite (and other databases): a heartbeat. The holder refreshes ``heartbeat_at`` every
   :data:`HEARTBEAT_SECONDS`; a row whose heartbeat is older than :data:`STALE_SECONDS` is dead, and so is
@@ -184,6 +185,8 @@ class ImportLock:
         self.engine = engine
         self.table = lock_table(lock_table_name(ledger_table), sa.MetaData())
         self.ledger_table = ledger_table
+        #: What the advisory-lock keys name the lock table by: on PostgreSQL its oid (see :meth:`acquire`).
+        self._table_identity = ledger_table
         self.api = api
         self.target = target
         self.run_id = run_id
@@ -215,6 +218,8 @@ class ImportLock:
         """
         with self.engine.begin() as connection:
             _create_if_missing(connection, self.table.fullname, self.table)
+            if self.postgres:
+                self._table_identity = self._table_oid(connection)
         started = time.monotonic()
         logged_at: float | None = None
         while True:
@@ -279,8 +284,17 @@ class ImportLock:
             & (t.c.shard_count == self.shard_count)
         )
 
+    def _table_oid(self, connection: sa.engine.Connection) -> str:
+        """The lock table's oid: the same however ``ledger_table`` is spelled (with or without its
+        schema, found through ``search_path``), so every run of one table takes the same advisory keys."""
+        import sqlalchemy as sa
+
+        name = connection.dialect.identifier_preparer.format_table(self.table)
+        oid = connection.execute(sa.text("SELECT to_regclass(:name)::oid"), {"name": name}).scalar_one()
+        return f"oid:{oid}"
+
     def _row_key(self, token: str) -> int:
-        return _key(self.ledger_table, self.api, self.target, token)
+        return _key(self._table_identity, self.api, self.target, token)
 
     def _try(self) -> list[Holder]:
         """One attempt: the live holders that conflict (the lock was taken when there are none)."""
@@ -343,7 +357,7 @@ class ImportLock:
 
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            key = _key(self.ledger_table, self.api, self.target)
+            key = _key(self._table_identity, self.api, self.target)
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
         elif dialect == "sqlite":
             # The database's write lock from the first statement on (pysqlite would begin a deferred

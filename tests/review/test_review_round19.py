@@ -139,7 +139,6 @@ def test_pg_a_run_whose_lock_connection_dropped_keeps_sending_beside_the_next_ru
     )
 
 
-@pytest.mark.xfail(strict=True, reason="review: PostgreSQL lock keys depend on how ledger_table is spelled")
 def test_pg_the_same_ledger_table_spelled_with_its_schema_takes_over_a_live_lock(
     postgres_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,11 @@ Whether a holder is alive:
 * PostgreSQL: the holder keeps a session-level advisory lock on its row's token for as long as it holds
   the row, on a connection of its own (the keys name the lock table by its oid, so ``ledger_table``
   spelled with or without its schema takes the same locks). A killed worker's connection closes and the server drops its
-  locks at once; the next run sees that the advisory lock can be taken, and takes over the row.
+  locks at once; the next run sees that the advisory lock can be taken, and takes over the row. The
+  holder's heartbeat uses that connection every :data:`HEARTBEAT_SECONDS`: when it has been dropped (a
+  failover, a pooler restart, ``pg_terminate_backend``: the server has freed the lock, another run may
+  hold the target), the holder stops sending. TCP keepalives and ``tcp_user_timeout`` on it
+  (:data:`SESSION_TCP_OPTIONS`) bound how long a drop without a reset goes unnoticed to about 30 s.
 * SQLite (and other databases): a heartbeat. The holder refreshes ``heartbeat_at`` every
   :data:`HEARTBEAT_SECONDS`; a row whose heartbeat is older than :data:`STALE_SECONDS` is dead, and so is
   a row of this host whose process no longer runs (a SIGKILLed worker on the same machine is taken over
@@ -66,6 +70,17 @@ STALE_SECONDS = 120.0
 #: How often a waiting run tries again (jittered), and says whom it waits for.
 RETRY_SECONDS = 1.0
 WAIT_LOG_SECONDS = 30.0
+#: libpq options of the PostgreSQL session that holds the advisory lock (unless the connection's URL
+#: sets them): TCP keepalives, and at most 30 s for the server to acknowledge what we send, so a
+#: connection dropped without a reset (a failover, a pooler or NAT forgetting it) fails the heartbeat
+#: within about that, instead of after the OS's retransmission timeout (about 15 minutes).
+SESSION_TCP_OPTIONS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 class ImportLockedError(Exception):
@@ -196,6 +211,7 @@ class ImportLock:
         self.host = socket.gethostname()[:255]
         self.pid = os.getpid()
         self._session: sa.engine.Connection | None = None  # PostgreSQL: holds the advisory lock
+        self._session_engine: sa.engine.Engine | None = None
         self._held = False
         self._lost = threading.Event()
         self._stop = threading.Event()
@@ -302,7 +318,7 @@ class ImportLock:
 
         if self.postgres and self._session is None:
             # The session advisory lock on our token, taken before our row is visible to anyone.
-            self._session = self.engine.connect()
+            self._session = self._open_session()
             self._session.execute(sa.select(sa.func.pg_advisory_lock(self._row_key(self.token))))
             self._session.commit()
         t = self.table
@@ -398,9 +414,21 @@ class ImportLock:
                         .values(heartbeat_at=datetime.now(UTC))
                     ).rowcount
             except Exception as error:  # a busy database now and then: the next beat tries again
-                if self._session is not None and self._session.closed:
+                if self._session is not None and (self._session.closed or self._session.invalidated):
+                    # The session went away (the server or the network dropped it; SQLAlchemy then
+                    # invalidates the connection): the server has released its advisory lock, so
+                    # another run may hold the target already.
+                    self.log.error(
+                        "Import into %s%s: the database session holding the lock was lost (%s); stopping",
+                        self.target,
+                        self._shard_text(),
+                        error,
+                    )
                     self._lost.set()
                     return
+                if self._session is not None:
+                    with contextlib.suppress(Exception):
+                        self._session.rollback()  # a failed transaction would fail every later beat
                 self.log.warning("Import lock heartbeat of %s failed (%s); retrying", self.target, error)
                 continue
             if updated == 0:
@@ -414,17 +442,36 @@ class ImportLock:
                 self._lost.set()
                 return
 
+    def _open_session(self) -> sa.engine.Connection:
+        """A connection of its own for the advisory lock, unpooled, with :data:`SESSION_TCP_OPTIONS`
+        (psycopg drivers) so that a dropped connection is noticed (the URL keeps the connection's other
+        settings: the Airflow SQL hooks put them there)."""
+        import sqlalchemy as sa
+
+        url = self.engine.url
+        options: dict[str, Any] = {}
+        if self.engine.dialect.driver in ("psycopg2", "psycopg"):
+            options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url.query}
+        self._session_engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=options)
+        return self._session_engine.connect()
+
     def _close_session(self) -> None:
         import sqlalchemy as sa
 
         session, self._session = self._session, None
+        session_engine, self._session_engine = self._session_engine, None
         if session is None:
+            if session_engine is not None:
+                session_engine.dispose()
             return
         try:
-            # Unlocked explicitly: closing only returns the connection to the engine's pool, alive.
+            # Unlocked explicitly, then closed (the session's engine keeps no pool).
             session.execute(sa.select(sa.func.pg_advisory_unlock(self._row_key(self.token))))
             session.commit()
             session.close()
         except Exception:
             with contextlib.suppress(Exception):
                 session.invalidate()  # the connection is closed: the server drops its locks
+        finally:
+            if session_engine is not None:
+                session_engine.dispose()

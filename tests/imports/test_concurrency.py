@@ -100,6 +100,44 @@ def test_a_dead_holder_does_not_keep_the_target_locked(
         assert run_import(_manifest(1), lock_timeout=0)["added"] == 1
 
 
+def test_pg_a_holder_whose_lock_session_was_dropped_learns_it_lost_the_lock(
+    ledger_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends the holder's lock session (a failover, ``pg_terminate_backend``): the advisory
+    lock is gone, so the holder's next heartbeat marks the lock lost (the engine then stops sending).
+    The session carries TCP keepalives and ``tcp_user_timeout``, for a drop without a reset."""
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.imports import lock as lock_module
+
+    if ledger_conn["name"] != "postgres":
+        pytest.skip("the session lock is PostgreSQL's")
+    monkeypatch.setattr(lock_module, "HEARTBEAT_SECONDS", 0.2)
+    holder = _lock("dropped-run")
+    holder.acquire(0)
+    try:
+        assert holder._session is not None
+        info = holder._session.connection.dbapi_connection.info  # type: ignore[union-attr]
+        dsn = (
+            info.get_parameters() if hasattr(info, "get_parameters") else info.dsn_parameters
+        )  # psycopg 3, 2
+        assert dsn["keepalives_idle"] == "10"
+        assert dsn["tcp_user_timeout"] == "30000"
+        time.sleep(0.6)
+        assert not holder.lost  # heartbeats go on while the session lives
+        with ledger_conn["engine"].begin() as connection:
+            pid = connection.execute(
+                sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            ).scalar_one()
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        deadline = time.monotonic() + 10
+        while not holder.lost and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert holder.lost
+    finally:
+        holder.release()
+
+
 def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
     ledger_conn: dict[str, Any],
 ) -> None:

@@ -78,7 +78,6 @@ def _images(emulator: Emulator, instance: str = INSTANCE) -> dict[str, dict[str,
 # --- the lock on PostgreSQL ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review: a dropped PostgreSQL lock session is never noticed")
 def test_pg_a_run_whose_lock_connection_dropped_keeps_sending_beside_the_next_run(
     imagesearch_conn: Callable[..., str],
     catalog: str,

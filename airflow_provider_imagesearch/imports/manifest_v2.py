@@ -131,7 +131,7 @@ def _number(value: Any, field: str) -> float:
     integral = isinstance(value, int) or (
         isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
     )
-    if integral and abs(value) > MAX_EXACT_INTEGER:
+    if integral and abs(Decimal(value)) > MAX_EXACT_INTEGER:
         raise ImageSearchValidationError(field, INTEGER_FORM, value)
     try:
         number = float(value)

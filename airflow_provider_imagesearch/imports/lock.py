@@ -12,7 +12,7 @@ table beside the ledger (``<ledger_table>_lock``, created when missing), one per
 ``shard_count``     how many shards the holder's import has, 1 when unsharded (key)
 ``token``           random, this acquisition's
 ``run_id``          the DAG run holding it (named by the runs that wait for it)
-``host``, ``pid``   where the holder runs
+``host``, ``pid``   where the holder runs: its host name, boot and PID namespace; its pid there
 ``acquired_at``     since when (UTC)
 ``heartbeat_at``    refreshed while the holder lives (UTC)
 ==================  ===========================================================================
@@ -35,7 +35,10 @@ Whether a holder is alive:
 * SQLite (and other databases): a heartbeat. The holder refreshes ``heartbeat_at`` every
   :data:`HEARTBEAT_SECONDS`; a row whose heartbeat is older than :data:`STALE_SECONDS` is dead, and so is
   a row of this host whose process no longer runs (a SIGKILLed worker on the same machine is taken over
-  at once, not after the heartbeat goes stale).
+  at once, not after the heartbeat goes stale). "This host" is the same host name, boot and PID
+  namespace (:func:`process_space`): containers that share a ledger volume and report one host name
+  (``--network host``, ``hostNetwork: true``) each have their own pids, so another container's holder
+  is judged by its heartbeat only, never by a pid that means another process here.
 
 A run that finds the target held waits (``lock_timeout`` seconds, logging which run holds it every 30 s),
 then fails naming it; ``lock_timeout=0`` fails at once. A holder whose row was taken over (its heartbeat
@@ -111,7 +114,8 @@ class Holder:
     def describe(self) -> str:
         shard = f" shard {self.shard_index}/{self.shard_count}" if self.shard_count > 1 else ""
         since = self.acquired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        return f"run {self.run_id!r}{shard} (host {self.host}, pid {self.pid}, since {since})"
+        host = self.host.split(" (", 1)[0]
+        return f"run {self.run_id!r}{shard} (host {host}, pid {self.pid}, since {since})"
 
 
 def lock_table_name(ledger_table: str) -> str:
@@ -151,6 +155,26 @@ def _key(*parts: object) -> int:
     """A stable signed 64-bit advisory-lock key (the same in every process, unlike ``hash()``)."""
     text = "\x1f".join(str(part) for part in ("airflow_provider_imagesearch.import", *parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def process_space() -> str:
+    """Where a pid names one process: ``<host name> (boot <boot id>, <PID namespace>)``.
+
+    The boot id tells machines and reboots apart (the initial PID namespace has the same inode number on
+    every Linux host), the namespace tells containers apart; where either cannot be read, it is left
+    out, and holders that differ in it are not probed by pid.
+    """
+    host = socket.gethostname()
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot_file:
+            boot = boot_file.read().strip()
+    except OSError:
+        boot = "unknown"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "pid:unknown"
+    return f"{host} (boot {boot}, {namespace})"[:255]
 
 
 def _process_gone(pid: int) -> bool:
@@ -208,7 +232,7 @@ class ImportLock:
         self.shard_index, self.shard_count = shard
         self.log = logger
         self.token = uuid.uuid4().hex
-        self.host = socket.gethostname()[:255]
+        self.host = process_space()
         self.pid = os.getpid()
         self._session: sa.engine.Connection | None = None  # PostgreSQL: holds the advisory lock
         self._session_engine: sa.engine.Engine | None = None
@@ -387,6 +411,8 @@ class ImportLock:
             key = self._row_key(holder.token)
             taken = connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one()
             return not taken  # its holder's session still has it
+        # Probed by pid only in our own boot and PID namespace (a row of an earlier release, which wrote
+        # the bare host name, is judged by its heartbeat).
         if holder.host == self.host and holder.pid != self.pid and _process_gone(holder.pid):
             return False
         return now - holder.heartbeat_at < timedelta(seconds=STALE_SECONDS)

@@ -138,6 +138,44 @@ def test_pg_a_holder_whose_lock_session_was_dropped_learns_it_lost_the_lock(
         holder.release()
 
 
+def test_sqlite_a_holder_of_another_pid_namespace_with_our_host_name_is_judged_by_its_heartbeat(
+    run_import: RunImport, ledger_conn: dict[str, Any]
+) -> None:
+    """A holder row with this host name but another boot or PID namespace (another container on the
+    same node, or a row of an earlier release, which wrote the bare host name): its pid means nothing
+    here, so a pid that does not run here does not make it dead; a stale heartbeat still does."""
+    import socket
+
+    import sqlalchemy as sa
+
+    if ledger_conn["name"] != "sqlite":
+        pytest.skip("PostgreSQL holders are judged by their session lock")
+    from airflow_provider_imagesearch.imports.lock import ImportLockedError, process_space
+
+    assert process_space().startswith(socket.gethostname() + " (boot ")
+    holder = _lock("other-container")
+    holder.acquire(0)
+    holder._stop.set()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    elsewhere = f"{socket.gethostname()} (boot {'0' * 36}, pid:[4026532999])"
+    try:
+        for host in (elsewhere, socket.gethostname()):
+            with ledger_conn["engine"].begin() as connection:
+                connection.execute(
+                    sa.text(f"UPDATE {TABLE}_lock SET host = :host, pid = :pid"),
+                    {"host": host, "pid": gone.pid},
+                )
+            with pytest.raises(ImportLockedError):
+                _lock("manual__second").acquire(0)
+        stale = datetime.now(UTC) - timedelta(minutes=10)
+        with ledger_conn["engine"].begin() as connection:
+            connection.execute(sa.text(f"UPDATE {TABLE}_lock SET heartbeat_at = :t"), {"t": stale})
+        assert run_import(_manifest(1), lock_timeout=0)["added"] == 1
+    finally:
+        holder.release()
+
+
 def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
     ledger_conn: dict[str, Any],
 ) -> None:

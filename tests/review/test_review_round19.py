@@ -330,7 +330,6 @@ def _unshare_works() -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="review: a live holder in another PID namespace is taken for dead")
 def test_sqlite_a_live_holder_in_another_container_of_the_same_host_name_is_not_taken_over(
     emulator: Emulator, catalog: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

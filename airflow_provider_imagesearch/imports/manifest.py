@@ -541,9 +541,9 @@ def _is_http(manifest: Any) -> bool:
 def _download(url: str) -> IO[bytes]:
     """The body of an http(s) URL (e.g. a presigned URL of an OBS or S3 object), in a temporary file.
 
-    Airflow registers no filesystem for http(s) (``ObjectStoragePath("https://...").open()`` raises), and
-    ``s3://`` needs the amazon provider, which cannot be installed beside Airflow 3.3's python-dateutil
-    pin. A presigned URL is signed for GET: so one GET, streamed to an unnamed file on disk, so a large
+    Airflow registers no filesystem for http(s) (``ObjectStoragePath("https://...").open()`` raises);
+    ``s3://`` manifests go through ``ObjectStoragePath`` and ``manifest_conn_id`` instead (the ``[s3]``
+    extra). A presigned URL is signed for GET: so one GET, streamed to an unnamed file on disk, so a large
     manifest never sits in memory and Parquet can seek. urllib, not requests: urllib3 logs each URL,
     query (signature) included, at DEBUG. Errors name ``manifest`` and show the URL without its query.
     """

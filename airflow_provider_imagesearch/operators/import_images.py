@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.imports.ledger import DEFAULT_LEDGER_TABLE
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2BaseOperator
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.imports.apis import ImportApi
 
 DEFAULT_LEDGER_CONN_ID = "imagesearch_archive_db"
-DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
 #: Seconds a run waits for another run of the same import to finish before it fails naming it.
 DEFAULT_LOCK_TIMEOUT = 300.0
 #: SQLite's busy timeout on the ledger (ms): several imports (or shards) write one file.

@@ -176,6 +176,50 @@ def test_sqlite_a_holder_of_another_pid_namespace_with_our_host_name_is_judged_b
         holder.release()
 
 
+def test_a_run_whose_lock_was_taken_over_stops_sending_and_fails(
+    run_import: RunImport,
+    emulator: Emulator,
+    ledger_conn: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The holder's row is gone (taken over after its heartbeat was late): its next heartbeat marks the
+    lock lost, the engine stops starting rows (ImportLockLostError) and the task fails saying so, with
+    every answer recorded; the next run sends only the rest."""
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.imports import lock as lock_module
+    from tests.support.waiting import wait_until
+
+    monkeypatch.setattr(lock_module, "HEARTBEAT_SECONDS", 0.2)
+    manifest = _manifest(100, "lost")
+    emulator.set_faults(latency_seconds=0.05)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = run_import(manifest, max_concurrency=1)
+        except Exception as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_until(lambda: len(api_requests(emulator)), lambda sent: sent >= 5, timeout=60)
+    with ledger_conn["engine"].begin() as connection:
+        connection.execute(sa.text(f"DELETE FROM {TABLE}_lock"))
+    thread.join(timeout=60)
+    error = outcome.get("error")
+    assert error is not None, outcome
+    assert "was taken over" in str(error)
+    assert "every answer was recorded" in str(error)
+    sent = len(library(emulator))
+    assert sent < 100  # stopped: not the whole plan
+    emulator.set_faults(reset=True)
+    rerun = run_import(manifest)
+    assert rerun["unchanged"] + rerun["added"] + rerun["updated"] == 100
+    assert rerun["added"] + rerun["updated"] <= 100 - sent + 1  # at most the row in flight sent again
+    assert set(library(emulator)) == {row["path"] for row in manifest}
+
+
 def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
     ledger_conn: dict[str, Any],
 ) -> None:

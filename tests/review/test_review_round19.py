@@ -1,6 +1,7 @@
 """Review of issue 19 (bulk import round 2): reproductions of what still goes wrong.
 
-Each test is marked ``xfail(strict=True)``: it fails on the code under review and passes once fixed.
+Each test was marked ``xfail(strict=True)`` (it failed on the code under review); the commit that fixed
+its defect removed the mark.
 Against the emulator over loopback HTTP, ledgers on real SQLite / PostgreSQL.
 """
 

@@ -408,9 +408,14 @@ class ImportLock:
         import sqlalchemy as sa
 
         if self.postgres:
-            key = self._row_key(holder.token)
-            taken = connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one()
-            return not taken  # its holder's session still has it
+            # Its holder's session still has its key. An earlier release keyed by the spelling of
+            # ledger_table, not by the table's oid: a holder of that release (running during an upgrade)
+            # is found under our spelling of it.
+            keys = {self._row_key(holder.token), _key(self.ledger_table, self.api, self.target, holder.token)}
+            for key in keys:
+                if not connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one():
+                    return True
+            return False
         # Probed by pid only in our own boot and PID namespace (a row of an earlier release, which wrote
         # the bare host name, is judged by its heartbeat).
         if holder.host == self.host and holder.pid != self.pid and _process_gone(holder.pid):

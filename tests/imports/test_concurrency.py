@@ -220,6 +220,46 @@ def test_a_run_whose_lock_was_taken_over_stops_sending_and_fails(
     assert set(library(emulator)) == {row["path"] for row in manifest}
 
 
+def test_pg_a_live_holder_of_the_earlier_release_is_not_taken_over_after_the_upgrade(
+    ledger_conn: dict[str, Any],
+) -> None:
+    """The earlier release keyed its session lock by the spelling of ``ledger_table``; this one keys by
+    the lock table's oid. A run of the earlier release still importing during the upgrade (its row, its
+    session lock under the spelled key) is alive to a run of this release with the same spelling."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from airflow_provider_imagesearch.imports.lock import ImportLockedError, _key
+
+    if ledger_conn["name"] != "postgres":
+        pytest.skip("the session lock is PostgreSQL's")
+    first = _lock("warm-up")  # creates the lock table
+    first.acquire(0)
+    first.release()
+    token = uuid.uuid4().hex
+    engine = ledger_conn["engine"]
+    with engine.connect() as old_session:  # the earlier release's holder
+        old_session.execute(sa.select(sa.func.pg_advisory_lock(_key(TABLE, "v1", INSTANCE, token))))
+        old_session.commit()
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    f"INSERT INTO {TABLE}_lock VALUES ('{INSTANCE}', 'v1', 0, 1, :token, 'scheduled__old', "
+                    "'worker-1', 4711, :now, :now)"
+                ),
+                {"token": token, "now": now},
+            )
+        with pytest.raises(ImportLockedError, match="scheduled__old"):
+            _lock("manual__new").acquire(0)
+        old_session.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+        old_session.commit()
+    taker = _lock("manual__after")
+    taker.acquire(0)  # the earlier release's run ended: its row is taken over
+    taker.release()
+
+
 def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
     ledger_conn: dict[str, Any],
 ) -> None:

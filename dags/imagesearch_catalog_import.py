@@ -7,7 +7,7 @@ runs a batch of searches whose hits go to a SQL table.
 | task | operator | XCom |
 |---|---|---|
 | `create_instance` | `ImageSearchCreateInstanceOperator` (`if_exists="reuse"`, deferrable wait) | the instance's details |
-| `import_catalog` | `ImageSearchImportImagesOperator`, mapped over :data:`SHARDS` shards | per shard: `added`, `updated`, `unchanged`, `reconciled`, `pruned`, `failed`, `invalid`, `seconds`, `phases`, `shard`, ... |
+| `import_catalog` | `ImageSearchImportImagesOperator`, mapped over :data:`SHARDS` shards | per shard: `added`, `updated`, `unchanged`, `retried`, `pruned`, `failed`, `invalid`, `seconds`, `phases`, `shard`, ... |
 | `search_catalog` | `ImageSearchSearchImagesOperator` (batch) | `{queries, succeeded, failed, hits, seconds, table, run_id}` |
 
 The sample data ships in `dags/data/` (written by `scripts/make_sample_catalog.py`, deterministic):

@@ -20,13 +20,15 @@ write leaves a row saying the library may hold the path with content of unknown 
 next run overwrites it, or prunes it). Each answer replaces its intent with the outcome, in batches.
 ``add_image`` is not blindly retried: after an ambiguous failure (5xx, a timeout after sending, a dropped
 connection) the row is sent again as an overwrite (a v1 add replaces the path; a v2 add is sent with
-``force``), and recorded ``reconciled``: a check cannot tell whether a present image is this add's or an
+``force``), and recorded ``retried``: a check cannot tell whether a present image is this add's or an
 older one (the library answers no digest), so a present path is never "reconciled" by its tags. A prune
 marks its rows ``pruning`` before their deletes are sent, and forgets only the rows it marked.
 
 Pacing: ``max_rate`` (requests per second, every request of the import: adds, retries, deletes, checks)
 is a token bucket shared by all threads, in front of the session; ``deadline`` (the operator's
 ``time_limit``) stops sending cleanly: rows in flight finish and are recorded, the rest is the next run's.
+A request waiting for its token is not sent once the import stops, nor when its turn falls at or after
+the deadline (the import then stops at once: no later request's turn is earlier).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
-from airflow_provider_imagesearch.imports.ledger import SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
-from airflow_provider_imagesearch.imports.pacing import RequestRate
+from airflow_provider_imagesearch.imports.ledger import RETRIED, SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
+from airflow_provider_imagesearch.imports.pacing import RateStopped, RequestRate
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
 from airflow_provider_imagesearch.progress import ProgressPacer
 
@@ -145,7 +147,7 @@ class Tally:
 @dataclass
 class Outcome:
     work: Work
-    outcome: str  # added, updated, reconciled, invalid, failed, pruned, forgotten, prune_failed
+    outcome: str  # added, updated, retried, invalid, failed, pruned, forgotten, prune_failed
     tally: Tally = field(default_factory=Tally)
     error_code: str | None = None
     message: str | None = None
@@ -168,10 +170,28 @@ class ImportResult:
     #: Why prune did not run although asked (too many bad rows), or None.
     prune_refused: str | None = None
     shard: tuple[int, int] = (0, 1)
+    #: Rows of the other shards' slices that failed the row checks (see ``PlanSummary``).
+    other_shards_invalid: int = 0
+
+    def bad_rows(self) -> int:
+        """Failed plus invalid rows, as ``max_failed`` counts them: this slice's, and for a sharded
+        import the other slices' invalid rows too (every shard checks the whole manifest)."""
+        return self.counts["failed"] + self.counts["invalid"] + self.other_shards_invalid
+
+    def describe_bad_rows(self) -> str:
+        text = f"{self.bad_rows()} rows failed or were invalid"
+        if self.other_shards_invalid:
+            text += (
+                f" ({self.counts['failed'] + self.counts['invalid']} in this shard, "
+                f"{self.other_shards_invalid} invalid in the other shards' slices)"
+            )
+        return text
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("added", "updated", "unchanged", "reconciled", "pruned", "failed", "invalid", "resent")
+        keys = ("added", "updated", "unchanged", RETRIED, "pruned", "failed", "invalid", "resent")
         result: dict[str, Any] = {key: int(self.counts[key]) for key in keys}
+        # The name earlier releases gave the rows now recorded ``retried`` (DAGs read it).
+        result["reconciled"] = result[RETRIED]
         result.update(
             seconds=round(self.seconds, 3),
             rows=self.rows,
@@ -193,7 +213,8 @@ class ImportEngine:
     :param prune: delete from the library the paths the ledger knows and the manifest no longer has.
     :param logger: where progress goes (the task's log).
     :param api: the API adapter: v1 images (default) or v2 data items.
-    :param max_failed: failed plus invalid rows beyond which prune is refused (before any delete).
+    :param max_failed: failed plus invalid rows beyond which prune is refused (before any delete); a
+        shard also counts the other shards' invalid rows.
     :param max_rate: requests per second at most (None: no pacing but the adaptive limit).
     :param deadline: ``time.monotonic()`` after which no request is sent (the rest is the next run's).
     :param lock: the run's lock: the import stops when it is lost.
@@ -216,7 +237,11 @@ class ImportEngine:
     ) -> None:
         self.hook = hook
         self.max_failed = max_failed
-        self.rate = RequestRate(max_rate) if max_rate else None
+        #: Set when the import stops (a fatal error, the time limit, a lost lock): rows not yet started
+        #: are left for the next run, and no request is sent after it.
+        self._halt = threading.Event()
+        # A request waiting for its token is not sent once the import stops or its time limit comes.
+        self.rate = RequestRate(max_rate, stop=self._halt, deadline=deadline) if max_rate else None
         self.deadline = deadline
         self.lock = lock
         #: Why sending stopped early: "time_limit", or None.
@@ -228,9 +253,6 @@ class ImportEngine:
         self.prune = prune
         self.log = logger
         self.limit = AdaptiveLimit(max_concurrency)
-        #: Set when the import stops (a fatal error, the time limit, a lost lock): rows not yet started
-        #: are left for the next run, and no request is sent after it.
-        self._halt = threading.Event()
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -238,6 +260,7 @@ class ImportEngine:
         started = time.monotonic()
         result = ImportResult(rows=plan.summary.rows, duplicates=plan.summary.duplicates)
         result.shard = (plan.shard_index, plan.shard_count)
+        result.other_shards_invalid = plan.summary.other_shards_invalid
         result.duplicate_examples = list(plan.summary.duplicate_examples or [])
         result.counts["unchanged"] = plan.summary.unchanged
         for row in plan.pathless_invalid():
@@ -395,10 +418,10 @@ class ImportEngine:
                             submit(work)
                 drain()
                 if self.prune and not stopping():
-                    bad = result.counts["failed"] + result.counts["invalid"]
+                    bad = result.bad_rows()
                     if self.max_failed is not None and bad > self.max_failed:
                         result.prune_refused = (
-                            f"prune refused before any delete: {bad} rows failed or were invalid, more "
+                            f"prune refused before any delete: {result.describe_bad_rows()}, more "
                             f"than max_failed={self.max_failed}"
                         )
                         self.log.warning("Import into %s: %s", self.instance_name, result.prune_refused)
@@ -446,6 +469,13 @@ class ImportEngine:
                 return None
             return self._process(work)
         except _Halted:
+            return None
+        except RateStopped:
+            # Stopped, or no token is left before the time limit (no later request's slot is earlier):
+            # the import has reached its time limit, although the clock has not yet.
+            if not self._halt.is_set() and self.stopped is None:
+                self.stopped = "time_limit"
+            self._halt.set()
             return None
         finally:
             self.limit.release()
@@ -559,7 +589,7 @@ class ImportEngine:
             try:
                 answer = self.hook.call(request, causes=causes, retry_throttled=False)
             except ImageSearchThrottledError as error:
-                tally.requests += causes.total()
+                self._count_retries(causes, tally)
                 self.limit.throttled(error.retry_after)
                 throttles += 1
                 now = time.monotonic()
@@ -569,9 +599,29 @@ class ImportEngine:
                     raise
                 self._wait_outside_limit(wait)
                 continue
-            tally.requests += causes.total()
+            except BaseException:
+                self._count_retries(causes, tally)
+                raise
+            self._count_retries(causes, tally)
             self.limit.succeeded()
             return answer
+
+    @staticmethod
+    def _count_retries(causes: Counter[str], tally: Tally) -> None:
+        """Add the hook's own retries of a call to the row's tally.
+
+        A retry after an ambiguous answer (a 5xx, a timeout after sending, a dropped connection: the
+        hook retries those for idempotent calls, which every v2 import add is, being sent with
+        ``force``) may follow an attempt the service processed: it is a resend like the engine's own,
+        counted in XCom ``resent``, and makes the row's outcome ``retried``.
+        """
+        from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
+
+        tally.requests += causes.total()
+        ambiguous = sum(causes[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
+        if ambiguous:
+            tally.resent += ambiguous
+            tally.ambiguous = True
 
     def _throttle_wait(self, retry_after: float | None, throttles: int) -> float:
         policy = self.hook.settings.retry
@@ -634,7 +684,7 @@ class ImportEngine:
                 tally.resent += 1
             try:
                 self._call(request, tally)
-                return Outcome(work, "reconciled" if tally.ambiguous else success, tally)
+                return Outcome(work, RETRIED if tally.ambiguous else success, tally)
             except (ImageSearchServerError, ImageSearchTransportError, ImageSearchResponseError) as error:
                 last = error
                 if isinstance(error, ImageSearchTransportError) and not getattr(error, "request_sent", True):

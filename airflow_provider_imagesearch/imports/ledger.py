@@ -11,10 +11,11 @@ safe concurrent creation). Columns:
 ``path_key``          32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
 ``path``              the entry's id in the library: the image's path (v1) or the item id (v2)
 ``fingerprint``       digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
-``outcome``           ``added``, ``updated``, ``reconciled`` (success; ``reconciled``: sent again after an
-                      ambiguous answer), ``invalid``, ``failed``, ``sending`` (the write-ahead intent: a
-                      request for the row was about to be sent; a run killed before its answer leaves it)
-                      or ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
+``outcome``           ``added``, ``updated``, ``retried`` (success; ``retried``: sent again, as an
+                      overwrite, after an ambiguous answer), ``invalid``, ``failed``, ``sending`` (the
+                      write-ahead intent: a request for the row was about to be sent; a run killed before
+                      its answer leaves it) or ``pruning`` (a delete was about to be sent: the row is
+                      forgotten once it is done). ``reconciled`` is never written: see below
 ``held_fingerprint``  what the library may hold for the key: the fingerprint of the content last sent
                       (on success, ``fingerprint``); ``?`` when it may hold content of unknown fingerprint
                       (a failed overwrite, an intent, a prune in progress); NULL when it holds nothing this import
@@ -32,7 +33,16 @@ Write-ahead: before a batch of requests is sent, its rows are written as ``sendi
 transaction per batch, not a round trip per row) with ``held_fingerprint`` unknown; each answer then
 replaces its intent with the outcome. A run killed between the two leaves intents, and an intent means
 "the library may hold this path with content of unknown fingerprint": the next run overwrites the path
-(or prunes it), never trusts it. Reads are keyed chunks, each its own short transaction, so an import
+(or prunes it), never trusts it.
+
+Rows of earlier releases: up to 0.1.0's pre-releases (8752aac), an add whose answer was ambiguous was
+followed by a check, and a path found present was recorded ``reconciled`` with the row's fingerprint,
+although the library may have kept an OLD image there (the check answers no digest). So ``reconciled``
+is read as "the library may hold this path with content of unknown fingerprint" (``held_fingerprint``
+``?``), like an intent: the next run overwrites the path once (or prunes it), and records its own
+outcome. This release never writes ``reconciled``: its rows mean what they say to every reader.
+
+Reads are keyed chunks, each its own short transaction, so an import
 loading a large ledger never holds a read transaction that would block another target's writes.
 """
 
@@ -50,7 +60,12 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
-SUCCESS_OUTCOMES = frozenset({"added", "updated", "reconciled"})
+#: ``retried``: sent again (an overwrite) after an ambiguous answer, then answered: the library holds it.
+RETRIED = "retried"
+SUCCESS_OUTCOMES = frozenset({"added", "updated", RETRIED})
+#: Written by earlier releases after a check found the path present: what the library holds is unknown
+#: (possibly an older image), so it is read as ``held_fingerprint`` unknown and never written again.
+LEGACY_RECONCILED = "reconciled"
 #: Written before a prune's delete is sent: a run killed after the delete leaves no row claiming the
 #: image, and the next run deletes it again (or, listed again, sends it).
 PRUNING = "pruning"
@@ -184,14 +199,19 @@ class Ledger:
         """``(path_key, fingerprint, outcome, path, held)`` of every row of the instance, in chunks.
 
         ``held`` is ``held_fingerprint``, or ``=`` when it equals ``fingerprint`` (every success: one
-        character instead of 32 per row to move and stage). Keyed chunks in ``path_key`` order, each read
+        character instead of 32 per row to move and stage), or ``?`` (unknown) for an earlier release's
+        ``reconciled`` row (see the module doc). Keyed chunks in ``path_key`` order, each read
         in its own short transaction: nothing is held open between two chunks (a SQLite read transaction
         held across a large load kept other imports of the same ledger from writing).
         """
         import sqlalchemy as sa
 
         t = self.table
-        held = sa.case((t.c.held_fingerprint == t.c.fingerprint, sa.literal("=")), else_=t.c.held_fingerprint)
+        held = sa.case(
+            (t.c.outcome == LEGACY_RECONCILED, sa.literal(UNKNOWN_HELD)),
+            (t.c.held_fingerprint == t.c.fingerprint, sa.literal("=")),
+            else_=t.c.held_fingerprint,
+        )
         query = (
             sa.select(t.c.path_key, t.c.fingerprint, t.c.outcome, t.c.path, held)
             .where(self._mine())

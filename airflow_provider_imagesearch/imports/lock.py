@@ -12,7 +12,7 @@ table beside the ledger (``<ledger_table>_lock``, created when missing), one per
 ``shard_count``     how many shards the holder's import has, 1 when unsharded (key)
 ``token``           random, this acquisition's
 ``run_id``          the DAG run holding it (named by the runs that wait for it)
-``host``, ``pid``   where the holder runs
+``host``, ``pid``   where the holder runs: its host name, boot and PID namespace; its pid there
 ``acquired_at``     since when (UTC)
 ``heartbeat_at``    refreshed while the holder lives (UTC)
 ==================  ===========================================================================
@@ -25,12 +25,20 @@ transaction, serialized per target (PostgreSQL: a transaction-level advisory loc
 Whether a holder is alive:
 
 * PostgreSQL: the holder keeps a session-level advisory lock on its row's token for as long as it holds
-  the row, on a connection of its own. A killed worker's connection closes and the server drops its
-  locks at once; the next run sees that the advisory lock can be taken, and takes over the row.
+  the row, on a connection of its own (the keys name the lock table by its oid, so ``ledger_table``
+  spelled with or without its schema takes the same locks). A killed worker's connection closes and the server drops its
+  locks at once; the next run sees that the advisory lock can be taken, and takes over the row. The
+  holder's heartbeat uses that connection every :data:`HEARTBEAT_SECONDS`: when it has been dropped (a
+  failover, a pooler restart, ``pg_terminate_backend``: the server has freed the lock, another run may
+  hold the target), the holder stops sending. TCP keepalives and ``tcp_user_timeout`` on it
+  (:data:`SESSION_TCP_OPTIONS`) bound how long a drop without a reset goes unnoticed to about 30 s.
 * SQLite (and other databases): a heartbeat. The holder refreshes ``heartbeat_at`` every
   :data:`HEARTBEAT_SECONDS`; a row whose heartbeat is older than :data:`STALE_SECONDS` is dead, and so is
   a row of this host whose process no longer runs (a SIGKILLed worker on the same machine is taken over
-  at once, not after the heartbeat goes stale).
+  at once, not after the heartbeat goes stale). "This host" is the same host name, boot and PID
+  namespace (:func:`process_space`): containers that share a ledger volume and report one host name
+  (``--network host``, ``hostNetwork: true``) each have their own pids, so another container's holder
+  is judged by its heartbeat only, never by a pid that means another process here.
 
 A run that finds the target held waits (``lock_timeout`` seconds, logging which run holds it every 30 s),
 then fails naming it; ``lock_timeout=0`` fails at once. A holder whose row was taken over (its heartbeat
@@ -65,6 +73,17 @@ STALE_SECONDS = 120.0
 #: How often a waiting run tries again (jittered), and says whom it waits for.
 RETRY_SECONDS = 1.0
 WAIT_LOG_SECONDS = 30.0
+#: libpq options of the PostgreSQL session that holds the advisory lock (unless the connection's URL
+#: sets them): TCP keepalives, and at most 30 s for the server to acknowledge what we send, so a
+#: connection dropped without a reset (a failover, a pooler or NAT forgetting it) fails the heartbeat
+#: within about that, instead of after the OS's retransmission timeout (about 15 minutes).
+SESSION_TCP_OPTIONS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 class ImportLockedError(Exception):
@@ -95,7 +114,8 @@ class Holder:
     def describe(self) -> str:
         shard = f" shard {self.shard_index}/{self.shard_count}" if self.shard_count > 1 else ""
         since = self.acquired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        return f"run {self.run_id!r}{shard} (host {self.host}, pid {self.pid}, since {since})"
+        host = self.host.split(" (", 1)[0]
+        return f"run {self.run_id!r}{shard} (host {host}, pid {self.pid}, since {since})"
 
 
 def lock_table_name(ledger_table: str) -> str:
@@ -135,6 +155,26 @@ def _key(*parts: object) -> int:
     """A stable signed 64-bit advisory-lock key (the same in every process, unlike ``hash()``)."""
     text = "\x1f".join(str(part) for part in ("airflow_provider_imagesearch.import", *parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def process_space() -> str:
+    """Where a pid names one process: ``<host name> (boot <boot id>, <PID namespace>)``.
+
+    The boot id tells machines and reboots apart (the initial PID namespace has the same inode number on
+    every Linux host), the namespace tells containers apart; where either cannot be read, it is left
+    out, and holders that differ in it are not probed by pid.
+    """
+    host = socket.gethostname()
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot_file:
+            boot = boot_file.read().strip()
+    except OSError:
+        boot = "unknown"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "pid:unknown"
+    return f"{host} (boot {boot}, {namespace})"[:255]
 
 
 def _process_gone(pid: int) -> bool:
@@ -184,15 +224,18 @@ class ImportLock:
         self.engine = engine
         self.table = lock_table(lock_table_name(ledger_table), sa.MetaData())
         self.ledger_table = ledger_table
+        #: What the advisory-lock keys name the lock table by: on PostgreSQL its oid (see :meth:`acquire`).
+        self._table_identity = ledger_table
         self.api = api
         self.target = target
         self.run_id = run_id
         self.shard_index, self.shard_count = shard
         self.log = logger
         self.token = uuid.uuid4().hex
-        self.host = socket.gethostname()[:255]
+        self.host = process_space()
         self.pid = os.getpid()
         self._session: sa.engine.Connection | None = None  # PostgreSQL: holds the advisory lock
+        self._session_engine: sa.engine.Engine | None = None
         self._held = False
         self._lost = threading.Event()
         self._stop = threading.Event()
@@ -215,6 +258,8 @@ class ImportLock:
         """
         with self.engine.begin() as connection:
             _create_if_missing(connection, self.table.fullname, self.table)
+            if self.postgres:
+                self._table_identity = self._table_oid(connection)
         started = time.monotonic()
         logged_at: float | None = None
         while True:
@@ -279,8 +324,17 @@ class ImportLock:
             & (t.c.shard_count == self.shard_count)
         )
 
+    def _table_oid(self, connection: sa.engine.Connection) -> str:
+        """The lock table's oid: the same however ``ledger_table`` is spelled (with or without its
+        schema, found through ``search_path``), so every run of one table takes the same advisory keys."""
+        import sqlalchemy as sa
+
+        name = connection.dialect.identifier_preparer.format_table(self.table)
+        oid = connection.execute(sa.text("SELECT to_regclass(:name)::oid"), {"name": name}).scalar_one()
+        return f"oid:{oid}"
+
     def _row_key(self, token: str) -> int:
-        return _key(self.ledger_table, self.api, self.target, token)
+        return _key(self._table_identity, self.api, self.target, token)
 
     def _try(self) -> list[Holder]:
         """One attempt: the live holders that conflict (the lock was taken when there are none)."""
@@ -288,7 +342,7 @@ class ImportLock:
 
         if self.postgres and self._session is None:
             # The session advisory lock on our token, taken before our row is visible to anyone.
-            self._session = self.engine.connect()
+            self._session = self._open_session()
             self._session.execute(sa.select(sa.func.pg_advisory_lock(self._row_key(self.token))))
             self._session.commit()
         t = self.table
@@ -343,7 +397,7 @@ class ImportLock:
 
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            key = _key(self.ledger_table, self.api, self.target)
+            key = _key(self._table_identity, self.api, self.target)
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
         elif dialect == "sqlite":
             # The database's write lock from the first statement on (pysqlite would begin a deferred
@@ -354,9 +408,16 @@ class ImportLock:
         import sqlalchemy as sa
 
         if self.postgres:
-            key = self._row_key(holder.token)
-            taken = connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one()
-            return not taken  # its holder's session still has it
+            # Its holder's session still has its key. An earlier release keyed by the spelling of
+            # ledger_table, not by the table's oid: a holder of that release (running during an upgrade)
+            # is found under our spelling of it.
+            keys = {self._row_key(holder.token), _key(self.ledger_table, self.api, self.target, holder.token)}
+            for key in keys:
+                if not connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one():
+                    return True
+            return False
+        # Probed by pid only in our own boot and PID namespace (a row of an earlier release, which wrote
+        # the bare host name, is judged by its heartbeat).
         if holder.host == self.host and holder.pid != self.pid and _process_gone(holder.pid):
             return False
         return now - holder.heartbeat_at < timedelta(seconds=STALE_SECONDS)
@@ -384,9 +445,21 @@ class ImportLock:
                         .values(heartbeat_at=datetime.now(UTC))
                     ).rowcount
             except Exception as error:  # a busy database now and then: the next beat tries again
-                if self._session is not None and self._session.closed:
+                if self._session is not None and (self._session.closed or self._session.invalidated):
+                    # The session went away (the server or the network dropped it; SQLAlchemy then
+                    # invalidates the connection): the server has released its advisory lock, so
+                    # another run may hold the target already.
+                    self.log.error(
+                        "Import into %s%s: the database session holding the lock was lost (%s); stopping",
+                        self.target,
+                        self._shard_text(),
+                        error,
+                    )
                     self._lost.set()
                     return
+                if self._session is not None:
+                    with contextlib.suppress(Exception):
+                        self._session.rollback()  # a failed transaction would fail every later beat
                 self.log.warning("Import lock heartbeat of %s failed (%s); retrying", self.target, error)
                 continue
             if updated == 0:
@@ -400,17 +473,36 @@ class ImportLock:
                 self._lost.set()
                 return
 
+    def _open_session(self) -> sa.engine.Connection:
+        """A connection of its own for the advisory lock, unpooled, with :data:`SESSION_TCP_OPTIONS`
+        (psycopg drivers) so that a dropped connection is noticed (the URL keeps the connection's other
+        settings: the Airflow SQL hooks put them there)."""
+        import sqlalchemy as sa
+
+        url = self.engine.url
+        options: dict[str, Any] = {}
+        if self.engine.dialect.driver in ("psycopg2", "psycopg"):
+            options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url.query}
+        self._session_engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=options)
+        return self._session_engine.connect()
+
     def _close_session(self) -> None:
         import sqlalchemy as sa
 
         session, self._session = self._session, None
+        session_engine, self._session_engine = self._session_engine, None
         if session is None:
+            if session_engine is not None:
+                session_engine.dispose()
             return
         try:
-            # Unlocked explicitly: closing only returns the connection to the engine's pool, alive.
+            # Unlocked explicitly, then closed (the session's engine keeps no pool).
             session.execute(sa.select(sa.func.pg_advisory_unlock(self._row_key(self.token))))
             session.commit()
             session.close()
         except Exception:
             with contextlib.suppress(Exception):
                 session.invalidate()  # the connection is closed: the server drops its locks
+        finally:
+            if session_engine is not None:
+                session_engine.dispose()

@@ -3,9 +3,10 @@
 A manifest is a list of dicts (an XCom value), a CSV / JSON-lines / Parquet file (a local path, an
 http(s) URL such as a presigned URL of an OBS or S3 object, or an ``ObjectStoragePath``), or a SQL query
 on any SQL connection. It is read in chunks
-(:data:`CHUNK_ROWS` rows): pandas ``chunksize`` for CSV and JSON lines, pyarrow ``iter_batches`` for
-Parquet, ``fetchmany`` on a server-side cursor for SQL; a manifest of a million rows never sits in
-memory whole.
+(:data:`CHUNK_ROWS` rows): pandas ``chunksize`` for CSV, Python's ``json`` line by line for JSON lines
+(a byte order mark is dropped; a line that is not a JSON object is an invalid row), pyarrow
+``iter_batches`` for Parquet, ``fetchmany`` on a server-side cursor for SQL; a manifest of a million rows
+never sits in memory whole.
 
 Columns: ``path`` (required: the image's id in the library, its OBS URL), ``tags`` (a JSON object, a
 mapping, or a Parquet/Arrow ``map<string,string>`` column, which arrives as a list of key/value pairs)
@@ -62,6 +63,9 @@ URL_TIMEOUT_SECONDS = 60.0
 _SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey")
 #: C0 and C1 control characters (Unicode category Cc): never part of an image's id.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The column of a raw row that could not be read as a row at all (a JSON-lines line that is not a JSON
+#: object): the row check makes it an invalid row with this reason. No manifest has a column so named.
+READ_ERROR = "\x00read_error"
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
@@ -210,6 +214,8 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None) -> Manife
     path = raw.get("path")
     path = None if _missing(path) else path
     try:
+        if READ_ERROR in raw:
+            raise ValueError(raw[READ_ERROR])
         if path is None:
             raise ValueError("no path: the column 'path' is required")
         if not isinstance(path, str):
@@ -434,20 +440,98 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
         from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
 
         url = manifest
+        if conn_id:
+            _check_store_connection(conn_id, url.split("://", 1)[0].lower())
         try:
             path = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
-            return path.open("rb")
-        except (OSError, ValueError, ImportError) as error:
-            # A missing object, a denied bucket, no filesystem for the scheme (the [s3] extra).
-            problem = f"an object that can be read, but opening it failed: {type(error).__name__}"
-            if isinstance(error, ImportError | ValueError):
-                problem += f" ({str(error)[:200]})"
-            raise ImageSearchValidationError("manifest", problem, shown_url(url)) from None
+            return _StoreFile(path.open("rb"), url)
+        except ImageSearchValidationError:
+            raise
+        except Exception as error:
+            # A missing object, a denied bucket, a store that is down (botocore's EndpointConnectionError),
+            # no filesystem for the scheme (the [s3] extra).
+            raise _store_failure(error, "opening", url) from None
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):
         return manifest.open("rb")
     return open(manifest, "rb")
+
+
+def _store_failure(error: Exception, doing: str, url: str) -> ImageSearchValidationError:
+    """A store's failure (whatever its library raises) as a refusal naming ``manifest``."""
+    problem = f"an object that can be read, but {doing} it failed: {type(error).__name__}"
+    if not isinstance(error, OSError):  # an OSError's text may quote the whole path: its kind only
+        problem += f" ({str(error)[:200]})"
+    return ImageSearchValidationError("manifest", problem, shown_url(url))
+
+
+class _StoreFile:
+    """An object store's file, whose read errors (a connection dropped mid-read, the store gone) name
+    ``manifest`` like every other bad manifest instead of surfacing as the store library's own."""
+
+    def __init__(self, handle: Any, url: str) -> None:
+        self._handle = handle
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def _guarded(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._handle, method)(*args)
+        except Exception as error:
+            raise _store_failure(error, "reading", self._url) from None
+
+    def read(self, *args: Any) -> Any:
+        return self._guarded("read", *args)
+
+    def readinto(self, *args: Any) -> Any:
+        return self._guarded("readinto", *args)
+
+    def readline(self, *args: Any) -> Any:
+        return self._guarded("readline", *args)
+
+    def seek(self, *args: Any) -> Any:
+        return self._guarded("seek", *args)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __enter__(self) -> _StoreFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+#: The connection type an object-storage scheme needs (Airflow's filesystem for the scheme reads it).
+STORE_CONN_TYPES = {"s3": "aws", "s3a": "aws"}
+
+
+def _check_store_connection(conn_id: str, scheme: str) -> None:
+    """Refuse a ``manifest_conn_id`` that names no connection, or one of the wrong type, before opening.
+
+    Airflow's filesystem for ``s3://`` quietly falls back to the worker's default credentials and
+    endpoint when its connection is missing (or is not an ``aws`` one): a misspelt id would read from
+    another store, or fail much later with an error naming neither field.
+    """
+    from airflow.sdk import BaseHook
+
+    expected = STORE_CONN_TYPES.get(scheme)
+    form = f"the id of an existing {expected + ' ' if expected else ''}connection for {scheme}:// manifests"
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except Exception as error:
+        if type(error).__name__ != "AirflowNotFoundException":
+            raise
+        raise ImageSearchValidationError(
+            "manifest_conn_id", form + " (no connection has this id)", conn_id
+        ) from None
+    if expected and connection.conn_type != expected:
+        raise ImageSearchValidationError(
+            "manifest_conn_id", f"{form} (this one is of type {connection.conn_type!r})", conn_id
+        )
 
 
 def _is_http(manifest: Any) -> bool:
@@ -457,9 +541,9 @@ def _is_http(manifest: Any) -> bool:
 def _download(url: str) -> IO[bytes]:
     """The body of an http(s) URL (e.g. a presigned URL of an OBS or S3 object), in a temporary file.
 
-    Airflow registers no filesystem for http(s) (``ObjectStoragePath("https://...").open()`` raises), and
-    ``s3://`` needs the amazon provider, which cannot be installed beside Airflow 3.3's python-dateutil
-    pin. A presigned URL is signed for GET: so one GET, streamed to an unnamed file on disk, so a large
+    Airflow registers no filesystem for http(s) (``ObjectStoragePath("https://...").open()`` raises);
+    ``s3://`` manifests go through ``ObjectStoragePath`` and ``manifest_conn_id`` instead (the ``[s3]``
+    extra). A presigned URL is signed for GET: so one GET, streamed to an unnamed file on disk, so a large
     manifest never sits in memory and Parquet can seek. urllib, not requests: urllib3 logs each URL,
     query (signature) included, at DEBUG. Errors name ``manifest`` and show the URL without its query.
     """
@@ -536,8 +620,6 @@ def _mask_query_secrets(url: str) -> None:
 def _file_chunks(
     manifest: Any, chunk_rows: int, position: ReadPosition, conn_id: str | None = None
 ) -> Iterator[list[dict[str, Any]]]:
-    import pandas as pd
-
     kind = manifest_format(manifest)
     name = str(manifest).lower().split("?", 1)[0]
     compression = next((s[1:] for s in _COMPRESSION if name.endswith(s)), None)
@@ -555,30 +637,76 @@ def _file_chunks(
         if _empty(handle):
             return
         position.total = _size(handle)
-        if kind == "csv":
-            reader = pd.read_csv(
-                handle,
-                chunksize=chunk_rows,
-                dtype=str,
-                keep_default_na=False,
-                sep="\t" if ".tsv" in name else ",",
-                compression=compression,
-                encoding="utf-8",
-            )
-        else:
-            reader = pd.read_json(
-                handle,
-                lines=True,
-                chunksize=chunk_rows,
-                dtype=False,
-                compression=compression,
-                encoding="utf-8",
-            )
+        if kind == "jsonl":
+            yield from _json_lines_chunks(handle, compression, chunk_rows, position)
+            return
+        import pandas as pd
+
+        reader = pd.read_csv(
+            handle,
+            chunksize=chunk_rows,
+            dtype=str,
+            keep_default_na=False,
+            sep="\t" if ".tsv" in name else ",",
+            compression=compression,
+            encoding="utf-8",
+        )
         with reader:
             for frame in reader:
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     position.done = handle.tell()  # bytes consumed (pandas reads ahead: roughly)
                 yield frame.to_dict("records")
+
+
+def _json_lines_chunks(
+    handle: IO[bytes], compression: str | None, chunk_rows: int, position: ReadPosition
+) -> Iterator[list[dict[str, Any]]]:
+    """A JSON-lines file's records, ``chunk_rows`` at a time, read with Python's ``json``.
+
+    Not pandas' reader: its parser stops the whole file at one integer beyond 64 bits ("Value is too
+    big!") and at a byte order mark (Windows tools write UTF-8 with one), naming neither row nor field.
+    Here the BOM is dropped, integers keep their value (the row check judges them), bytes that are not
+    UTF-8 become lone surrogates (the row check refuses them), and a line that is not a JSON object is an
+    invalid row of its own (:data:`READ_ERROR`): one bad line never stops the import. Blank lines are
+    skipped; rows are numbered by the records before them. Decompression is fsspec's (which Airflow's
+    ``ObjectStoragePath`` already uses).
+    """
+    import io
+
+    source: IO[bytes] = handle
+    if compression is not None:
+        from fsspec.compression import compr
+
+        if compression not in compr:
+            raise ImageSearchValidationError(
+                "manifest",
+                f"a compression this worker can read ({', '.join(sorted(k for k in compr if k))}); "
+                f"{compression} needs its package installed",
+                compression,
+            )
+        source = compr[compression](handle, mode="rb")
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape", newline=None)
+    chunk: list[dict[str, Any]] = []
+    for line in text:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            record = {READ_ERROR: f"not a JSON object ({type(error).__name__}: {str(error)[:200]})"}
+        except RecursionError:
+            record = {READ_ERROR: "not a JSON object (nested too deeply)"}
+        if not isinstance(record, dict):
+            record = {READ_ERROR: f"a JSON {type(record).__name__}, not an object of column -> value"}
+        chunk.append(record)
+        if len(chunk) >= chunk_rows:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                position.done = handle.tell()  # bytes consumed (read ahead: roughly)
+            yield chunk
+            chunk = []
+    if chunk:
+        position.done = position.total or position.done
+        yield chunk
 
 
 def _size(handle: Any) -> int | None:

@@ -32,6 +32,7 @@ from typing import Any
 from airflow_provider_imagesearch import api_v2
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.imports.manifest import (
+    READ_ERROR,
     ManifestRow,
     _file_digest,
     _missing,
@@ -100,23 +101,44 @@ def _custom_tags(raw: Mapping[str, Any]) -> dict[str, str] | None:
     return api_v2.custom_tags(tags) if tags else None
 
 
+#: The largest integer magnitude a numeric tag takes: a double (the API's type for ``custom_num_tags``)
+#: holds every integer up to 2**53 exactly and only some beyond, so a larger one (a 20-digit id, a
+#: barcode exported as a number) would be sent as a different number than the catalogue's.
+MAX_EXACT_INTEGER = 2**53
+FINITE_FORM = "a finite number within a double's range"
+INTEGER_FORM = (
+    "an integer within +-2**53 (9,007,199,254,740,992: a double, the API's number, holds every integer up "
+    "to it exactly and only some beyond)"
+)
+
+
 def _number(value: Any, field: str) -> float:
-    """A finite float from text, an int, a float or a ``Decimal`` (numpy scalars arrive as Python ones)."""
+    """A finite float from text, an int, a float or a ``Decimal`` (numpy scalars arrive as Python ones).
+
+    An integer (an ``int``, an integral ``Decimal``, integer text) beyond :data:`MAX_EXACT_INTEGER` is
+    refused, not rounded: whatever its source (JSON lines, Parquet ``int64``, SQL ``NUMERIC``, CSV), the
+    same value fails its row the same way.
+    """
     value = _plain(value)
     if isinstance(value, str):
         text = value.strip()
         try:
-            value = float(text)
+            value = int(text) if text.lstrip("+-").isdigit() else float(text)
         except ValueError:
             raise ImageSearchValidationError(field, "a finite number", value) from None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ImageSearchValidationError(field, "a finite number", value)
+    integral = isinstance(value, int) or (
+        isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
+    )
+    if integral and abs(Decimal(value)) > MAX_EXACT_INTEGER:
+        raise ImageSearchValidationError(field, INTEGER_FORM, value)
     try:
         number = float(value)
-    except (OverflowError, ValueError):  # an int beyond a double's range
-        raise ImageSearchValidationError(field, "a finite number within a double's range", value) from None
+    except (OverflowError, ValueError):  # beyond a double's range
+        raise ImageSearchValidationError(field, FINITE_FORM, value) from None
     if not math.isfinite(number):
-        raise ImageSearchValidationError(field, "a finite number within a double's range", value)
+        raise ImageSearchValidationError(field, FINITE_FORM, value)
     return number
 
 
@@ -198,6 +220,8 @@ def check_row(raw: Mapping[str, Any], row: int, *, region: str | None = None) ->
     """
     item = _get(raw, "item_id")
     try:
+        if READ_ERROR in raw:
+            raise ValueError(raw[READ_ERROR])
         if item is None:
             raise ValueError("no item_id: the column 'item_id' is required")
         if not isinstance(item, str):

@@ -9,6 +9,8 @@ million rows against a full ledger costs a few tens of MB.
 A sharded import (``shard=(index, count)``) stages only its slice: the rows and ledger rows whose key
 hashes to ``index`` (:func:`shard_of`, a stable hash of the key, the same in every process). Rows
 without a usable key are reported by shard 0 only, so the shards' counts add up to the manifest's.
+Every shard still reads and checks the whole manifest, and counts the other slices' invalid rows
+(:attr:`PlanSummary.other_shards_invalid`): ``max_failed`` applies to the import, not to each slice.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class PlanSummary:
     to_prune: int = 0
     #: Usable keys in the whole manifest (every shard's), for the empty-manifest prune refusal.
     manifest_paths: int = 0
+    #: Rows of the other shards' slices that failed the row checks (every shard reads and checks the
+    #: whole manifest): ``max_failed`` and the prune refusal count them, so they apply to the import.
+    other_shards_invalid: int = 0
     #: Seconds spent: reading and checking the manifest, loading the ledger, diffing.
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -138,6 +143,7 @@ class Plan:
         pacer: ProgressPacer | None = None
         number = 0
         keys = 0
+        elsewhere = 0
         for chunk in chunks:
             records = []
             for raw in chunk:
@@ -146,6 +152,7 @@ class Plan:
                 key = path_key(row.path) if row.path else None
                 keys += key is not None
                 if not self._mine(key):
+                    elsewhere += row.invalid is not None
                     continue
                 records.append(
                     (
@@ -174,6 +181,7 @@ class Plan:
                 )
         self.summary.rows = self._scalar("SELECT COUNT(*) FROM rows")
         self.summary.manifest_paths = keys
+        self.summary.other_shards_invalid = elsewhere
         self.summary.invalid = self._scalar("SELECT COUNT(*) FROM rows WHERE invalid IS NOT NULL")
         self.summary.phases["read"] = time.monotonic() - started
         self.log.info(

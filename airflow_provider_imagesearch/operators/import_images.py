@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.imports.ledger import DEFAULT_LEDGER_TABLE
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2BaseOperator
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_imagesearch.imports.apis import ImportApi
 
 DEFAULT_LEDGER_CONN_ID = "imagesearch_archive_db"
-DEFAULT_LEDGER_TABLE = "imagesearch_import_ledger"
 #: Seconds a run waits for another run of the same import to finish before it fails naming it.
 DEFAULT_LOCK_TIMEOUT = 300.0
 #: SQLite's busy timeout on the ledger (ms): several imports (or shards) write one file.
@@ -50,13 +50,15 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
 
     Every row's outcome goes to a ledger table (one row per instance and path), so a rerun sends only
     new and changed rows (an unchanged manifest sends no request at all) and a killed run resumes.
-    ``add_image`` is never blindly retried: after an ambiguous failure the library is asked, and the row
-    is reconciled or sent again. Bad rows never block good ones: rows that fail the checks or that the
+    After an ambiguous failure (a 5xx, a timeout or a dropped connection after sending) the row is sent
+    again as an overwrite (an add replaces the path whole), a bounded number of times, and recorded
+    ``retried``: a check of the library could not tell its image from an older one at the path. Bad rows never block good ones: rows that fail the checks or that the
     API refuses (``IS.0002``/``IS.0003``) are recorded as ``invalid`` with their reason and row number and
     are not sent again until they change. The task processes every row, then fails when more than
     ``max_failed`` rows failed or were invalid, naming the first ten. Returns the counts: ``added``,
-    ``updated``, ``unchanged``, ``reconciled``, ``pruned``, ``failed``, ``invalid``, ``seconds`` (and
-    ``rows``, ``duplicates``).
+    ``updated``, ``unchanged``, ``retried`` (and its former name ``reconciled``), ``resent``, ``pruned``,
+    ``failed``, ``invalid``, ``remaining``, ``seconds`` (and ``rows``, ``duplicates``, ``shard``,
+    ``phases``).
 
     :param instance_name: the instance to import into. (templated)
     :param manifest: a list of dicts (e.g. an XCom value), or a CSV / JSON-lines / Parquet file: a local
@@ -64,7 +66,8 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
         ``tags`` (a JSON object) or ``tag.<key>`` columns, ``file`` (optional local file sent base64).
         (templated)
     :param manifest_sql: a query returning the manifest's columns, instead of ``manifest``. (templated)
-    :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on. (templated)
+    :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on; or, for an ``s3://`` manifest,
+        the ``aws`` connection of its store (e.g. OBS's S3 endpoint). (templated)
     :param ledger_conn_id: the SQL connection of the ledger (SQLite, PostgreSQL, any ``DbApiHook``).
         (templated)
     :param ledger_table: the ledger's ``[schema.]table``; created when missing. (templated)
@@ -290,14 +293,14 @@ def _run_import(
     result.seconds = time.monotonic() - started
     summary = result.to_dict()
     op.log.info("Import into %s done: %s", target, summary)
-    bad = result.counts["failed"] + result.counts["invalid"]
-    if bad > op.max_failed:
+    if result.bad_rows() > op.max_failed:
         reasons = ", ".join(f"{code} x{count}" for code, count in result.problem_reasons.most_common())
         refused = f" {result.prune_refused.capitalize()}." if result.prune_refused else ""
+        elsewhere = " (the other shards name theirs)" if result.other_shards_invalid else ""
         raise AirflowFailException(
-            f"Import into {target}: {bad} rows failed or were invalid (max_failed="
+            f"Import into {target}: {result.describe_bad_rows()} (max_failed="
             f"{op.max_failed}; every other row was processed: {summary}).{refused} By reason: {reasons}. "
-            f"First {len(result.problems)}: " + "; ".join(result.problems)
+            f"First {len(result.problems)}{elsewhere}: " + "; ".join(result.problems)
         )
     return summary
 
@@ -309,8 +312,8 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
     kept apart from v1's by the ledger's ``api`` column): the same idempotency, resume, throttling,
     progress, ``max_failed`` verdict and XCom counts. ``item_id`` keys the rows. Rows are checked against
     the SDK's limits before any request and recorded ``invalid`` naming the field. A new row is sent as
-    ``data/add`` (not blindly retried; after an ambiguous failure ``data/check`` decides: present with
-    the row's fields, it is ``reconciled``; absent, it is sent again). A changed row is sent as
+    ``data/add`` with ``force`` (after an ambiguous failure it is sent again, an overwrite, and recorded
+    ``retried``; the hook's own retries of it count in ``resent`` too). A changed row is sent as
     ``data/update`` when only its description or tag values changed, else as an add with ``force``.
     ``prune`` deletes with ``data/delete``.
 
@@ -322,7 +325,8 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
         characters), ``custom_num_tags`` (JSON object) or ``num.<key>`` columns (numbers), ``keywords`` (a
         list or comma-separated text). (templated)
     :param manifest_sql: a query returning the manifest's columns, instead of ``manifest``. (templated)
-    :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on. (templated)
+    :param manifest_conn_id: the SQL connection ``manifest_sql`` runs on; or, for an ``s3://`` manifest,
+        the ``aws`` connection of its store (e.g. OBS's S3 endpoint). (templated)
     :param ledger_conn_id: the SQL connection of the ledger (SQLite, PostgreSQL, any ``DbApiHook``).
         (templated)
     :param ledger_table: the ledger's ``[schema.]table``; created when missing; may be v1's. (templated)

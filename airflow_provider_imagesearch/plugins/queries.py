@@ -9,7 +9,8 @@ archive and the ledger through their documented columns only, so columns added l
 * ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path_key``, ``path``, ``outcome``,
   ``held_fingerprint``, ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
 
-Outcomes: ``added``, ``updated`` and ``reconciled`` are successes, and a success holds what it sent (the
+Outcomes: ``added``, ``updated``, ``retried`` (and ``reconciled``, which only earlier releases wrote:
+the path is there, its content unknown) are successes, and a success holds what it sent (the
 ledger writes ``held_fingerprint = fingerprint`` for them); ``invalid`` and ``failed`` are the problem rows
 the page lists; every other value (``pruning``, or one a later ledger adds) is counted under its own
 name, and what such rows hold is read from ``held_fingerprint``, never assumed.
@@ -36,7 +37,7 @@ from airflow_provider_imagesearch.imports.ledger import READ_INDEX as LEDGER_REA
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-SUCCESS_OUTCOMES = ("added", "updated", "reconciled")
+SUCCESS_OUTCOMES = ("added", "updated", "retried", "reconciled")
 PROBLEM_OUTCOMES = ("invalid", "failed")
 #: ``held_fingerprint`` of a row whose library may hold content of unknown fingerprint.
 UNKNOWN_HELD = "?"

@@ -395,6 +395,32 @@ def test_a_missing_s3_object_fails_naming_manifest(
     assert add_requests(emulator) == []
 
 
+def test_an_s3_manifests_connection_of_another_type_is_refused_naming_manifest_conn_id(
+    moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A connection that exists but is not an ``aws`` one (Airflow's s3 filesystem would ignore it and
+    use the worker's default credentials) is refused before anything is opened, naming the field."""
+    set_connection(monkeypatch, "obs_not_aws", conn_type="sqlite", host=str(tmp_path / "x.db"))
+    with pytest.raises(ImageSearchValidationError, match=r"manifest_conn_id.*of type 'sqlite'"):
+        list(read_chunks(f"s3://{BUCKET}/manifest.csv", manifest_conn_id="obs_not_aws"))
+
+
+def test_a_store_file_whose_read_fails_names_manifest(tmp_path: Path) -> None:
+    """A read error of the store's file object (a connection dropped mid-read) names ``manifest``."""
+    from airflow_provider_imagesearch.imports.manifest import _StoreFile
+
+    path = tmp_path / "m.csv"
+    path.write_text("path\n", "utf-8")
+    handle = path.open("rb")
+    store = _StoreFile(handle, "s3://bucket/m.csv?X-Amz-Signature=secretsecret")
+    assert store.read(4) == b"path"
+    handle.close()
+    with pytest.raises(ImageSearchValidationError, match="manifest") as failure:
+        store.read()
+    assert "reading it failed: ValueError" in str(failure.value)
+    assert "secretsecret" not in str(failure.value)
+
+
 def test_manifest_conn_id_is_refused_beside_a_presigned_url(moto_s3: MotoS3) -> None:
     with pytest.raises(ImageSearchValidationError, match="manifest_conn_id"):
         list(read_chunks(moto_s3.urls["manifest.csv"], manifest_conn_id=AWS_CONN))

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = REPO / "tests" / "reliability" / "_import_child.py"
 PNG_A = b"\x89PNG\r\n\x1a\n" + b"A" * 64
 PNG_B = b"\x89PNG\r\n\x1a\n" + b"B" * 64
-SUCCESS = ("added", "updated", "reconciled")
+SUCCESS = ("added", "updated", "retried")
 
 
 def _images(emulator: Emulator, instance: str = INSTANCE) -> dict[str, dict[str, Any]]:

@@ -149,3 +149,68 @@ def test_row_checks() -> None:
     assert "nested" not in (
         check_row({"path": obs("x"), "tags": {"a": {"b": "c"}}}, 1, region=region).invalid or "nested"
     )
+
+
+def test_json_lines_lines_that_are_not_rows_fail_their_row_only(tmp_path: Path) -> None:
+    """Python's ``json`` reads a JSON-lines file line by line: a byte order mark is dropped, an integer
+    keeps its value, a line that is not a JSON object and bytes that are not UTF-8 make invalid rows
+    (numbered like the others), blank lines are skipped, compression is read."""
+    import gzip
+
+    region = "cn-north-4"
+    body = (
+        b"\xef\xbb\xbf"
+        + json.dumps({"path": obs("j/1.jpg"), "n": 10**20}).encode()
+        + b"\r\n\r\n[1, 2]\n{not json\n"
+        + b'{"path": "'
+        + obs("j/\xff.jpg").encode("latin-1")
+        + b'"}\n'
+        + json.dumps({"path": obs("j/2.jpg")}).encode()
+        + b"\n"
+    )
+    for name, data in (("m.jsonl", body), ("m.jsonl.gz", gzip.compress(body))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        rows = [row for chunk in read_chunks(str(path), chunk_rows=2) for row in chunk]
+        assert len(rows) == 5, name
+        assert rows[0] == {"path": obs("j/1.jpg"), "n": 10**20}
+        checked = [check_row(raw, number, region=region) for number, raw in enumerate(rows, 1)]
+        assert [row.invalid is None for row in checked] == [True, False, False, False, True], name
+        assert "JSON list, not an object" in (checked[1].invalid or "")
+        assert "not a JSON object" in (checked[2].invalid or "")
+        assert "lone surrogate" in (checked[3].invalid or "")
+
+
+def test_a_json_lines_line_that_is_not_an_object_is_an_invalid_row_of_the_import(
+    run_import: RunImport, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    set_connection(monkeypatch, "imagesearch_archive_db", conn_type="sqlite", host=str(tmp_path / "l.db"))
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(
+        json.dumps({"path": obs("k/1.jpg")}) + "\n{broken\n" + json.dumps({"path": obs("k/2.jpg")}) + "\n",
+        "utf-8",
+    )
+    with pytest.raises(AirflowFailException, match=r"row 2 \(None\): INVALID_ROW not a JSON object"):
+        run_import(str(path))
+    assert set(library(emulator)) == {obs("k/1.jpg"), obs("k/2.jpg")}
+
+
+def test_v2_numeric_tags_take_integers_a_double_holds_exactly_whatever_the_source() -> None:
+    """An integer beyond 2**53 (a double, the API's number, would send another value) fails its row the
+    same way from an int, an integral ``Decimal`` or CSV text; floats and smaller integers pass."""
+    from decimal import Decimal
+
+    from airflow_provider_imagesearch.imports.manifest_v2 import check_row as check_v2
+
+    def checked(value: Any) -> Any:
+        return check_v2({"item_id": "s", "image_url": "https://cdn.example.com/s.jpg", "num.p": value}, 1)
+
+    for value in (2**53 + 1, -(2**53) - 1, 10**20, Decimal("1E+20"), "100000000000000000000"):
+        assert "integer within +-2**53" in (checked(value).invalid or ""), value
+    for value, sent in ((2**53, float(2**53)), (-(2**53), -float(2**53)), ("19", 19.0), (1e20, 1e20)):
+        row = checked(value)
+        assert row.invalid is None, value
+        assert row.tags["custom_num_tags"] == {"p": sent}
+    assert checked(Decimal("12.5")).tags["custom_num_tags"] == {"p": 12.5}

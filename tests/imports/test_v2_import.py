@@ -116,14 +116,15 @@ def test_an_ambiguous_add_is_sent_again_with_force(
     run_v2_import: RunImport, emulator: Emulator, ledger_conn: dict[str, Any], fault: str
 ) -> None:
     """Every import add carries ``force``: sending it again after an ambiguous answer is an overwrite
-    (the hook's own retry, as for any idempotent call), never a check that trusts the fields alone."""
+    (the hook's own retry, as for any idempotent call), never a check that trusts the fields alone. The
+    hook's resend is counted like the engine's (v1's): ``resent`` 1, the row ``retried``."""
     emulator.set_faults(sequence=[fault])
     result = run_v2_import(_manifest(1), max_concurrency=1)
-    assert (result["added"], result["failed"]) == (1, 0)
+    assert (result["retried"], result["added"], result["failed"], result["resent"]) == (1, 0, 0, 1)
     assert v2_routes(emulator) == ["add", "add"]
     assert list(v2_items(emulator)) == ["sku-000"]
     row = ledger_rows_v2(ledger_conn["engine"])["sku-000"]
-    assert (row["outcome"], row["attempts"]) == ("added", 2)
+    assert (row["outcome"], row["attempts"]) == ("retried", 2)
 
 
 def test_an_item_already_there_is_overwritten_not_failed(

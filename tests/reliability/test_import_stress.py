@@ -114,7 +114,7 @@ def test_four_runs_at_once_one_killed_then_a_rerun(
     assert held == {path: {"color": "red"} for path in paths}
     rows = ledger_rows(ledger, INSTANCE)
     assert set(held) <= set(rows)
-    assert {row["outcome"] for row in rows.values()} <= {"added", "updated", "reconciled"}
+    assert {row["outcome"] for row in rows.values()} <= {"added", "updated", "retried"}
     log = [r for r in emulator.requests_log() if r["route"] == R_ADD]
     processed = sum(1 for r in log if r["status"] == 200 or r["fault"] == "drop_after")
     dropped_after = sum(1 for r in log if r["fault"] == "drop_after")

@@ -145,7 +145,7 @@ def test_a_prune_killed_after_its_delete_leaves_no_ledger_row_claiming_the_delet
             row[0]
             for row in connection.execute(
                 sa.text(
-                    "SELECT path FROM imagesearch_import_ledger WHERE outcome IN ('added','updated','reconciled')"
+                    "SELECT path FROM imagesearch_import_ledger WHERE outcome IN ('added','updated','retried')"
                 )
             )
         }

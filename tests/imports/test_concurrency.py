@@ -54,15 +54,28 @@ def test_a_waiting_run_goes_on_once_the_holder_is_done(
 ) -> None:
     holder = _lock("manual__first")
     holder.acquire(0)
-    timer = threading.Timer(1.5, holder.release)
-    timer.start()
+    said = []  # the output read so far (the task's log goes to stdout)
+    waited_for = "waits for run 'manual__first'"
+
+    def release_once_it_waits() -> None:
+        # Released only once the run says it waits (reading its manifest first may take seconds on a
+        # loaded machine), then half a second later: the wait is the run's, whatever the load.
+        deadline = time.monotonic() + 60
+        while waited_for not in "".join(said) and time.monotonic() < deadline:
+            said.append(capfd.readouterr().out)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        holder.release()
+
+    releaser = threading.Thread(target=release_once_it_waits)
+    releaser.start()
     try:
         result = run_import(_manifest(2), lock_timeout=60)
     finally:
-        timer.join()
+        releaser.join()
+    assert waited_for in "".join(said)
     assert result["added"] == 2
-    assert result["phases"]["lock_wait"] >= 1.0
-    assert "waits for run 'manual__first'" in capfd.readouterr().out
+    assert result["phases"]["lock_wait"] >= 0.5
 
 
 def test_a_dead_holder_does_not_keep_the_target_locked(

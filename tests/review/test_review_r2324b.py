@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.triggers import events as events_module
 from tests.triggers.test_event_trigger import CONN, Watching, _set, _watch
-from tests.triggers.test_event_trigger import logs as logs  # noqa: F401  (the fixture)
+from tests.triggers.test_event_trigger import logs as logs  # the fixture
 
 
 @pytest.fixture(autouse=True)

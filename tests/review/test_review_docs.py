@@ -66,7 +66,6 @@ def _shown_literalincludes(page: Path, section_start: str, section_end: str) -> 
     return shown
 
 
-@pytest.mark.xfail(strict=True, reason="review: testing-kit snippets on docs/emulator.rst lack their imports")
 def test_testing_kit_page_examples_run_as_shown(tmp_path: Path) -> None:
     """docs/emulator.rst, "Testing your own DAGs with the kit": a reader copies the conftest, the DAG file
     and the four test snippets the page shows into a fresh project and runs pytest. The snippets use

@@ -245,7 +245,6 @@ def test_sample_seed_is_what_the_first_v1_dag_needs() -> None:
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a v2 operator calls a missing v2 service an 'instance'")
 def test_missing_v2_service_is_called_a_service(imagesearch_conn, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     """What a newcomer meets first with the README's v2 DAG (see above): the task fails with "ImageSearch
     instance 'catalog' does not exist in project ...". A v2 user has a *service* (the docs insist: "a

@@ -295,9 +295,6 @@ def _paragraph(page: Path, start: str) -> str:
     return " ".join(body.split())
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: Deployment's package step leaves out the DAG processor and the API server"
-)
 def test_celery_recipe_installs_the_provider_where_airflow_imports_it() -> None:
     """docs/deployment.rst, CeleryExecutor step 1: "**Packages**, on every scheduler, worker and triggerer
     image: the provider ...". Step 2 of the same recipe runs ``airflow dag-processor`` and ``airflow
@@ -311,10 +308,6 @@ def test_celery_recipe_installs_the_provider_where_airflow_imports_it() -> None:
     assert "API server" in step or "api-server" in step, step
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: Deployment's KubernetesExecutor section puts the package in the worker image only",
-)
 def test_kubernetes_recipe_installs_the_provider_in_the_triggerer() -> None:
     """docs/deployment.rst, KubernetesExecutor: "The provider needs nothing more than the package (with
     ``[postgres]``) in the worker image and the connections ... readable by the task pods and the

@@ -209,10 +209,6 @@ def test_archive_example_dag_runs_as_the_example_dags_page_says(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: v2 examples name service 'catalog'; the emulator's sample seed has 'shop-catalog'",
-)
 def test_first_v2_dag_runs_against_the_documented_emulator(
     tmp_path: Path, quickstart_emulator: tuple[int, str]
 ) -> None:
@@ -235,10 +231,10 @@ def test_first_v2_dag_runs_against_the_documented_emulator(
 
 def test_sample_seed_is_what_the_first_v1_dag_needs() -> None:
     """Control for the v2 test above: the sample seed holds the v1 instances the docs' v1 DAG names, and
-    one v2 service, not named as the docs' v2 examples name theirs."""
+    (since the fix) the v2 service the docs' v2 examples name, ``catalog``, beside ``shop-catalog``."""
     seed = json.loads(SAMPLE_SEED.read_text())
     assert {i["name"] for i in seed["instances"]} >= {"shop-main", "shop-new"}
-    assert [s["name"] for s in seed["v2_services"]] == ["shop-catalog"]
+    assert [s["name"] for s in seed["v2_services"]] == ["catalog", "shop-catalog"]
     with Emulator(seed=seed) as emulator:
         assert emulator.url.startswith("http://127.0.0.1:")
     assert shutil.which("imagesearch-emulator", path=str(BIN))

@@ -228,6 +228,12 @@ def test_requirements_table_is_pyproject() -> None:
         assert re.search(rf"``{re.escape(name)}``\s+``{re.escape(spec)}``", index), (
             f"docs/index.rst: the requirements table does not say {name} {spec}"
         )
+    # ...and the extras table, each extra's requirements as pyproject.toml declares them.
+    for extra, requirements in project["optional-dependencies"].items():
+        for requirement in requirements:
+            assert re.search(rf"``{re.escape(extra)}``\s+.*``{re.escape(requirement)}``", index), (
+                f"docs/index.rst: the extras table does not say [{extra}] {requirement}"
+            )
 
 
 def _ui_page_shots() -> set[str]:

@@ -97,8 +97,11 @@ LOWEST_TESTS := tests/hooks tests/operators tests/unit/test_archive_values.py \
 # Test tools pinned exactly: lowest-direct would otherwise pick their oldest releases too.
 LOWEST_TOOLS := pytest==9.2.0 pytest-timeout==2.4.0 hypothesis==6.170.17 huaweicloudsdkcore==3.1.219
 
+# A new venv each time: in an existing one, uv keeps an installed release that satisfies a bound, so a
+# newer release left from an earlier resolution would stand in for the floor.
 $(LOWEST_STAMP): pyproject.toml | $(UV)
-	$(UV) venv -q -p $(PYTHON) --allow-existing $(LOWEST_VENV)
+	rm -rf $(LOWEST_VENV)
+	$(UV) venv -q -p $(PYTHON) $(LOWEST_VENV)
 	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip install -q --resolution lowest-direct -e ".[sqlite,parquet]" \
 		"apache-airflow==$(COMPAT_AIRFLOW)" $(LOWEST_TOOLS)
 	@touch $@

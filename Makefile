@@ -108,7 +108,7 @@ $(LOWEST_STAMP): pyproject.toml | $(UV)
 
 test-lowest: $(LOWEST_STAMP)
 	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip list -q --format freeze \
-		| grep -iE '^(apache-airflow|apache-airflow-providers-(common-sql|sqlite)|requests|httpx|pandas|numpy|pyarrow)=='
+		| grep -iE '^(apache-airflow|apache-airflow-providers-(common-sql|sqlite)|requests|httpx|pandas|numpy|pyarrow|tenacity)=='
 	IMAGESEARCH_EXPECT_AIRFLOW=$(COMPAT_AIRFLOW) IMAGESEARCH_EXPECT_LOWEST=1 timeout -k 15 $(TEST_TIMEOUT) \
 		$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS) -k "not postgres"
 

@@ -41,7 +41,7 @@ def _same(installed: str, bound: str) -> bool:
 
 
 def test_every_dependency_has_a_lower_bound() -> None:
-    assert {"apache-airflow", "requests", "httpx", "pandas"} <= set(lower_bounds())
+    assert {"apache-airflow", "requests", "httpx", "pandas", "tenacity"} <= set(lower_bounds())
     assert {"apache-airflow-providers-sqlite", "pyarrow"} <= set(lower_bounds(LOWEST_EXTRAS))
 
 

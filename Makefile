@@ -90,21 +90,25 @@ test-wheel: | $(UV)
 # venv; then the hook and operator tests. A bound that fails there is raised in pyproject.toml.
 LOWEST_VENV := .venv-lowest
 LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
-# The archive (pandas, common-sql, SQLite) through tests that need no 3.3-only Airflow module.
+# The archive (pandas, common-sql, SQLite) through tests that need no 3.3-only Airflow module; the
+# [parquet] extra's floor through tests/test_lowest.py's Parquet manifest.
 LOWEST_TESTS := tests/hooks tests/operators tests/unit/test_archive_values.py \
 	tests/dags/test_archive_dag.py::test_failure_half_way_writes_no_row tests/test_lowest.py
 # Test tools pinned exactly: lowest-direct would otherwise pick their oldest releases too.
 LOWEST_TOOLS := pytest==9.2.0 pytest-timeout==2.4.0 hypothesis==6.170.17 huaweicloudsdkcore==3.1.219
 
+# A new venv each time: in an existing one, uv keeps an installed release that satisfies a bound, so a
+# newer release left from an earlier resolution would stand in for the floor.
 $(LOWEST_STAMP): pyproject.toml | $(UV)
-	$(UV) venv -q -p $(PYTHON) --allow-existing $(LOWEST_VENV)
-	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip install -q --resolution lowest-direct -e ".[sqlite]" \
+	rm -rf $(LOWEST_VENV)
+	$(UV) venv -q -p $(PYTHON) $(LOWEST_VENV)
+	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip install -q --resolution lowest-direct -e ".[sqlite,parquet]" \
 		"apache-airflow==$(COMPAT_AIRFLOW)" $(LOWEST_TOOLS)
 	@touch $@
 
 test-lowest: $(LOWEST_STAMP)
 	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip list -q --format freeze \
-		| grep -iE '^(apache-airflow|apache-airflow-providers-(common-sql|sqlite)|requests|httpx|pandas|numpy)=='
+		| grep -iE '^(apache-airflow|apache-airflow-providers-(common-sql|sqlite)|requests|httpx|pandas|numpy|pyarrow|tenacity)=='
 	IMAGESEARCH_EXPECT_AIRFLOW=$(COMPAT_AIRFLOW) IMAGESEARCH_EXPECT_LOWEST=1 timeout -k 15 $(TEST_TIMEOUT) \
 		$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS) -k "not postgres"
 

@@ -49,6 +49,8 @@ class ImageSearchHookMixin(BaseOperator):
 
     #: How OpenLineage sees the instance: ``"input"`` for reads and searches, ``"output"`` for writes.
     lineage_role: ClassVar[str] = "input"
+    #: What the API calls the target in messages: a v1 ``"instance"``, a v2 ``"service"``.
+    target_noun: ClassVar[str] = "instance"
     template_fields: Sequence[str] = imagesearch_template_fields()
     operator_extra_links = (ImageSearchConsoleLink(),)
 
@@ -156,7 +158,7 @@ class ImageSearchHookMixin(BaseOperator):
         try:
             yield
         except ImageSearchNotFoundError as error:
-            message = not_found_message(self.instance_name, self.resolved_project_id())
+            message = not_found_message(self.instance_name, self.resolved_project_id(), self.target_noun)
             raise AirflowFailException(f"{message}: {error}") from None
         except ImageSearchError as error:
             if is_permanent(error):
@@ -240,7 +242,9 @@ class ImageSearchHookMixin(BaseOperator):
                 assert detail is not None
                 raise AirflowFailException(failure_status_message(self.instance_name, detail.status))
             if verdict is Verdict.MISSING and time.monotonic() - started >= missing_grace:
-                raise AirflowFailException(not_found_message(self.instance_name, self.resolved_project_id()))
+                raise AirflowFailException(
+                    not_found_message(self.instance_name, self.resolved_project_id(), self.target_noun)
+                )
             if log is not None and detail is not None:
                 log.info(
                     "Instance %s is %s; waiting for %s",

@@ -55,8 +55,9 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, ImageSearchApiError)
 
 
-def not_found_message(instance_name: str, project_id: str | None) -> str:
-    return f"ImageSearch instance {instance_name!r} does not exist in project {project_id or '(connection default)'}"
+def not_found_message(instance_name: str, project_id: str | None, noun: str = "instance") -> str:
+    """That the target does not exist; ``noun`` is what its API calls it (v1 ``instance``, v2 ``service``)."""
+    return f"ImageSearch {noun} {instance_name!r} does not exist in project {project_id or '(connection default)'}"
 
 
 def missing_message(names: list[str], project_id: str | None) -> str:

@@ -3,8 +3,10 @@
 Blocks are found by ``tests/support/readme.py``; a new block is covered as soon as it is written. By
 language:
 
-* ``python``: executed as a user would paste it, with the connection ``imagesearch_default`` pointing at
-  the emulator (IAM password auth) and the instances in :data:`README_INSTANCES` seeded ``NORMAL``. Every
+* ``python``: executed as a user would paste it, against the emulator as the quickstart starts it (the
+  package's sample seed, ``--seed seed.json``, and nothing else) with ``imagesearch_default`` as the
+  quickstart exports it (the first line of ``--print-connection``): nothing is seeded behind the reader's
+  back. Every
   DAG the block defines (bound to a name, or reachable from a task bound to a name) is then run with
   ``dag.test()`` and every task instance must succeed. A block that defines no DAG (a hook block) must
   have sent at least one API request to the emulator.
@@ -38,7 +40,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,10 +64,11 @@ from tests.support.readme import Block, blocks, shell_commands
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BLOCKS = blocks(README)
-#: Instances the README's examples name; seeded NORMAL before each python block (add new names here).
-README_INSTANCES = ("shop-main", "shop-new")
-#: The v2 service the examples name (created in the console in real life: seeded here).
-README_V2_SERVICE = "catalog"
+#: What the quickstart starts the emulator with (``--seed seed.json``): the package's sample seed. The
+#: examples find there what they name; a name it lacks fails their test, as it would fail the reader.
+SAMPLE_SEED = json.loads((REPO / "airflow_provider_imagesearch" / "emulator" / "seed.json").read_text())
+#: An instance of the sample seed, read to check an exported connection works.
+SAMPLE_INSTANCE = "shop-main"
 SHELL_LANGS = ("bash", "sh", "shell")
 #: Request ids (32 hex characters) differ from run to run: compared as this placeholder.
 REQUEST_ID = re.compile(r"\b[0-9a-f]{32}\b")
@@ -133,15 +136,16 @@ def run_block(block: Block, request: pytest.FixtureRequest, checkers: dict[str, 
 
 
 @pytest.fixture
-def readme_world(
-    emulator: Emulator, imagesearch_conn: Callable[..., str], instance: Callable[..., str]
-) -> Emulator:
-    """The emulator as the README's examples expect it: ``imagesearch_default`` and its instances."""
-    imagesearch_conn("iam_password", conn_id="imagesearch_default")
-    for name in README_INSTANCES:
-        instance(name, tags=["color"])
-    emulator.upsert_v2_service(README_V2_SERVICE, custom_tags=["color"], custom_num_tags=["price"], items={})
-    return emulator
+def readme_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """The emulator as the README's quickstart starts it (``--seed seed.json``: the sample seed, nothing
+    more) and ``imagesearch_default`` as the quickstart exports it (``--print-connection``'s first line)."""
+    from airflow_provider_imagesearch.emulator.connection import export_lines
+
+    with Emulator(seed=SAMPLE_SEED) as emulator:
+        first = next(line for line in export_lines(emulator.url).splitlines() if line.startswith("export "))
+        ((name, _, value),) = [word.partition("=") for word in shlex.split(first)[1:]]
+        monkeypatch.setenv(name, value)
+        yield emulator
 
 
 def _dags_in(namespace: dict[str, Any]) -> list[Any]:
@@ -303,13 +307,11 @@ def _check_connection(where: str, name: str, value: str, request: pytest.Fixture
     if local.hostname in ("127.0.0.1", "localhost") and local.port:
         # A connection to a local emulator: one runs on that very port, and the connection is used as
         # written (no substitution).
-        with Emulator(port=local.port) as on_port:
-            for instance_name in README_INSTANCES:
-                on_port.upsert_instance(instance_name)
+        with Emulator(port=local.port, seed=SAMPLE_SEED) as on_port:
             with ImageSearchHook(conn_id) as hook:
                 ok, message = hook.test_connection()
                 assert ok, f"{where}: test_connection() failed: {message}"
-                assert hook.get_instance(README_INSTANCES[0]).instance_name == README_INSTANCES[0]
+                assert hook.get_instance(SAMPLE_INSTANCE).instance_name == SAMPLE_INSTANCE
             requests = on_port.stats()["requests_total"]
         assert requests >= 2, (where, requests)
         return
@@ -327,7 +329,7 @@ def _check_connection(where: str, name: str, value: str, request: pytest.Fixture
         assert hook.settings.credentials.auth_type == auth_type
         ok, message = hook.test_connection()
         assert ok, f"{where}: test_connection() failed: {message}"
-        assert hook.get_instance(README_INSTANCES[0]).instance_name == README_INSTANCES[0]
+        assert hook.get_instance(SAMPLE_INSTANCE).instance_name == SAMPLE_INSTANCE
     by_auth = emulator.stats()["requests_by_auth"]
     assert by_auth["aksk" if auth_type == "aksk" else "token"] >= 1, (where, by_auth)
 
@@ -360,18 +362,27 @@ def _check_json(block: Block, request: pytest.FixtureRequest) -> None:
 
 
 def test_quickstart_runs_as_written(tmp_path: Path) -> None:
-    """The README's quickstart in bash, unchanged: its emulator, its connection, its DAG run.
+    """The README's quickstart in bash, unchanged: its emulator, its connection, its DAG run."""
+    block = _block("test_quickstart_runs_as_written")
+    commands = shell_commands(block.text)
+    assert len(commands) <= 10, f"{where(block)}: a quickstart of {len(commands)} commands (at most 10)"
+    run_bash_as_written(block, tmp_path)
+
+
+def run_bash_as_written(block: Block, tmp_path: Path) -> str:
+    """Run a bash block exactly as written; its output. Every ``airflow dags test`` must succeed.
 
     Run from the repository root (where the reader is) with this venv's commands on PATH, as after the
     install. Nothing of the test session's environment leaks in (no AIRFLOW_* variable, no connection).
+    The block's AIRFLOW_HOME, ``.quickstart``, is removed afterwards.
     """
-    block = _block("test_quickstart_runs_as_written")
+    import signal
+
     assert block.lang == "bash"
     commands = shell_commands(block.text)
-    assert len(commands) <= 10, f"{where(block)}: a quickstart of {len(commands)} commands (at most 10)"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    log = tmp_path / "quickstart.log"
+    log = tmp_path / "block.log"
     quickstart_home = REPO / ".quickstart"
     with log.open("w") as sink:
         process = subprocess.Popen(
@@ -384,16 +395,15 @@ def test_quickstart_runs_as_written(tmp_path: Path) -> None:
             start_new_session=True,
         )
         try:
-            returncode = process.wait(timeout=600)
+            returncode = process.wait(timeout=900)
         finally:
             # The emulator the block started in the background, if the block failed before `kill %1`.
-            import signal
-
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             shutil.rmtree(quickstart_home, ignore_errors=True)
     output = log.read_text(errors="replace")
-    assert returncode == 0, f"{where(block)}: the quickstart failed ({returncode}):\n{output[-4000:]}"
+    assert returncode == 0, f"{where(block)}: the block failed ({returncode}):\n{output[-4000:]}"
     # `airflow dags test` exits non-zero ("DagRun failed") unless the run succeeded; bash -e passes it on.
-    assert any(words[:3] == ["airflow", "dags", "test"] for words in commands), "the quickstart runs no DAG"
+    assert any(words[:3] == ["airflow", "dags", "test"] for words in commands), "the block runs no DAG"
     assert "DagRun failed" not in output
+    return output

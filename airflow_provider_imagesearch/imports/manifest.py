@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.errors import ImageSearchConfigError, ImageSearchValidationError
 from airflow_provider_imagesearch.validation import MAX_TAGS
 
 CHUNK_ROWS = 5_000
@@ -438,10 +438,18 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
         return _download(str(manifest))
     if is_object_storage_url(manifest):
         from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
+        from airflow.sdk.io.fs import has_fs
 
         url = manifest
+        scheme = url.split("://", 1)[0].lower()
+        if not has_fs(scheme):
+            # Not the manifest's fault: Airflow loaded no filesystem for the scheme (the provider that
+            # supplies it is not installed, or failed to import; Airflow logs why).
+            raise ImageSearchConfigError(
+                f"Cannot read the manifest {shown_url(url)!r}: {_missing_filesystem(scheme)}"
+            )
         if conn_id:
-            _check_store_connection(conn_id, url.split("://", 1)[0].lower())
+            _check_store_connection(conn_id, scheme)
         try:
             path = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
             return _StoreFile(path.open("rb"), url)
@@ -532,6 +540,33 @@ def _check_store_connection(conn_id: str, scheme: str) -> None:
         raise ImageSearchValidationError(
             "manifest_conn_id", f"{form} (this one is of type {connection.conn_type!r})", conn_id
         )
+
+
+def _missing_filesystem(scheme: str) -> str:
+    """What to install when Airflow has no filesystem for ``scheme``."""
+    if scheme in ("s3", "s3a"):
+        return (
+            f"the s3 support is missing or failed to import (Airflow has no filesystem for {scheme}://). "
+            "Install the provider's [s3] extra: pip install 'airflow-provider-imagesearch[s3]' "
+            f"({_extra_requirement('s3')}); if it is installed, Airflow's log says why apache-airflow-providers-amazon "
+            "failed to import (e.g. a release too old for this Airflow)"
+        )
+    return (
+        f"Airflow has no filesystem for {scheme}://: the Airflow provider that supplies it is not "
+        "installed or failed to import (Airflow's log says why)"
+    )
+
+
+def _extra_requirement(extra: str) -> str:
+    """The requirement an extra of this package declares (``apache-airflow-providers-amazon[s3fs]>=...``)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        declared = requires("airflow-provider-imagesearch") or []
+    except PackageNotFoundError:  # pragma: no cover (run from a checkout that was never installed)
+        declared = []
+    found = [r.split(";")[0].strip() for r in declared if f'extra == "{extra}"' in r]
+    return ", ".join(found) or f"the [{extra}] extra"
 
 
 def _is_http(manifest: Any) -> bool:

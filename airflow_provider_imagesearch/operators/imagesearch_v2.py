@@ -10,7 +10,7 @@ Every argument is checked before any request, naming the field (see :mod:`~.api_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_imagesearch.errors import ImageSearchApiError, ImageSearchValidationError
 from airflow_provider_imagesearch.mixins import imagesearch_template_fields
@@ -70,6 +70,8 @@ class ImageSearchV2BaseOperator(ImageSearchBaseOperator):
     :param instance_name: an alias of ``service_name`` (give one of the two), for code shared with the
         v1 operators; the templated field is ``service_name``.
     """
+
+    target_noun: ClassVar[str] = "service"
 
     def __init__(
         self, *, service_name: str | None = None, instance_name: str | None = None, **kwargs: Any

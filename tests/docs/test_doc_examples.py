@@ -31,6 +31,7 @@ from tests.test_readme import (
     REQUEST_ID,
     _block,
     _normalise,
+    run_bash_as_written,
     run_block,
     where,
 )
@@ -55,6 +56,18 @@ def test_pages_have_blocks_of_each_kind() -> None:
 )
 def test_doc_block(block: Block, request: pytest.FixtureRequest) -> None:
     run_block(block, request, globals())
+
+
+def test_example_dags_run_as_written(tmp_path: Path) -> None:
+    """docs/example-dags.rst "Running them", in bash as written: the emulator with its sample seed, the
+    quickstart's connection, the SQL connection ``imagesearch_archive_db`` as the page exports it, and
+    the example DAGs that need it, each run with ``airflow dags test`` to success."""
+    block = _block("test_example_dags_run_as_written", DOC_BLOCKS)
+    assert "AIRFLOW_CONN_IMAGESEARCH_ARCHIVE_DB" in block.text
+    output = run_bash_as_written(block, tmp_path)
+    for dag_id in ("imagesearch_instance_archive", "imagesearch_catalog_import", "imagesearch_v2_catalog"):
+        assert f"airflow dags test {dag_id}" in block.text
+    assert "isn't defined" not in output
 
 
 def test_quickstart_is_the_readmes() -> None:
@@ -215,6 +228,12 @@ def test_requirements_table_is_pyproject() -> None:
         assert re.search(rf"``{re.escape(name)}``\s+``{re.escape(spec)}``", index), (
             f"docs/index.rst: the requirements table does not say {name} {spec}"
         )
+    # ...and the extras table, each extra's requirements as pyproject.toml declares them.
+    for extra, requirements in project["optional-dependencies"].items():
+        for requirement in requirements:
+            assert re.search(rf"``{re.escape(extra)}``\s+.*``{re.escape(requirement)}``", index), (
+                f"docs/index.rst: the extras table does not say [{extra}] {requirement}"
+            )
 
 
 def _ui_page_shots() -> set[str]:

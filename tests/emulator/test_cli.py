@@ -207,12 +207,14 @@ def test_the_readme_seed_example_works_as_written_from_any_directory(tmp_path: P
         banner = _stop(process)
     sample = json.loads(SAMPLE_SEED.read_text())
     assert [i["name"] for i in state["instances"]] == [i["name"] for i in sample["instances"]]
-    assert [s["name"] for s in state["v2_services"]] == ["shop-catalog"]
+    assert [s["name"] for s in state["v2_services"]] == ["catalog", "shop-catalog"]
     assert str(SAMPLE_SEED) in banner
-    # The sample is something to work with: a NORMAL instance with images, one being created, v2 items.
+    # The sample is something to work with: a NORMAL instance with images, one being created, v2 items,
+    # and an empty v2 service for the v2 examples to fill.
     assert {i["status"] for i in state["instances"]} == {"NORMAL", "CREATION"}
     assert len(state["images"][f"{DEFAULT_PROJECT_ID}/shop-main"]) == 4
-    assert len(state["v2_services"][0]["items"]) == 3
+    items = {s["name"]: len(s["items"]) for s in state["v2_services"]}
+    assert items == {"catalog": 0, "shop-catalog": 3}
     # A seed.json of one's own wins.
     (tmp_path / "seed.json").write_text(json.dumps({"instances": [{"name": "mine"}]}))
     process, url = _start(["--seed", "seed.json", "--quiet"], cwd=tmp_path)

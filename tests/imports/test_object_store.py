@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from airflow_provider_imagesearch.emulator import Emulator
-from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.errors import ImageSearchConfigError, ImageSearchValidationError
 from airflow_provider_imagesearch.imports.manifest import CHUNK_ROWS, read_chunks
 from tests.imports.conftest import LEDGER_CONN, add_requests, library, obs
 from tests.support.connections import set_connection
@@ -477,3 +477,18 @@ def test_a_presigned_url_shows_masked_in_the_rendered_template(
     assert f"{moto_s3.endpoint}/{BUCKET}/manifest.csv?" in shown
     assert signature not in shown
     assert credential not in shown
+
+
+def test_an_s3_manifest_without_s3_support_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When Airflow loaded no s3 filesystem (the amazon provider is not installed, or a release too old for
+    this Airflow failed to import), the error says so and names the [s3] extra, not "Invalid manifest"."""
+    from airflow.sdk.io import fs
+
+    monkeypatch.setattr(fs, "_register_filesystems", lambda: {"file": None, "local": None})
+    with pytest.raises(ImageSearchConfigError) as raised:
+        list(read_chunks(f"s3://{BUCKET}/manifest.csv", manifest_conn_id=AWS_CONN))
+    message = str(raised.value)
+    assert "s3 support is missing or failed to import" in message, message
+    assert "airflow-provider-imagesearch[s3]" in message, message
+    assert "apache-airflow-providers-amazon[s3fs]>=" in message, message
+    assert "Invalid manifest" not in message, message

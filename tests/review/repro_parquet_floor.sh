@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Review 22 (script reproduction; not collected by pytest): the [parquet] extra's floor `pyarrow>=14` is
-# never tested (make test-lowest installs only [sqlite]) and is false beside numpy 2, which pandas>=2.2.2
-# lets the resolver pick. Resolving the declared lower bounds with the extra, as make test-lowest does for
-# [sqlite], gives pyarrow 14.0.0 + numpy 2.x, and the provider's Parquet manifest reader fails to import
-# pyarrow ("A module that was compiled using NumPy 1.x cannot be run in NumPy 2"; ImportError:
-# numpy.core.multiarray failed to import). pyarrow supports numpy 2 from 16.0.
-# Run from the repository root: bash tests/review/repro_parquet_floor.sh   (expects the ImportError)
+# Review 22 (script; not collected by pytest): the [parquet] extra's floor beside numpy 2, which
+# pandas>=2.2.2 lets the resolver pick. Resolves the declared lower bounds with the extra (uv
+# --resolution lowest-direct) on Airflow 3.1.8, then reads a Parquet manifest with the provider's reader.
+# Was: `pyarrow>=14` resolved pyarrow 14.0.0 + numpy 2.x and the import of pyarrow failed ("A module that
+# was compiled using NumPy 1.x cannot be run in NumPy 2"; ImportError: numpy.core.multiarray failed to
+# import). The floor is now pyarrow>=16 (the first release built for numpy 2), and make test-lowest
+# installs [sqlite,parquet] and reads a Parquet manifest (tests/test_lowest.py).
+# Run from the repository root: bash tests/review/repro_parquet_floor.sh   (expects: Parquet manifest: [[3 rows]])
 set -euo pipefail
 UV=${UV:-.tools/bin/uv}
 work=$(mktemp -d)
@@ -24,6 +25,8 @@ with open("manifest.csv", "w") as f:
 from airflow_provider_imagesearch.imports.manifest import read_chunks
 
 print("CSV manifest:", list(read_chunks("manifest.csv")))  # the control: no pyarrow involved
-open("manifest.parquet", "wb").write(b"PAR1")  # never parsed: the import of pyarrow fails first
-print("Parquet manifest:", list(read_chunks("manifest.parquet")))
+pd.read_csv("manifest.csv").to_parquet("manifest.parquet", index=False)  # pyarrow writes it
+chunks = list(read_chunks("manifest.parquet"))
+print("Parquet manifest:", chunks)
+assert chunks == [[{"path": "https://b.obs.cn-north-4.myhuaweicloud.com/a.jpg"}]], chunks
 PY

@@ -66,7 +66,6 @@ def _shown_literalincludes(page: Path, section_start: str, section_end: str) -> 
     return shown
 
 
-@pytest.mark.xfail(strict=True, reason="review: testing-kit snippets on docs/emulator.rst lack their imports")
 def test_testing_kit_page_examples_run_as_shown(tmp_path: Path) -> None:
     """docs/emulator.rst, "Testing your own DAGs with the kit": a reader copies the conftest, the DAG file
     and the four test snippets the page shows into a fresh project and runs pytest. The snippets use
@@ -153,21 +152,42 @@ def quickstart_emulator(tmp_path: Path) -> Iterator[tuple[int, str]]:
         yield running
 
 
+def _quickstart_emulator_options() -> list[str]:
+    """The options the README's quickstart starts ``imagesearch-emulator`` with, but ``--port`` and ``--quiet``
+    (the fixture picks a free port and passes ``--quiet`` itself)."""
+    import shlex
+
+    (block,) = [b for b in blocks(REPO / "README.md") if b.checked_by == "test_quickstart_runs_as_written"]
+    (line,) = [line for line in block.text.splitlines() if line.startswith("imagesearch-emulator ")]
+    words = [w for w in shlex.split(line)[1:] if w not in ("&", "--quiet")]
+    port_at = words.index("--port")
+    return words[:port_at] + words[port_at + 2 :]
+
+
 @pytest.fixture
 def empty_quickstart_emulator(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """The emulator exactly as the quickstart starts it (``imagesearch-emulator --port P --quiet``: no seed),
-    and the connection the quickstart exports."""
-    with _running_emulator(tmp_path) as running:
+    """The emulator exactly as the quickstart starts it (reviewed: ``imagesearch-emulator --port P --quiet``,
+    no seed; the options are read from the README's quickstart block), and the connection the quickstart
+    exports."""
+    with _running_emulator(tmp_path, *_quickstart_emulator_options()) as running:
         yield running
 
 
-def _dags_test(tmp_path: Path, connection: str, dags: Path, dag_id: str, *args: str) -> str:
+def _dags_test(
+    tmp_path: Path,
+    connection: str,
+    dags: Path,
+    dag_id: str,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+) -> str:
     """The quickstart's environment (its AIRFLOW_HOME, DAGS_FOLDER, connection), then ``airflow dags test``."""
     env = _clean_env(
         AIRFLOW_HOME=str(tmp_path / "home"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW_CONN_IMAGESEARCH_DEFAULT=connection,
+        **(extra_env or {}),
     )
     subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, check=True, timeout=300
@@ -186,9 +206,6 @@ def _dags_test(tmp_path: Path, connection: str, dags: Path, dag_id: str, *args: 
     return output
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: no page says to define imagesearch_archive_db; the example DAGs need it"
-)
 def test_archive_example_dag_runs_as_the_example_dags_page_says(
     tmp_path: Path, quickstart_emulator: tuple[int, str]
 ) -> None:
@@ -207,13 +224,30 @@ def test_archive_example_dag_runs_as_the_example_dags_page_says(
         "imagesearch_instance_archive",
         "-c",
         json.dumps({"instance_names": ["shop-main"]}),
+        extra_env=_page_sql_connection(tmp_path),
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: v2 examples name service 'catalog'; the emulator's sample seed has 'shop-catalog'",
-)
+def _page_sql_connection(cwd: Path) -> dict[str, str]:
+    """The ``export AIRFLOW_CONN_IMAGESEARCH_ARCHIVE_DB=...`` line docs/example-dags.rst shows, evaluated by
+    bash in ``cwd`` as the reader's shell would (after the page's ``airflow db migrate`` made .quickstart)."""
+    (line,) = [
+        line.strip()
+        for line in (DOCS / "example-dags.rst").read_text().splitlines()
+        if line.strip().startswith("export AIRFLOW_CONN_IMAGESEARCH_ARCHIVE_DB=")
+    ]
+    (cwd / ".quickstart").mkdir(exist_ok=True)
+    value = subprocess.run(
+        ["bash", "-c", f'{line}\nprintf %s "$AIRFLOW_CONN_IMAGESEARCH_ARCHIVE_DB"'],
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {"AIRFLOW_CONN_IMAGESEARCH_ARCHIVE_DB": value}
+
+
 def test_first_v2_dag_runs_against_the_documented_emulator(
     tmp_path: Path, quickstart_emulator: tuple[int, str]
 ) -> None:
@@ -236,17 +270,16 @@ def test_first_v2_dag_runs_against_the_documented_emulator(
 
 def test_sample_seed_is_what_the_first_v1_dag_needs() -> None:
     """Control for the v2 test above: the sample seed holds the v1 instances the docs' v1 DAG names, and
-    one v2 service, not named as the docs' v2 examples name theirs."""
+    (since the fix) the v2 service the docs' v2 examples name, ``catalog``, beside ``shop-catalog``."""
     seed = json.loads(SAMPLE_SEED.read_text())
     assert {i["name"] for i in seed["instances"]} >= {"shop-main", "shop-new"}
-    assert [s["name"] for s in seed["v2_services"]] == ["shop-catalog"]
+    assert [s["name"] for s in seed["v2_services"]] == ["catalog", "shop-catalog"]
     with Emulator(seed=seed) as emulator:
         assert emulator.url.startswith("http://127.0.0.1:")
     assert shutil.which("imagesearch-emulator", path=str(BIN))
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(strict=True, reason="review: a v2 operator calls a missing v2 service an 'instance'")
 def test_missing_v2_service_is_called_a_service(imagesearch_conn, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     """What a newcomer meets first with the README's v2 DAG (see above): the task fails with "ImageSearch
     instance 'catalog' does not exist in project ...". A v2 user has a *service* (the docs insist: "a
@@ -265,10 +298,6 @@ def test_missing_v2_service_is_called_a_service(imagesearch_conn, emulator: Emul
     assert "service 'catalog'" in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the quickstart's first v1 DAG names instances its emulator (started empty) lacks",
-)
 def test_first_v1_dag_runs_against_the_quickstarts_emulator(
     tmp_path: Path, empty_quickstart_emulator: tuple[int, str]
 ) -> None:
@@ -297,9 +326,6 @@ def _paragraph(page: Path, start: str) -> str:
     return " ".join(body.split())
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: Deployment's package step leaves out the DAG processor and the API server"
-)
 def test_celery_recipe_installs_the_provider_where_airflow_imports_it() -> None:
     """docs/deployment.rst, CeleryExecutor step 1: "**Packages**, on every scheduler, worker and triggerer
     image: the provider ...". Step 2 of the same recipe runs ``airflow dag-processor`` and ``airflow
@@ -313,10 +339,6 @@ def test_celery_recipe_installs_the_provider_where_airflow_imports_it() -> None:
     assert "API server" in step or "api-server" in step, step
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: Deployment's KubernetesExecutor section puts the package in the worker image only",
-)
 def test_kubernetes_recipe_installs_the_provider_in_the_triggerer() -> None:
     """docs/deployment.rst, KubernetesExecutor: "The provider needs nothing more than the package (with
     ``[postgres]``) in the worker image and the connections ... readable by the task pods and the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# [START howto_testing_kit_fixture]
 import pytest
 import requests
 from shop_images_dag import NEW_IMAGE, dag
@@ -9,7 +10,6 @@ from shop_images_dag import NEW_IMAGE, dag
 from airflow_provider_imagesearch.testing import run_dag
 
 
-# [START howto_testing_kit_fixture]
 def test_the_dag_adds_the_image_and_finds_it(imagesearch_emulator):
     # The emulator starts empty for every test: seed what the DAG expects to find.
     imagesearch_emulator.add_instance("shop-main", tags=["color"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+# [START howto_testing_kit_context_manager]
 import unittest
 
-# [START howto_testing_kit_context_manager]
 from airflow_provider_imagesearch.testing import emulated_imagesearch, sandbox_airflow_home
 
 sandbox_airflow_home()  # before Airflow is imported: a temporary Airflow home for this run

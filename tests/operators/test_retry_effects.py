@@ -382,7 +382,8 @@ def test_a_conditional_v2_delete_retried_after_a_lost_answer_deletes_what_matche
     items = {f"m{n:03d}": {"digest": f"d{n}", "custom_tags": {"season": "old"}} for n in range(250)}
     items.update({f"k{n:03d}": {"digest": f"k{n}", "custom_tags": {"season": "new"}} for n in range(20)})
     emulator.upsert_v2_service("purge", items=items)
-    emulator.set_faults(sequence=["ok", "drop_after"])
+    # The listing of what matches at the start (3 pages of 100), then the first batch: its answer is lost.
+    emulator.set_faults(sequence=["ok", "ok", "ok", "drop_after"])
     dr = run_dag(
         _dag(
             "v2_conditional_delete_lost",

@@ -23,9 +23,6 @@ from tests.support.dagrun import run_dag, states, xcom
 # --- (b) the conditional v2 delete, bounded by what matched at the start -------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: uncounted batches + a concurrent writer: false 'N still match'"
-)
 @pytest.mark.usefixtures("airflow_db")
 def test_a_conditional_delete_with_uncounted_batches_beside_a_writer_does_not_claim_nothing_was_deleted(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator

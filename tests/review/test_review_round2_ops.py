@@ -8,6 +8,7 @@ at a given moment, the first review's rewriting proxy stands between the provide
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -144,7 +145,6 @@ def recording_proxy() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-@pytest.mark.xfail(strict=True, reason="review: a trailing-dot Huawei host escapes the guard's NO_PROXY")
 @pytest.mark.parametrize("client", ["requests", "httpx"])
 def test_the_guard_keeps_a_fully_qualified_huawei_host_off_a_configured_proxy(
     monkeypatch: pytest.MonkeyPatch, recording_proxy: tuple[str, list[str]], client: str
@@ -173,6 +173,27 @@ def test_the_guard_keeps_a_fully_qualified_huawei_host_off_a_configured_proxy(
                 httpx.post(target, json={}, timeout=10)
         except Exception:
             pass
+    assert seen == [], f"the request reached the configured proxy: {seen}"
+
+
+@pytest.mark.parametrize(
+    "host", ["IAM.MyHuaweiCloud.COM.", "iam.myhuaweicloud.com.:80", "mms.cn-north-4.myhuaweicloud.cn."]
+)
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+def test_the_guard_keeps_other_spellings_of_a_fully_qualified_huawei_host_off_a_configured_proxy(
+    monkeypatch: pytest.MonkeyPatch, recording_proxy: tuple[str, list[str]], client: str, host: str
+) -> None:
+    """The fix's neighbours: upper case, a port after the final dot, another Huawei domain."""
+    import httpx
+    import requests
+
+    from airflow_provider_imagesearch.testing import emulated_imagesearch
+
+    url, seen = recording_proxy
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, url)
+    with emulated_imagesearch(), contextlib.suppress(Exception):
+        (requests.get if client == "requests" else httpx.get)(f"http://{host}/v3", timeout=10)
     assert seen == [], f"the request reached the configured proxy: {seen}"
 
 

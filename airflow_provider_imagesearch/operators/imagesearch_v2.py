@@ -272,14 +272,16 @@ class ImageSearchV2UpdateDataOperator(ImageSearchV2BaseOperator):
 class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
     """Delete an item by id, or every item matching tag conditions: ``POST .../data/delete``.
 
-    Returns ``{"deleted_ids", "total_num", "delete_num"}``.
+    Returns ``{"deleted_ids", "total_num", "delete_num", "gone_ids"}``.
 
-    **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). A delete whose
-    answer was lost is read back (``check``): gone is success. Without ``force``, on a retry of the task or a
-    rerun after it was cleared, an item no longer there is taken to be the effect of an earlier try
-    (reported deleted). With ``force`` the item is checked before the delete (the service's answer does not
-    say whether it was there): ``{"deleted_ids": [id], "total_num": 1, "delete_num": 1}`` if it was,
-    ``{"deleted_ids": [], "total_num": 0, "delete_num": 0}`` (and no delete sent) if not.
+    **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). The delete is
+    counted only when the service's answer says this task's delete removed the item: ``{"deleted_ids":
+    [id], "total_num": 1, "delete_num": 1, "gone_ids": []}``. An item the task finds not there is reported
+    as ``{"deleted_ids": [], "total_num": 0, "delete_num": 0, "gone_ids": [id]}``: with ``force`` when it
+    was not there (no delete is sent) or another writer deleted it first; without ``force`` when a delete
+    whose answer was lost is read back (``check``) as gone, or when, on a retry of the task or a rerun
+    after it was cleared, the delete is refused and the item is gone (it may be an earlier try's effect,
+    or the item may never have existed: the task cannot tell, so it neither fails nor claims it).
 
     **By conditions**: the service deletes at most 100 matching items per call, so the operator calls it
     batch by batch until nothing matches or it has deleted as many items as matched when it started, in at
@@ -341,18 +343,25 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         else:
             result = self._delete_item(hook, self.item_id)
         self.log.info("Deleted %d item(s) from %s", result.delete_num or 0, self.service_name)
+        if result.gone_ids:
+            self.log.info(
+                "Not there, and not counted as deleted by this task (never there, deleted by another writer, "
+                "or by an earlier attempt or try whose answer was lost): %s",
+                ", ".join(result.gone_ids),
+            )
         return result.to_dict()
 
     def _delete_item(self, hook: ImageSearchHook, item_id: str) -> V2DeleteResult:
-        """Delete one item; the result says what this try found and deleted.
+        """Delete one item; the result says what this task's delete did.
 
-        The service answers a delete by id without counts. Without ``force`` its success means the item
-        was there (a missing one is refused), and a refusal read back as gone on a later try is taken to be
-        an earlier try's effect (the write rule). With ``force`` its answer is the same whether or not the
-        item was there, so the item is checked first: there, it is deleted and counted; not there, nothing
-        is sent and nothing counted.
+        The service answers a delete by id without counts, and a forced one the same whether or not the
+        item was there. So the delete is always sent without ``force``: its success means this request
+        deleted the item (a missing one is refused). ``force`` is applied here: the item is checked first
+        (not there: nothing is sent), and a refusal read back as gone is success. An item found gone in
+        any other way (a refusal on a later try, a repeat after a lost answer, another writer's delete
+        between the check and the delete) is reported in ``gone_ids``, never as deleted: the task cannot
+        know the deletion was its own.
         """
-        deleted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
         if self.force and self._read_item(hook, item_id) is None:
             self.log.info(
                 "Item %s is not in %s: nothing to delete%s",
@@ -360,20 +369,19 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                 self.service_name,
                 " (an earlier try of this task may have deleted it)" if self.earlier_try else "",
             )
-            return V2DeleteResult(deleted_ids=(), total_num=0, delete_num=0)
+            return V2DeleteResult.gone_item(item_id)
 
         def gone() -> ReadBack:
             return ABSENT if self._read_item(hook, item_id) is not None else AS_ASKED
 
-        self.write(
+        return self.write(
             hook,
             f"deleting item {item_id} from {self.service_name}",
-            lambda: hook.delete_data(self.service_name, item_id=item_id, force=self.force),
+            lambda: hook.delete_data(self.service_name, item_id=item_id),
             gone,
-            adopted=lambda: deleted,
+            adopted=lambda: V2DeleteResult.gone_item(item_id),
+            refusal_is_ours=lambda: self.force or self.earlier_try,
         )
-        # Success without force: the item was there; with force: the check above found it.
-        return deleted
 
     def _delete_matching(self, hook: ImageSearchHook) -> V2DeleteResult:
         """Delete, batch by batch, the items that match when the task starts; then check what is left.

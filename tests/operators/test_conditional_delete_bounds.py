@@ -168,6 +168,6 @@ def test_nothing_matching_sends_no_delete(imagesearch_conn: Callable[..., str], 
     emulator.upsert_v2_service("none-old", items={"new": {"digest": "n", "custom_tags": {"season": "new"}}})
     dr = _purge("bounds_none", "none-old", imagesearch_conn("token"))
     assert states(dr) == {("op", -1): ("success", 1)}
-    assert xcom(dr, "op") == {"deleted_ids": [], "total_num": 0, "delete_num": 0}
+    assert xcom(dr, "op") == {"deleted_ids": [], "total_num": 0, "delete_num": 0, "gone_ids": []}
     assert _sent(emulator, "/data/delete") == 0
     assert sorted(_items(emulator, "none-old")) == ["new"]

@@ -76,7 +76,6 @@ def test_a_conditional_delete_with_uncounted_batches_beside_a_writer_does_not_cl
 # --- (a) the forced v2 delete by id, counted from a check before the delete ----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review: forced delete counts the check's item, not what it deleted")
 @pytest.mark.usefixtures("airflow_db")
 def test_a_forced_delete_racing_another_delete_of_the_item_does_not_also_report_it_deleted(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator
@@ -112,6 +111,7 @@ def test_a_forced_delete_racing_another_delete_of_the_item_does_not_also_report_
     assert other["done"], "the check of item a never happened"
     assert states(dr) == {("op", -1): ("success", 1)}
     assert xcom(dr, "op")["delete_num"] == 0, f"another task deleted 'a'; this one reports {xcom(dr, 'op')}"
+    assert xcom(dr, "op")["gone_ids"] == ["a"], "the fix reports the item gone, apart from deleted_ids"
 
 
 # --- (d) the testing kit's host guard -------------------------------------------------------------------------
@@ -200,9 +200,6 @@ def test_the_guard_keeps_other_spellings_of_a_fully_qualified_huawei_host_off_a_
 # --- (e) a retry meeting "its own effect" that was never there --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: a retry after an outage reports a never-existing item deleted"
-)
 @pytest.mark.usefixtures("airflow_db")
 def test_a_delete_of_an_item_that_never_existed_is_not_reported_deleted_after_an_outage(
     imagesearch_conn: Any, emulator: Emulator
@@ -234,6 +231,7 @@ def test_a_delete_of_an_item_that_never_existed_is_not_reported_deleted_after_an
     assert not (result and result.get("delete_num")), (
         f"no delete ever reached the service and the item never existed, yet the task reports {result}"
     )
+    assert (result["deleted_ids"], result["gone_ids"]) == ([], ["sku-1O0"]), result
 
 
 @pytest.mark.xfail(

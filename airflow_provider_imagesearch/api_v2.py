@@ -52,6 +52,8 @@ SEARCH_LIMIT_RANGE = (1, 1000)
 #: offset + limit may not pass this (the search-after cursor goes further).
 MAX_SEARCH_WINDOW = 1000
 CHECK_LIMIT_RANGE = (1, 100)
+#: The most items one conditional delete removes (the service's batch): its repeat deletes the next ones.
+DELETE_BATCH = 100
 #: The search types the service documents; the enum's values (``IMAGE`` is 0) may change, names do not.
 SEARCH_TYPES = ("IMAGE", "CATEGORY", "KEYWORD", "TEXT")
 #: The enum's values the docs give (page imagesearch_02_0039: the name or the value is accepted), by name.

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 #: A field an update leaves alone (it is not compared on reading the item back).
 NOT_ASKED: Any = object()
-#: The most items one conditional delete removes (the service's batch).
-DELETE_BATCH = 100
 
 
 def item_differences(
@@ -394,8 +392,10 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         as many items as matched at the start, so a writer adding matching items cannot keep it going. It
         fails when any item that matched at the start still matches at the end.
         """
+        from airflow_provider_imagesearch.api_v2 import CHECK_LIMIT_RANGE, DELETE_BATCH
         from airflow_provider_imagesearch.version_compat import AirflowException
 
+        page_size = CHECK_LIMIT_RANGE[1]
         conditions = {
             name: value
             for name, value in (("custom_tags", self.custom_tags), ("custom_num_tags", self.custom_num_tags))
@@ -417,7 +417,7 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
             )
 
         def matching_ids() -> set[str]:
-            """Every id matching now, paged with the check's cursor (100 per page, the check's most)."""
+            """Every id matching now, paged with the check's cursor (the check's largest page)."""
             ids: set[str] = set()
             cursor = None
             while True:
@@ -425,12 +425,12 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                     self.service_name,
                     custom_tags=self.custom_tags,
                     custom_num_tags=self.custom_num_tags,
-                    limit=DELETE_BATCH,
+                    limit=page_size,
                     last_item=cursor,
                 )
                 new = {item.id for item in page.items} - ids
                 ids |= new
-                if len(page.items) < DELETE_BATCH or page.last_item is None or not new:
+                if len(page.items) < page_size or page.last_item is None or not new:
                     return ids
                 cursor = page.last_item
 

@@ -52,6 +52,8 @@ SEARCH_LIMIT_RANGE = (1, 1000)
 #: offset + limit may not pass this (the search-after cursor goes further).
 MAX_SEARCH_WINDOW = 1000
 CHECK_LIMIT_RANGE = (1, 100)
+#: The most items one conditional delete removes (the service's batch): its repeat deletes the next ones.
+DELETE_BATCH = 100
 #: The search types the service documents; the enum's values (``IMAGE`` is 0) may change, names do not.
 SEARCH_TYPES = ("IMAGE", "CATEGORY", "KEYWORD", "TEXT")
 #: The enum's values the docs give (page imagesearch_02_0039: the name or the value is accepted), by name.
@@ -456,8 +458,8 @@ def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResu
 
     Nothing is invented. Success of a delete by id without ``force`` means the item was there and is gone
     (a missing item is refused): one deleted. With ``force`` the answer is the same whether or not the item
-    was there: no id and no count (None); ``ImageSearchV2DeleteDataOperator`` checks the item first to
-    report a count.
+    was there: no id and no count (None); ``ImageSearchV2DeleteDataOperator`` sends its forced delete
+    without ``force`` (and takes "not there" for success) to report a count.
     """
     item = _body_item_id(request)
     if item is None or body.get("data") is not None:
@@ -465,7 +467,7 @@ def _delete_result(request: ApiRequest, body: Mapping[str, Any]) -> V2DeleteResu
     api._result_string(body)
     if (request.body or {}).get("force"):
         return V2DeleteResult(deleted_ids=())
-    return V2DeleteResult(deleted_ids=(item,), total_num=1, delete_num=1)
+    return V2DeleteResult.deleted_item(item)
 
 
 api.register_error_codes(MMS, V2_ERROR_CODES)

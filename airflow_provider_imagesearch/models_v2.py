@@ -286,11 +286,27 @@ class V2CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class V2DeleteResult:
-    """``data/delete``: the ids deleted and the counts (at most 100 per conditional delete)."""
+    """``data/delete``: the ids deleted and the counts (at most 100 per conditional delete).
+
+    ``gone_ids``: ids asked to be deleted (by id) that are not in the service, but whose deletion the
+    caller cannot claim: the item was not there, another writer deleted it, or an earlier attempt whose
+    answer was lost did. They are not in ``deleted_ids`` nor counted in ``delete_num``.
+    """
 
     deleted_ids: tuple[str, ...]
     total_num: int | None = None
     delete_num: int | None = None
+    gone_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def deleted_item(cls, item_id: str) -> V2DeleteResult:
+        """A delete by id that the service's answer says deleted the item."""
+        return cls(deleted_ids=(item_id,), total_num=1, delete_num=1)
+
+    @classmethod
+    def gone_item(cls, item_id: str) -> V2DeleteResult:
+        """A delete by id that found the item not there: gone, but not deleted by this call."""
+        return cls(deleted_ids=(), total_num=0, delete_num=0, gone_ids=(item_id,))
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> V2DeleteResult:
@@ -312,4 +328,5 @@ class V2DeleteResult:
             "deleted_ids": list(self.deleted_ids),
             "total_num": self.total_num,
             "delete_num": self.delete_num,
+            "gone_ids": list(self.gone_ids),
         }

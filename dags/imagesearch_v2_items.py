@@ -11,7 +11,7 @@ Cloud console (v2 has no API for it): give its name as the ``service_name`` para
 | `check_item` | `ImageSearchV2CheckDataOperator` | `{existed, item, ...}` |
 | `update_item` | `ImageSearchV2UpdateDataOperator` | `"success"` |
 | `search_similar` | `ImageSearchV2SearchOperator` | results `[{id, score, desc, ...}]`, best first |
-| `delete_item` | `ImageSearchV2DeleteDataOperator` | `{deleted_ids, total_num, delete_num}` |
+| `delete_item` | `ImageSearchV2DeleteDataOperator` | `{deleted_ids, total_num, delete_num, gone_ids}` |
 
 Parsing this file imports no HTTP client and no pandas: the operators load them when they run.
 """

@@ -185,11 +185,12 @@ class ImageSearchV2Operations:
         """``POST /v2/{project_id}/mms/{service_name}/data/delete``: by id, or up to 100 by tags.
 
         Retried as idempotent; a retry of an id delete refused because an earlier attempt (whose
-        answer was lost) already deleted the item counts as success: the item is checked to make sure.
+        answer was lost) already deleted the item counts as success: the item is checked to make sure,
+        and reported in ``gone_ids``, not as deleted (another writer may have deleted it as well).
         A delete by id is answered without counts: without ``force`` success means one item deleted;
         with ``force`` the answer cannot say whether the item was there, so the result names no id and
-        has no counts, whether or not an answer was lost (check the item first for a count, as
-        ``ImageSearchV2DeleteDataOperator`` does).
+        has no counts, whether or not an answer was lost (``ImageSearchV2DeleteDataOperator`` sends a
+        forced delete without ``force`` and takes "not there" for success, to report a count).
         """
         project = self._project_after_settings(project_id)
         request = api_v2.delete_data(
@@ -207,8 +208,8 @@ class ImageSearchV2Operations:
         def gone() -> bool:
             return not self.check_data(service_name, item_id=item_id, project_id=project).existed
 
-        adopted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
-        deleted: V2DeleteResult = self._delete(request, gone, adopted)
+        # Gone after a lost answer: this call's delete or another writer's, the answer cannot say which.
+        deleted: V2DeleteResult = self._delete(request, gone, V2DeleteResult.gone_item(item_id))
         return deleted
 
     def search_data(
@@ -328,7 +329,7 @@ class ImageSearchV2AsyncOperations:
             if check.existed:
                 raise
             log.info("ImageSearch v2 delete: an earlier attempt's answer was lost, but the item is gone")
-            return V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
+            return V2DeleteResult.gone_item(item_id)
         return result
 
     async def search_data(

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 #: A field an update leaves alone (it is not compared on reading the item back).
 NOT_ASKED: Any = object()
-#: The most items one conditional delete removes (the service's batch).
-DELETE_BATCH = 100
 
 
 def item_differences(
@@ -274,25 +272,28 @@ class ImageSearchV2UpdateDataOperator(ImageSearchV2BaseOperator):
 class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
     """Delete an item by id, or every item matching tag conditions: ``POST .../data/delete``.
 
-    Returns ``{"deleted_ids", "total_num", "delete_num"}``.
+    Returns ``{"deleted_ids", "total_num", "delete_num", "gone_ids"}``.
 
-    **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). A delete whose
-    answer was lost is read back (``check``): gone is success. Without ``force``, on a retry of the task or a
-    rerun after it was cleared, an item no longer there is taken to be the effect of an earlier try
-    (reported deleted). With ``force`` the item is checked before the delete (the service's answer does not
-    say whether it was there): ``{"deleted_ids": [id], "total_num": 1, "delete_num": 1}`` if it was,
-    ``{"deleted_ids": [], "total_num": 0, "delete_num": 0}`` (and no delete sent) if not.
+    **By id**: a missing item fails the task unless ``force=True`` (idempotent delete). The delete is
+    counted only when the service's answer says this task's delete removed the item: ``{"deleted_ids":
+    [id], "total_num": 1, "delete_num": 1, "gone_ids": []}``. An item the task finds not there is reported
+    as ``{"deleted_ids": [], "total_num": 0, "delete_num": 0, "gone_ids": [id]}``: with ``force`` when it
+    was not there (no delete is sent) or another writer deleted it first; without ``force`` when a delete
+    whose answer was lost is read back (``check``) as gone, or when, on a retry of the task or a rerun
+    after it was cleared, the delete is refused and the item is gone (it may be an earlier try's effect,
+    or the item may never have existed: the task cannot tell, so it neither fails nor claims it).
 
     **By conditions**: the service deletes at most 100 matching items per call, so the operator calls it
     batch by batch until nothing matches or it has deleted as many items as matched when it started, in at
     most ``ceil(matched / 100)`` calls plus ``max_attempts`` for batches whose answer was lost or carried no
     count (``total_num``: the items that matched at the start; ``delete_num``: the items it deleted;
     ``deleted_ids``: the ids the service's answers named). A batch whose answer was lost is not repeated
-    blindly (its repeat would delete the next batch): the operator counts what is left and goes on, so a
+    blindly (its repeat would delete the next batch): the operator lists what matches and goes on, so a
     retry, a task retry or a rerun only finishes the job, and items that do not match are never touched. A
-    lost batch is counted in ``delete_num``, but its ids are not known. At the end it checks what still
-    matches: the task fails, naming the count, if items match and fewer than matched at the start were
-    deleted; items that match after it deleted that many were added while it ran (logged, left).
+    lost batch is counted in ``delete_num`` by the items that matched at the start and are gone (items added
+    meanwhile cannot cancel it), but its ids are not known. At the end it checks what still matches: the
+    task fails, naming the count, if any item that matched at the start still matches; items that match
+    and did not were added while it ran (logged, left).
 
     :param item_id: the item to delete. (templated)
     :param custom_tags: or delete items whose tag has one of these values, name -> list. (templated)
@@ -342,18 +343,25 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
         else:
             result = self._delete_item(hook, self.item_id)
         self.log.info("Deleted %d item(s) from %s", result.delete_num or 0, self.service_name)
+        if result.gone_ids:
+            self.log.info(
+                "Not there, and not counted as deleted by this task (never there, deleted by another writer, "
+                "or by an earlier attempt or try whose answer was lost): %s",
+                ", ".join(result.gone_ids),
+            )
         return result.to_dict()
 
     def _delete_item(self, hook: ImageSearchHook, item_id: str) -> V2DeleteResult:
-        """Delete one item; the result says what this try found and deleted.
+        """Delete one item; the result says what this task's delete did.
 
-        The service answers a delete by id without counts. Without ``force`` its success means the item
-        was there (a missing one is refused), and a refusal read back as gone on a later try is taken to be
-        an earlier try's effect (the write rule). With ``force`` its answer is the same whether or not the
-        item was there, so the item is checked first: there, it is deleted and counted; not there, nothing
-        is sent and nothing counted.
+        The service answers a delete by id without counts, and a forced one the same whether or not the
+        item was there. So the delete is always sent without ``force``: its success means this request
+        deleted the item (a missing one is refused). ``force`` is applied here: the item is checked first
+        (not there: nothing is sent), and a refusal read back as gone is success. An item found gone in
+        any other way (a refusal on a later try, a repeat after a lost answer, another writer's delete
+        between the check and the delete) is reported in ``gone_ids``, never as deleted: the task cannot
+        know the deletion was its own.
         """
-        deleted = V2DeleteResult(deleted_ids=(item_id,), total_num=1, delete_num=1)
         if self.force and self._read_item(hook, item_id) is None:
             self.log.info(
                 "Item %s is not in %s: nothing to delete%s",
@@ -361,31 +369,35 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                 self.service_name,
                 " (an earlier try of this task may have deleted it)" if self.earlier_try else "",
             )
-            return V2DeleteResult(deleted_ids=(), total_num=0, delete_num=0)
+            return V2DeleteResult.gone_item(item_id)
 
         def gone() -> ReadBack:
             return ABSENT if self._read_item(hook, item_id) is not None else AS_ASKED
 
-        self.write(
+        return self.write(
             hook,
             f"deleting item {item_id} from {self.service_name}",
-            lambda: hook.delete_data(self.service_name, item_id=item_id, force=self.force),
+            lambda: hook.delete_data(self.service_name, item_id=item_id),
             gone,
-            adopted=lambda: deleted,
+            adopted=lambda: V2DeleteResult.gone_item(item_id),
+            refusal_is_ours=lambda: self.force or self.earlier_try,
         )
-        # Success without force: the item was there; with force: the check above found it.
-        return deleted
 
     def _delete_matching(self, hook: ImageSearchHook) -> V2DeleteResult:
-        """Delete, batch by batch, as many items as match when the task starts; then check what is left.
+        """Delete, batch by batch, the items that match when the task starts; then check what is left.
 
-        Bounded: at most ``ceil(matched / 100)`` batches, plus ``max_attempts`` for batches whose answer was
-        lost or did not count what it deleted (those are counted by reading back how many still match), and
-        it stops once it has deleted as many items as matched at the start, so a writer adding matching items
-        while it runs cannot keep it going.
+        The ids that match at the start are listed first. A batch answered with a count is counted by it;
+        one whose answer was lost or carried no count is counted by listing what matches now: the items
+        among those that matched at the start which are gone (items a writer adds while the task runs
+        cannot cancel that count). Bounded: at most ``ceil(matched / 100)`` batches, plus ``max_attempts``
+        for batches whose answer was lost or did not count what it deleted, and it stops once it has deleted
+        as many items as matched at the start, so a writer adding matching items cannot keep it going. It
+        fails when any item that matched at the start still matches at the end.
         """
+        from airflow_provider_imagesearch.api_v2 import CHECK_LIMIT_RANGE, DELETE_BATCH
         from airflow_provider_imagesearch.version_compat import AirflowException
 
+        page_size = CHECK_LIMIT_RANGE[1]
         conditions = {
             name: value
             for name, value in (("custom_tags", self.custom_tags), ("custom_num_tags", self.custom_num_tags))
@@ -406,12 +418,34 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                 "named a matching item but no total_num"
             )
 
-        total = remaining = matching()
-        counted = True  # whether `remaining` was just read from the service
+        def matching_ids() -> set[str]:
+            """Every id matching now, paged with the check's cursor (the check's largest page)."""
+            ids: set[str] = set()
+            cursor = None
+            while True:
+                page = hook.check_data(
+                    self.service_name,
+                    custom_tags=self.custom_tags,
+                    custom_num_tags=self.custom_num_tags,
+                    limit=page_size,
+                    last_item=cursor,
+                )
+                new = {item.id for item in page.items} - ids
+                ids |= new
+                if len(page.items) < page_size or page.last_item is None or not new:
+                    return ids
+                cursor = page.last_item
+
+        start_ids = matching_ids()
+        total = remaining = len(start_ids)
+        # Of the items that matched at the start, those still there when the service was last listed.
+        start_left = set(start_ids)
+        listed = True  # whether `remaining` and `start_left` were just listed from the service
+        counted_since_listing = 0  # items counted by answers since then (some may be of `start_left`)
         batches_allowed = -(-total // DELETE_BATCH) + retry_budget
         deleted_ids: list[str] = []
         deleted = batches = uncounted = 0
-        while remaining > 0 and deleted < total and batches < batches_allowed:
+        while start_left and remaining > 0 and deleted < total and batches < batches_allowed:
             batches += 1
             try:
                 batch = hook.delete_data(
@@ -428,7 +462,8 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                 deleted_ids.extend(batch.deleted_ids)
                 if batch.delete_num is not None:
                     deleted += batch.delete_num
-                    counted = False
+                    counted_since_listing += batch.delete_num
+                    listed = False
                     if batch.delete_num == 0:
                         break  # nothing deleted: the check below says what is left
                     matched = batch.total_num if batch.total_num is not None else remaining
@@ -436,32 +471,46 @@ class ImageSearchV2DeleteDataOperator(ImageSearchV2BaseOperator):
                     continue
                 uncounted += 1
                 why = "was answered without a count"
-            left = matching()
+            now = matching_ids()
+            still = start_left & now
             self.log.warning(
-                "A delete of up to %d items matching %s %s: %d match now, %d before it",
+                "A delete of up to %d items matching %s %s: %d match now, %d of the %d that matched at the "
+                "start are still there (%d before it)",
                 DELETE_BATCH,
                 conditions,
                 why,
-                left,
-                remaining,
+                len(now),
+                len(still),
+                total,
+                len(start_left),
             )
-            deleted += max(remaining - left, 0)
-            remaining, counted = left, True
-        left = remaining if counted else matching()
-        if left and deleted < total:
+            # The items of the start gone since the last listing, less those the answers counted already.
+            deleted += max(len(start_left) - len(still) - counted_since_listing, 0)
+            start_left, remaining, listed, counted_since_listing = still, len(now), True, 0
+        if listed:
+            left = remaining
+        else:
+            left = matching()
+            if left:
+                now = matching_ids()
+                start_left, left = start_left & now, len(now)
+            else:
+                start_left = set()
+        if start_left:
             raise AirflowException(
-                f"{left} item(s) of {self.service_name} still match {conditions} after {batches} delete "
-                f"request(s): {deleted} of the {total} that matched when the task started were deleted"
+                f"{len(start_left)} of the {total} item(s) of {self.service_name} that matched {conditions} "
+                f"when the task started still match after {batches} delete request(s) ({deleted} item(s) "
+                "deleted)"
             )
         if left:
             self.log.warning(
-                "%d item(s) of %s match %s now, added while the task ran: it deleted %d, as many as matched "
-                "when it started (%d); run it again to delete the rest",
+                "%d item(s) of %s match %s now, added while the task ran: every item that matched when it "
+                "started (%d) is gone (it deleted %d); run it again to delete the rest",
                 left,
                 self.service_name,
                 conditions,
-                deleted,
                 total,
+                deleted,
             )
         return V2DeleteResult(deleted_ids=tuple(deleted_ids), total_num=total, delete_num=deleted)
 

@@ -5,8 +5,9 @@ mistakes (a second connection without ``host``, a hard-coded URL, a proxy) fail 
 Huawei Cloud with test credentials. It refuses to resolve any name under the Huawei Cloud domains
 (``socket.getaddrinfo`` and ``socket.gethostbyname``, which requests, httpx, urllib and asyncio all go
 through), comparing the name as the resolver will read it (IDNA: ``myhuaweicloud\u3002com`` is
-``myhuaweicloud.com``), and adds those domains and loopback to ``NO_PROXY``, so that a client honouring it
-sends no such request through a configured HTTP(S) proxy (nor an emulator request: it is on loopback).
+``myhuaweicloud.com``), and adds those domains (also as fully qualified names, with a final dot) and
+loopback to ``NO_PROXY``, so that a client honouring it sends no such request through a configured HTTP(S)
+proxy (nor an emulator request: it is on loopback).
 
 What it does not stop: a request to an IP address (no name is looked up), a name outside
 :data:`HUAWEI_CLOUD_DOMAINS` (a custom domain or CNAME in front of an endpoint), code that resolves names
@@ -58,6 +59,16 @@ def is_huawei_cloud_host(host: object) -> bool:
     return any(name == domain or name.endswith("." + domain) for domain in HUAWEI_CLOUD_DOMAINS)
 
 
+def huawei_cloud_no_proxy() -> list[str]:
+    """The ``NO_PROXY`` entries that keep every Huawei Cloud host off a configured proxy.
+
+    requests and httpx match ``NO_PROXY`` by suffix of the host as written in the URL (after IDNA encoding
+    and lower-casing, which they both do), so a fully qualified name (``iam.myhuaweicloud.com.``, final dot)
+    does not end with ``myhuaweicloud.com``: each domain is listed with its final dot too.
+    """
+    return [*HUAWEI_CLOUD_DOMAINS, *(f"{domain}." for domain in HUAWEI_CLOUD_DOMAINS)]
+
+
 class HuaweiCloudGuard:
     """Install with :meth:`install`, remove with :meth:`uninstall` (or use as a context manager).
 
@@ -92,7 +103,7 @@ class HuaweiCloudGuard:
         for name in ("NO_PROXY", "no_proxy"):
             self._env[name] = os.environ.get(name)
             entries = [e for e in (os.environ.get(name) or "").split(",") if e.strip()]
-            wanted = [*LOOPBACK_NO_PROXY, *HUAWEI_CLOUD_DOMAINS]
+            wanted = [*LOOPBACK_NO_PROXY, *huawei_cloud_no_proxy()]
             os.environ[name] = ",".join([*entries, *(w for w in wanted if w not in entries)])
 
     def uninstall(self) -> None:

@@ -140,7 +140,7 @@ def test_a_forced_delete_reports_the_same_whether_or_not_its_answer_was_lost(
     emulator.set_faults(sequence=["drop_after"])
     lost = delete("d2")
     never_there = delete("ghost")
-    unknown = {"deleted_ids": [], "total_num": None, "delete_num": None}
+    unknown = {"deleted_ids": [], "total_num": None, "delete_num": None, "gone_ids": []}
     assert normal.to_dict() == lost.to_dict() == never_there.to_dict() == unknown
     services = emulator.control.state()["v2_services"]
     (held,) = [s for s in services if s["name"] == service]

@@ -105,7 +105,8 @@ def test_a_writer_racing_the_delete_cannot_keep_it_going(
 def test_batches_answered_without_data_are_counted_by_reading_back(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator
 ) -> None:
-    """A batch answered without ``data`` (the SDK models it optional) is counted by how many still match."""
+    """A batch answered without ``data`` (the SDK models it optional) is counted by listing which of the
+    items that matched at the start are gone."""
     emulator.upsert_v2_service("nodata", items={**_old_items("o", 250), "keep": {"digest": "k"}})
     with RewritingProxy(emulator.url, _without_data) as proxy:
         dr = _purge("bounds_nodata", "nodata", _through(monkeypatch, emulator, proxy))
@@ -114,32 +115,59 @@ def test_batches_answered_without_data_are_counted_by_reading_back(
     result = xcom(dr, "op")
     assert (result["total_num"], result["delete_num"], result["deleted_ids"]) == (250, 250, [])
     assert _sent(emulator, "/data/delete") == 3
-    assert _sent(emulator, "/data/check") == 4  # the count at the start, then one after each batch
+    # The listing at the start (3 pages), then one of what matches after each batch (150, 50, 0 left).
+    assert _sent(emulator, "/data/check") == 3 + 2 + 1 + 1
 
 
 def test_a_delete_that_cannot_tell_its_progress_stops_and_fails_naming_what_still_matches(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Answers without data while a writer refills what each batch deletes: every read-back finds as many
-    matching as before, so no progress can be counted. The operator stops after the bounded number of
-    batches (ceil(250/100) + max_attempts) and fails, naming how many still match."""
+    """Answers without data while a writer puts back every item a batch deletes (same ids): every listing
+    finds all the items that matched at the start, so no progress can be counted. The operator stops after
+    the bounded number of batches (ceil(250/100) + max_attempts) and fails, naming how many still match."""
     emulator.upsert_v2_service("blind", items=_old_items("o", 250))
-    writer = _writer(emulator, "blind", rounds=1000)
 
     def rewrite(path: str, body: dict[str, Any], status: int, answer: Any) -> Any:
-        return _without_data(path, body, status, writer(path, body, status, answer))
+        if path.endswith("/data/delete") and status == 200 and isinstance(answer, dict):
+            put_back = [item["id"] for item in answer.get("data", {}).get("items", [])]
+            emulator.control.add_v2_items(
+                "blind", {i: {"digest": i, **OLD} for i in put_back}, project_id=DEFAULT_PROJECT_ID
+            )
+        return _without_data(path, body, status, answer)
 
     with RewritingProxy(emulator.url, rewrite) as proxy:
         dr = _purge("bounds_blind", "blind", _through(monkeypatch, emulator, proxy))
     assert states(dr) == {("op", -1): ("failed", 1)}
     assert _sent(emulator, "/data/delete") == 3 + ATTEMPTS
-    assert "250 item(s) of blind still match" in capfd.readouterr().out
+    assert "250 of the 250 item(s) of blind that matched" in capfd.readouterr().out
+
+
+def test_a_writer_cannot_cancel_the_count_of_batches_answered_without_data(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Answers without data while a writer adds 100 new matching items after every batch: "matched before
+    minus matched after" would count nothing. The batches are counted by the items that matched at the start
+    and are gone, so after 3 batches every one of them is gone and the task succeeds, warning about the
+    items added while it ran (review round 2, item 1)."""
+    emulator.upsert_v2_service("unblind", items=_old_items("o", 250))
+    writer = _writer(emulator, "unblind", rounds=1000)
+
+    def rewrite(path: str, body: dict[str, Any], status: int, answer: Any) -> Any:
+        return _without_data(path, body, status, writer(path, body, status, answer))
+
+    with RewritingProxy(emulator.url, rewrite) as proxy:
+        dr = _purge("bounds_unblind", "unblind", _through(monkeypatch, emulator, proxy))
+    assert states(dr) == {("op", -1): ("success", 1)}
+    assert not [i for i in _items(emulator, "unblind") if i.startswith("o")]
+    assert (xcom(dr, "op")["total_num"], xcom(dr, "op")["delete_num"]) == (250, 250)
+    assert _sent(emulator, "/data/delete") == 3
+    assert "added while the task ran" in capfd.readouterr().out
 
 
 def test_nothing_matching_sends_no_delete(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
     emulator.upsert_v2_service("none-old", items={"new": {"digest": "n", "custom_tags": {"season": "new"}}})
     dr = _purge("bounds_none", "none-old", imagesearch_conn("token"))
     assert states(dr) == {("op", -1): ("success", 1)}
-    assert xcom(dr, "op") == {"deleted_ids": [], "total_num": 0, "delete_num": 0}
+    assert xcom(dr, "op") == {"deleted_ids": [], "total_num": 0, "delete_num": 0, "gone_ids": []}
     assert _sent(emulator, "/data/delete") == 0
     assert sorted(_items(emulator, "none-old")) == ["new"]

@@ -1,4 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up what it needs.
+# Also: `make docs` (the Sphinx site), `make test-wheel` (the built wheel in a brand-new venv, newest
+# Airflow, no constraints), `make test-lowest` (the declared lower bounds on the floor Airflow).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,8 @@ STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 2400
 DEMO_TIMEOUT ?= 600
 
-.PHONY: all install compat-install demo test test-compat lint bench bench-smoke check-triggerer mutation mutation-sample clean
+.PHONY: all install compat-install demo test test-compat test-wheel test-lowest docs screenshots lint bench \
+	bench-smoke check-triggerer mutation mutation-sample clean
 
 all: test
 
@@ -17,9 +20,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q "uv==0.13.9"
 
+# Test, docs, lint and bench tools are dependency groups (PEP 735): installed here, never published.
 $(STAMP): pyproject.toml constraints.txt | $(UV)
 	$(UV) venv -q -p $(PYTHON) --allow-existing $(VENV)
-	VIRTUAL_ENV=$(VENV) $(UV) pip install -q -c constraints.txt -e ".[test,bench]"
+	VIRTUAL_ENV=$(VENV) $(UV) pip install -q -c constraints.txt -e . --group dev
 	@touch $@
 
 install: $(STAMP)
@@ -40,8 +44,31 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt | $(UV)
 		apache-airflow-providers-sqlite apache-airflow-providers-postgres
 	@touch $@
 
-demo: install
-	timeout -k 10 $(DEMO_TIMEOUT) $(BIN)/python scripts/demo.py
+# The demo's own venv: the package with its SQLite extra and nothing else (no test or docs tools).
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
+
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(UV)
+	$(UV) venv -q -p $(PYTHON) --allow-existing $(DEMO_VENV)
+	VIRTUAL_ENV=$(DEMO_VENV) $(UV) pip install -q -c constraints.txt -e ".[sqlite]"
+	@echo "make demo: $$(VIRTUAL_ENV=$(DEMO_VENV) $(UV) pip list -q --format freeze | wc -l) packages in $(DEMO_VENV)"
+	@touch $@
+
+demo: $(DEMO_STAMP)
+	timeout -k 10 $(DEMO_TIMEOUT) $(DEMO_VENV)/bin/python scripts/demo.py
+
+# The docs site: warnings (broken cross-references included, -n) are errors. tests/docs runs it too.
+DOCS_BUILD ?= docs/_build/html
+docs: install
+	$(BIN)/sphinx-build -q -W --keep-going -n -b html docs $(DOCS_BUILD)
+	@echo "docs: $(DOCS_BUILD)/index.html"
+
+# Re-take the screenshots the docs show (docs/img/*.png): the real-browser tests save them there (the
+# connection form's, tests/ui; the ImageSearch page's, tests/plugin/test_browser.py).
+screenshots: install
+	bash scripts/ensure-chromium.sh
+	IMAGESEARCH_SCREENSHOTS=docs/img IMAGESEARCH_DOCS_SCREENSHOTS=1 timeout -k 15 1200 $(BIN)/python -m pytest \
+		-q -p no:cacheprovider tests/ui tests/plugin/test_browser.py
 
 test: install
 	bash scripts/ensure-postgres.sh
@@ -52,6 +79,34 @@ test: install
 
 # conftest.py stops the session unless the running Airflow is IMAGESEARCH_EXPECT_AIRFLOW.
 compat-install: $(COMPAT_STAMP)
+
+# The wheel as a user gets it: built, installed into a brand-new venv with the newest Airflow and no
+# constraints file, discovered by Airflow, every module imported, the archive example DAG run against the
+# emulator from that venv (scripts/test_wheel.py). Nothing of this checkout is on its sys.path.
+test-wheel: | $(UV)
+	UV=$(abspath $(UV)) PYTHON=$(PYTHON) timeout -k 15 1200 bash scripts/test-wheel.sh
+
+# The declared lower bounds (uv --resolution lowest-direct) on the oldest Airflow supported, in their own
+# venv; then the hook and operator tests. A bound that fails there is raised in pyproject.toml.
+LOWEST_VENV := .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
+# The archive (pandas, common-sql, SQLite) through tests that need no 3.3-only Airflow module.
+LOWEST_TESTS := tests/hooks tests/operators tests/unit/test_archive_values.py \
+	tests/dags/test_archive_dag.py::test_failure_half_way_writes_no_row tests/test_lowest.py
+# Test tools pinned exactly: lowest-direct would otherwise pick their oldest releases too.
+LOWEST_TOOLS := pytest==9.2.0 pytest-timeout==2.4.0 hypothesis==6.170.17 huaweicloudsdkcore==3.1.219
+
+$(LOWEST_STAMP): pyproject.toml | $(UV)
+	$(UV) venv -q -p $(PYTHON) --allow-existing $(LOWEST_VENV)
+	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip install -q --resolution lowest-direct -e ".[sqlite]" \
+		"apache-airflow==$(COMPAT_AIRFLOW)" $(LOWEST_TOOLS)
+	@touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	VIRTUAL_ENV=$(LOWEST_VENV) $(UV) pip list -q --format freeze \
+		| grep -iE '^(apache-airflow|apache-airflow-providers-(common-sql|sqlite)|requests|httpx|pandas|numpy)=='
+	IMAGESEARCH_EXPECT_AIRFLOW=$(COMPAT_AIRFLOW) IMAGESEARCH_EXPECT_LOWEST=1 timeout -k 15 $(TEST_TIMEOUT) \
+		$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS) -k "not postgres"
 
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "from importlib.metadata import version as v; print('test-compat on apache-airflow', v('apache-airflow'))"
@@ -90,4 +145,5 @@ mutation-sample: install
 	timeout -k 15 1200 $(BIN)/python scripts/mutation.py sample
 
 clean:
-	rm -rf mutants $(VENV) $(COMPAT_VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf mutants $(VENV) $(COMPAT_VENV) $(DEMO_VENV) $(LOWEST_VENV) $(TOOLS) build dist *.egg-info docs/_build \
+		.pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-imagesearch",
         "name": "Huawei Cloud ImageSearch",
-        "description": "Huawei Cloud ImageSearch: read instances, wait for them to be ready, manage images.",
+        "description": "Huawei Cloud ImageSearch (v1 instances and v2 MMS services): read, wait, manage images and data, bulk import, batch search.",
         "integrations": [
             {
                 "integration-name": "Huawei Cloud ImageSearch",
@@ -133,15 +133,31 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "connect_timeout": {
                         "label": "Connect timeout (s)",
+                        "description": "Seconds to open a connection (default 10).",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 10},
                     },
                     "read_timeout": {
                         "label": "Read timeout (s)",
+                        "description": "Seconds to wait for an answer (default 60).",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 60},
                     },
                     "max_attempts": {
                         "label": "Attempts per call",
+                        "description": "Retries of 429, 5xx, timeouts and dropped connections included.",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "default": 5},
+                    },
+                    "retry_max_elapsed": {
+                        "label": "Retry budget (s)",
+                        "description": "No retry starts this many seconds after a call's first attempt.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 120},
+                    },
+                    "verify": {
+                        "label": "TLS verification",
+                        "description": (
+                            "true (default); a CA bundle file or directory on the workers for a private CA; "
+                            "false turns checks off and needs 'Allow plain HTTP / no TLS verification'."
+                        ),
+                        "schema": {"type": ["string", "null"]},
                     },
                     "console_url": {
                         "label": "Console URL template",

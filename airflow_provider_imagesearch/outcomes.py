@@ -42,7 +42,12 @@ def is_permanent(error: BaseException) -> bool:
     """True for errors that retrying the task cannot fix."""
     if isinstance(error, ImageSearchConfigError | ImageSearchValidationError):
         return True
-    if isinstance(error, ImageSearchTransportError) and error.error_code == "TLS_ERROR":
+    # A refused certificate, or a host name that does not exist (after the hook's few attempts): the
+    # connection names a wrong endpoint, and task retries would only repeat the error.
+    if isinstance(error, ImageSearchTransportError) and error.error_code in (
+        "TLS_ERROR",
+        "NAME_NOT_RESOLVED",
+    ):
         return True
     if isinstance(error, TRANSIENT_ERRORS):
         return False

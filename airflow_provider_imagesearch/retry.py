@@ -11,6 +11,9 @@ What is retried:
   deletes, modifies). Create-instance and add-image may already have taken effect on the server, so a
   blind retry could create twice; they are retried only when the request provably never left
   (connection refused, connect timeout).
+* A host name that does not resolve (DNS: no such name): a few attempts (``NAME_RESOLUTION_ATTEMPTS``),
+  not the whole budget. It is far more often a wrong endpoint setting than a passing fault, and the
+  final error names the host and the setting that chose it.
 * Nothing else: other 4xx are final.
 
 Waits are exponential with full jitter (``wait_random_exponential``), and the whole call stops after
@@ -60,6 +63,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 #: Retry causes after which the failed attempt may have taken effect on the server.
 AMBIGUOUS_RETRY_CAUSES = frozenset({"5xx", "timeout", "dropped"})
+#: ``error_code`` of a transport error whose host name the resolver says does not exist.
+NAME_NOT_RESOLVED = "NAME_NOT_RESOLVED"
+#: Attempts (the first included) for a host name that does not resolve: two retries cover a resolver
+#: hiccup; more only delay an error that is almost always a wrong endpoint in the connection.
+NAME_RESOLUTION_ATTEMPTS = 3
 
 
 def is_request_error(error: BaseException) -> bool:
@@ -82,11 +90,25 @@ def retry_cause(error: BaseException, idempotent: bool) -> str | None:
     if isinstance(error, ImageSearchTransportError):
         if error.error_code == "TLS_ERROR":
             return None  # a refused certificate or TLS set-up is configuration: no retry can fix it
+        if error.error_code == NAME_NOT_RESOLVED:
+            return "dns"  # never sent; capped at NAME_RESOLUTION_ATTEMPTS (see RetryPolicy)
         if not getattr(error, "request_sent", True):
             return "connect"
         if idempotent:
             return "timeout" if getattr(error, "timed_out", False) else "dropped"
     return None
+
+
+class _StopUnresolvedHost(tenacity.stop.stop_base):
+    """Stop once a host name that does not resolve has been tried ``NAME_RESOLUTION_ATTEMPTS`` times."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return (
+            isinstance(error, ImageSearchTransportError)
+            and error.error_code == NAME_NOT_RESOLVED
+            and retry_state.attempt_number >= NAME_RESOLUTION_ATTEMPTS
+        )
 
 
 @dataclass(frozen=True)
@@ -143,11 +165,14 @@ class RetryPolicy:
             sleep = state.next_action.sleep if state.next_action else 0.0
             if stats is not None and error is not None:
                 stats[retry_cause(error, idempotent) or "other"] += 1
+            unresolved = (
+                isinstance(error, ImageSearchTransportError) and error.error_code == NAME_NOT_RESOLVED
+            )
             log.warning(
                 "ImageSearch %s failed (attempt %d/%d): %s; retrying in %.2fs",
                 label,
                 state.attempt_number,
-                self.max_attempts,
+                min(self.max_attempts, NAME_RESOLUTION_ATTEMPTS) if unresolved else self.max_attempts,
                 error,
                 sleep,
             )
@@ -156,7 +181,8 @@ class RetryPolicy:
             "retry": should_retry,
             "wait": self._wait(),
             "stop": tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_before_delay(self.max_elapsed),
+            | tenacity.stop_before_delay(self.max_elapsed)
+            | _StopUnresolvedHost(),
             "before_sleep": before_sleep,
             "reraise": True,
         }

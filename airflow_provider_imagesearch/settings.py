@@ -46,6 +46,13 @@ DEFAULT_CONSOLE_URL = (
 )
 CONSOLE_URL_FIELDS = ("region", "project_id", "instance_name")
 
+#: What each service's endpoint is called in messages, and the setting that overrides it.
+ENDPOINT_NAMES = {
+    "imagesearch": ("ImageSearch v1 endpoint", "the Host field"),
+    "mms": ("ImageSearch v2 (MMS) endpoint", "the 'mms_endpoint' extra"),
+    "iam": ("IAM endpoint", "the 'iam_endpoint' extra"),
+}
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -91,6 +98,9 @@ class ImageSearchSettings:
     :param console_url: template of an instance's console page (``{region}``, ``{project_id}``,
         ``{instance_name}``), for the operators' extra link.
     :param mms_endpoint: ImageSearch v2 (MMS) base URL; None means the same as ``endpoint``.
+    :param endpoint_sources: for each service (``imagesearch``, ``mms``, ``iam``), the setting its base
+        URL came from: ``host``, ``region``, ``iam_endpoint``, ``mms_endpoint`` or ``default``; errors
+        that reach no server name it (see :meth:`describe_endpoint`).
     """
 
     endpoint: str
@@ -105,6 +115,8 @@ class ImageSearchSettings:
     instance_name: str | None = None
     console_url: str = DEFAULT_CONSOLE_URL
     mms_endpoint: str | None = None
+    # Not compared or hashed: it says where the endpoints came from, not where calls go.
+    endpoint_sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def base_url(self, service: str) -> str:
         """The base URL of ``service``: ``imagesearch`` (v1), ``mms`` (v2) or ``iam``."""
@@ -113,6 +125,29 @@ class ImageSearchSettings:
         if service == "iam":
             return self.iam_endpoint
         return self.endpoint
+
+    def describe_endpoint(self, service: str) -> str:
+        """Which endpoint ``service`` uses and the connection setting that chose it, for error messages.
+
+        E.g. "the IAM endpoint https://iam.cn-north-4.myhuaweicloud.com, derived from the 'region' extra
+        (cn-north-4); set the 'iam_endpoint' extra to use another".
+        """
+        name, override = ENDPOINT_NAMES.get(service, ENDPOINT_NAMES["imagesearch"])
+        url = self.base_url(service)
+        source = self.endpoint_sources.get(service if service in ENDPOINT_NAMES else "imagesearch")
+        if source == "region":
+            origin = f"derived from the 'region' extra ({self.region}); set {override} to use another"
+        elif source == "host":
+            origin = "from the Host field"
+            if service != "imagesearch":
+                origin += f" (no 'region' extra, and {override} is empty)"
+        elif source in ("iam_endpoint", "mms_endpoint"):
+            origin = f"from the '{source}' extra"
+        elif source == "default":
+            origin = f"the global default (no 'region' extra, and {override} is empty)"
+        else:
+            origin = "from the hook's settings"
+        return f"the {name} {url}, {origin}"
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -372,10 +407,13 @@ def settings_from_connection(
         raise ImageSearchConfigError(f"Connection: {error}") from None
 
     allow_insecure = _bool(extras, "allow_insecure", False)
+    sources: dict[str, str] = {}
     if host:
         endpoint = normalise_endpoint(host, port, field_name="host", allow_insecure=allow_insecure)
+        sources["imagesearch"] = "host"
     elif region:
         endpoint = default_endpoint(region)
+        sources["imagesearch"] = "region"
     else:
         raise ImageSearchConfigError(
             "Set the 'region' extra (e.g. cn-north-4) or the host (the endpoint URL)"
@@ -386,10 +424,13 @@ def settings_from_connection(
         iam_endpoint = normalise_endpoint(
             iam_raw, None, field_name="iam_endpoint", allow_insecure=allow_insecure
         )
+        sources["iam"] = "iam_endpoint"
     elif region:
         iam_endpoint = default_iam_endpoint(region)
+        sources["iam"] = "region"
     else:
         iam_endpoint = "https://iam.myhuaweicloud.com"
+        sources["iam"] = "default"
 
     # v2 (MMS) lives on its own host: the extra, else the region's, else the host (one gateway for both).
     mms_raw = _str(extras, "mms_endpoint")
@@ -397,10 +438,13 @@ def settings_from_connection(
         mms_endpoint = normalise_endpoint(
             mms_raw, None, field_name="mms_endpoint", allow_insecure=allow_insecure
         )
+        sources["mms"] = "mms_endpoint"
     elif region:
         mms_endpoint = default_mms_endpoint(region)
+        sources["mms"] = "region"
     else:
         mms_endpoint = endpoint
+        sources["mms"] = "host"
 
     credentials = _credentials(login, password, extras)
     if credentials.auth_type == "iam_password" and not (region or _str(extras, "project_id")):
@@ -438,4 +482,5 @@ def settings_from_connection(
         instance_name=instance_name,
         console_url=console_url,
         mms_endpoint=mms_endpoint,
+        endpoint_sources=sources,
     )

@@ -91,13 +91,6 @@ def sync_dag_to_db(dag: Any) -> Any:
     return dag
 
 
-def object_storage_path(url: str) -> Any:
-    """``airflow.sdk.ObjectStoragePath(url)``, imported when called (it loads fsspec)."""
-    from airflow.sdk import ObjectStoragePath
-
-    return ObjectStoragePath(url)
-
-
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -106,6 +99,5 @@ __all__ = [
     "aextra_dejson",
     "amask_secret",
     "conf",
-    "object_storage_path",
     "sync_dag_to_db",
 ]

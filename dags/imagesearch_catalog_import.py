@@ -134,6 +134,7 @@ def imagesearch_catalog_import() -> None:
     ).expand(shard=[(index, SHARDS) for index in range(SHARDS)])
     # [END howto_operator_imagesearch_import_images_sharded]
 
+    # [START howto_operator_imagesearch_batch_search]
     search = ImageSearchSearchImagesOperator(
         task_id="search_catalog",
         imagesearch_conn_id=conn_id,
@@ -144,6 +145,7 @@ def imagesearch_catalog_import() -> None:
         limit=10,
         max_concurrency=8,
     )
+    # [END howto_operator_imagesearch_batch_search]
 
     create >> load >> search
 

@@ -85,6 +85,7 @@ def imagesearch_instance_archive() -> None:
     batches = instance_batches()
 
     # [START howto_archive_every_status]
+    # [START howto_sensor_imagesearch_fleet_status]
     ready = ImageSearchInstanceStatusSensor.partial(
         task_id="wait_until_normal",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
@@ -96,13 +97,16 @@ def imagesearch_instance_archive() -> None:
         # archive below still records the statuses, failures included.
         soft_fail=True,
     ).expand(instance_names=batches)
+    # [END howto_sensor_imagesearch_fleet_status]
 
+    # [START howto_operator_imagesearch_instance_detail]
     details = InstanceDetailOperator.partial(
         task_id="read_details",
         imagesearch_conn_id="{{ params.imagesearch_conn_id }}",
         # Runs after a skipped wait too; an error that is not a status (a refused token) still fails it.
         trigger_rule="none_failed",
     ).expand(instance_names=batches)
+    # [END howto_operator_imagesearch_instance_detail]
     # [END howto_archive_every_status]
 
     @task(outlets=[ARCHIVE_ASSET])

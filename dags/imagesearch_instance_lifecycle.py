@@ -141,6 +141,7 @@ def imagesearch_instance_lifecycle() -> None:
     conn_id = "{{ params.imagesearch_conn_id }}"
     name = "{{ params.instance_name }}"
 
+    # [START howto_operator_imagesearch_create_instance]
     create = ImageSearchCreateInstanceOperator(
         task_id="create_instance",
         imagesearch_conn_id=conn_id,
@@ -152,6 +153,7 @@ def imagesearch_instance_lifecycle() -> None:
         poke_interval=POLL_SECONDS,
         timeout=WAIT_TIMEOUT_SECONDS,
     )
+    # [END howto_operator_imagesearch_create_instance]
 
     @task
     def images_to_add() -> list[dict[str, Any]]:
@@ -159,17 +161,22 @@ def imagesearch_instance_lifecycle() -> None:
         images = get_current_context()["params"]["images"]
         return [{"path": image["path"], "tags": image.get("tags") or None} for image in images]
 
+    # [START howto_operator_imagesearch_add_image]
     added = ImageSearchAddImageOperator.partial(
         task_id="add_images",
         imagesearch_conn_id=conn_id,
         instance_name=name,
         map_index_template="{{ task.path }}",
     ).expand_kwargs(images_to_add())
+    # [END howto_operator_imagesearch_add_image]
 
+    # [START howto_operator_imagesearch_check_image]
     check = ImageSearchCheckImageOperator(
         task_id="check_image", imagesearch_conn_id=conn_id, instance_name=name, path="{{ params.query_path }}"
     )
+    # [END howto_operator_imagesearch_check_image]
 
+    # [START howto_operator_imagesearch_search_images]
     search = ImageSearchSearchImagesOperator(
         task_id="search_images",
         imagesearch_conn_id=conn_id,
@@ -177,7 +184,9 @@ def imagesearch_instance_lifecycle() -> None:
         path="{{ params.query_path }}",
         limit=10,
     )
+    # [END howto_operator_imagesearch_search_images]
 
+    # [START howto_operator_imagesearch_update_image_tags]
     retag = ImageSearchUpdateImageTagsOperator(
         task_id="update_image_tags",
         imagesearch_conn_id=conn_id,
@@ -185,7 +194,9 @@ def imagesearch_instance_lifecycle() -> None:
         path="{{ params.retag.path }}",
         tags="{{ params.retag.tags }}",  # type: ignore[arg-type]  # rendered to a dict
     )
+    # [END howto_operator_imagesearch_update_image_tags]
 
+    # [START howto_operator_imagesearch_delete_image]
     delete_image = ImageSearchDeleteImageOperator(
         task_id="delete_image",
         imagesearch_conn_id=conn_id,
@@ -193,7 +204,9 @@ def imagesearch_instance_lifecycle() -> None:
         path="{{ params.delete_path }}",
         missing_ok=False,
     )
+    # [END howto_operator_imagesearch_delete_image]
 
+    # [START howto_operator_imagesearch_delete_instance]
     delete_instance = ImageSearchDeleteInstanceOperator(
         task_id="delete_instance",
         imagesearch_conn_id=conn_id,
@@ -203,6 +216,7 @@ def imagesearch_instance_lifecycle() -> None:
         poke_interval=POLL_SECONDS,
         timeout=WAIT_TIMEOUT_SECONDS,
     )
+    # [END howto_operator_imagesearch_delete_instance]
 
     create >> added >> check >> search >> retag >> delete_image >> delete_instance
 

@@ -63,15 +63,20 @@ def imagesearch_v2_catalog() -> None:
         "imagesearch_conn_id": "{{ params.imagesearch_conn_id }}",
     }
 
+    # [START howto_operator_imagesearch_v2_import_data]
     import_items = ImageSearchV2ImportDataOperator(
         task_id="import_items",
         manifest="{{ params.manifest }}",
         ledger_conn_id="{{ params.db_conn_id }}",
         **common,
     )
+    # [END howto_operator_imagesearch_v2_import_data]
+    # [START howto_operator_imagesearch_v2_search_by_image]
     by_image = ImageSearchV2SearchOperator(
         task_id="search_by_image", image_url="{{ params.query_image_url }}", limit=10, **common
     )
+    # [END howto_operator_imagesearch_v2_search_by_image]
+    # [START howto_operator_imagesearch_v2_search_by_keyword]
     by_keyword = ImageSearchV2SearchOperator(
         task_id="search_by_keyword",
         search_type="KEYWORD",
@@ -80,6 +85,7 @@ def imagesearch_v2_catalog() -> None:
         fetch_all=True,
         **common,
     )
+    # [END howto_operator_imagesearch_v2_search_by_keyword]
 
     @task
     def write_results(image_hits: list[dict[str, Any]], keyword_hits: list[dict[str, Any]]) -> dict[str, Any]:

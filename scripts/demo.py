@@ -4,7 +4,8 @@
    CREATION that turns NORMAL a few seconds later, one that never expires.
 2. Run ``airflow dags test imagesearch_instance_archive`` in real Airflow (fresh AIRFLOW_HOME), with
    the ImageSearch connection (IAM password auth) and the archive database in AIRFLOW_CONN_* variables.
-3. Print the archived rows. Exit 0 only if this run's three rows are there. No process is left running.
+3. Print the archived rows and where the full ``airflow dags test`` log is. Exit 0 only if this run's
+   three rows are there. No process is left running.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ def main() -> int:
             stop.set()
         elapsed = time.monotonic() - started
         output = result.stdout + result.stderr
-        (WORK / "dags-test.log").write_text(output, encoding="utf-8")
+        log_path = WORK / "dags-test.log"
+        log_path.write_text(output, encoding="utf-8")
         stats = emulator.stats()
         polls = sum(
             1 for r in emulator.requests_log() if r.get("instance") == "shop-new" and r["method"] == "GET"
@@ -223,6 +225,7 @@ def main() -> int:
         f"Emulator saw {stats['requests_total']} requests, {stats['token_requests']} IAM token request(s); "
         f"shop-new was read {polls} times while it turned NORMAL"
     )
+    print(f"Full log of airflow dags test: {log_path}")
     if result.returncode != 0:
         print(output[-6000:])
         return 1

@@ -28,6 +28,7 @@ STABLE = {
         "Connection",
         "Context",
         "DAG",
+        "ObjectStoragePath",
         "Param",
         "PokeReturnValue",
         "dag",

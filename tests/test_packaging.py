@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +43,49 @@ def test_provider_info_names_every_module_that_exists() -> None:
     hook_class = getattr(importlib.import_module(module_name), class_name)
     assert hook_class.conn_type == connection["connection-type"] == "imagesearch"
     assert connection["conn-fields"]["security_token"]["schema"]["format"] == "password"
+
+
+def test_connection_form_has_the_extras_users_set_most_and_they_take_effect() -> None:
+    """verify, the timeouts and the retry budget are form fields; what the form saves is what the hook uses."""
+    from airflow_provider_imagesearch.retry import RetryPolicy
+    from airflow_provider_imagesearch.settings import (
+        DEFAULT_CONNECT_TIMEOUT,
+        DEFAULT_READ_TIMEOUT,
+        settings_from_connection,
+    )
+
+    (connection,) = get_provider_info()["connection-types"]
+    fields = connection["conn-fields"]
+    defaults = {
+        "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "read_timeout": DEFAULT_READ_TIMEOUT,
+        "max_attempts": RetryPolicy.max_attempts,
+        "retry_max_elapsed": RetryPolicy.max_elapsed,
+    }
+    for key, default in defaults.items():
+        assert fields[key]["schema"]["default"] == default, key
+    assert "verify" in fields
+    # As the UI stores them: strings for every field.
+    saved = {
+        "region": "cn-north-4",
+        "project_id": "0b5e4c3a2f1d4e6a8c7b9d0e1f2a3b4c",
+        "token": "t",
+        "connect_timeout": "3",
+        "read_timeout": "7",
+        "max_attempts": "2",
+        "retry_max_elapsed": "9",
+        "verify": "false",
+        "allow_insecure": "true",
+    }
+    settings = settings_from_connection(host=None, port=None, login=None, password=None, extras=saved)
+    assert settings.timeout == (3.0, 7.0)
+    assert (settings.retry.max_attempts, settings.retry.max_elapsed) == (2, 9.0)
+    assert settings.verify is False
+    # An empty form field means the default.
+    empty = {**saved, "verify": "", "retry_max_elapsed": "", "allow_insecure": ""}
+    settings = settings_from_connection(host=None, port=None, login=None, password=None, extras=empty)
+    assert settings.verify is True
+    assert settings.retry.max_elapsed == RetryPolicy.max_elapsed
 
 
 def test_airflow_discovers_the_provider_without_warnings() -> None:
@@ -124,3 +169,49 @@ def test_code_quality(command: list[str]) -> None:
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def _pyproject() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_published_extras_are_features_not_tooling() -> None:
+    """Test, lint, docs and bench tools are dependency groups (never published), not extras."""
+    data = _pyproject()
+    extras = data["project"]["optional-dependencies"]
+    assert not {"test", "tests", "bench", "dev", "docs", "lint"} & set(extras), sorted(extras)
+    for name, requirements in extras.items():
+        assert not any("==" in r for r in requirements), f"extra {name} pins an exact version: {requirements}"
+    groups = data["dependency-groups"]
+    assert {"test", "bench", "docs", "lint", "dev"} <= set(groups)
+
+
+def test_python_classifiers_are_the_versions_tests_run_on() -> None:
+    """make test, test-compat, test-wheel and test-lowest all run on this interpreter's Python version."""
+    classifiers = _pyproject()["project"]["classifiers"]
+    versions = {
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
+    assert versions == {f"{sys.version_info.major}.{sys.version_info.minor}"}, versions
+
+
+def test_changelog_has_an_entry_for_this_version() -> None:
+    version = _pyproject()["project"]["version"]
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## \[{re.escape(version)}\]", changelog, re.M), (
+        f"CHANGELOG.md has no entry for {version}"
+    )
+
+
+def test_sdist_leaves_out_tests_and_tooling() -> None:
+    """MANIFEST.in prunes what setuptools would otherwise add (tests/test_*.py); make test-wheel checks
+    the built sdist itself."""
+    manifest = (REPO / "MANIFEST.in").read_text().split()
+    for folder in ("tests", "benchmarks", "scripts", "docs"):
+        assert f"{folder}" in manifest[manifest.index("prune") :], folder
+    for document in ("README.md", "CHANGELOG.md", "LICENSE"):
+        assert document in manifest, document

@@ -16,7 +16,12 @@ language:
   name options that ``--help`` lists. Any other command fails: teach this module to check it, or mark the
   block.
 * ``json``: valid JSON; a JSON object documenting ``InstanceDetail`` (has ``instance_name`` and ``status``)
-  has exactly the keys of a real ``InstanceDetail.to_dict()``.
+  has exactly the keys of a real ``InstanceDetail.to_dict()``; an emulator seed (has ``instances``) is
+  loaded into a real emulator.
+
+The quickstart block (``checked-by test_quickstart_runs_as_written``) is run by bash exactly as written,
+from the repository root: its own emulator on the port it names, its own connection, ``airflow dags
+test``. The same runner serves the docs pages (tests/docs/test_doc_examples.py).
 * Anything else, or a block that cannot run here (``pip install`` of the published package), needs a
   marker on the line before its fence: ``<!-- readme-test: skip (reason) -->`` (reported as a skipped test
   with that reason) or ``<!-- readme-test: checked-by test_name (what) -->`` for output that the named
@@ -25,15 +30,18 @@ language:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -56,6 +64,8 @@ README = REPO / "README.md"
 BLOCKS = blocks(README)
 #: Instances the README's examples name; seeded NORMAL before each python block (add new names here).
 README_INSTANCES = ("shop-main", "shop-new")
+#: The v2 service the examples name (created in the console in real life: seeded here).
+README_V2_SERVICE = "catalog"
 SHELL_LANGS = ("bash", "sh", "shell")
 #: Request ids (32 hex characters) differ from run to run: compared as this placeholder.
 REQUEST_ID = re.compile(r"\b[0-9a-f]{32}\b")
@@ -64,9 +74,14 @@ LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:\d+")
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
-def _block(test_name: str) -> Block:
-    """The README block whose ``checked-by`` marker names ``test_name`` (exactly one)."""
-    found = [b for b in BLOCKS if b.checked_by == test_name]
+def where(block: Block) -> str:
+    """``FILE:LINE`` of a block, for messages."""
+    return f"{Path(block.source).name}:{block.line}"
+
+
+def _block(test_name: str, blocks: list[Block] | None = None) -> Block:
+    """The block whose ``checked-by`` marker names ``test_name`` (exactly one)."""
+    found = [b for b in (BLOCKS if blocks is None else blocks) if b.checked_by == test_name]
     assert len(found) == 1, f"expected one README block marked checked-by {test_name}, found {len(found)}"
     return found[0]
 
@@ -81,31 +96,36 @@ def _normalise(text: str) -> str:
 def test_readme_has_blocks_of_each_kind() -> None:
     """Guard against a parser that silently finds nothing: the README's kinds are all present."""
     langs = {b.lang for b in BLOCKS}
-    assert {"python", "bash", "json"} <= langs, langs
+    assert {"python", "bash"} <= langs, langs
     assert any(b.skip_reason for b in BLOCKS)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
 def test_readme_block(block: Block, request: pytest.FixtureRequest) -> None:
+    run_block(block, request, globals())
+
+
+def run_block(block: Block, request: pytest.FixtureRequest, checkers: dict[str, Any]) -> None:
+    """Run or check one block (README or docs page); ``checkers`` holds its module's checked-by tests."""
     if block.skip_reason is not None:
-        pytest.skip(f"README.md:{block.line} marked skip: {block.skip_reason}")
+        pytest.skip(f"{where(block)} marked skip: {block.skip_reason}")
     if block.checked_by is not None:
-        checker = globals().get(block.checked_by)
-        assert callable(checker), f"README.md:{block.line}: checked-by names no test here: {block.checked_by}"
+        checker = checkers.get(block.checked_by)
+        assert callable(checker), f"{where(block)}: checked-by names no test here: {block.checked_by}"
         return
     if block.lang == "python":
         _run_python(block, request)
     elif block.lang in SHELL_LANGS:
         commands = shell_commands(block.text)
-        assert commands, f"README.md:{block.line}: a shell block without a command"
+        assert commands, f"{where(block)}: a shell block without a command"
         for words in commands:
             _check_command(block, words, request)
     elif block.lang == "json":
         _check_json(block, request)
     else:
         pytest.fail(
-            f"README.md:{block.line}: a {block.lang or 'plain'!r} block that nothing runs: handle its language "
-            "in tests/test_readme.py or mark it <!-- readme-test: skip (reason) -->"
+            f"{where(block)}: a {block.lang or 'plain'!r} block that nothing runs: handle its language "
+            "in tests/test_readme.py or mark it readme-test: skip (reason)"
         )
 
 
@@ -120,6 +140,7 @@ def readme_world(
     imagesearch_conn("iam_password", conn_id="imagesearch_default")
     for name in README_INSTANCES:
         instance(name, tags=["color"])
+    emulator.upsert_v2_service(README_V2_SERVICE, custom_tags=["color"], custom_num_tags=["price"], items={})
     return emulator
 
 
@@ -139,21 +160,23 @@ def _run_python(block: Block, request: pytest.FixtureRequest) -> None:
 
     emulator: Emulator = request.getfixturevalue("readme_world")
     emulator.reset_stats()
-    # Padded so that a traceback's line numbers are README.md's.
-    code = compile("\n" * block.line + block.text, str(README), "exec")
+    # Padded so that a traceback's line numbers are the file's.
+    code = compile("\n" * block.line + block.text, block.source, "exec")
     namespace: dict[str, Any] = {"__name__": f"readme_block_{block.line}"}
     exec(code, namespace)
     dags = _dags_in(namespace)
     if not dags:
-        assert emulator.stats()["requests_total"] > 0, (
-            f"README.md:{block.line}: the block defines no DAG and sent no request to the emulator"
+        # A block that checks its own outcome (it runs its own emulator) has asserted already.
+        asserts = re.search(r"^\s*assert\b", block.text, re.M) is not None
+        assert emulator.stats()["requests_total"] > 0 or asserts, (
+            f"{where(block)}: the block defines no DAG, sent no request to the emulator and asserts nothing"
         )
         return
     request.getfixturevalue("airflow_db")
     for dag in dags:
         dag_run = run_dag(dag)
         outcome = states(dag_run)
-        assert outcome, f"README.md:{block.line}: DAG {dag.dag_id} ran no task"
+        assert outcome, f"{where(block)}: DAG {dag.dag_id} ran no task"
         assert str(dag_run.state) == "success", (dag.dag_id, outcome)
         assert all(state == "success" for state, _ in outcome.values()), (dag.dag_id, outcome)
 
@@ -171,26 +194,26 @@ def _make_targets() -> set[str]:
 
 
 def _check_command(block: Block, words: list[str], request: pytest.FixtureRequest) -> None:
-    where = f"README.md:{block.line}: {shlex.join(words)[:80]}"
+    at = f"{where(block)}: {shlex.join(words)[:80]}"
     head = words[0]
     if head == "make":
         unknown = [w for w in words[1:] if not w.startswith("-") and "=" not in w] or ["all"]
-        assert set(unknown) <= _make_targets(), f"{where}: no such Makefile target"
+        assert set(unknown) <= _make_targets(), f"{at}: no such Makefile target"
     elif head == "export":
         for assignment in words[1:]:
             name, _, value = assignment.partition("=")
-            _check_export(where, name, value, request)
+            _check_export(at, name, value, request)
     elif Path(head).name in ("python", "python3") and words[1:2] == ["-m"]:
-        _check_options(where, [sys.executable, "-m", words[2]], words[3:])
+        _check_options(at, [sys.executable, "-m", words[2]], words[3:])
     elif head in _console_scripts():
         module, _, function = _console_scripts()[head].partition(":")
         script = f"import sys; from {module} import {function}; sys.exit({function}())"
-        _check_options(where, [sys.executable, "-c", script], words[1:])
+        _check_options(at, [sys.executable, "-c", script], words[1:])
     elif head == "airflow":
         subcommands = [w for w in words[1:] if not w.startswith("-")]
-        _check_options(where, [AIRFLOW, *subcommands], words[1:])
+        _check_options(at, [AIRFLOW, *subcommands], words[1:])
     else:
-        pytest.fail(f"{where}: tests/test_readme.py cannot check {head!r}: teach it, or mark the block skip")
+        pytest.fail(f"{at}: tests/test_readme.py cannot check {head!r}: teach it, or mark the block skip")
 
 
 def _console_scripts() -> dict[str, str]:
@@ -275,8 +298,22 @@ def _check_connection(where: str, name: str, value: str, request: pytest.Fixture
     assert isinstance(fields, dict), f"{where}: not a JSON object"
     assert fields.get("conn_type") == "imagesearch", f"{where}: conn_type {fields.get('conn_type')!r}"
     conn_id = name[len("AIRFLOW_CONN_") :].lower()
-    # As written: the provider reads it without complaint and aims at Huawei Cloud.
     monkeypatch.setenv(name, value)
+    local = urlsplit(str(fields.get("host") or ""))
+    if local.hostname in ("127.0.0.1", "localhost") and local.port:
+        # A connection to a local emulator: one runs on that very port, and the connection is used as
+        # written (no substitution).
+        with Emulator(port=local.port) as on_port:
+            for instance_name in README_INSTANCES:
+                on_port.upsert_instance(instance_name)
+            with ImageSearchHook(conn_id) as hook:
+                ok, message = hook.test_connection()
+                assert ok, f"{where}: test_connection() failed: {message}"
+                assert hook.get_instance(README_INSTANCES[0]).instance_name == README_INSTANCES[0]
+            requests = on_port.stats()["requests_total"]
+        assert requests >= 2, (where, requests)
+        return
+    # As written: the provider reads it without complaint and aims at Huawei Cloud.
     settings = ImageSearchHook(conn_id).settings
     region = settings.region
     assert settings.endpoint.rstrip("/") == f"https://imagesearch.{region}.myhuaweicloud.com", (
@@ -302,76 +339,61 @@ def _check_json(block: Block, request: pytest.FixtureRequest) -> None:
     try:
         value = json.loads(block.text)
     except json.JSONDecodeError as error:
-        pytest.fail(f"README.md:{block.line}: invalid JSON: {error}")
+        pytest.fail(f"{where(block)}: invalid JSON: {error}")
+    if isinstance(value, dict) and "instances" in value:
+        # An emulator seed: a real emulator loads it, and serves every instance it names.
+        with Emulator(seed=value) as seeded:
+            names = {i["name"] for i in value["instances"]}
+            served = {i["name"] for i in seeded.control.state()["instances"]}
+        assert names <= served, f"{where(block)}: the emulator did not load {names - served}"
+        return
     if isinstance(value, dict) and {"instance_name", "status"} <= set(value):
         from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 
         request.getfixturevalue("readme_world")
         with ImageSearchHook("imagesearch_default") as hook:
             real = hook.get_instance(value["instance_name"]).to_dict()
-        assert set(value) == set(real), f"README.md:{block.line}: keys differ from InstanceDetail.to_dict()"
+        assert set(value) == set(real), f"{where(block)}: keys differ from InstanceDetail.to_dict()"
 
 
-# --- what a connection test shows (checked-by blocks) ------------------------------------------
+# --- the quickstart, as written ---------------------------------------------------------------
 
 
-@pytest.fixture
-def connection_tests_enabled(monkeypatch: pytest.MonkeyPatch, readme_world: Emulator) -> Emulator:
-    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
-    return readme_world
+def test_quickstart_runs_as_written(tmp_path: Path) -> None:
+    """The README's quickstart in bash, unchanged: its emulator, its connection, its DAG run.
 
+    Run from the repository root (where the reader is) with this venv's commands on PATH, as after the
+    install. Nothing of the test session's environment leaks in (no AIRFLOW_* variable, no connection).
+    """
+    block = _block("test_quickstart_runs_as_written")
+    assert block.lang == "bash"
+    commands = shell_commands(block.text)
+    assert len(commands) <= 10, f"{where(block)}: a quickstart of {len(commands)} commands (at most 10)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    log = tmp_path / "quickstart.log"
+    quickstart_home = REPO / ".quickstart"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            ["bash", "-e", "-c", block.text],
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=600)
+        finally:
+            # The emulator the block started in the background, if the block failed before `kill %1`.
+            import signal
 
-def _console(block: Block) -> tuple[list[str], str]:
-    """A ``console`` block: the command after ``$ `` (continued with ``\\``) and the output below it."""
-    lines = block.text.splitlines()
-    assert lines, f"README.md:{block.line}: an empty console block"
-    assert lines[0].startswith("$ "), f"README.md:{block.line}: a console block starts with '$ '"
-    command = lines[0][2:]
-    index = 1
-    while command.endswith("\\"):
-        command = command[:-1] + lines[index].strip()
-        index += 1
-    return shlex.split(command), "\n".join(lines[index:]).strip()
-
-
-@pytest.mark.usefixtures("airflow_db")
-def test_cli_connection_test_output(connection_tests_enabled: Emulator) -> None:
-    """``airflow connections test`` prints what the README shows: no hook message, no request id."""
-    words, expected = _console(_block("test_cli_connection_test_output"))
-    assert words[:3] == ["airflow", "connections", "test"], words
-    result = subprocess.run(
-        [AIRFLOW, *words[1:]],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert _normalise(result.stdout.strip()) == _normalise(expected)
-    assert "request id" not in result.stdout
-
-
-@pytest.mark.usefixtures("airflow_db")
-def test_rest_connection_test_output(
-    connection_tests_enabled: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``POST /api/v2/connections/test`` answers the hook's own message, request id included."""
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-    from fastapi.testclient import TestClient
-
-    words, expected = _console(_block("test_rest_connection_test_output"))
-    assert words[0] == "curl", words
-    assert "/api/v2/connections/test" in " ".join(words), words
-    body = json.loads(words[words.index("-d") + 1])
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    purge_cached_app()
-    try:
-        with TestClient(create_app("core")) as client:
-            response = client.post("/api/v2/connections/test", json=body)
-    finally:
-        purge_cached_app()
-    assert response.status_code == 200, response.text
-    answer = response.json()
-    assert answer["status"] is True, answer
-    assert REQUEST_ID.search(answer["message"]), answer
-    assert _normalise(json.dumps(answer, separators=(",", ":"))) == _normalise(expected)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            shutil.rmtree(quickstart_home, ignore_errors=True)
+    output = log.read_text(errors="replace")
+    assert returncode == 0, f"{where(block)}: the quickstart failed ({returncode}):\n{output[-4000:]}"
+    # `airflow dags test` exits non-zero ("DagRun failed") unless the run succeeded; bash -e passes it on.
+    assert any(words[:3] == ["airflow", "dags", "test"] for words in commands), "the quickstart runs no DAG"
+    assert "DagRun failed" not in output

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 import ssl
 import weakref
 from collections import Counter
@@ -41,7 +42,12 @@ from airflow_provider_imagesearch.hooks.imagesearch_v2 import (
     ImageSearchV2AsyncOperations,
     ImageSearchV2Operations,
 )
-from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES, RetryPolicy, is_request_error
+from airflow_provider_imagesearch.retry import (
+    AMBIGUOUS_RETRY_CAUSES,
+    NAME_NOT_RESOLVED,
+    RetryPolicy,
+    is_request_error,
+)
 from airflow_provider_imagesearch.settings import ImageSearchSettings, settings_from_connection
 from airflow_provider_imagesearch.version_compat import aextra_dejson
 
@@ -74,11 +80,11 @@ def _transport_error(
     return error
 
 
-def _is_certificate_failure(exc: BaseException) -> bool:
-    """Whether a TLS failure is a refused certificate (configuration: permanent), for both transports.
+def _in_chain(exc: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether ``found`` holds for ``exc`` or any exception it wraps, as both transports wrap them.
 
-    Only verification failures (untrusted chain, wrong host name) are permanent. A handshake cut short
-    (EOF or reset: the server or a middlebox closed the connection) sent nothing and is retried.
+    requests nests urllib3's errors in ``args`` and ``reason``; httpx chains httpcore's through
+    ``__cause__``/``__context__``.
     """
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
@@ -87,14 +93,34 @@ def _is_certificate_failure(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        # ssl.CertificateError is SSLCertVerificationError: hostname mismatches are raised as it too.
-        if isinstance(current, ssl.SSLCertVerificationError):
+        if found(current):
             return True
         pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
         for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
             if isinstance(linked, BaseException):
                 pending.append(linked)
     return False
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    """Whether a TLS failure is a refused certificate (configuration: permanent), for both transports.
+
+    Only verification failures (untrusted chain, wrong host name) are permanent. A handshake cut short
+    (EOF or reset: the server or a middlebox closed the connection) sent nothing and is retried.
+    """
+    # ssl.CertificateError is SSLCertVerificationError: hostname mismatches are raised as it too.
+    return _in_chain(exc, lambda e: isinstance(e, ssl.SSLCertVerificationError))
+
+
+#: ``getaddrinfo`` answers that mean "this name does not exist" (not "the resolver is unreachable",
+#: EAI_AGAIN, which stays an ordinary connect error with the full retry budget).
+_NO_SUCH_NAME = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code
+)
+
+
+def _is_unknown_host(exc: BaseException) -> bool:
+    return _in_chain(exc, lambda e: isinstance(e, socket.gaierror) and e.errno in _NO_SUCH_NAME)
 
 
 def _tls_transport_error(request: api.ApiRequest, exc: BaseException) -> ImageSearchTransportError:
@@ -116,7 +142,8 @@ def _requests_transport_error(
         return _transport_error(request, exc, sent=True, timed_out=True, code="READ_TIMEOUT")
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     if isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
+        code = NAME_NOT_RESOLVED if _is_unknown_host(exc) else "CONNECT_ERROR"
+        return _transport_error(request, exc, sent=False, timed_out=False, code=code)
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
 
 
@@ -128,8 +155,59 @@ def _httpx_transport_error(request: api.ApiRequest, exc: httpx.RequestError) -> 
     if isinstance(exc, httpx.ConnectError):
         if _is_certificate_failure(exc) or _chain_has(exc, ssl.SSLError):
             return _tls_transport_error(request, exc)
-        return _transport_error(request, exc, sent=False, timed_out=False, code="CONNECT_ERROR")
+        code = NAME_NOT_RESOLVED if _is_unknown_host(exc) else "CONNECT_ERROR"
+        return _transport_error(request, exc, sent=False, timed_out=False, code=code)
     return _transport_error(request, exc, sent=True, timed_out=False, code="CONNECTION_DROPPED")
+
+
+#: Transport errors about reaching the endpoint at all: their message names the host and the setting.
+_ENDPOINT_ERRORS = {
+    NAME_NOT_RESOLVED: "the host name {host} does not resolve (DNS: no such name)",
+    "CONNECT_ERROR": "cannot connect to {netloc} ({reason})",
+    "CONNECT_TIMEOUT": "no connection to {netloc} within the connect timeout",
+    "TLS_ERROR": "the TLS certificate of {netloc} was refused ({reason})",
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a failed connection, e.g. "Connection refused"."""
+    found: list[str] = []
+
+    def note(error: BaseException) -> bool:
+        if found:
+            return False
+        if isinstance(error, ssl.SSLCertVerificationError):
+            found.append(f"certificate verify failed: {error.verify_message or error}")
+        elif isinstance(error, OSError) and error.errno and error.errno > 0:
+            # os.strerror, not error.strerror: asyncio words it "Connect call failed (...)".
+            found.append(os.strerror(error.errno))
+        return False
+
+    _in_chain(exc, note)
+    return found[0] if found else type(exc).__name__
+
+
+def _naming_endpoint(
+    error: ImageSearchTransportError, exc: BaseException, settings: ImageSearchSettings, service: str
+) -> ImageSearchTransportError:
+    """``error`` told with the host it could not reach and the connection setting that chose it."""
+    template = _ENDPOINT_ERRORS.get(error.error_code)
+    if template is None:
+        return error
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.base_url(service))
+    text = template.format(host=parts.hostname, netloc=parts.netloc, reason=_reason(exc))
+    named = ImageSearchTransportError(
+        status=None,
+        error_code=error.error_code,
+        error_msg=f"{text}: it is {settings.describe_endpoint(service)}",
+        method=error.method,
+        path=error.path,
+    )
+    named.request_sent = error.request_sent
+    named.timed_out = error.timed_out
+    return named
 
 
 def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -141,6 +219,89 @@ def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+#: ``ApiRequest.operation`` of a call made through ``request()``, the escape hatch.
+RAW_OPERATION = "request"
+RAW_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+#: Methods retried after a 5xx, a timeout or a dropped connection unless ``idempotent=`` says otherwise.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def raw_request(
+    settings: ImageSearchSettings,
+    method: str,
+    path: str,
+    body: Any,
+    *,
+    service: str,
+    idempotent: bool | None,
+    project_id: str | None,
+) -> api.ApiRequest:
+    """The :class:`~airflow_provider_imagesearch.api.ApiRequest` of ``request()``, checked before sending.
+
+    ``{project_id}`` in ``path`` is replaced by the project (the argument, else the connection's).
+    """
+    import json as json_module
+
+    from airflow_provider_imagesearch.errors import ImageSearchValidationError
+
+    verb = method.upper() if isinstance(method, str) else method
+    if verb not in RAW_METHODS:
+        raise ImageSearchValidationError("method", f"one of {', '.join(sorted(RAW_METHODS))}", method)
+    if service not in ("imagesearch", "mms"):
+        raise ImageSearchValidationError("service", "'imagesearch' (v1) or 'mms' (v2)", service)
+    project = project_id or settings.project_id or ""
+    if isinstance(path, str) and "{project_id}" in path:
+        project = project_id or settings.require_project_id()
+        path = path.replace("{project_id}", project)
+    if (
+        not isinstance(path, str)
+        or not path.startswith("/")
+        or any(ch in path for ch in "?#\\ ")
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in path)
+        or "/../" in f"{path}/"
+        or "//" in path
+    ):
+        raise ImageSearchValidationError(
+            "path",
+            "an API path starting with '/', without a query string, '..', '//' or spaces "
+            "(e.g. '/v1/{project_id}/service/my-instance')",
+            path,
+        )
+    if body is not None:
+        try:
+            json_module.dumps(body, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ImageSearchValidationError("json", f"a JSON-serialisable value ({error})", body) from None
+    return api.ApiRequest(
+        RAW_OPERATION,
+        verb,
+        path,
+        body,
+        verb in IDEMPOTENT_METHODS if idempotent is None else bool(idempotent),
+        project,
+        service,
+    )
+
+
+def parse_raw_response(
+    request: api.ApiRequest, status: int, headers: Mapping[str, str], content: bytes
+) -> Any:
+    """The JSON of a ``request()`` answer (any JSON value; None for an empty body), or the usual errors."""
+    import json as json_module
+
+    if not 200 <= status < 300:
+        api.raise_for_error(request, status, headers, content)
+    if not content.strip():
+        return None
+    try:
+        payload = json_module.loads(content)
+    except (ValueError, RecursionError):
+        return api.parse_json_body(request, status, headers, content)  # raises the malformed-body error
+    if isinstance(payload, dict) and payload.get("error_code"):
+        api.raise_for_error(request, 400, headers, content)  # a 2xx carrying an error body
+    return payload
 
 
 def settings_for(conn: Connection, extras: Mapping[str, Any], **overrides: Any) -> ImageSearchSettings:
@@ -444,6 +605,9 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
     def get_conn(self) -> requests.Session:
         """The hook's ``requests.Session`` (created once, reused for every call).
 
+        The session itself adds no credentials: to call an API path the hook does not wrap, use
+        :meth:`request`, which signs or authenticates and retries on the connection's settings.
+
         Proxy and CA-bundle environment variables are read once here rather than on every request
         (``trust_env`` costs a proxy/netrc lookup per call), with the same precedence requests uses.
         """
@@ -519,7 +683,9 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
                 stream=False,
             )
         except requests.RequestException as exc:
-            raise _requests_transport_error(request, exc) from None
+            service = "iam" if request.operation == "get_token" else request.service
+            error = _requests_transport_error(request, exc)
+            raise _naming_endpoint(error, exc, self.settings, service) from None
 
     def _fetch_token_once(self) -> IssuedToken:
         request, prepared = token_api_request(self.settings)
@@ -543,7 +709,8 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
         prepared = self._auth.prepare(request, token)
         response = self._transmit(request, prepared)
         self.last_request_id = response.headers.get("X-Request-Id")
-        return api.parse_response(request, response.status_code, response.headers, response.content)
+        parse = parse_raw_response if request.operation == RAW_OPERATION else api.parse_response
+        return parse(request, response.status_code, response.headers, response.content)
 
     def call(
         self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
@@ -595,6 +762,47 @@ class ImageSearchHook(BaseHook, _HookBase, ImageSearchV2Operations):
                 error.error_code,
             )
             return result
+
+    # --- any call the provider does not wrap -------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        service: str = "imagesearch",
+        idempotent: bool | None = None,
+        project_id: str | None = None,
+    ) -> Any:
+        """Call an API path this hook has no method for, with the connection's auth, retries and errors.
+
+        The escape hatch for calls the provider does not wrap yet. The request is signed (AK/SK) or
+        carries the token (IAM password, ready token) exactly as the wrapped calls are, goes to the
+        connection's endpoint, and is retried under the connection's retry policy: a 429 always; a
+        5xx, timeout or dropped connection only when the call is idempotent. ``get_conn()`` is the bare
+        ``requests.Session`` underneath: requests sent with it carry no credentials.
+
+        :param method: ``GET``, ``HEAD``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the API path, starting with ``/``; ``{project_id}`` is replaced by the project.
+            No query string: the ImageSearch APIs take their arguments in the JSON body.
+        :param json: the JSON body, or None for none.
+        :param service: ``imagesearch`` (the v1 endpoint) or ``mms`` (the v2 endpoint).
+        :param idempotent: whether repeating the call is harmless; by default True for GET, HEAD, PUT
+            and DELETE, False for POST and PATCH (which are then retried only when provably unsent).
+        :param project_id: project overriding the connection's ``project_id`` extra.
+        :return: the response's JSON (any JSON value), or None for an empty body.
+        """
+        request = raw_request(
+            self.settings,
+            method,
+            path,
+            json,
+            service=service,
+            idempotent=idempotent,
+            project_id=project_id,
+        )
+        return self.call(request)
 
     # --- the eight v1 operations -------------------------------------------------------------
 
@@ -890,7 +1098,10 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
                     prepared.method, prepared.url, headers=prepared.headers, content=prepared.body or None
                 )
         except httpx.RequestError as exc:  # TransportError, and DecodingError of a garbled body
-            raise _httpx_transport_error(request, exc) from None
+            assert self._settings is not None
+            service = "iam" if request.operation == "get_token" else request.service
+            error = _httpx_transport_error(request, exc)
+            raise _naming_endpoint(error, exc, self._settings, service) from None
 
     async def _fetch_token_once(self) -> IssuedToken:
         request, prepared = token_api_request(await self.asettings())
@@ -914,7 +1125,8 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
         assert self._auth is not None
         prepared = self._auth.prepare(request, token)
         response = await self._transmit(request, prepared)
-        return api.parse_response(request, response.status_code, response.headers, response.content)
+        parse = parse_raw_response if request.operation == RAW_OPERATION else api.parse_response
+        return parse(request, response.status_code, response.headers, response.content)
 
     async def call(
         self, request: api.ApiRequest, *, causes: Counter[str] | None = None, retry_throttled: bool = True
@@ -939,6 +1151,28 @@ class ImageSearchAsyncHook(_HookBase, ImageSearchV2AsyncOperations):
             self.retry_stats.update(local)
             if causes is not None:
                 causes.update(local)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        service: str = "imagesearch",
+        idempotent: bool | None = None,
+        project_id: str | None = None,
+    ) -> Any:
+        """Async :meth:`ImageSearchHook.request`: any API path, authenticated and retried."""
+        request = raw_request(
+            await self.asettings(),
+            method,
+            path,
+            json,
+            service=service,
+            idempotent=idempotent,
+            project_id=project_id,
+        )
+        return await self.call(request)
 
     async def get_instance(self, instance_name: str, *, project_id: str | None = None) -> InstanceDetail:
         """``GET /v1/{project_id}/service/{instance_name}``."""

@@ -4,29 +4,29 @@ It lives on any SQL connection (SQLite by default, PostgreSQL, any common-sql ``
 the archive's SQL layer (:func:`~airflow_provider_imagesearch.archive.sql_engine`, checked table names,
 safe concurrent creation). Columns:
 
-==================  ===========================================================================
-``instance_name``   the v1 instance or the v2 service (key)
-``api``             ``v1`` (images of an instance) or ``v2`` (data items of an MMS service) (key): a v1
-                    instance and a v2 service of the same name never share rows
-``path_key``        32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
-``path``            the entry's id in the library: the image's path (v1) or the item id (v2)
-``fingerprint``     digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
-``outcome``         ``added``, ``updated``, ``reconciled`` (success; ``reconciled``: sent again after an
-                    ambiguous answer), ``invalid``, ``failed``, ``sending`` (the write-ahead intent: a
-                    request for the row was about to be sent; a run killed before its answer leaves it)
-                    or ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
-``held_fingerprint`` what the library may hold for the key: the fingerprint of the content last sent
-                    (on success, ``fingerprint``); ``?`` when it may hold content of unknown fingerprint
-                    (a failed overwrite, an intent, a prune in progress); NULL when it holds nothing this import
-                    sent. Kept apart from ``outcome``, which says how the latest attempt went: a row
-                    ``failed`` or ``invalid`` may still be in the library with an earlier version.
-``error_code``      the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
-``error_message``   why the row was refused or failed; NULL on success
-``row_number``      the row's number in the manifest of the run that wrote it
-``attempts``        requests sent for the row in that run
-``run_id``          the run that wrote the row
-``updated_at``      when (UTC)
-==================  ===========================================================================
+====================  ===========================================================================
+``instance_name``     the v1 instance or the v2 service (key)
+``api``               ``v1`` (images of an instance) or ``v2`` (data items of an MMS service) (key): a v1
+                      instance and a v2 service of the same name never share rows
+``path_key``          32 hex digits of the key's SHA-256 (key: paths can be longer than an index)
+``path``              the entry's id in the library: the image's path (v1) or the item id (v2)
+``fingerprint``       digest of what was sent: v1 tags + the file's SHA-256; v2 every sent field
+``outcome``           ``added``, ``updated``, ``reconciled`` (success; ``reconciled``: sent again after an
+                      ambiguous answer), ``invalid``, ``failed``, ``sending`` (the write-ahead intent: a
+                      request for the row was about to be sent; a run killed before its answer leaves it)
+                      or ``pruning`` (a delete was about to be sent: the row is forgotten once it is done)
+``held_fingerprint``  what the library may hold for the key: the fingerprint of the content last sent
+                      (on success, ``fingerprint``); ``?`` when it may hold content of unknown fingerprint
+                      (a failed overwrite, an intent, a prune in progress); NULL when it holds nothing this import
+                      sent. Kept apart from ``outcome``, which says how the latest attempt went: a row
+                      ``failed`` or ``invalid`` may still be in the library with an earlier version.
+``error_code``        the API's error code (``IS.0002``...) or ``INVALID_ROW``; NULL on success
+``error_message``     why the row was refused or failed; NULL on success
+``row_number``        the row's number in the manifest of the run that wrote it
+``attempts``          requests sent for the row in that run
+``run_id``            the run that wrote the row
+``updated_at``        when (UTC)
+====================  ===========================================================================
 
 Write-ahead: before a batch of requests is sent, its rows are written as ``sending`` intents (one
 transaction per batch, not a round trip per row) with ``held_fingerprint`` unknown; each answer then

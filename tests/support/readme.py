@@ -1,4 +1,5 @@
-"""The fenced code blocks of a Markdown file, with their ``readme-test`` markers, for tests/test_readme.py.
+"""The code blocks of README.md and of the docs pages, with their ``readme-test`` markers, for the tests
+that run them (tests/test_readme.py, tests/docs/test_doc_examples.py).
 
 A marker is an HTML comment on the line right before a block's opening fence (blank lines between are
 allowed, other text is not):
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +124,68 @@ def shell_commands(text: str) -> list[list[str]]:
     if buffer.strip():
         raise ReadmeFormatError(f"unbalanced quotes in shell block: {buffer[:60]!r}...")
     return commands
+
+
+RST_DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?:code-block|code|sourcecode)::\s*(?P<lang>\S*)\s*$")
+RST_MARKER = re.compile(r"^\s*\.\.\s+readme-test:\s*(?P<kind>[a-z-]+)\s*(?P<rest>.*?)\s*$")
+#: A paragraph ending in ``::`` starts a literal block that no test would see: docs use code-block.
+RST_BARE_LITERAL = re.compile(r"(?<!:)::\s*$")
+
+
+def rst_blocks(path: Path) -> list[Block]:
+    """Every ``.. code-block:: LANG`` of a reStructuredText page, with its ``readme-test`` marker.
+
+    The marker is an rst comment on a line before the directive (blank lines between are allowed):
+    ``.. readme-test: skip (reason)`` or ``.. readme-test: checked-by test_name (what)``. A paragraph
+    ending in a bare ``::`` (a literal block nothing runs) is refused: write a code-block.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    pending: tuple[int, str, str] | None = None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        marker = RST_MARKER.match(line)
+        if marker:
+            kind, rest = marker["kind"], marker["rest"]
+            if kind not in MARKER_KINDS:
+                raise ReadmeFormatError(f"{path}:{index + 1}: unknown readme-test marker {kind!r}")
+            if kind == "skip" and not re.fullmatch(r"\(.+\)", rest):
+                raise ReadmeFormatError(f"{path}:{index + 1}: a skip marker needs a reason: skip (why)")
+            pending = (index + 1, kind, rest.strip("()") if kind == "skip" else rest)
+            index += 1
+            continue
+        directive = RST_DIRECTIVE.match(line)
+        if directive:
+            indent = len(directive["indent"])
+            index += 1
+            while index < len(lines) and re.match(rf"^\s{{{indent + 1},}}:[\w-]+:", lines[index]):
+                index += 1  # directive options (:caption:, :emphasize-lines:, ...)
+            body: list[str] = []
+            start = index + 1
+            while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > indent):
+                body.append(lines[index])
+                index += 1
+            text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
+            kind, arg = (pending[1], pending[2]) if pending else (None, "")
+            found.append(Block(str(path), start, directive["lang"].lower(), text, kind, arg))
+            pending = None
+            continue
+        if (
+            RST_BARE_LITERAL.search(line)
+            and not line.lstrip().startswith("..")
+            and not re.match(r"^\s*:[\w-]+:", line)
+        ):
+            raise ReadmeFormatError(
+                f"{path}:{index + 1}: a literal block ('::') that no test runs: use '.. code-block:: LANG'"
+            )
+        if pending is not None and line.strip() and not line.lstrip().startswith(".."):
+            raise ReadmeFormatError(f"{path}:{pending[0]}: readme-test marker before no code block")
+        index += 1
+    if pending is not None:
+        raise ReadmeFormatError(f"{path}:{pending[0]}: readme-test marker before no code block")
+    return found
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())

@@ -5,6 +5,9 @@ home against the emulator; headless Chromium (Debian's package, driven by Playwr
 connection through Admin -> Connections, presses the row's Test button and reads the hook's answer, then
 opens a finished task of an ImageSearch operator and finds the console extra link.
 
+The docs show three of its screenshots (``docs/img/*.png``): ``make screenshots`` runs this test with
+``IMAGESEARCH_SCREENSHOTS=docs/img``, which saves them there under the names in :data:`DOCS_SHOTS`.
+
 Airflow 3.3.2's row Test button sends ``port: 0`` for a connection without a port, and the API refuses
 that as "a different endpoint" (400). The workaround users are told (README, and the form's port hint) is
 to fill Port with 443; the test shows both the failure without it and the success with it.
@@ -13,6 +16,8 @@ to fill Port with 443; the test shows both the failure without it and the succes
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -56,6 +61,13 @@ NO_PORT_CONN = "imagesearch_ui_no_port"
 #: The workaround for Airflow 3.3.2's Test button: any stored port that the UI sends back unchanged.
 #: 443 is what an https endpoint uses anyway; the hook ignores it when the endpoint URL names a port.
 WORKAROUND_PORT = "443"
+#: Screenshots the docs include: this test's name for the shot -> the file name under docs/img.
+DOCS_SHOTS = {
+    "form-extra-fields": "connection-form-extra-fields.png",
+    "form-transport-fields": "connection-form-transport-fields.png",
+    "test-succeeded": "connection-test-succeeded.png",
+    "task-instance-console-link": "task-instance-console-link.png",
+}
 
 DAG_SOURCE = textwrap.dedent(
     f"""
@@ -122,6 +134,9 @@ def shots(tmp_path: Path) -> Iterator[Any]:
         )
         path = folder / f"{next(counter):02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        docs_folder = os.environ.get("IMAGESEARCH_SCREENSHOTS")
+        if docs_folder and name in DOCS_SHOTS:
+            shutil.copyfile(path, Path(docs_folder) / DOCS_SHOTS[name])
         return path
 
     yield shot
@@ -167,9 +182,23 @@ def _fill_connection_form(page: Any, shots: Any, ui_emulator: Emulator, conn_id:
         "iam_endpoint": ui_emulator.url,
     }.items():
         page.locator(f"input[name=element_{extra}]").fill(value)
-    for label in ("Region", "Project ID", "Account (domain) name", "IAM endpoint"):
+    for label in (
+        "Region",
+        "Project ID",
+        "Account (domain) name",
+        "IAM endpoint",
+        "ImageSearch v2 (MMS) endpoint",
+        "Connect timeout (s)",
+        "Read timeout (s)",
+        "Attempts per call",
+        "Retry budget (s)",
+        "TLS verification",
+    ):
         assert page.get_by_text(label, exact=True).is_visible(), f"form lacks the extra {label!r}"
     shots(page, "form-extra-fields")
+    # The transport settings further down the form (a viewport shot: the modal scrolls on its own).
+    page.locator("input[name=element_verify]").scroll_into_view_if_needed()
+    shots(page, "form-transport-fields")
 
 
 def _press_test(page: Any, conn_id: str) -> Any:

@@ -56,6 +56,50 @@ def _chdir_repo() -> None:
     os.chdir(REPO)
 
 
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+@dataclass
+class Provenance:
+    """The code results are of: the commit, and the files that differ from it (tests included)."""
+
+    commit: str
+    commit_date: str
+    uncommitted: list[str]
+
+    def describe(self) -> str:
+        changes = (
+            f"uncommitted changes to {', '.join(self.uncommitted)}"
+            if self.uncommitted
+            else "no uncommitted changes"
+        )
+        return f"commit `{self.commit}` of {self.commit_date}, {changes}"
+
+
+def provenance() -> Provenance:
+    status = _git("status", "--porcelain", "--", "airflow_provider_imagesearch", "tests", "dags")
+    return Provenance(
+        commit=_git("rev-parse", "HEAD") or "unknown",
+        commit_date=_git("show", "-s", "--format=%cI", "HEAD") or "unknown",
+        uncommitted=[line[3:] for line in status.splitlines() if line],
+    )
+
+
+def _fresh_copies() -> None:
+    """Drop mutmut's copies of tests/ and dags/ so that a test file deleted or renamed since the last run
+    is not collected from mutants/ (mutmut copies them over the old copy, never deleting)."""
+    import shutil
+
+    for name in ("tests", "dags"):
+        shutil.rmtree(MUTANTS / name, ignore_errors=True)
+
+
 def module_of(mutant: str) -> str:
     """``airflow_provider_imagesearch.imports.engine.xǁImportEngineǁrun__mutmut_3`` -> ``imports/engine.py``."""
     from mutmut.utils.format_utils import get_module_from_key
@@ -193,23 +237,48 @@ def _ratio(row: ModuleRow) -> str:
 
 
 def render_table(rows: dict[str, ModuleRow]) -> list[str]:
-    header = ("module", "mutants", "killed", "survived", "no tests", "equivalent", "kill ratio")
+    header = (
+        "module",
+        "mutants",
+        "killed",
+        "survived",
+        "no tests",
+        "equivalent",
+        "not checked",
+        "kill ratio",
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in [*rows.values(), total_row(rows)]:
-        cells = (row.module, row.mutants, row.killed, row.survived, row.no_tests, row.equivalent, _ratio(row))
+        cells = (
+            row.module,
+            row.mutants,
+            row.killed,
+            row.survived,
+            row.no_tests,
+            row.equivalent,
+            row.not_checked,
+            _ratio(row),
+        )
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
 
 
-def write_report(rows: dict[str, ModuleRow], seconds: float | None) -> ModuleRow:
+def write_report(
+    rows: dict[str, ModuleRow], seconds: float | None, scope: list[str] | None = None
+) -> ModuleRow:
     total = total_row(rows)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    code = provenance()
+    command = "make mutation" + (f" MUTATION_SCOPE='{' '.join(scope)}'" if scope else "")
     md = [
         "# Mutation report",
         "",
-        f"Written {when} by `make mutation` (mutmut {_mutmut_version()}; setup.cfg `[mutmut]`).",
-        "Kill ratio = killed / (mutants - equivalent - not checked); a timeout counts as killed.",
+        f"Written {when} (mutmut {_mutmut_version()}; setup.cfg `[mutmut]`).",
+        f"Command: `{command}`" + (" (only these mutants)." if scope else " (every mutant)."),
+        f"Code: {code.describe()}.",
+        "Kill ratio = killed / (killed + survived + no tests): equivalent and not-checked mutants are left"
+        " out; a timeout counts as killed.",
         "",
     ]
     if seconds is not None:
@@ -234,6 +303,10 @@ def write_report(rows: dict[str, ModuleRow], seconds: float | None) -> ModuleRow
     (REPORT_DIR / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     payload = {
         "written": when,
+        "command": command,
+        "commit": code.commit,
+        "commit_date": code.commit_date,
+        "uncommitted": code.uncommitted,
         "seconds": seconds,
         "modules": {
             name: {
@@ -280,7 +353,7 @@ def report(seconds: float | None = None, min_ratio: float = MIN_RATIO, scope: li
         print("no mutation results in mutants/: run `make mutation` first", file=sys.stderr)
         return 2
     rows = tabulate(mutants, equivalents)
-    total = write_report(rows, seconds)
+    total = write_report(rows, seconds, scope)
     # The equivalent mutants' notes, appended to the markdown report.
     with (REPORT_DIR / "report.md").open("a", encoding="utf-8") as out:
         for mutant in mutants:
@@ -299,6 +372,7 @@ def report(seconds: float | None = None, min_ratio: float = MIN_RATIO, scope: li
 
 def run(max_children: int, names: list[str]) -> int:
     _chdir_repo()
+    _fresh_copies()
     started = time.monotonic()
     code = subprocess.call(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
@@ -497,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("names", nargs="*", help="only these mutants (mutmut's names or globs)")
     p_report = sub.add_parser("report", help="the report of the last run")
     p_report.add_argument("names", nargs="*", help="only these mutants (mutmut's names or globs)")
+    p_report.add_argument("--seconds", type=float, help="the run's duration, to record in the report")
     sub.add_parser("sample", help="CI's fixed sample")
     p_key = sub.add_parser("key", help="print the equivalence key and the change of mutants")
     p_key.add_argument("names", nargs="+")
@@ -508,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(args.max_children, args.names)
     if args.command == "report":
-        return report(scope=args.names)
+        return report(seconds=args.seconds, scope=args.names)
     if args.command == "sample":
         return sample()
     if args.command == "key":

@@ -370,9 +370,33 @@ def report(seconds: float | None = None, min_ratio: float = MIN_RATIO, scope: li
     return 0
 
 
+def _forget(names: list[str]) -> None:
+    """Clear the last results of the mutants ``names`` selects. mutmut runs every named mutant again but
+    writes each result only when it has one: a run stopped half-way would report the others' old results
+    as this run's. Cleared, they are counted as not checked."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    if not MUTANTS.exists():
+        return
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        try:
+            data.load()
+        except FileNotFoundError:
+            continue
+        chosen = [m for m in data.exit_code_by_key if any(fnmatch.fnmatchcase(m, n) for n in names)]
+        if chosen:
+            for mutant in chosen:
+                data.exit_code_by_key[mutant] = None
+            data.save()
+
+
 def run(max_children: int, names: list[str]) -> int:
     _chdir_repo()
     _fresh_copies()
+    if names:
+        _forget(names)
     started = time.monotonic()
     code = subprocess.call(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],

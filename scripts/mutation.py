@@ -46,9 +46,9 @@ KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_KILLED = {"survived", "no tests", "suspicious"}
 
 
-def _mutmut_env() -> dict[str, str]:
+def _mutmut_env(mutants: Path = MUTANTS) -> dict[str, str]:
     # Child processes a test starts (tests/reliability/_import_child.py, ...) import the mutated copy too.
-    return {**os.environ, "PYTHONPATH": str(MUTANTS)}
+    return {**os.environ, "PYTHONPATH": str(mutants)}
 
 
 def _chdir_repo() -> None:
@@ -430,17 +430,33 @@ def load_sample(path: Path = SAMPLE_FILE) -> list[SampleEntry]:
 
 
 def _generate(paths: Iterable[str]) -> None:
-    """Write mutants/ with the mutated copies of ``paths`` (mutmut's own generation step)."""
+    """Write ./mutants/ with the mutated copies of ``paths`` (mutmut's own generation step)."""
     from mutmut.__main__ import create_file_mutants
     from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir
 
-    MUTANTS.mkdir(exist_ok=True)
+    Path("mutants").mkdir(exist_ok=True)
     copy_src_dir()
     copy_also_copy_files()
     for path in sorted(set(paths)):
         result = create_file_mutants(Path(path))
         if result.error:
             raise result.error
+
+
+def _sample_checkout() -> Path:
+    """A scratch copy of the package, tests/, dags/ and the config, where the sample makes its own
+    mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
+    (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in ("airflow_provider_imagesearch", "tests", "dags"):
+        shutil.copytree(REPO / name, scratch / name, ignore=skip)
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy2(REPO / name, scratch / name)
+    return scratch
 
 
 def _mutants_of(function: str) -> dict[str, str]:
@@ -458,17 +474,17 @@ def _mutants_of(function: str) -> dict[str, str]:
     return found
 
 
-def _pytest(tests: list[str], mutant: str, timeout: int = 600) -> int:
+def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS) -> int:
     command = [
         sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
         "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
     ]  # fmt: skip
     # The sample names its tests: all of them run, whatever the plugin's time budget.
-    env = {**_mutmut_env(), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
+    env = {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
     try:
         return subprocess.run(
             command,
-            cwd=MUTANTS,
+            cwd=mutants,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -478,16 +494,34 @@ def _pytest(tests: list[str], mutant: str, timeout: int = 600) -> int:
         return 124
 
 
+#: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
+NOT_RUN = {4, 5}
+
+
 def sample() -> int:
+    import shutil
+
     _chdir_repo()
     entries = load_sample()
     equivalents = load_equivalents()
-    paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
     started = time.monotonic()
+    scratch = _sample_checkout()
+    try:
+        os.chdir(scratch)
+        return _run_sample(entries, equivalents, scratch / "mutants", started)
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_sample(
+    entries: list[SampleEntry], equivalents: dict[tuple[str, str], str], mutants: Path, started: float
+) -> int:
+    paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
     _generate(paths)
     all_tests = sorted({test for entry in entries for test in entry.tests})
     # The control: the sampled tests pass on the unmutated code, so a failure below is the mutant's.
-    if _pytest(all_tests, mutant="") != 0:
+    if _pytest(all_tests, mutant="", mutants=mutants) != 0:
         print("the sample's tests fail without any mutant: fix them first", file=sys.stderr)
         return 1
     survived, stale, killed = [], [], 0
@@ -501,13 +535,16 @@ def sample() -> int:
         if (entry.function, entry.key) in equivalents:
             print(f"equivalent {name}")
             continue
-        code = _pytest(entry.tests, mutant=name)
-        verdict = "killed" if code != 0 else "SURVIVED"
-        print(f"{verdict:8} {name}")
-        if code == 0:
-            survived.append(name)
-        else:
+        code = _pytest(entry.tests, mutant=name, mutants=mutants)
+        verdict = "SURVIVED" if code == 0 or code in NOT_RUN else "killed"
+        print(
+            f"{verdict:8} {name}"
+            + (f" (pytest exit {code}: the tests did not run)" if code in NOT_RUN else "")
+        )
+        if verdict == "killed":
             killed += 1
+        else:
+            survived.append(name)
     print(
         f"\nsample: {killed} killed, {len(survived)} survived, {len(stale)} stale of {len(entries)}"
         f" in {time.monotonic() - started:.0f} s"
@@ -561,7 +598,7 @@ def build_sample(size: int, seed: int, budget: float) -> int:
                 break
             picked.append(test)
             spent += duration.get(test, 0.0)
-        if not picked or _pytest(picked, mutant=mutant.name) == 0:
+        if not picked or _pytest(picked, mutant=mutant.name) in {0, *NOT_RUN}:
             continue  # only the slow tests kill it: not for a quick sample
         key = diff_key(diff_of(mutant.name, mutant.path))
         lines.append(f"{function_of(mutant.name)} {key} {' '.join(picked)}")

@@ -81,6 +81,7 @@ def _v2_row(**fields: object) -> tuple[V2DataApi, object]:
         ("custom_tags", '{"color": "red"}', {"custom_tags": {"color": "red"}}),
         ("custom_num_tags", '{"size": 42}', {"custom_num_tags": {"size": 42}}),
     ],
+    ids=["desc", "custom_tags", "custom_num_tags"],  # plain node ids: the mutation sample lists them
 )
 def test_v2_a_row_whose_image_is_unchanged_is_sent_as_an_update_of_each_updatable_field(
     field: str, value: str, sent: dict[str, object]

@@ -474,7 +474,9 @@ def _mutants_of(function: str) -> dict[str, str]:
     return found
 
 
-def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS) -> int:
+def _pytest(
+    tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS, show_failure: bool = False
+) -> int:
     command = [
         sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
         "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
@@ -482,16 +484,21 @@ def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = M
     # The sample names its tests: all of them run, whatever the plugin's time budget.
     env = {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
     try:
-        return subprocess.run(
+        result = subprocess.run(
             command,
             cwd=mutants,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
             timeout=timeout,
-        ).returncode
+        )
     except subprocess.TimeoutExpired:
         return 124
+    if show_failure and result.returncode != 0:
+        print("\n".join(result.stdout.splitlines()[-60:]), file=sys.stderr)
+    return result.returncode
 
 
 #: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
@@ -521,7 +528,7 @@ def _run_sample(
     _generate(paths)
     all_tests = sorted({test for entry in entries for test in entry.tests})
     # The control: the sampled tests pass on the unmutated code, so a failure below is the mutant's.
-    if _pytest(all_tests, mutant="", mutants=mutants) != 0:
+    if _pytest(all_tests, mutant="", mutants=mutants, show_failure=True) != 0:
         print("the sample's tests fail without any mutant: fix them first", file=sys.stderr)
         return 1
     survived, stale, killed = [], [], 0
@@ -580,8 +587,9 @@ def build_sample(size: int, seed: int, budget: float) -> int:
                 order.append(pool.pop())
     lines = [
         "# CI's mutation sample (make mutation-sample): function, diff_key, the tests to run.",
-        f"# Drawn by scripts/mutation.py build-sample --size {size} --seed {seed} from the full run of "
-        f"{datetime.now(UTC):%Y-%m-%d}.",
+        f"# Drawn by scripts/mutation.py build-sample --size {size} --seed {seed} on {datetime.now(UTC):%Y-%m-%d}"
+        f" from the killed mutants in mutants/ (code at commit {provenance().commit[:12]}); each checked killed"
+        " by its tests.",
     ]
     chosen = 0
     modules_seen: Counter[str] = Counter()
@@ -589,7 +597,13 @@ def build_sample(size: int, seed: int, budget: float) -> int:
         if chosen >= size:
             break
         tests = sorted(
-            tests_by_function.get(function_of(mutant.name), []), key=lambda t: duration.get(t, 0.0)
+            # sample.txt separates node ids by whitespace: one that holds a space cannot be listed
+            (
+                t
+                for t in tests_by_function.get(function_of(mutant.name), [])
+                if not any(c.isspace() for c in t)
+            ),
+            key=lambda t: duration.get(t, 0.0),
         )
         picked: list[str] = []
         spent = 0.0

@@ -270,7 +270,12 @@ def write_report(
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     code = provenance()
-    command = "make mutation" + (f" MUTATION_SCOPE='{' '.join(scope)}'" if scope else "")
+    budget = os.environ.get("IMAGESEARCH_MUTATION_BUDGET")
+    command = (
+        (f"IMAGESEARCH_MUTATION_BUDGET={budget} " if budget else "")
+        + "make mutation"
+        + (f" MUTATION_SCOPE='{' '.join(scope)}'" if scope else "")
+    )
     md = [
         "# Mutation report",
         "",

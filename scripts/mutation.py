@@ -1,0 +1,675 @@
+"""Mutation testing of the correctness-critical modules: the full run, its report, and CI's sample.
+
+``make mutation`` runs ``python scripts/mutation.py run``: mutmut (configured in setup.cfg's ``[mutmut]``)
+mutates the modules listed there inside ``mutants/``, runs the tests that cover each mutated function,
+and this script writes ``reports/mutation/report.md`` and ``report.json``: per module the mutants,
+killed, survived, equivalent and the kill ratio. It fails when the ratio of killed to non-equivalent
+mutants is under 90%.
+
+``make mutation-sample`` runs ``python scripts/mutation.py sample``: the fixed mutants of
+``tests/mutation/sample.txt``, each against the tests recorded beside it, with no full run first
+(a few minutes). It fails when a sampled mutant survives.
+
+A mutant is named by mutmut (``module.x_function__mutmut_7``, ``module.xǁClassǁmethod__mutmut_7``), but
+the number moves when the function is edited, so the notes of ``tests/mutation/equivalent.txt`` and the
+sample name a mutant by its function and a hash of the lines it changes (``diff_key``), which stays
+put while that line does. See docs/mutation-testing.rst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MUTANTS = REPO / "mutants"
+REPORT_DIR = REPO / "reports" / "mutation"
+EQUIVALENT_FILE = REPO / "tests" / "mutation" / "equivalent.txt"
+SAMPLE_FILE = REPO / "tests" / "mutation" / "sample.txt"
+MIN_RATIO = 0.90
+
+#: mutmut's exit-code classes, grouped as this report counts them. A timeout (the mutant made a test
+#: hang until mutmut stopped it) and a crash of the test process are detected mutants, so killed.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+NOT_KILLED = {"survived", "no tests", "suspicious"}
+
+
+def _mutmut_env(mutants: Path = MUTANTS) -> dict[str, str]:
+    # Child processes a test starts (tests/reliability/_import_child.py, ...) import the mutated copy too.
+    return {**os.environ, "PYTHONPATH": str(mutants)}
+
+
+def _chdir_repo() -> None:
+    # mutmut reads setup.cfg and writes mutants/ relative to the working directory.
+    os.chdir(REPO)
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+@dataclass
+class Provenance:
+    """The code results are of: the commit, and the files that differ from it (tests included)."""
+
+    commit: str
+    commit_date: str
+    uncommitted: list[str]
+
+    def describe(self) -> str:
+        changes = (
+            f"uncommitted changes to {', '.join(self.uncommitted)}"
+            if self.uncommitted
+            else "no uncommitted changes"
+        )
+        return f"commit `{self.commit}` of {self.commit_date}, {changes}"
+
+
+def provenance() -> Provenance:
+    status = _git("status", "--porcelain", "--", "airflow_provider_imagesearch", "tests", "dags")
+    return Provenance(
+        commit=_git("rev-parse", "HEAD") or "unknown",
+        commit_date=_git("show", "-s", "--format=%cI", "HEAD") or "unknown",
+        uncommitted=[line[3:] for line in status.splitlines() if line],
+    )
+
+
+def _fresh_copies() -> None:
+    """Drop mutmut's copies of tests/ and dags/ so that a test file deleted or renamed since the last run
+    is not collected from mutants/ (mutmut copies them over the old copy, never deleting)."""
+    import shutil
+
+    for name in ("tests", "dags"):
+        shutil.rmtree(MUTANTS / name, ignore_errors=True)
+
+
+def module_of(mutant: str) -> str:
+    """``airflow_provider_imagesearch.imports.engine.xǁImportEngineǁrun__mutmut_3`` -> ``imports/engine.py``."""
+    from mutmut.utils.format_utils import get_module_from_key
+
+    module = get_module_from_key(mutant.partition("__mutmut_")[0])
+    return module.removeprefix("airflow_provider_imagesearch.").replace(".", "/") + ".py"
+
+
+def function_of(mutant: str) -> str:
+    return mutant.partition("__mutmut_")[0]
+
+
+def diff_of(mutant: str, path: str) -> str:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    return str(get_diff_for_mutant(mutant, path=path))
+
+
+def diff_key(diff: str) -> str:
+    """A hash of the lines a mutant removes and adds, whitespace aside: stable while they are."""
+    changed = [
+        line[0] + line[1:].strip()
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return hashlib.sha256("\n".join(changed).encode()).hexdigest()[:10]
+
+
+def changed_lines(diff: str) -> list[str]:
+    return [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+# --- equivalence notes -------------------------------------------------------------------------------
+
+
+def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[tuple[str, str], str]:
+    """``function diff_key reason`` per line (``#`` comments): mutants no observable behaviour tells apart."""
+    notes: dict[tuple[str, str], str] = {}
+    if not path.exists():
+        return notes
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            raise SystemExit(f"{path}:{number}: expected 'function diff_key reason', got {raw!r}")
+        notes[(parts[0], parts[1])] = parts[2]
+    return notes
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mutant:
+    name: str
+    path: str
+    status: str
+    diff: str = ""
+    note: str | None = None
+
+    @property
+    def module(self) -> str:
+        return module_of(self.name)
+
+
+@dataclass
+class ModuleRow:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    survived: int = 0
+    no_tests: int = 0
+    timeout: int = 0
+    equivalent: int = 0
+    not_checked: int = 0
+    survivors: list[Mutant] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        judged = self.killed + self.survived + self.no_tests
+        return None if judged == 0 else self.killed / judged
+
+
+def load_results() -> list[Mutant]:
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    mutants = []
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        for name, code in data.exit_code_by_key.items():
+            mutants.append(Mutant(name=name, path=str(path), status=status_by_exit_code[code]))
+    return mutants
+
+
+def tabulate(mutants: list[Mutant], equivalents: dict[tuple[str, str], str]) -> dict[str, ModuleRow]:
+    rows: dict[str, ModuleRow] = {}
+    for mutant in mutants:
+        row = rows.setdefault(mutant.module, ModuleRow(mutant.module))
+        row.mutants += 1
+        if mutant.status in KILLED:
+            row.killed += 1
+            row.timeout += mutant.status == "timeout"
+            continue
+        if mutant.status == "not checked":
+            row.not_checked += 1
+            continue
+        mutant.diff = diff_of(mutant.name, mutant.path)
+        mutant.note = equivalents.get((function_of(mutant.name), diff_key(mutant.diff)))
+        if mutant.note is not None:
+            row.equivalent += 1
+        elif mutant.status == "no tests":
+            row.no_tests += 1
+            row.survivors.append(mutant)
+        else:
+            row.survived += 1
+            row.survivors.append(mutant)
+    return dict(sorted(rows.items()))
+
+
+def total_row(rows: dict[str, ModuleRow]) -> ModuleRow:
+    total = ModuleRow("total")
+    for row in rows.values():
+        for name in ("mutants", "killed", "survived", "no_tests", "timeout", "equivalent", "not_checked"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    return total
+
+
+def _ratio(row: ModuleRow) -> str:
+    return "-" if row.ratio is None else f"{100 * row.ratio:.1f}%"
+
+
+def render_table(rows: dict[str, ModuleRow]) -> list[str]:
+    header = (
+        "module",
+        "mutants",
+        "killed",
+        "survived",
+        "no tests",
+        "equivalent",
+        "not checked",
+        "kill ratio",
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in [*rows.values(), total_row(rows)]:
+        cells = (
+            row.module,
+            row.mutants,
+            row.killed,
+            row.survived,
+            row.no_tests,
+            row.equivalent,
+            row.not_checked,
+            _ratio(row),
+        )
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return lines
+
+
+def write_report(
+    rows: dict[str, ModuleRow], seconds: float | None, scope: list[str] | None = None
+) -> ModuleRow:
+    total = total_row(rows)
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    code = provenance()
+    budget = os.environ.get("IMAGESEARCH_MUTATION_BUDGET")
+    command = (
+        (f"IMAGESEARCH_MUTATION_BUDGET={budget} " if budget else "")
+        + "make mutation"
+        + (f" MUTATION_SCOPE='{' '.join(scope)}'" if scope else "")
+    )
+    md = [
+        "# Mutation report",
+        "",
+        f"Written {when} (mutmut {_mutmut_version()}; setup.cfg `[mutmut]`).",
+        f"Command: `{command}`" + (" (only these mutants)." if scope else " (every mutant)."),
+        f"Code: {code.describe()}.",
+        "Kill ratio = killed / (killed + survived + no tests): equivalent and not-checked mutants are left"
+        " out; a timeout counts as killed.",
+        "",
+    ]
+    if seconds is not None:
+        md += [f"Run time: {seconds / 60:.1f} min.", ""]
+    md += render_table(rows)
+    md += ["", "## Survivors", ""]
+    survivors = [m for row in rows.values() for m in row.survivors]
+    if not survivors:
+        md.append("None.")
+    for mutant in survivors:
+        md += [
+            f"### `{mutant.name}` ({mutant.status})",
+            "",
+            f"Equivalence key: `{function_of(mutant.name)} {diff_key(mutant.diff)}`",
+            "",
+            "```diff",
+            *changed_lines(mutant.diff),
+            "```",
+            "",
+        ]
+    md += ["## Equivalent (tests/mutation/equivalent.txt)", ""]
+    (REPORT_DIR / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    payload = {
+        "written": when,
+        "command": command,
+        "commit": code.commit,
+        "commit_date": code.commit_date,
+        "uncommitted": code.uncommitted,
+        "seconds": seconds,
+        "modules": {
+            name: {
+                "mutants": row.mutants,
+                "killed": row.killed,
+                "survived": row.survived,
+                "no_tests": row.no_tests,
+                "timeout": row.timeout,
+                "equivalent": row.equivalent,
+                "not_checked": row.not_checked,
+                "kill_ratio": row.ratio,
+                "survivors": [m.name for m in row.survivors],
+            }
+            for name, row in rows.items()
+        },
+        "total": {
+            "mutants": total.mutants,
+            "killed": total.killed,
+            "survived": total.survived,
+            "no_tests": total.no_tests,
+            "equivalent": total.equivalent,
+            "not_checked": total.not_checked,
+            "kill_ratio": total.ratio,
+        },
+    }
+    (REPORT_DIR / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return total
+
+
+def _mutmut_version() -> str:
+    from importlib.metadata import version
+
+    return version("mutmut")
+
+
+def report(seconds: float | None = None, min_ratio: float = MIN_RATIO, scope: list[str] | None = None) -> int:
+    """Tabulate the results in mutants/; ``scope`` (mutmut names or globs) limits it to those mutants."""
+    _chdir_repo()
+    equivalents = load_equivalents()
+    mutants = load_results()
+    if scope:
+        mutants = [m for m in mutants if any(fnmatch.fnmatchcase(m.name, pattern) for pattern in scope)]
+    if not mutants:
+        print("no mutation results in mutants/: run `make mutation` first", file=sys.stderr)
+        return 2
+    rows = tabulate(mutants, equivalents)
+    total = write_report(rows, seconds, scope)
+    # The equivalent mutants' notes, appended to the markdown report.
+    with (REPORT_DIR / "report.md").open("a", encoding="utf-8") as out:
+        for mutant in mutants:
+            if mutant.note is not None:
+                out.write(f"- `{mutant.name}`: {mutant.note}\n")
+    print("\n".join(render_table(rows)))
+    print(f"\nreport: {(REPORT_DIR / 'report.md').relative_to(REPO)}")
+    if total.not_checked:
+        print(f"{total.not_checked} mutants not checked: the run was interrupted", file=sys.stderr)
+        return 1
+    if total.ratio is not None and total.ratio < min_ratio:
+        print(f"kill ratio {_ratio(total)} is under {100 * min_ratio:.0f}%", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _forget(names: list[str]) -> None:
+    """Clear the last results of the mutants ``names`` selects. mutmut runs every named mutant again but
+    writes each result only when it has one: a run stopped half-way would report the others' old results
+    as this run's. Cleared, they are counted as not checked."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    if not MUTANTS.exists():
+        return
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        try:
+            data.load()
+        except FileNotFoundError:
+            continue
+        chosen = [m for m in data.exit_code_by_key if any(fnmatch.fnmatchcase(m, n) for n in names)]
+        if chosen:
+            for mutant in chosen:
+                data.exit_code_by_key[mutant] = None
+            data.save()
+
+
+def run(max_children: int, names: list[str]) -> int:
+    _chdir_repo()
+    _fresh_copies()
+    if names:
+        _forget(names)
+    started = time.monotonic()
+    code = subprocess.call(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
+        env=_mutmut_env(),
+    )
+    if code != 0:
+        print(f"mutmut run exited {code}", file=sys.stderr)
+        return code
+    return report(seconds=time.monotonic() - started, scope=names)
+
+
+# --- CI's sample -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SampleEntry:
+    function: str
+    key: str
+    tests: list[str]
+
+
+def load_sample(path: Path = SAMPLE_FILE) -> list[SampleEntry]:
+    entries = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        function, key, tests = line.split(None, 2)
+        entries.append(SampleEntry(function, key, tests.split()))
+    return entries
+
+
+def _generate(paths: Iterable[str]) -> None:
+    """Write ./mutants/ with the mutated copies of ``paths`` (mutmut's own generation step)."""
+    from mutmut.__main__ import create_file_mutants
+    from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir
+
+    Path("mutants").mkdir(exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    for path in sorted(set(paths)):
+        result = create_file_mutants(Path(path))
+        if result.error:
+            raise result.error
+
+
+def _sample_checkout() -> Path:
+    """A scratch copy of the package, tests/, dags/ and the config, where the sample makes its own
+    mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
+    (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in ("airflow_provider_imagesearch", "tests", "dags"):
+        shutil.copytree(REPO / name, scratch / name, ignore=skip)
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy2(REPO / name, scratch / name)
+    return scratch
+
+
+def _mutants_of(function: str) -> dict[str, str]:
+    """The current mutants of one function: diff_key -> mutant name."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    module = function.rpartition(".")[0]
+    path = module.replace(".", "/") + ".py"
+    data = SourceFileMutationData(path=path)
+    data.load()
+    found = {}
+    for name in data.exit_code_by_key:
+        if function_of(name) == function:
+            found[diff_key(diff_of(name, path))] = name
+    return found
+
+
+def _pytest(
+    tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS, show_failure: bool = False
+) -> int:
+    command = [
+        sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
+        "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
+    ]  # fmt: skip
+    # The sample names its tests: all of them run, whatever the plugin's time budget.
+    env = {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
+    try:
+        result = subprocess.run(
+            command,
+            cwd=mutants,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return 124
+    if show_failure and result.returncode != 0:
+        print("\n".join(result.stdout.splitlines()[-60:]), file=sys.stderr)
+    return result.returncode
+
+
+#: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
+NOT_RUN = {4, 5}
+
+
+def sample() -> int:
+    import shutil
+
+    _chdir_repo()
+    entries = load_sample()
+    equivalents = load_equivalents()
+    started = time.monotonic()
+    scratch = _sample_checkout()
+    try:
+        os.chdir(scratch)
+        return _run_sample(entries, equivalents, scratch / "mutants", started)
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_sample(
+    entries: list[SampleEntry], equivalents: dict[tuple[str, str], str], mutants: Path, started: float
+) -> int:
+    paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
+    _generate(paths)
+    all_tests = sorted({test for entry in entries for test in entry.tests})
+    # The control: the sampled tests pass on the unmutated code, so a failure below is the mutant's.
+    if _pytest(all_tests, mutant="", mutants=mutants, show_failure=True) != 0:
+        print("the sample's tests fail without any mutant: fix them first", file=sys.stderr)
+        return 1
+    survived, stale, killed = [], [], 0
+    for entry in entries:
+        current = _mutants_of(entry.function)
+        name = current.get(entry.key)
+        if name is None:
+            stale.append(entry)
+            print(f"stale  {entry.function} {entry.key}: the mutated line changed")
+            continue
+        if (entry.function, entry.key) in equivalents:
+            print(f"equivalent {name}")
+            continue
+        code = _pytest(entry.tests, mutant=name, mutants=mutants)
+        verdict = "SURVIVED" if code == 0 or code in NOT_RUN else "killed"
+        print(
+            f"{verdict:8} {name}"
+            + (f" (pytest exit {code}: the tests did not run)" if code in NOT_RUN else "")
+        )
+        if verdict == "killed":
+            killed += 1
+        else:
+            survived.append(name)
+    print(
+        f"\nsample: {killed} killed, {len(survived)} survived, {len(stale)} stale of {len(entries)}"
+        f" in {time.monotonic() - started:.0f} s"
+    )
+    if survived:
+        print("a sampled mutant survived: a test that killed it no longer does", file=sys.stderr)
+        return 1
+    if len(stale) * 2 > len(entries):
+        print(
+            "more than half the sample is stale: rebuild it (scripts/mutation.py build-sample)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def build_sample(size: int, seed: int, budget: float) -> int:
+    """Draw ``size`` killed mutants (seeded, every module at least once) from the last full run."""
+    _chdir_repo()
+    stats = json.loads((MUTANTS / "mutmut-stats.json").read_text())
+    tests_by_function: dict[str, list[str]] = stats["tests_by_mangled_function_name"]
+    duration: dict[str, float] = stats["duration_by_test"]
+    killed = [m for m in load_results() if m.status == "killed"]
+    by_module: dict[str, list[Mutant]] = defaultdict(list)
+    for mutant in killed:
+        by_module[mutant.module].append(mutant)
+    rng = random.Random(seed)
+    order: list[Mutant] = []
+    pools = {module: rng.sample(ms, len(ms)) for module, ms in sorted(by_module.items())}
+    while any(pools.values()) and len(order) < 4 * size:
+        for pool in pools.values():
+            if pool:
+                order.append(pool.pop())
+    lines = [
+        "# CI's mutation sample (make mutation-sample): function, diff_key, the tests to run.",
+        f"# Drawn by scripts/mutation.py build-sample --size {size} --seed {seed} on {datetime.now(UTC):%Y-%m-%d}"
+        f" from the killed mutants in mutants/ (code at commit {provenance().commit[:12]}); each checked killed"
+        " by its tests.",
+    ]
+    chosen = 0
+    modules_seen: Counter[str] = Counter()
+    for mutant in order:
+        if chosen >= size:
+            break
+        tests = sorted(
+            # sample.txt separates node ids by whitespace: one that holds a space cannot be listed
+            (
+                t
+                for t in tests_by_function.get(function_of(mutant.name), [])
+                if not any(c.isspace() for c in t)
+            ),
+            key=lambda t: duration.get(t, 0.0),
+        )
+        picked: list[str] = []
+        spent = 0.0
+        for test in tests:
+            if spent + duration.get(test, 0.0) > budget and picked:
+                break
+            picked.append(test)
+            spent += duration.get(test, 0.0)
+        if not picked or _pytest(picked, mutant=mutant.name) in {0, *NOT_RUN}:
+            continue  # only the slow tests kill it: not for a quick sample
+        key = diff_key(diff_of(mutant.name, mutant.path))
+        lines.append(f"{function_of(mutant.name)} {key} {' '.join(picked)}")
+        chosen += 1
+        modules_seen[mutant.module] += 1
+        print(f"{chosen:3} {mutant.name} ({len(picked)} tests, {spent:.1f} s)")
+    SAMPLE_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{chosen} mutants from {len(modules_seen)} modules -> {SAMPLE_FILE.relative_to(REPO)}")
+    return 0
+
+
+def show_keys(names: list[str]) -> int:
+    """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change."""
+    _chdir_repo()
+    for name in names:
+        path = module_of(name).join(["airflow_provider_imagesearch/", ""])
+        diff = diff_of(name, path)
+        print(f"{function_of(name)} {diff_key(diff)}")
+        for line in changed_lines(diff):
+            print(f"    {line}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="the full mutation run, then the report")
+    p_run.add_argument("--max-children", type=int, default=2)
+    p_run.add_argument("names", nargs="*", help="only these mutants (mutmut's names or globs)")
+    p_report = sub.add_parser("report", help="the report of the last run")
+    p_report.add_argument("names", nargs="*", help="only these mutants (mutmut's names or globs)")
+    p_report.add_argument("--seconds", type=float, help="the run's duration, to record in the report")
+    sub.add_parser("sample", help="CI's fixed sample")
+    p_key = sub.add_parser("key", help="print the equivalence key and the change of mutants")
+    p_key.add_argument("names", nargs="+")
+    p_build = sub.add_parser("build-sample", help="draw a new sample from the last full run")
+    p_build.add_argument("--size", type=int, default=30)
+    p_build.add_argument("--seed", type=int, default=25)
+    p_build.add_argument("--budget", type=float, default=10.0, help="seconds of tests per mutant")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.max_children, args.names)
+    if args.command == "report":
+        return report(seconds=args.seconds, scope=args.names)
+    if args.command == "sample":
+        return sample()
+    if args.command == "key":
+        return show_keys(args.names)
+    return build_sample(args.size, args.seed, args.budget)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""pytest plugin of the mutation run (``-p tests.mutation.plugin``, set in setup.cfg's ``[mutmut]``).
+
+Two rules, both so that a full run ends on 2 cores in a bounded time without a false kill:
+
+* Deselected always: tests that need the Airflow metadata DB (``airflow_db``: ``dag.test()`` runs) or
+  PostgreSQL. mutmut runs two mutants at once in forked copies of one process, which share that
+  process's Airflow home, so a ``dag.test()`` in one would race a DB reset in the other: a mutant must be
+  killed only by a test that fails on its own behaviour. ``make test`` still runs all of them.
+* For one mutant (``MUTANT_UNDER_TEST`` names it): of the tests mutmut found to cover the mutated
+  function, the fastest (their durations from mutmut's stats run) that fit in
+  ``IMAGESEARCH_MUTATION_BUDGET`` seconds together (default 20). A survivor costs at most the budget. A
+  mutant only slower tests would kill counts as survived: the ratio errs low, never high.
+
+Whatever order mutmut passes the tests in (it keeps them in a set), they run in the order of the files
+and of the tests in them, the order ``make test`` runs and mutmut's clean run checks: a test that fails
+only after another one in some other order would otherwise kill a mutant it does not see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+_NEEDS_SHARED_STATE = {"airflow_db", "postgres_uri"}
+#: mutmut's own values of MUTANT_UNDER_TEST (stats, clean and forced-fail runs), not a mutant.
+_NOT_A_MUTANT = {"", "stats", "fail", "list_all_tests", "mutant_generation"}
+DEFAULT_BUDGET = 20.0
+#: A test the stats run has not timed (new since): assumed this long.
+UNKNOWN_DURATION = 1.0
+
+
+def _deselect(item: pytest.Item) -> bool:
+    if _NEEDS_SHARED_STATE & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgres" in callspec.id.split("-")
+
+
+def _durations(rootdir: Path) -> dict[str, float]:
+    stats = rootdir / "mutmut-stats.json"
+    if not stats.exists():
+        return {}
+    durations: dict[str, float] = json.loads(stats.read_text())["duration_by_test"]
+    return durations
+
+
+def within_budget(nodeids: list[str], durations: dict[str, float], budget: float) -> list[str]:
+    """The fastest of ``nodeids`` whose recorded durations add up to at most ``budget`` seconds."""
+    kept: list[str] = []
+    spent = 0.0
+    for nodeid in sorted(nodeids, key=lambda n: durations.get(n, UNKNOWN_DURATION)):
+        spent += durations.get(nodeid, UNKNOWN_DURATION)
+        if spent > budget:
+            break
+        kept.append(nodeid)
+    return kept
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [item for item in items if _deselect(item)]
+    kept = [item for item in items if not _deselect(item)]
+    mode = os.environ.get("MUTANT_UNDER_TEST", "")
+    budget = float(os.environ.get("IMAGESEARCH_MUTATION_BUDGET", DEFAULT_BUDGET))
+    durations = _durations(config.rootpath) if mode not in ("stats", "list_all_tests") else {}
+    if mode in ("", "fail"):
+        # mutmut's clean run: a test slower than the budget alone never runs for a mutant either.
+        dropped += [item for item in kept if durations.get(item.nodeid, 0.0) > budget]
+        kept = [item for item in kept if durations.get(item.nodeid, 0.0) <= budget]
+    elif mode not in _NOT_A_MUTANT:
+        by_id = {item.nodeid: item for item in kept}
+        chosen = within_budget(list(by_id), durations, budget)
+        dropped += [item for nodeid, item in by_id.items() if nodeid not in set(chosen)]
+        kept = [by_id[nodeid] for nodeid in chosen]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = sorted(kept, key=_file_order)
+
+
+def _file_order(item: pytest.Item) -> tuple[str, int, str]:
+    path, line, _ = item.location
+    return (path, line if line is not None else -1, item.nodeid)

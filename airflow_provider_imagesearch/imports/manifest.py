@@ -665,9 +665,11 @@ def _json_lines_chunks(
 
     Not pandas' reader: its parser stops the whole file at one integer beyond 64 bits ("Value is too
     big!") and at a byte order mark (Windows tools write UTF-8 with one), naming neither row nor field.
-    Here the BOM is dropped, integers keep their value (the row check judges them), bytes that are not
-    UTF-8 become lone surrogates (the row check refuses them), and a line that is not a JSON object is an
-    invalid row of its own (:data:`READ_ERROR`): one bad line never stops the import. Blank lines are
+    Here the BOM is dropped, integers of up to 4,300 digits keep their value (the row check judges them;
+    Python's ``json`` refuses a longer one, ``sys.get_int_max_str_digits``, and the line with it), bytes
+    that are not UTF-8 become lone surrogates (the row check refuses them), and a line that is not a JSON
+    object is an invalid row of its own (:data:`READ_ERROR`), without a key, so it refuses ``prune``: one
+    bad line never stops the import. Blank lines are
     skipped; rows are numbered by the records before them. Decompression is fsspec's (which Airflow's
     ``ObjectStoragePath`` already uses).
     """

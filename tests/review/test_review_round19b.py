@@ -43,9 +43,6 @@ BROKEN_LINES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: a broken JSON line loses its path, and prune deletes its image"
-)
 @pytest.mark.parametrize("broken_line", BROKEN_LINES)
 def test_a_broken_json_line_does_not_get_its_image_pruned(
     broken_line: str,

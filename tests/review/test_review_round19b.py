@@ -104,10 +104,6 @@ def test_a_utf16_json_lines_manifest_is_refused_naming_its_encoding(
 # --- (a) SQLite holder identity when the PID namespace cannot be read ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an unreadable PID namespace is 'pid:unknown' on both sides, so pids are probed across containers",
-)
 def test_sqlite_holder_in_another_container_is_not_taken_over_when_namespaces_are_unreadable(
     emulator: Emulator, catalog: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

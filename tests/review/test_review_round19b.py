@@ -147,10 +147,6 @@ def test_sqlite_holder_in_another_container_is_not_taken_over_when_namespaces_ar
 # --- (d) legacy ``reconciled`` rows on the UI page -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the UI page counts a legacy 'reconciled' row as held with known content; the import treats it as unknown",
-)
 def test_the_page_counts_a_legacy_reconciled_row_as_content_unknown(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

@@ -72,10 +72,6 @@ def test_a_broken_json_line_does_not_get_its_image_pruned(
     assert paths[2] in library(emulator), f"the broken line's image was pruned: {result}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a UTF-16 JSON-lines file is N 'not a JSON object' rows, no word of its encoding",
-)
 def test_a_utf16_json_lines_manifest_is_refused_naming_its_encoding(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

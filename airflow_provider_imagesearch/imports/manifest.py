@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -474,6 +475,11 @@ def _store_failure(error: Exception, doing: str, url: str) -> ImageSearchValidat
     return ImageSearchValidationError("manifest", problem, shown_url(url))
 
 
+#: Read methods a store's file may or may not have (``io.BufferedReader``'s): guarded where it has them,
+#: absent where it does not, so a reader that probes for one (``TextIOWrapper`` and ``read1``) still can.
+_OPTIONAL_READS = frozenset({"read1", "readall", "readinto1", "peek", "readlines"})
+
+
 class _StoreFile:
     """An object store's file, whose read errors (a connection dropped mid-read, the store gone) name
     ``manifest`` like every other bad manifest instead of surfacing as the store library's own."""
@@ -483,7 +489,10 @@ class _StoreFile:
         self._url = url
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._handle, name)
+        attribute = getattr(self._handle, name)  # an absent one stays an AttributeError (hasattr probes)
+        if name in _OPTIONAL_READS and callable(attribute):
+            return functools.partial(self._guarded, name)
+        return attribute
 
     def _guarded(self, method: str, *args: Any) -> Any:
         try:

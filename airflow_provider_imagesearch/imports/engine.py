@@ -57,6 +57,7 @@ from airflow_provider_imagesearch.imports.ledger import RETRIED, SENDING, UNKNOW
 from airflow_provider_imagesearch.imports.pacing import RateStopped, RequestRate
 from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work, row_list
 from airflow_provider_imagesearch.progress import ProgressPacer
+from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
 
 if TYPE_CHECKING:
     from airflow_provider_imagesearch import api
@@ -628,8 +629,6 @@ class ImportEngine:
         ``force``) may follow an attempt the service processed: it is a resend like the engine's own,
         counted in XCom ``resent``, and makes the row's outcome ``retried``.
         """
-        from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
-
         tally.requests += causes.total()
         ambiguous = sum(causes[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
         if ambiguous:

@@ -52,9 +52,9 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
     new and changed rows (an unchanged manifest sends no request at all) and a killed run resumes.
     After an ambiguous failure (a 5xx, a timeout or a dropped connection after sending) the row is sent
     again as an overwrite (an add replaces the path whole), a bounded number of times, and recorded
-    ``retried``: a check of the library could not tell its image from an older one at the path. Bad rows never block good ones: rows that fail the checks or that the
-    API refuses (``IS.0002``/``IS.0003``) are recorded as ``invalid`` with their reason and row number and
-    are not sent again until they change. The task processes every row, then fails when more than
+    ``retried``: a check of the library could not tell its image from an older one at the path. Bad rows
+    never block good ones: rows that fail the checks or that the API refuses (``IS.0002``/``IS.0003``) are
+    recorded as ``invalid`` with their reason and row number and are not sent again until they change. The task processes every row, then fails when more than
     ``max_failed`` rows failed or were invalid, naming the first ten. Returns the counts: ``added``,
     ``updated``, ``unchanged``, ``retried`` (and its former name ``reconciled``), ``resent``, ``pruned``,
     ``failed``, ``invalid``, ``remaining``, ``prune_refused``, ``seconds`` (and ``rows``, ``duplicates``,

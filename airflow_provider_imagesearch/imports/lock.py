@@ -58,6 +58,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,36 @@ SESSION_TCP_OPTIONS = {
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,
 }
+#: The first libpq that knows ``tcp_user_timeout`` (12; keepalives are older): an earlier one refuses
+#: the whole connection on an option it does not know ("invalid connection option").
+TCP_USER_TIMEOUT_LIBPQ = 120_000
+
+
+def libpq_version(driver: str) -> int | None:
+    """The version of the libpq a psycopg driver runs on (``170011`` for 17.11), None if unknown."""
+    try:
+        if driver == "psycopg2":
+            import psycopg2.extensions
+
+            return int(psycopg2.extensions.libpq_version())
+        if driver == "psycopg":
+            import psycopg
+
+            return int(psycopg.pq.version())
+    except Exception:  # an odd build: leave out what an old libpq would refuse
+        return None
+    return None
+
+
+def session_tcp_options(driver: str, url_query: Mapping[str, Any], libpq: int | None) -> dict[str, Any]:
+    """:data:`SESSION_TCP_OPTIONS` for a psycopg driver (none for another), without those the URL sets
+    and, on a libpq older than 12 or of unknown version, without ``tcp_user_timeout``."""
+    if driver not in ("psycopg2", "psycopg"):
+        return {}
+    options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url_query}
+    if libpq is None or libpq < TCP_USER_TIMEOUT_LIBPQ:
+        options.pop("tcp_user_timeout", None)
+    return options
 
 
 class ImportLockedError(Exception):
@@ -498,9 +529,8 @@ class ImportLock:
         import sqlalchemy as sa
 
         url = self.engine.url
-        options: dict[str, Any] = {}
-        if self.engine.dialect.driver in ("psycopg2", "psycopg"):
-            options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url.query}
+        driver = self.engine.dialect.driver
+        options = session_tcp_options(driver, url.query, libpq_version(driver))
         self._session_engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=options)
         return self._session_engine.connect()
 

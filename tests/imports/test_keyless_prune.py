@@ -108,3 +108,18 @@ def test_parquet_row_without_item_id_refuses_a_v2_prune(
     assert set(v2_items(emulator)) == {"a", "b"}, result
     assert "rows 2:" in result["prune_refused"], result
     assert "no usable item_id" in result["prune_refused"], result
+
+
+def test_every_shard_refuses_prune_for_a_keyless_row_of_any_slice(
+    run_import: Callable[..., dict[str, Any]], emulator: Emulator, catalog: str
+) -> None:
+    """A keyless row is reported by shard 0 only, but no shard knows which slice its path hashes to: each
+    shard refuses its prune (the row numbers are the manifest's)."""
+    paths = [obs(f"sh/{i}.jpg") for i in range(8)]
+    run_import([{"path": p} for p in paths])
+    day2 = [{"path": p} for p in paths[:4]] + [{"tags": {"color": "red"}}]
+    for index in range(2):
+        result = run_import(day2, shard=(index, 2), prune=True, max_failed=1)
+        assert "1 row has no readable key (rows 5:" in (result["prune_refused"] or ""), result
+        assert result["pruned"] == 0, result
+    assert set(library(emulator)) == set(paths)

@@ -651,6 +651,8 @@ def check_utf8(manifest: Any, head: bytes) -> None:
 def _head(handle: Any) -> bytes:
     """The first 4 bytes of a seekable file, the position kept; empty when it cannot be read so."""
     try:
+        if not handle.seekable():  # a read could not be undone
+            return b""
         position = handle.tell()
         head = handle.read(4)
         handle.seek(position)

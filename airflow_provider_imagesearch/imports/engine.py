@@ -55,8 +55,9 @@ from airflow_provider_imagesearch.errors import (
 from airflow_provider_imagesearch.imports.apis import V1_IMAGES, ImportApi
 from airflow_provider_imagesearch.imports.ledger import RETRIED, SENDING, UNKNOWN_HELD, Ledger, LedgerEntry
 from airflow_provider_imagesearch.imports.pacing import RateStopped, RequestRate
-from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work
+from airflow_provider_imagesearch.imports.plan import FORGET, INVALID, PRUNE, UPDATE, Plan, Work, row_list
 from airflow_provider_imagesearch.progress import ProgressPacer
+from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
 
 if TYPE_CHECKING:
     from airflow_provider_imagesearch import api
@@ -167,7 +168,7 @@ class ImportResult:
     phases: dict[str, float] = field(default_factory=dict)
     #: Rows and paths left for the next run (the time limit stopped the import first).
     remaining: int = 0
-    #: Why prune did not run although asked (too many bad rows), or None.
+    #: Why prune did not run although asked (a row without a readable key, too many bad rows), or None.
     prune_refused: str | None = None
     shard: tuple[int, int] = (0, 1)
     #: Rows of the other shards' slices that failed the row checks (see ``PlanSummary``).
@@ -197,6 +198,7 @@ class ImportResult:
             rows=self.rows,
             duplicates=self.duplicates,
             remaining=self.remaining,
+            prune_refused=self.prune_refused,
             shard=list(self.shard),
             phases={name: round(value, 3) for name, value in self.phases.items()},
         )
@@ -419,7 +421,19 @@ class ImportEngine:
                 drain()
                 if self.prune and not stopping():
                     bad = result.bad_rows()
-                    if self.max_failed is not None and bad > self.max_failed:
+                    if plan.summary.keyless:
+                        # Whatever max_failed: the image such a row lists cannot be told apart from one
+                        # the manifest dropped, and a prune would delete it.
+                        keyless = plan.summary.keyless
+                        result.prune_refused = (
+                            f"prune refused before any delete: {keyless:,} "
+                            f"{'row has' if keyless == 1 else 'rows have'} no readable key (rows "
+                            f"{row_list(plan.summary.keyless_rows, keyless)}: a line that does not parse, "
+                            f"or no usable {self.api.key_column}), so an image they list could be "
+                            "pruned; fix those rows to prune"
+                        )
+                        self.log.warning("Import into %s: %s", self.instance_name, result.prune_refused)
+                    elif self.max_failed is not None and bad > self.max_failed:
                         result.prune_refused = (
                             f"prune refused before any delete: {result.describe_bad_rows()}, more "
                             f"than max_failed={self.max_failed}"
@@ -615,8 +629,6 @@ class ImportEngine:
         ``force``) may follow an attempt the service processed: it is a resend like the engine's own,
         counted in XCom ``resent``, and makes the row's outcome ``retried``.
         """
-        from airflow_provider_imagesearch.retry import AMBIGUOUS_RETRY_CAUSES
-
         tally.requests += causes.total()
         ambiguous = sum(causes[cause] for cause in AMBIGUOUS_RETRY_CAUSES)
         if ambiguous:

@@ -38,7 +38,8 @@ Whether a holder is alive:
   at once, not after the heartbeat goes stale). "This host" is the same host name, boot and PID
   namespace (:func:`process_space`): containers that share a ledger volume and report one host name
   (``--network host``, ``hostNetwork: true``) each have their own pids, so another container's holder
-  is judged by its heartbeat only, never by a pid that means another process here.
+  is judged by its heartbeat only, never by a pid that means another process here. Where the boot id or
+  the namespace cannot be read (a hardened runtime), no holder is judged by its pid: heartbeat only.
 
 A run that finds the target held waits (``lock_timeout`` seconds, logging which run holds it every 30 s),
 then fails naming it; ``lock_timeout=0`` fails at once. A holder whose row was taken over (its heartbeat
@@ -57,6 +58,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -84,6 +86,36 @@ SESSION_TCP_OPTIONS = {
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,
 }
+#: The first libpq that knows ``tcp_user_timeout`` (12; keepalives are older): an earlier one refuses
+#: the whole connection on an option it does not know ("invalid connection option").
+TCP_USER_TIMEOUT_LIBPQ = 120_000
+
+
+def libpq_version(driver: str) -> int | None:
+    """The version of the libpq a psycopg driver runs on (``170011`` for 17.11), None if unknown."""
+    try:
+        if driver == "psycopg2":
+            import psycopg2.extensions
+
+            return int(psycopg2.extensions.libpq_version())
+        if driver == "psycopg":
+            import psycopg
+
+            return int(psycopg.pq.version())
+    except Exception:  # an odd build: leave out what an old libpq would refuse
+        return None
+    return None
+
+
+def session_tcp_options(driver: str, url_query: Mapping[str, Any], libpq: int | None) -> dict[str, Any]:
+    """:data:`SESSION_TCP_OPTIONS` for a psycopg driver (none for another), without those the URL sets
+    and, on a libpq older than 12 or of unknown version, without ``tcp_user_timeout``."""
+    if driver not in ("psycopg2", "psycopg"):
+        return {}
+    options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url_query}
+    if libpq is None or libpq < TCP_USER_TIMEOUT_LIBPQ:
+        options.pop("tcp_user_timeout", None)
+    return options
 
 
 class ImportLockedError(Exception):
@@ -157,24 +189,41 @@ def _key(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
+#: What :func:`process_space` writes for a boot id / PID namespace it cannot read. Every process that
+#: cannot read them writes the same text, so two such identities compare equal across containers and
+#: machines: they never mean "the same pids" (:func:`pids_comparable`).
+UNKNOWN_BOOT = "boot unknown"
+UNKNOWN_NAMESPACE = "pid:unknown"
+
+
 def process_space() -> str:
     """Where a pid names one process: ``<host name> (boot <boot id>, <PID namespace>)``.
 
     The boot id tells machines and reboots apart (the initial PID namespace has the same inode number on
-    every Linux host), the namespace tells containers apart; where either cannot be read, it is left
-    out, and holders that differ in it are not probed by pid.
+    every Linux host), the namespace tells containers apart; where either cannot be read it is written
+    as unknown (:data:`UNKNOWN_BOOT`, :data:`UNKNOWN_NAMESPACE`), and a process whose identity holds an
+    unknown part never judges a holder by its pid (:func:`pids_comparable`), only by its heartbeat.
     """
     host = socket.gethostname()
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot_file:
-            boot = boot_file.read().strip()
+            boot = f"boot {boot_file.read().strip()}"
     except OSError:
-        boot = "unknown"
+        boot = UNKNOWN_BOOT
     try:
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:
-        namespace = "pid:unknown"
-    return f"{host} (boot {boot}, {namespace})"[:255]
+        namespace = UNKNOWN_NAMESPACE
+    return f"{host} ({boot}, {namespace})"[:255]
+
+
+def pids_comparable(space: str, other: str) -> bool:
+    """Whether a pid of ``other`` names a process of ``space``: the same identity, fully known (an
+    unreadable boot id or namespace is the same text in every container, not proof of the same pids)."""
+    _, parenthesis, boot_and_namespace = space.rpartition(" (")
+    if space != other or not parenthesis:  # a bare host name (an earlier release) says nothing of pids
+        return False
+    return UNKNOWN_BOOT not in boot_and_namespace and UNKNOWN_NAMESPACE not in boot_and_namespace
 
 
 def _process_gone(pid: int) -> bool:
@@ -416,9 +465,9 @@ class ImportLock:
                 if not connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one():
                     return True
             return False
-        # Probed by pid only in our own boot and PID namespace (a row of an earlier release, which wrote
-        # the bare host name, is judged by its heartbeat).
-        if holder.host == self.host and holder.pid != self.pid and _process_gone(holder.pid):
+        # Probed by pid only in our own boot and PID namespace, both known (a row of an earlier release,
+        # which wrote the bare host name, and any identity with an unknown part are judged by heartbeat).
+        if pids_comparable(self.host, holder.host) and holder.pid != self.pid and _process_gone(holder.pid):
             return False
         return now - holder.heartbeat_at < timedelta(seconds=STALE_SECONDS)
 
@@ -480,9 +529,8 @@ class ImportLock:
         import sqlalchemy as sa
 
         url = self.engine.url
-        options: dict[str, Any] = {}
-        if self.engine.dialect.driver in ("psycopg2", "psycopg"):
-            options = {key: value for key, value in SESSION_TCP_OPTIONS.items() if key not in url.query}
+        driver = self.engine.dialect.driver
+        options = session_tcp_options(driver, url.query, libpq_version(driver))
         self._session_engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=options)
         return self._session_engine.connect()
 

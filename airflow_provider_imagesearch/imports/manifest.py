@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -66,6 +67,14 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: The column of a raw row that could not be read as a row at all (a JSON-lines line that is not a JSON
 #: object): the row check makes it an invalid row with this reason. No manifest has a column so named.
 READ_ERROR = "\x00read_error"
+#: Byte order marks of the encodings a manifest must not be in (longest first: UTF-32 LE starts with
+#: UTF-16 LE's). PowerShell 5's ``Out-File`` and ``>`` write UTF-16 LE with its BOM by default.
+_WIDE_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+)
 OBS_URL_FORM = (
     "an OBS HTTPS URL of the instance's region, https://{bucket}.obs.{region}.myhuaweicloud.com/{key}"
 )
@@ -474,6 +483,11 @@ def _store_failure(error: Exception, doing: str, url: str) -> ImageSearchValidat
     return ImageSearchValidationError("manifest", problem, shown_url(url))
 
 
+#: Read methods a store's file may or may not have (``io.BufferedReader``'s): guarded where it has them,
+#: absent where it does not, so a reader that probes for one (``TextIOWrapper`` and ``read1``) still can.
+_OPTIONAL_READS = frozenset({"read1", "readall", "readinto1", "peek", "readlines"})
+
+
 class _StoreFile:
     """An object store's file, whose read errors (a connection dropped mid-read, the store gone) name
     ``manifest`` like every other bad manifest instead of surfacing as the store library's own."""
@@ -483,7 +497,10 @@ class _StoreFile:
         self._url = url
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._handle, name)
+        attribute = getattr(self._handle, name)  # an absent one stays an AttributeError (hasattr probes)
+        if name in _OPTIONAL_READS and callable(attribute):
+            return functools.partial(self._guarded, name)
+        return attribute
 
     def _guarded(self, method: str, *args: Any) -> Any:
         try:
@@ -652,6 +669,33 @@ def _mask_query_secrets(url: str) -> None:
         mask_secret(secret)
 
 
+def check_utf8(manifest: Any, head: bytes) -> None:
+    """Refuse a manifest whose first bytes are a UTF-16 or UTF-32 byte order mark, naming its encoding:
+    read as UTF-8, each of its rows would fail on its own with a JSON or CSV syntax error instead."""
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise ImageSearchValidationError(
+                "manifest",
+                f"must be UTF-8, not {encoding} (it starts with a {encoding} byte order mark; PowerShell 5 "
+                "writes UTF-16 by default: save it with Out-File -Encoding utf8, or Export-Csv -Encoding "
+                "UTF8)",
+                shown_url(manifest),
+            )
+
+
+def _head(handle: Any) -> bytes:
+    """The first 4 bytes of a seekable file, the position kept; empty when it cannot be read so."""
+    try:
+        if not handle.seekable():  # a read could not be undone
+            return b""
+        position = handle.tell()
+        head = handle.read(4)
+        handle.seek(position)
+        return bytes(head)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return b""
+
+
 def _file_chunks(
     manifest: Any, chunk_rows: int, position: ReadPosition, conn_id: str | None = None
 ) -> Iterator[list[dict[str, Any]]]:
@@ -673,8 +717,10 @@ def _file_chunks(
             return
         position.total = _size(handle)
         if kind == "jsonl":
-            yield from _json_lines_chunks(handle, compression, chunk_rows, position)
+            yield from _json_lines_chunks(handle, compression, chunk_rows, position, manifest)
             return
+        if compression is None:
+            check_utf8(manifest, _head(handle))
         import pandas as pd
 
         reader = pd.read_csv(
@@ -694,15 +740,18 @@ def _file_chunks(
 
 
 def _json_lines_chunks(
-    handle: IO[bytes], compression: str | None, chunk_rows: int, position: ReadPosition
+    handle: IO[bytes], compression: str | None, chunk_rows: int, position: ReadPosition, manifest: Any = None
 ) -> Iterator[list[dict[str, Any]]]:
     """A JSON-lines file's records, ``chunk_rows`` at a time, read with Python's ``json``.
 
     Not pandas' reader: its parser stops the whole file at one integer beyond 64 bits ("Value is too
     big!") and at a byte order mark (Windows tools write UTF-8 with one), naming neither row nor field.
-    Here the BOM is dropped, integers keep their value (the row check judges them), bytes that are not
-    UTF-8 become lone surrogates (the row check refuses them), and a line that is not a JSON object is an
-    invalid row of its own (:data:`READ_ERROR`): one bad line never stops the import. Blank lines are
+    Here a UTF-8 BOM is dropped (a UTF-16 or UTF-32 one fails the read at once, :func:`check_utf8`),
+    integers of up to 4,300 digits keep their value (the row check judges them; Python's ``json``
+    refuses a longer one, ``sys.get_int_max_str_digits``, and the line with it), bytes that are not UTF-8
+    become lone surrogates (the row check refuses them), and a line that is not a JSON object is an
+    invalid row of its own (:data:`READ_ERROR`), without a key, so it refuses ``prune``: one bad line
+    never stops the import. Blank lines are
     skipped; rows are numbered by the records before them. Decompression is fsspec's (which Airflow's
     ``ObjectStoragePath`` already uses).
     """
@@ -722,7 +771,12 @@ def _json_lines_chunks(
         source = compr[compression](handle, mode="rb")
     text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape", newline=None)
     chunk: list[dict[str, Any]] = []
+    first = True
     for line in text:
+        if first:
+            # The decoded first bytes (undecodable ones kept as surrogates), compressed or not.
+            check_utf8(manifest, line[:4].encode("utf-8", "surrogateescape"))
+            first = False
         if not line.strip():
             continue
         try:

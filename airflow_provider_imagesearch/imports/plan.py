@@ -81,6 +81,11 @@ class PlanSummary:
     #: Rows of the other shards' slices that failed the row checks (every shard reads and checks the
     #: whole manifest): ``max_failed`` and the prune refusal count them, so they apply to the import.
     other_shards_invalid: int = 0
+    #: Rows of the whole manifest (every shard's) whose key could not be read: a line that does not
+    #: parse, a row without a usable path / item_id. A path such a row names may be in the library, so
+    #: ``prune`` is refused whenever there is one. Their count, and the first :data:`EXAMPLE_ROWS` numbers.
+    keyless: int = 0
+    keyless_rows: list[int] = field(default_factory=list)
     #: Seconds spent: reading and checking the manifest, loading the ledger, diffing.
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -151,6 +156,10 @@ class Plan:
                 row = check(raw, number, region=region)
                 key = path_key(row.path) if row.path else None
                 keys += key is not None
+                if key is None:
+                    self.summary.keyless += 1
+                    if len(self.summary.keyless_rows) < EXAMPLE_ROWS:
+                        self.summary.keyless_rows.append(row.row)
                 if not self._mine(key):
                     elsewhere += row.invalid is not None
                     continue

@@ -52,13 +52,13 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
     new and changed rows (an unchanged manifest sends no request at all) and a killed run resumes.
     After an ambiguous failure (a 5xx, a timeout or a dropped connection after sending) the row is sent
     again as an overwrite (an add replaces the path whole), a bounded number of times, and recorded
-    ``retried``: a check of the library could not tell its image from an older one at the path. Bad rows never block good ones: rows that fail the checks or that the
-    API refuses (``IS.0002``/``IS.0003``) are recorded as ``invalid`` with their reason and row number and
-    are not sent again until they change. The task processes every row, then fails when more than
+    ``retried``: a check of the library could not tell its image from an older one at the path. Bad rows
+    never block good ones: rows that fail the checks or that the API refuses (``IS.0002``/``IS.0003``) are
+    recorded as ``invalid`` with their reason and row number and are not sent again until they change. The task processes every row, then fails when more than
     ``max_failed`` rows failed or were invalid, naming the first ten. Returns the counts: ``added``,
     ``updated``, ``unchanged``, ``retried`` (and its former name ``reconciled``), ``resent``, ``pruned``,
-    ``failed``, ``invalid``, ``remaining``, ``seconds`` (and ``rows``, ``duplicates``, ``shard``,
-    ``phases``).
+    ``failed``, ``invalid``, ``remaining``, ``prune_refused``, ``seconds`` (and ``rows``, ``duplicates``,
+    ``shard``, ``phases``).
 
     :param instance_name: the instance to import into. (templated)
     :param manifest: a list of dicts (e.g. an XCom value), or a CSV / JSON-lines / Parquet file: a local
@@ -74,7 +74,8 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
     :param max_concurrency: requests in flight at most (halved by throttling, grown back by successes).
     :param max_failed: failed plus invalid rows tolerated before the task fails (default 0).
     :param prune: delete from the library the images the ledger recorded and the manifest no longer lists;
-        refused (before any delete) when more than ``max_failed`` rows failed or were invalid.
+        refused (before any delete) when more than ``max_failed`` rows failed or were invalid, and
+        whenever a row's key could not be read (XCom ``prune_refused`` says why).
     """
 
     __doc__ = (__doc__ or "") + _COMMON_PARAMS
@@ -333,7 +334,8 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
     :param max_concurrency: requests in flight at most (halved by throttling, grown back by successes).
     :param max_failed: failed plus invalid rows tolerated before the task fails (default 0).
     :param prune: delete from the service the items the ledger recorded and the manifest no longer lists;
-        refused (before any delete) when more than ``max_failed`` rows failed or were invalid.
+        refused (before any delete) when more than ``max_failed`` rows failed or were invalid, and
+        whenever a row's key could not be read (XCom ``prune_refused`` says why).
     """
 
     __doc__ = (__doc__ or "") + _COMMON_PARAMS

@@ -9,11 +9,13 @@ archive and the ledger through their documented columns only, so columns added l
 * ledger (``imports/ledger.py``): ``instance_name``, ``api``, ``path_key``, ``path``, ``outcome``,
   ``held_fingerprint``, ``error_code``, ``error_message``, ``row_number``, ``run_id``, ``updated_at``.
 
-Outcomes: ``added``, ``updated``, ``retried`` (and ``reconciled``, which only earlier releases wrote:
-the path is there, its content unknown) are successes, and a success holds what it sent (the
-ledger writes ``held_fingerprint = fingerprint`` for them); ``invalid`` and ``failed`` are the problem rows
-the page lists; every other value (``pruning``, or one a later ledger adds) is counted under its own
-name, and what such rows hold is read from ``held_fingerprint``, never assumed.
+Outcomes, as the import reads them (the ledger's own sets, ``imports/ledger.py``): ``added``,
+``updated`` and ``retried`` are successes, and a success holds what it sent (the ledger writes
+``held_fingerprint = fingerprint`` for them); ``reconciled``, which only earlier releases wrote, means the
+path is there with content of unknown fingerprint (the import overwrites it), whatever its
+``held_fingerprint`` says; ``invalid`` and ``failed`` are the problem rows the page lists; every other
+value (``sending``, ``pruning``, or one a later ledger adds) is counted under its own name, and what such
+rows hold is read from ``held_fingerprint``, never assumed.
 
 Indexes: the archive's primary key ``(instance_name, run_id)`` cannot find an instance's newest snapshot
 without reading all of them, and the ledger's ``(instance_name, api, path_key)`` cannot count a library's
@@ -32,15 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.archive import READ_INDEX as ARCHIVE_READ_INDEX
 from airflow_provider_imagesearch.archive import validate_table_name
+from airflow_provider_imagesearch.imports.ledger import LEGACY_RECONCILED, UNKNOWN_HELD
 from airflow_provider_imagesearch.imports.ledger import READ_INDEX as LEDGER_READ_INDEX
+from airflow_provider_imagesearch.imports.ledger import SUCCESS_OUTCOMES as LEDGER_SUCCESS_OUTCOMES
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-SUCCESS_OUTCOMES = ("added", "updated", "retried", "reconciled")
+#: The import's successes: the library holds what the row sent (``legacy reconciled`` is not one).
+SUCCESS_OUTCOMES = tuple(sorted(LEDGER_SUCCESS_OUTCOMES))
 PROBLEM_OUTCOMES = ("invalid", "failed")
-#: ``held_fingerprint`` of a row whose library may hold content of unknown fingerprint.
-UNKNOWN_HELD = "?"
 ARCHIVE_INDEX = ARCHIVE_READ_INDEX
 LEDGER_INDEX = LEDGER_READ_INDEX
 
@@ -300,7 +303,17 @@ class Library:
 
 
 def _known_held(t: sa.Table) -> Any:
-    return t.c.held_fingerprint.is_not(None) & (t.c.held_fingerprint != UNKNOWN_HELD)
+    return (
+        t.c.held_fingerprint.is_not(None)
+        & (t.c.held_fingerprint != UNKNOWN_HELD)
+        & (t.c.outcome != LEGACY_RECONCILED)
+    )
+
+
+def _unknown_held(t: sa.Table) -> Any:
+    """Content of unknown fingerprint: ``?``, or an earlier release's ``reconciled`` row (as the import
+    reads it, ``Ledger.stream``), whatever fingerprint that release wrote."""
+    return (t.c.held_fingerprint == UNKNOWN_HELD) | (t.c.outcome == LEGACY_RECONCILED)
 
 
 def libraries(engine: sa.engine.Engine, table_name: str) -> list[Library]:
@@ -345,7 +358,7 @@ def libraries(engine: sa.engine.Engine, table_name: str) -> list[Library]:
                     t.c.instance_name,
                     t.c.api,
                     sa.func.sum(sa.case((_known_held(t), 1), else_=0)),
-                    sa.func.sum(sa.case((t.c.held_fingerprint == UNKNOWN_HELD, 1), else_=0)),
+                    sa.func.sum(sa.case((_unknown_held(t), 1), else_=0)),
                 )
                 .where(
                     t.c.instance_name.in_(names[start : start + 500]),

@@ -442,3 +442,67 @@ def test_max_rate_never_lets_more_requests_start_in_a_second_than_the_rate(
     busiest = max(sum(1 for t in grants if start <= t < start + 1.0) for start in grants)
     assert busiest <= 20
     assert wall >= (len(grants) - 1) / 20
+
+
+@pytest.mark.parametrize(
+    ("space", "other", "comparable"),
+    [
+        ("w1 (boot b1, pid:[4026531836])", "w1 (boot b1, pid:[4026531836])", True),
+        ("w1 (boot b1, pid:[4026531836])", "w1 (boot b1, pid:[4026532001])", False),  # another container
+        ("w1 (boot b1, pid:unknown)", "w1 (boot b1, pid:unknown)", False),  # namespace unreadable
+        (
+            "w1 (boot unknown, pid:[4026531836])",
+            "w1 (boot unknown, pid:[4026531836])",
+            False,
+        ),  # boot unreadable
+        ("w1", "w1", False),  # the bare host name an earlier release wrote
+    ],
+)
+def test_pids_are_compared_only_within_one_fully_known_pid_space(
+    space: str, other: str, comparable: bool
+) -> None:
+    """An identity with an unknown part is the same text in every container: never "the same pids"."""
+    from airflow_provider_imagesearch.imports.lock import pids_comparable
+
+    assert pids_comparable(space, other) is comparable
+
+
+@pytest.mark.parametrize(
+    ("driver", "libpq", "query", "expected"),
+    [
+        (
+            "psycopg2",
+            170011,
+            {},
+            {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"},
+        ),
+        (
+            "psycopg",
+            120000,
+            {"keepalives_idle": "60"},
+            {"keepalives", "keepalives_interval", "keepalives_count", "tcp_user_timeout"},
+        ),
+        (
+            "psycopg2",
+            110022,
+            {},
+            {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"},
+        ),
+        ("psycopg2", None, {}, {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"}),
+        ("pg8000", 170011, {}, set()),
+    ],
+)
+def test_the_lock_session_passes_tcp_user_timeout_only_to_a_libpq_that_knows_it(
+    driver: str, libpq: int | None, query: dict[str, str], expected: set[str]
+) -> None:
+    """libpq before 12 refuses a connection with ``tcp_user_timeout`` ("invalid connection option")."""
+    from airflow_provider_imagesearch.imports.lock import session_tcp_options
+
+    assert set(session_tcp_options(driver, query, libpq)) == expected
+
+
+def test_the_installed_drivers_libpq_version_is_read() -> None:
+    from airflow_provider_imagesearch.imports.lock import libpq_version
+
+    assert (libpq_version("psycopg2") or 0) >= 90000
+    assert libpq_version("pg8000") is None

@@ -419,6 +419,10 @@ def test_a_store_file_whose_read_fails_names_manifest(tmp_path: Path) -> None:
         store.read()
     assert "reading it failed: ValueError" in str(failure.value)
     assert "secretsecret" not in str(failure.value)
+    for method, args in (("read1", (1,)), ("peek", (1,)), ("readlines", ())):
+        with pytest.raises(ImageSearchValidationError, match="manifest"):
+            getattr(store, method)(*args)
+    assert not hasattr(_StoreFile(object(), "s3://bucket/m.csv"), "peek")  # absent stays absent
 
 
 def test_manifest_conn_id_is_refused_beside_a_presigned_url(moto_s3: MotoS3) -> None:

@@ -214,3 +214,36 @@ def test_v2_numeric_tags_take_integers_a_double_holds_exactly_whatever_the_sourc
         assert row.invalid is None, value
         assert row.tags["custom_num_tags"] == {"p": sent}
     assert checked(Decimal("12.5")).tags["custom_num_tags"] == {"p": 12.5}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+@pytest.mark.parametrize("name", ["m.jsonl", "m.csv", "m.jsonl.gz"])
+def test_a_utf16_or_utf32_manifest_is_refused_at_once_naming_its_encoding(
+    encoding: str, name: str, tmp_path: Path
+) -> None:
+    """PowerShell 5 writes UTF-16 LE with a BOM: refused before any row, with the field and the form."""
+    import gzip
+
+    if name.endswith(".csv"):
+        text = "path\r\n" + "".join(f"{obs(f'w/{i}.jpg')}\r\n" for i in range(3))
+    else:
+        text = "".join(json.dumps({"path": obs(f"w/{i}.jpg")}) + "\r\n" for i in range(3))
+    data = ("\ufeff" if encoding.endswith("-be") else "").encode(encoding) + text.encode(encoding)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(ImageSearchValidationError) as raised:
+        list(read_chunks(str(path)))
+    shown = {"utf-16": "UTF-16 LE", "utf-16-be": "UTF-16 BE", "utf-32": "UTF-32 LE", "utf-32-be": "UTF-32 BE"}
+    assert raised.value.field == "manifest"
+    assert f"must be UTF-8, not {shown[encoding]}" in str(raised.value)
+
+
+def test_a_utf8_bom_manifest_is_read(tmp_path: Path) -> None:
+    """Control: the UTF-8 byte order mark (Notepad, .NET) is no reason to refuse."""
+    for name, text in (
+        ("b.jsonl", json.dumps({"path": obs("b.jpg")}) + "\n"),
+        ("b.csv", f"path\n{obs('b.jpg')}\n"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert [row["path"] for chunk in read_chunks(str(path)) for row in chunk] == [obs("b.jpg")], name

@@ -43,9 +43,6 @@ BROKEN_LINES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: a broken JSON line loses its path, and prune deletes its image"
-)
 @pytest.mark.parametrize("broken_line", BROKEN_LINES)
 def test_a_broken_json_line_does_not_get_its_image_pruned(
     broken_line: str,
@@ -75,10 +72,6 @@ def test_a_broken_json_line_does_not_get_its_image_pruned(
     assert paths[2] in library(emulator), f"the broken line's image was pruned: {result}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a UTF-16 JSON-lines file is N 'not a JSON object' rows, no word of its encoding",
-)
 def test_a_utf16_json_lines_manifest_is_refused_naming_its_encoding(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,
@@ -107,10 +100,6 @@ def test_a_utf16_json_lines_manifest_is_refused_naming_its_encoding(
 # --- (a) SQLite holder identity when the PID namespace cannot be read ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an unreadable PID namespace is 'pid:unknown' on both sides, so pids are probed across containers",
-)
 def test_sqlite_holder_in_another_container_is_not_taken_over_when_namespaces_are_unreadable(
     emulator: Emulator, catalog: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,10 +143,6 @@ def test_sqlite_holder_in_another_container_is_not_taken_over_when_namespaces_ar
 # --- (d) legacy ``reconciled`` rows on the UI page -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the UI page counts a legacy 'reconciled' row as held with known content; the import treats it as unknown",
-)
 def test_the_page_counts_a_legacy_reconciled_row_as_content_unknown(
     run_import: Callable[..., dict[str, Any]],
     emulator: Emulator,

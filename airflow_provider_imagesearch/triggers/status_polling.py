@@ -21,8 +21,8 @@ a crash loop that would hammer the API):
   hook's own retries stop the round (the other reads would fail the same way): the watchers get no
   reading of the unread instances, keep what they know, and the next round comes after a backoff
   (the interval, doubling per failed round, capped at ``max(interval, 300 s)``) and starts with the
-  instance after the one whose read stopped this round, so that a quota smaller than the fleet still
-  reads every instance in turn; after a refusal of the credentials or an unusable connection the
+  first instance this round left without an answer (a refusal is an answer; a throttled read is not),
+  so that a quota smaller than the fleet still reads every instance in turn; after a refusal of the credentials or an unusable connection the
   connection is read again for the next round, so a fixed connection is picked up without
   restarting the triggerer;
 * a 403 (not allowed) for one instance after another instance of the same round was read is that
@@ -276,12 +276,12 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
     problems = _Problems(target.imagesearch_conn_id)
     hook: Any = None
     number = 0
-    #: The instance whose read stopped the last stopped round: the next round starts after it.
-    stopped_at: str | None = None
+    #: The first instance the last stopped round left without an answer: the next round starts with it.
+    resume_at: str | None = None
     try:
         while True:
             await DEMAND.wait(key)
-            names = _rotated(DEMAND.names(key), stopped_at)
+            names = _rotated(DEMAND.names(key), resume_at)
             number += 1
             started, started_at = time.monotonic(), time.time()
             failure: BaseException | None = None
@@ -290,9 +290,9 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
                 if hook is None:
                     hook = await _new_hook(target)
                 await hook.asettings()  # the connection once, not once per concurrent first read
-                readings, failure, stopper = await _read_round(hook, names, target.max_concurrency)
-                if stopper is not None:
-                    stopped_at = stopper
+                readings, failure, unanswered = await _read_round(hook, names, target.max_concurrency)
+                if unanswered is not None:
+                    resume_at = unanswered
             except Exception as error:  # e.g. the connection is not defined: a round that failed
                 failure = error
             if failure is None and readings and all(r.error is not None for r in readings.values()):
@@ -374,11 +374,11 @@ async def _new_hook(target: PollTarget) -> Any:
     )
 
 
-def _rotated(names: list[str], after: str | None) -> list[str]:
-    """``names`` (sorted) starting with the first one after ``after``, wrapping around."""
-    if after is None:
+def _rotated(names: list[str], first: str | None) -> list[str]:
+    """``names`` (sorted) starting with ``first`` (or the next name after it if it is gone), wrapping around."""
+    if first is None:
         return names
-    start = bisect.bisect_right(names, after)
+    start = bisect.bisect_left(names, first)
     return names[start:] + names[:start]
 
 
@@ -387,7 +387,11 @@ async def _read_round(
 ) -> tuple[dict[str, Reading], BaseException | None, str | None]:
     """Read ``names`` in order, ``concurrency`` at a time; stop at the first connection-wide error.
 
-    Returns the readings, the error that stopped the round, and the instance whose read it was.
+    Returns the readings, the error that stopped the round, and the first instance (in ``names``'
+    order) the stopped round left without an answer (``None`` if it did not stop, or answered every
+    instance). A refusal (403) is an answer about that instance or the connection; a throttled, failed
+    or never started read is none: the next round starts with that instance, so every instance is read
+    in turn whatever the quota lets through per round.
     """
     readings: dict[str, Reading] = {}
     stopped: list[tuple[str, BaseException]] = []
@@ -420,8 +424,11 @@ async def _read_round(
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(names))))))
     if not stopped:
         return readings, None, None
-    stopper, error = stopped[0]
-    return readings, error, stopper
+    refused = {
+        name for name, error in stopped if isinstance(error, ImageSearchAuthError) and error.status == 403
+    }
+    unanswered = next((name for name in names if name not in readings and name not in refused), None)
+    return readings, stopped[0][1], unanswered
 
 
 def _rereads_connection(error: BaseException) -> bool:

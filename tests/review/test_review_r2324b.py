@@ -29,10 +29,6 @@ def conn(imagesearch_conn: Callable[..., str]) -> str:
     return imagesearch_conn("token", conn_id=CONN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the round after a stopped one skips the stopper; some instances are never read",
-)
 def test_a_quota_of_one_read_per_round_still_reads_every_instance_in_turn(
     conn: str, emulator: Emulator
 ) -> None:

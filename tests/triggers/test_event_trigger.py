@@ -634,7 +634,7 @@ def test_an_outage_fires_nothing_stops_each_round_at_the_first_failure_and_a_cha
     # A transport error stops the round: the others are not read in vain. With backoff (0.2, 0.4,
     # 0.8 s ...) 2 s hold at most 5 rounds (and the one in progress when the outage began) of one
     # instance's 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances. (Each
-    # round starts with the instance after the one that stopped the last: which one it is rotates.)
+    # round starts with the instance whose read stopped the last, which was not read.)
     assert sum(during.values()) <= 6 * 5, during
 
 

@@ -117,7 +117,7 @@ def record_incidents(
     """
     import sqlalchemy as sa
 
-    from airflow_provider_imagesearch.archive import _create_if_missing, sql_engine, validate_table_name
+    from airflow_provider_imagesearch.archive import create_table_if_missing, sql_engine, validate_table_name
 
     schema, _, name = validate_table_name(table).rpartition(".")
     target = sa.Table(
@@ -153,7 +153,7 @@ def record_incidents(
         return {"events": 0, "recorded": 0, "already_recorded": 0}
     engine = sql_engine(db_conn_id)
     with engine.begin() as connection:
-        _create_if_missing(connection, table, target)
+        create_table_if_missing(connection, table, target)
         recorded = _insert_new(connection, target, list(rows.values()))
     return {"events": len(rows), "recorded": recorded, "already_recorded": len(rows) - recorded}
 

@@ -209,7 +209,7 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     validate_table_name(table)
     target = _table(table, sa.MetaData())
     with engine.begin() as connection:
-        _create_if_missing(connection, table, target)
+        create_table_if_missing(connection, table, target)
         replaced = connection.execute(sa.delete(target).where(target.c.run_id == run_id)).rowcount
         if len(frame):
             if connection.dialect.name == "sqlite":
@@ -224,11 +224,19 @@ def write_frame(engine: sa.engine.Engine, table: str, frame: pd.DataFrame, run_i
     )
 
 
-def _create_if_missing(connection: sa.engine.Connection, table: str, target: sa.Table) -> None:
-    """Create ``target`` and its indexes unless it exists, safely when several first archives run at once.
+def create_table_if_missing(connection: sa.engine.Connection, table: str, target: sa.Table) -> None:
+    """Create ``target`` and its indexes unless it exists, safely when several first writers run at once.
 
     ``create(checkfirst=True)`` alone checks, then creates: two runs can both see no table and both
     create it, and the second fails ("already exists"; ``pg_type_typname_nsp_index`` on PostgreSQL).
+    Public for DAGs that keep their own reporting tables (see the example DAGs): call it in the
+    transaction that writes the rows, so that a failed run rolls its ``CREATE`` back with them
+    (PostgreSQL).
+
+    :param connection: an open connection, inside the transaction that writes the table.
+    :param table: the table's validated name (``[schema.]name``, see :func:`validate_table_name`);
+        on PostgreSQL it keys the advisory lock that serialises concurrent creations.
+    :param target: the table to create, with its indexes.
     """
     import sqlalchemy as sa
 

@@ -271,10 +271,10 @@ class ResultStore:
         self.run_id = run_id
 
     def create_if_missing(self) -> None:
-        from airflow_provider_imagesearch.archive import _create_if_missing
+        from airflow_provider_imagesearch.archive import create_table_if_missing
 
         with self.engine.begin() as connection:
-            _create_if_missing(connection, self.table.fullname, self.table)
+            create_table_if_missing(connection, self.table.fullname, self.table)
 
     def replace(self, results: Sequence[tuple[str, list[dict[str, Any]]]]) -> int:
         """Replace the run's rows of these queries with their hits, in one transaction; returns rows written."""

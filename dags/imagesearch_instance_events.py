@@ -117,7 +117,7 @@ def record_incidents(
     """
     import sqlalchemy as sa
 
-    from airflow_provider_imagesearch.archive import _create_if_missing, sql_engine, validate_table_name
+    from airflow_provider_imagesearch.archive import create_table_if_missing, sql_engine, validate_table_name
 
     schema, _, name = validate_table_name(table).rpartition(".")
     target = sa.Table(
@@ -153,17 +153,23 @@ def record_incidents(
         return {"events": 0, "recorded": 0, "already_recorded": 0}
     engine = sql_engine(db_conn_id)
     with engine.begin() as connection:
-        _create_if_missing(connection, table, target)
+        create_table_if_missing(connection, table, target)
         recorded = _insert_new(connection, target, list(rows.values()))
     return {"events": len(rows), "recorded": recorded, "already_recorded": len(rows) - recorded}
+
+
+#: Values one INSERT binds at most: SQLite before 3.32 allows 999 (32,766 since), PostgreSQL 65,535.
+MAX_BOUND_PARAMETERS = 999
 
 
 def _insert_new(connection: Any, target: Any, rows: list[dict[str, Any]]) -> int:
     """Insert the rows whose ``event_id`` is not in ``target`` yet; how many were inserted.
 
-    One statement that skips a conflict where the database has one (SQLite, PostgreSQL: ``ON CONFLICT
-    DO NOTHING``), so two runs recording the same event at once never fail: the second waits for the
-    first's row and leaves it as it is. Elsewhere, each row in a savepoint, a duplicate key skipped.
+    Multi-row statements that skip a conflict where the database has one (SQLite, PostgreSQL: ``ON
+    CONFLICT DO NOTHING``), so two runs recording the same event at once never fail: the second waits
+    for the first's row and leaves it as it is. Each statement binds at most
+    :data:`MAX_BOUND_PARAMETERS` values (SQLite refuses a statement with more: a run with thousands of
+    events would fail). Elsewhere, each row in a savepoint, a duplicate key skipped.
     """
     import sqlalchemy as sa
 
@@ -173,8 +179,13 @@ def _insert_new(connection: Any, target: Any, rows: list[dict[str, Any]]) -> int
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        statement = insert(target).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
-        return len(connection.execute(statement.returning(target.c.event_id)).all())
+        per_statement = max(1, MAX_BOUND_PARAMETERS // len(target.columns))
+        recorded = 0
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            statement = insert(target).values(chunk).on_conflict_do_nothing(index_elements=["event_id"])
+            recorded += len(connection.execute(statement.returning(target.c.event_id)).all())
+        return recorded
     recorded = 0
     for row in rows:
         try:

@@ -92,7 +92,7 @@ def imagesearch_v2_catalog() -> None:
         import sqlalchemy as sa
 
         from airflow_provider_imagesearch.archive import (
-            _create_if_missing,
+            create_table_if_missing,
             derived_identifier,
             sql_engine,
             validate_table_name,
@@ -134,7 +134,7 @@ def imagesearch_v2_catalog() -> None:
             # The run's rows are replaced, not appended, in one transaction: a retry or a clear of this
             # task in the same run rewrites them instead of adding a second copy.
             with engine.begin() as connection:
-                _create_if_missing(connection, table, results)
+                create_table_if_missing(connection, table, results)
                 connection.execute(sa.delete(results).where(results.c.run_id == run_id))
                 if rows:
                     connection.execute(sa.insert(results), rows)

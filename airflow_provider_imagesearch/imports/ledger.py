@@ -53,7 +53,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imagesearch.archive import _create_if_missing, derived_identifier, validate_table_name
+from airflow_provider_imagesearch.archive import (
+    create_table_if_missing,
+    derived_identifier,
+    validate_table_name,
+)
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 
 if TYPE_CHECKING:
@@ -162,7 +166,7 @@ class Ledger:
         import sqlalchemy as sa
 
         with self.engine.begin() as connection:
-            _create_if_missing(connection, self.table.fullname, self.table)
+            create_table_if_missing(connection, self.table.fullname, self.table)
             columns = {
                 column["name"]
                 for column in sa.inspect(connection).get_columns(self.table.name, schema=self.table.schema)

@@ -63,7 +63,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imagesearch.archive import MAX_IDENTIFIER_LENGTH, _create_if_missing, derived_identifier
+from airflow_provider_imagesearch.archive import (
+    MAX_IDENTIFIER_LENGTH,
+    create_table_if_missing,
+    derived_identifier,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -306,7 +310,7 @@ class ImportLock:
         :raises ImportLockedError: still held by another run after ``timeout``, naming it.
         """
         with self.engine.begin() as connection:
-            _create_if_missing(connection, self.table.fullname, self.table)
+            create_table_if_missing(connection, self.table.fullname, self.table)
             if self.postgres:
                 self._table_identity = self._table_oid(connection)
         started = time.monotonic()

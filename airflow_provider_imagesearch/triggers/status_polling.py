@@ -21,12 +21,14 @@ a crash loop that would hammer the API):
   hook's own retries stop the round (the other reads would fail the same way): the watchers get no
   reading of the unread instances, keep what they know, and the next round comes after a backoff
   (the interval, doubling per failed round, capped at ``max(interval, 300 s)``) and starts with the
-  instance after the one whose read stopped this round, so that a quota smaller than the fleet still
-  reads every instance in turn; after a refusal of the credentials or an unusable connection the
-  connection is read again for the next round, so a fixed connection is picked up without
-  restarting the triggerer;
-* a 403 (not allowed) for one instance after another instance of the same round was read is that
-  instance's refusal (an IAM policy may deny one resource), not the connection's: the others are read;
+  first instance this round left without an answer (a refusal is an answer; a throttled read is not),
+  so that a quota smaller than the fleet still reads every instance in turn; after a refusal of the
+  credentials or an unusable connection the connection is read again for the next round, so a fixed
+  connection is picked up without restarting the triggerer;
+* a 403 (not allowed) is decided by the whole round: while no read of the round has succeeded, a 403
+  starts no further read and waits for the reads in flight; if one of them (or any read of the round)
+  succeeds, every 403 of the round is that instance's refusal (an IAM policy may deny one resource) and
+  the others are read; if none does, the credentials are refused and the round stops as above;
 * any other error reading one instance (a 5xx after retries, a malformed answer) is no reading of that
   instance this round; the others are read.
 
@@ -276,12 +278,12 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
     problems = _Problems(target.imagesearch_conn_id)
     hook: Any = None
     number = 0
-    #: The instance whose read stopped the last stopped round: the next round starts after it.
-    stopped_at: str | None = None
+    #: The first instance the last stopped round left without an answer: the next round starts with it.
+    resume_at: str | None = None
     try:
         while True:
             await DEMAND.wait(key)
-            names = _rotated(DEMAND.names(key), stopped_at)
+            names = _rotated(DEMAND.names(key), resume_at)
             number += 1
             started, started_at = time.monotonic(), time.time()
             failure: BaseException | None = None
@@ -290,9 +292,9 @@ async def poll_rounds(target: PollTarget) -> AsyncIterator[StatusRound]:
                 if hook is None:
                     hook = await _new_hook(target)
                 await hook.asettings()  # the connection once, not once per concurrent first read
-                readings, failure, stopper = await _read_round(hook, names, target.max_concurrency)
-                if stopper is not None:
-                    stopped_at = stopper
+                readings, failure, unanswered = await _read_round(hook, names, target.max_concurrency)
+                if unanswered is not None:
+                    resume_at = unanswered
             except Exception as error:  # e.g. the connection is not defined: a round that failed
                 failure = error
             if failure is None and readings and all(r.error is not None for r in readings.values()):
@@ -374,11 +376,11 @@ async def _new_hook(target: PollTarget) -> Any:
     )
 
 
-def _rotated(names: list[str], after: str | None) -> list[str]:
-    """``names`` (sorted) starting with the first one after ``after``, wrapping around."""
-    if after is None:
+def _rotated(names: list[str], first: str | None) -> list[str]:
+    """``names`` (sorted) starting with ``first`` (or the next name after it if it is gone), wrapping around."""
+    if first is None:
         return names
-    start = bisect.bisect_right(names, after)
+    start = bisect.bisect_left(names, first)
     return names[start:] + names[:start]
 
 
@@ -387,41 +389,82 @@ async def _read_round(
 ) -> tuple[dict[str, Reading], BaseException | None, str | None]:
     """Read ``names`` in order, ``concurrency`` at a time; stop at the first connection-wide error.
 
-    Returns the readings, the error that stopped the round, and the instance whose read it was.
+    Returns the readings, the error that stopped the round, and the first instance (in ``names``'
+    order) the stopped round left without an answer (``None`` if it did not stop, or answered every
+    instance). A refusal (403) is an answer about that instance or the connection; a throttled, failed
+    or never started read is none: the next round starts with that instance, so every instance is read
+    in turn whatever the quota lets through per round.
     """
     readings: dict[str, Reading] = {}
     stopped: list[tuple[str, BaseException]] = []
+    # 403s answered while no read of the round had succeeded: the connection's refusal or the
+    # instance's. Undecided until a read succeeds (the instances': an IAM policy may deny one) or
+    # every read in flight has ended without one (the connection's). Meanwhile no read starts.
+    refusals: list[tuple[str, BaseException]] = []
     pending = iter(names)
+    in_flight = 0
+    read_one = False  # some read of the round succeeded (a missing instance's answer counts)
+    settled = asyncio.Condition()
+
+    def may_go_on() -> bool:
+        return bool(stopped) or not refusals or in_flight == 0
+
+    def undecided_refusals_are_the_connections() -> None:
+        if refusals and in_flight == 0:  # no read succeeded: a success decides them at once
+            stopped[:0] = refusals
+            refusals.clear()
 
     async def worker() -> None:
-        for name in pending:
-            if stopped:
-                return
+        nonlocal in_flight, read_one
+        while True:
+            async with settled:
+                await settled.wait_for(may_go_on)
+                undecided_refusals_are_the_connections()
+                name = None if stopped else next(pending, None)
+                if name is None:
+                    settled.notify_all()
+                    return
+                in_flight += 1
             try:
                 detail = await hook.get_instance(name)
             except ImageSearchNotFoundError:
-                readings[name] = Reading(status=None)
+                reading: Reading | None = Reading(status=None)
             except ImageSearchAuthError as error:
-                if error.status == 403 and any(r.error is None for r in readings.values()):
-                    readings[name] = Reading(status=None, error=str(error))  # this instance's refusal
+                reading = None
+                if error.status == 403:
+                    refusals.append((name, error))
                 else:
                     stopped.append((name, error))
             except CONNECTION_WIDE_ERRORS as error:
+                reading = None
                 stopped.append((name, error))
             except ImageSearchError as error:
-                readings[name] = Reading(status=None, error=str(error))
+                reading = Reading(status=None, error=str(error))
             except Exception as error:  # not the API's answer: this hook cannot be trusted
+                reading = None
                 stopped.append((name, error))
             else:
-                readings[name] = Reading(
-                    status=wire_text(detail.status.value), instance=wire_safe(detail.to_dict())
-                )
+                reading = Reading(status=wire_text(detail.status.value), instance=wire_safe(detail.to_dict()))
+            async with settled:
+                in_flight -= 1
+                if reading is not None:
+                    readings[name] = reading
+                    read_one = read_one or reading.error is None
+                if read_one:  # some read succeeded: each refusal is its instance's
+                    for refused_name, refusal in refusals:
+                        readings[refused_name] = Reading(status=None, error=str(refusal))
+                    refusals.clear()
+                settled.notify_all()
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(names))))))
+    undecided_refusals_are_the_connections()  # a round stopped by another error while they waited
     if not stopped:
         return readings, None, None
-    stopper, error = stopped[0]
-    return readings, error, stopper
+    refused = {
+        name for name, error in stopped if isinstance(error, ImageSearchAuthError) and error.status == 403
+    }
+    unanswered = next((name for name in names if name not in readings and name not in refused), None)
+    return readings, stopped[0][1], unanswered
 
 
 def _rereads_connection(error: BaseException) -> bool:

@@ -132,6 +132,44 @@ def test_incidents_are_one_row_per_event_and_a_rerun_writes_none(
     ]
 
 
+def test_a_run_with_thousands_of_events_records_them_all(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """4,000 events (a fleet going wrong at once, or a long triggerer backlog): 36,000 values, more than
+    one SQLite statement may bind (32,766 since 3.32, 999 before). Distributions may build SQLite with a
+    higher limit (Debian's: 250,000): every connection here gets the stock one."""
+    import sqlalchemy as sa
+
+    def stock_limit(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+
+    sa.event.listen(sa.engine.Engine, "connect", stock_limit)
+    try:
+        _record_thousands(monkeypatch, tmp_path)
+    finally:
+        sa.event.remove(sa.engine.Engine, "connect", stock_limit)
+
+
+def _record_thousands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "reporting.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REPORTING_DB", json.dumps({"conn_type": "sqlite", "host": str(database)})
+    )
+    module = _module(monkeypatch)
+    many = [_payload(f"w-1-shop-{n}-1", f"shop-{n}", "ABNORMAL") for n in range(4000)]
+    first = module.record_incidents(many[:10], db_conn_id="reporting_db", table="incidents", run_id="run-1")
+    assert first == {"events": 10, "recorded": 10, "already_recorded": 0}
+    result = module.record_incidents(many, db_conn_id="reporting_db", table="incidents", run_id="run-2")
+    assert result == {"events": 4000, "recorded": 3990, "already_recorded": 10}
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*), count(DISTINCT event_id) FROM incidents").fetchone() == (
+            4000,
+            4000,
+        )
+        assert db.execute("SELECT count(*) FROM incidents WHERE dag_run_id = 'run-1'").fetchone() == (10,)
+
+
 def test_a_bad_incident_table_name_is_refused_before_any_write(monkeypatch: pytest.MonkeyPatch) -> None:
     module = _module(monkeypatch)
     with pytest.raises(ImageSearchValidationError, match="table"):

@@ -634,7 +634,7 @@ def test_an_outage_fires_nothing_stops_each_round_at_the_first_failure_and_a_cha
     # A transport error stops the round: the others are not read in vain. With backoff (0.2, 0.4,
     # 0.8 s ...) 2 s hold at most 5 rounds (and the one in progress when the outage began) of one
     # instance's 5 attempts each (the connection's max_attempts), not 10 rounds of 3 instances. (Each
-    # round starts with the instance after the one that stopped the last: which one it is rotates.)
+    # round starts with the instance whose read stopped the last, which was not read.)
     assert sum(during.values()) <= 6 * 5, during
 
 
@@ -690,6 +690,38 @@ def test_a_refusal_of_one_instance_after_others_were_read_is_that_instances_erro
     text = logs()
     assert "ImageSearch round failed" not in text
     assert text.count("Reading instance shop-b failed") == 1
+
+
+def test_every_read_of_a_round_refused_at_the_default_concurrency_is_refused_credentials(
+    conn: str, emulator: Emulator, logs: Callable[[], str]
+) -> None:
+    """The refusals of a round whose reads are all in flight at once (default ``max_concurrency``):
+    none of them succeeded, so they are the connection's, not three instances' own refusals."""
+    fleet = ["shop-a", "shop-b", "shop-c"]
+    for name in fleet:
+        _set(emulator, name, "CREATION")
+
+    def refusals() -> list[dict[str, Any]]:
+        return [r for r in emulator.requests_log() if r["route"] == INSTANCE_ROUTE and r["status"] == 403]
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Watching(emulator, _watch(fleet, ["NORMAL"])) as watching:
+            await watching.rounds("shop-a", 2)
+            emulator.set_faults(forbidden_rate=1.0)
+            _set(emulator, "shop-b", "NORMAL")
+            await watching.until(lambda: len(refusals()) >= 9, timeout=30)
+            assert watching.events == []
+            emulator.control.reset_faults()
+            await watching.until(lambda: bool(watching.events))
+            return watching.events
+
+    events = _run(scenario)
+    assert [(e["instance_name"], e["new_status"]) for e in events] == [("shop-b", "NORMAL")]
+    text = logs()
+    assert text.count("ImageSearch round failed") == 1
+    assert "Check the connection" in text
+    assert "Reading instance" not in text  # not taken for the instances' own refusals
+    assert "answered again after" in text
 
 
 def test_a_connection_that_does_not_exist_neither_crashes_nor_spins(

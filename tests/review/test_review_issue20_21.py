@@ -8,7 +8,6 @@ emulator never answers, a small rewriting HTTP proxy stands between the provider
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -16,13 +15,10 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from airflow.sdk import DAG
@@ -31,61 +27,9 @@ from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.operators.imagesearch import ImageSearchCreateInstanceOperator
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2DeleteDataOperator
 from tests.support.dagrun import run_dag, states, xcom
+from tests.support.rewriting_proxy import RewritingProxy
 
 REPO = Path(__file__).resolve().parents[2]
-
-# --- a rewriting proxy in front of the emulator -------------------------------------------------------------
-
-#: ``rewrite(path, request_body, status, answer) -> answer``: what the "service" answers instead.
-Rewrite = Callable[[str, dict[str, Any], int, Any], Any]
-
-
-class _RewritingProxy:
-    """Forwards every request to the emulator and lets a test change the JSON answers (token auth only)."""
-
-    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
-        target = urlsplit(upstream)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                connection.request(self.command, self.path, body=raw or None, headers=headers)
-                answer = connection.getresponse()
-                body = answer.read()
-                status = answer.status
-                content_type = answer.getheader("Content-Type") or "application/json"
-                connection.close()
-                if "json" in content_type and body:
-                    request_body = json.loads(raw) if raw else {}
-                    changed = proxy.rewrite(self.path, request_body, status, json.loads(body))
-                    body = json.dumps(changed).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _forward
-
-        self.rewrite = rewrite
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _RewritingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _token_connection(monkeypatch: pytest.MonkeyPatch, emulator: Emulator, mms_endpoint: str) -> str:
@@ -150,7 +94,7 @@ def test_a_conditional_delete_racing_a_writer_stops_after_the_batches_it_was_ask
             )
         return answer
 
-    with _RewritingProxy(emulator.url, writer) as proxy:
+    with RewritingProxy(emulator.url, writer) as proxy:
         dr = run_dag(
             _dag(
                 "review_purge_race",
@@ -188,7 +132,7 @@ def test_a_conditional_delete_answered_without_data_does_not_end_with_items_stil
             return {k: v for k, v in answer.items() if k != "data"}
         return answer
 
-    with _RewritingProxy(emulator.url, without_data) as proxy:
+    with RewritingProxy(emulator.url, without_data) as proxy:
         dr = run_dag(
             _dag(
                 "review_purge_nodata",

@@ -510,6 +510,39 @@ def _pytest(
 NOT_RUN = {4, 5}
 
 
+def _without_missing_tests(entries: list[SampleEntry], mutants: Path) -> list[SampleEntry]:
+    """The entries with only the tests that still exist (a renamed or removed test is printed, not run:
+    pytest would stop the whole sample on it). An entry left with none counts as stale below."""
+    import dataclasses
+
+    named = sorted({test for entry in entries for test in entry.tests})
+    files = sorted({test.partition("::")[0] for test in named})  # a missing id would stop a listing by ids
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
+        cwd=mutants,
+        env=_mutmut_env(mutants),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    collected = {line.strip() for line in listing.stdout.splitlines() if "::" in line}
+    if not collected:
+        print(listing.stdout[-3000:], file=sys.stderr)
+        raise SystemExit("the sample's test files could not be listed (pytest --collect-only above)")
+    # A test function named without its parameters runs every parametrized case.
+    cases = {line.partition("[")[0] for line in collected}
+    present = {test for test in named if test in collected or test in cases}
+    for test in named:
+        if test not in present:
+            print(f"missing test {test}: renamed or removed since the sample was drawn")
+    kept = []
+    for entry in entries:
+        tests = [test for test in entry.tests if test in present]
+        kept.append(dataclasses.replace(entry, tests=tests) if tests != list(entry.tests) else entry)
+    return kept
+
+
 def sample() -> int:
     import shutil
 
@@ -531,6 +564,7 @@ def _run_sample(
 ) -> int:
     paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
     _generate(paths)
+    entries = _without_missing_tests(entries, mutants)
     all_tests = sorted({test for entry in entries for test in entry.tests})
     # The control: the sampled tests pass on the unmutated code, so a failure below is the mutant's.
     if _pytest(all_tests, mutant="", mutants=mutants, show_failure=True) != 0:
@@ -540,9 +574,10 @@ def _run_sample(
     for entry in entries:
         current = _mutants_of(entry.function)
         name = current.get(entry.key)
-        if name is None:
+        if name is None or not entry.tests:
             stale.append(entry)
-            print(f"stale  {entry.function} {entry.key}: the mutated line changed")
+            why = "the mutated line changed" if name is None else "none of its tests exists any more"
+            print(f"stale  {entry.function} {entry.key}: {why}")
             continue
         if (entry.function, entry.key) in equivalents:
             print(f"equivalent {name}")

@@ -91,6 +91,17 @@ def sync_dag_to_db(dag: Any) -> Any:
     return dag
 
 
+def shared_stream_producer_base() -> Any:
+    """The triggerer's ``SharedStreamProducer`` base class (Airflow 3.3+).
+
+    ``airflow.triggers.shared_stream`` does not exist before 3.3; only the triggerer of 3.3+ asks a
+    trigger for its shared stream producer, so this is never called on 3.1-3.2.
+    """
+    from airflow.triggers.shared_stream import SharedStreamProducer
+
+    return SharedStreamProducer
+
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -99,5 +110,6 @@ __all__ = [
     "aextra_dejson",
     "amask_secret",
     "conf",
+    "shared_stream_producer_base",
     "sync_dag_to_db",
 ]

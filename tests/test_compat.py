@@ -35,6 +35,7 @@ STABLE = {
         "get_current_context",
         "task",
     },
+    "airflow.sdk.io.fs": {"has_fs"},
     "airflow.sdk.log": {"mask_secret"},
     "airflow.triggers.base": {"BaseEventTrigger", "BaseTrigger", "TriggerEvent"},
     "airflow.utils": {"db"},

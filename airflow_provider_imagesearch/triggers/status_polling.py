@@ -328,15 +328,17 @@ def round_producer(target: PollTarget) -> Any:
     :class:`RoundAcks` then run, or are dropped when a subscriber failed. Imported lazily: Airflow
     before 3.3 has no ``airflow.triggers.shared_stream``, and never calls this.
     """
-    from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+    from airflow_provider_imagesearch.version_compat import shared_stream_producer_base
 
-    class StatusRoundProducer(SharedStreamProducer):
+    base: Any = shared_stream_producer_base()
+
+    class StatusRoundProducer(base):
         async def open_stream(self) -> AsyncIterator[tuple[StatusRound, RoundAcks]]:
             async for status_round in poll_rounds(target):
                 acks = RoundAcks()
                 yield dataclasses.replace(status_round, acks=acks), acks
 
-        async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+        async def advance(self, batch: Sequence[Any]) -> None:  # airflow's AdvanceItem
             # Never raises (a raise would end the stream of every watcher of the loop).
             for item in batch:
                 acks = item.broker_payload

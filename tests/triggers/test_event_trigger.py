@@ -720,7 +720,10 @@ def test_every_read_of_a_round_refused_at_the_default_concurrency_is_refused_cre
     text = logs()
     assert text.count("ImageSearch round failed") == 1
     assert "Check the connection" in text
-    assert "Reading instance" not in text  # not taken for the instances' own refusals
+    # Not taken for the instances' own refusals: at least three rounds were refused whole, and only a
+    # round that the fault's start or end cut through (some reads answered before it, some after) may
+    # hold refusals of single instances, at most two of the three in each.
+    assert text.count("Reading instance") <= 4, text
     assert "answered again after" in text
 
 

@@ -289,13 +289,16 @@ def test_missing_v2_service_is_called_a_service(imagesearch_conn, emulator: Emul
     from airflow_provider_imagesearch.version_compat import AirflowFailException
 
     op = ImageSearchV2CheckDataOperator(
-        task_id="check", imagesearch_conn_id=imagesearch_conn("token"), service_name="catalog", item_id="a"
+        task_id="check",
+        imagesearch_conn_id=imagesearch_conn("token"),
+        service_name="catalog-never-created",  # the session's emulator may hold a "catalog" by now
+        item_id="a",
     )
     with pytest.raises(AirflowFailException) as raised:
         op.execute({"ti": None})  # type: ignore[arg-type]
     message = str(raised.value)
     assert "MMS.1001" in message
-    assert "service 'catalog'" in message, message
+    assert "service 'catalog-never-created'" in message, message
 
 
 def test_first_v1_dag_runs_against_the_quickstarts_emulator(

@@ -75,7 +75,7 @@ test: install
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-redis.sh
 	bash scripts/ensure-moto.sh
-	timeout -k 15 $(TEST_TIMEOUT) $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	PY=$(BIN)/python TEST_TIMEOUT=$(TEST_TIMEOUT) bash scripts/run-tests.sh
 
 # conftest.py stops the session unless the running Airflow is IMAGESEARCH_EXPECT_AIRFLOW.
 compat-install: $(COMPAT_STAMP)

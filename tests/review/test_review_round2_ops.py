@@ -21,8 +21,9 @@ import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2DeleteDataOperator
-from tests.review.test_review_issue20_21 import _dag, _items, _RewritingProxy, _token_connection
+from tests.review.test_review_issue20_21 import _dag, _items, _token_connection
 from tests.support.dagrun import run_dag, states, xcom
+from tests.support.rewriting_proxy import RewritingProxy
 
 # --- (b) the conditional v2 delete, bounded by what matched at the start -------------------------------------
 
@@ -59,7 +60,7 @@ def test_a_conditional_delete_with_uncounted_batches_beside_a_writer_does_not_cl
             return {k: v for k, v in answer.items() if k != "data"}
         return answer
 
-    with _RewritingProxy(emulator.url, writer_without_data) as proxy:
+    with RewritingProxy(emulator.url, writer_without_data) as proxy:
         dr = run_dag(
             _dag(
                 "review2_purge_nodata_race",
@@ -100,7 +101,7 @@ def test_a_forced_delete_racing_another_delete_of_the_item_does_not_also_report_
             emulator.upsert_v2_service(service, items={"b": {"digest": "b"}})  # the other task's delete
         return answer
 
-    with _RewritingProxy(emulator.url, other_task_deletes_first) as proxy:
+    with RewritingProxy(emulator.url, other_task_deletes_first) as proxy:
         dr = run_dag(
             _dag(
                 "review2_force_race",

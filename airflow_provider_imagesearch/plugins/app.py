@@ -138,6 +138,29 @@ def _offset(page: int, size: int) -> int:
     return (page - 1) * size
 
 
+def _fleet_page(
+    options: PageOptions, status_filter: str, name_filter: str, page_number: int, notices: list[str]
+) -> tuple[Any, Any]:
+    """The archive's engine (or None) and one page of the fleet's newest snapshots (or None), as the
+    Fleet and History tabs both list them."""
+    engine = _engine(options.archive_conn_id, "archive_conn_id", notices)
+    if engine is None:
+        return None, None
+    result = _read(
+        "archive",
+        notices,
+        lambda: queries.fleet(
+            engine,
+            options.archive_table,
+            status=status_filter or None,
+            name_contains=name_filter or None,
+            offset=_offset(page_number, options.page_size),
+            limit=options.page_size,
+        ),
+    )
+    return engine, result
+
+
 def create_app() -> FastAPI:
     """The page's app; ``plugin.py`` builds it on its first request."""
     app = FastAPI(
@@ -161,21 +184,7 @@ def create_app() -> FastAPI:
     ) -> HTMLResponse:
         options = page.options()
         notices: list[str] = []
-        engine = _engine(options.archive_conn_id, "archive_conn_id", notices)
-        result = None
-        if engine is not None:
-            result = _read(
-                "archive",
-                notices,
-                lambda: queries.fleet(
-                    engine,
-                    options.archive_table,
-                    status=status_filter or None,
-                    name_contains=q or None,
-                    offset=_offset(page_number, options.page_size),
-                    limit=options.page_size,
-                ),
-            )
+        _, result = _fleet_page(options, status_filter, q, page_number, notices)
         links = render.console_links(options.imagesearch_conn_id)
         rows = result.rows if result else []
         runs = _runs([row.run_id for row in rows], notices)
@@ -213,34 +222,20 @@ def create_app() -> FastAPI:
         options = page.options()
         window = days or options.history_days
         notices: list[str] = []
-        engine = _engine(options.archive_conn_id, "archive_conn_id", notices)
-        result = None
+        engine, result = _fleet_page(options, status_filter, q, page_number, notices)
         points: dict[str, list[queries.StatusPoint]] = {}
-        if engine is not None:
-            result = _read(
-                "archive",
-                notices,
-                lambda: queries.fleet(
-                    engine,
-                    options.archive_table,
-                    status=status_filter or None,
-                    name_contains=q or None,
-                    offset=_offset(page_number, options.page_size),
-                    limit=options.page_size,
-                ),
-            )
-            if result and result.rows:
-                newest = max(row.fetched_at for row in result.rows)
-                since = newest - timedelta(days=window)
-                names = [row.instance_name for row in result.rows]
-                points = (
-                    _read(
-                        "archive",
-                        notices,
-                        lambda: queries.history(engine, options.archive_table, names, since),
-                    )
-                    or {}
+        if engine is not None and result and result.rows:
+            newest = max(row.fetched_at for row in result.rows)
+            since = newest - timedelta(days=window)
+            names = [row.instance_name for row in result.rows]
+            points = (
+                _read(
+                    "archive",
+                    notices,
+                    lambda: queries.history(engine, options.archive_table, names, since),
                 )
+                or {}
+            )
         chart = build_chart(points)
         runs = _runs([change.run_id for change in chart.changes], notices)
         links = render.console_links(options.imagesearch_conn_id)

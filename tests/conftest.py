@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,22 +30,36 @@ pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> str:
-    """A migrated metadata DB (SQLite in the temporary Airflow home), once per session."""
+def airflow_db() -> Iterator[str]:
+    """A migrated metadata DB (SQLite in the temporary Airflow home), once per session.
+
+    In the mutation run (tests/mutation/plugin.py sets the template's path), a copy of a template
+    migrated once, of this process's own: see tests/support/private_db.py.
+    """
     from datetime import datetime
 
     from airflow.sdk import DAG, task
     from airflow.utils import db
 
     from tests.support.dagrun import run_dag
+    from tests.support.private_db import TEMPLATE_ENV, use_private_db
 
-    db.resetdb()
+    private = None
+    template = os.environ.get(TEMPLATE_ENV)
+    if template:
+        private = use_private_db(Path(template))
+    else:
+        db.resetdb()
     # The first dag.test() of a process starts Airflow's in-process execution API (~4 s). Pay that here,
     # so tests that race a timed status change in the emulator all start from a warm process.
     with DAG("warm_up", schedule=None, start_date=datetime(2026, 1, 1)) as warm_up:
         task(lambda: None, task_id="noop")()
     run_dag(warm_up)
-    return _AIRFLOW_HOME
+    yield _AIRFLOW_HOME
+    if private is not None:
+        import shutil
+
+        shutil.rmtree(private.parent, ignore_errors=True)
 
 
 def pytest_report_header() -> str:

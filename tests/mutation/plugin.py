@@ -2,10 +2,11 @@
 
 Two rules, both so that a full run ends on 2 cores in a bounded time without a false kill:
 
-* Deselected always: tests that need the Airflow metadata DB (``airflow_db``: ``dag.test()`` runs) or
-  PostgreSQL. mutmut runs two mutants at once in forked copies of one process, which share that
-  process's Airflow home, so a ``dag.test()`` in one would race a DB reset in the other: a mutant must be
-  killed only by a test that fails on its own behaviour. ``make test`` still runs all of them.
+* Deselected always: tests that need PostgreSQL (one server, shared by both workers). Tests that need the
+  Airflow metadata DB (``airflow_db``: ``dag.test()`` runs) run, each process on its own copy of a DB
+  migrated once (tests/support/private_db.py): mutmut runs two mutants at once in forks of one process,
+  which share that process's Airflow home, and a ``dag.test()`` in one must not race a DB reset in the
+  other: a mutant must be killed only by a test that fails on its own behaviour.
 * For one mutant (``MUTANT_UNDER_TEST`` names it): of the tests mutmut found to cover the mutated
   function, the fastest (their durations from mutmut's stats run) that fit in
   ``IMAGESEARCH_MUTATION_BUDGET`` seconds together (default 20). A survivor costs at most the budget. A
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-_NEEDS_SHARED_STATE = {"airflow_db", "postgres_uri"}
+_NEEDS_SHARED_STATE = {"postgres_uri"}
 #: mutmut's own values of MUTANT_UNDER_TEST (stats, clean and forced-fail runs), not a mutant.
 _NOT_A_MUTANT = {"", "stats", "fail", "list_all_tests", "mutant_generation"}
 DEFAULT_BUDGET = 20.0
@@ -37,6 +38,40 @@ def _deselect(item: pytest.Item) -> bool:
         return True
     callspec = getattr(item, "callspec", None)
     return callspec is not None and "postgres" in callspec.id.split("-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support.private_db import TEMPLATE_ENV
+
+    os.environ[TEMPLATE_ENV] = str(config.rootpath / ".mutation-airflow-db" / "template.db")
+    (config.rootpath / ".mutation-airflow-db").mkdir(exist_ok=True)
+    _preload_dag_test()
+
+
+#: What the first dag.test() of a process imports. Imported here, in the process mutmut forks its workers
+#: from, they are imported once instead of once per mutant (about a second each time).
+_DAG_TEST_MODULES = (
+    "airflow.api_fastapi.execution_api.app",
+    "airflow.dag_processing.dagbag",
+    "airflow.models.dag",
+    "airflow.models.dagrun",
+    "airflow.models.serialized_dag",
+    "airflow.models.taskinstance",
+    "airflow.models.xcom",
+    "airflow.plugins_manager",
+    "airflow.sdk.execution_time.supervisor",
+    "airflow.sdk.execution_time.task_runner",
+)
+
+
+def _preload_dag_test() -> None:
+    import contextlib
+    import importlib
+
+    for name in _DAG_TEST_MODULES:
+        # Another Airflow release lays them out differently: then only slower.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _durations(rootdir: Path) -> dict[str, float]:

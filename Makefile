@@ -145,6 +145,7 @@ MUTATION_NICE ?= nice -n 15
 # report only those mutants.
 MUTATION_SCOPE ?=
 mutation: install
+	bash scripts/ensure-moto.sh
 	timeout -k 15 $(MUTATION_TIMEOUT) $(MUTATION_NICE) $(BIN)/python scripts/mutation.py run --max-children 2 $(MUTATION_SCOPE)
 
 mutation-sample: install

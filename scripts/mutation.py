@@ -486,7 +486,7 @@ def _generate(paths: Iterable[str]) -> None:
 
 
 def _sample_checkout() -> Path:
-    """A scratch copy of the package, tests/, dags/ and the config, where the sample makes its own
+    """A scratch copy of the package, tests/, dags/, docs/ and the config, where the sample makes its own
     mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
     (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone."""
     import shutil
@@ -494,9 +494,10 @@ def _sample_checkout() -> Path:
 
     scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for name in ("airflow_provider_imagesearch", "tests", "dags"):
+    # The package and what setup.cfg's also_copy names: mutmut copies them from here into mutants/.
+    for name in ("airflow_provider_imagesearch", "tests", "dags", "docs", "scripts"):
         shutil.copytree(REPO / name, scratch / name, ignore=skip)
-    for name in ("setup.cfg", "pyproject.toml"):
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, scratch / name)
     return scratch
 

@@ -45,33 +45,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     os.environ[TEMPLATE_ENV] = str(config.rootpath / ".mutation-airflow-db" / "template.db")
     (config.rootpath / ".mutation-airflow-db").mkdir(exist_ok=True)
-    _preload_dag_test()
-
-
-#: What the first dag.test() of a process imports. Imported here, in the process mutmut forks its workers
-#: from, they are imported once instead of once per mutant (about a second each time).
-_DAG_TEST_MODULES = (
-    "airflow.api_fastapi.execution_api.app",
-    "airflow.dag_processing.dagbag",
-    "airflow.models.dag",
-    "airflow.models.dagrun",
-    "airflow.models.serialized_dag",
-    "airflow.models.taskinstance",
-    "airflow.models.xcom",
-    "airflow.plugins_manager",
-    "airflow.sdk.execution_time.supervisor",
-    "airflow.sdk.execution_time.task_runner",
-)
-
-
-def _preload_dag_test() -> None:
-    import contextlib
-    import importlib
-
-    for name in _DAG_TEST_MODULES:
-        # Another Airflow release lays them out differently: then only slower.
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
 
 
 def _durations(rootdir: Path) -> dict[str, float]:

@@ -158,9 +158,9 @@ class Ledger:
             raise ImageSearchValidationError("api", f"one of {', '.join(APIS)}", api)
         self.engine = engine
         self.table = ledger_table(table, sa.MetaData())
-        self.instance_name = instance_name
-        self.run_id = run_id
-        self.api = api
+        self.instance_name: str = instance_name
+        self.run_id: str = run_id
+        self.api: str = api
 
     def create_if_missing(self) -> None:
         import sqlalchemy as sa

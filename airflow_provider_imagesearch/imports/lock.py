@@ -127,7 +127,7 @@ class ImportLockedError(Exception):
 
     def __init__(self, message: str, holders: list[Holder]) -> None:
         super().__init__(message)
-        self.holders = holders
+        self.holders: list[Holder] = holders
 
 
 class ImportLockLostError(Exception):

@@ -85,7 +85,7 @@ class InstanceDetailOperator(ImageSearchBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.take_instances(instance_name, instance_names, max_concurrency)
-        self.missing = missing
+        self.missing: str = missing
 
     def check_arguments(self) -> None:
         from airflow_provider_imagesearch.bulk import MISSING_CHOICES
@@ -145,7 +145,7 @@ class _InstanceLifecycleOperator(ImageSearchBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
+        self.deferrable: bool = deferrable
         self.poke_interval = poke_interval
         self.wait_timeout = timeout
 

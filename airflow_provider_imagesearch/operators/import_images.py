@@ -110,11 +110,11 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
         self.manifest = manifest
         self.manifest_sql = manifest_sql
         self.manifest_conn_id = manifest_conn_id
-        self.ledger_conn_id = ledger_conn_id
-        self.ledger_table = ledger_table
+        self.ledger_conn_id: str = ledger_conn_id
+        self.ledger_table: str = ledger_table
         self.max_concurrency = max_concurrency
-        self.max_failed = max_failed
-        self.prune = prune
+        self.max_failed: int = max_failed
+        self.prune: bool = prune
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -369,11 +369,11 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
         self.manifest = manifest
         self.manifest_sql = manifest_sql
         self.manifest_conn_id = manifest_conn_id
-        self.ledger_conn_id = ledger_conn_id
-        self.ledger_table = ledger_table
+        self.ledger_conn_id: str = ledger_conn_id
+        self.ledger_table: str = ledger_table
         self.max_concurrency = max_concurrency
-        self.max_failed = max_failed
-        self.prune = prune
+        self.max_failed: int = max_failed
+        self.prune: bool = prune
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)

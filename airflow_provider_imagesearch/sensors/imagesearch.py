@@ -93,7 +93,7 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
             else float(not_found_grace)
         )
         self.max_consecutive_errors = max_consecutive_errors
-        self.deferrable = deferrable
+        self.deferrable: bool = deferrable
         self._rule = WaitRule.deleted()
         self._wait_started: float | None = None
         self._errors_in_row = 0

@@ -131,7 +131,7 @@ class _StatusWaitTrigger(BaseTrigger):
         max_consecutive_errors: int = 5,
     ) -> None:
         super().__init__()
-        self.imagesearch_conn_id = imagesearch_conn_id
+        self.imagesearch_conn_id: str = imagesearch_conn_id
         self.project_id = project_id
         self.region = region
         self.target_statuses = sorted(target_statuses)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,22 @@ def _copy(names: list[str], into: Path) -> None:
             shutil.copy2(source, into / name)
 
 
+#: (file, the line as written, the mutant's line): mutants of an ``__init__`` that the project's own mypy
+#: accepts, yet the mutation run reports "caught by mypy".
+FALSELY_CAUGHT = [
+    # A silent data bug: the ledger's rows are then scoped to ``instance_name IS NULL``.
+    (
+        "airflow_provider_imagesearch/imports/ledger.py",
+        "self.instance_name = instance_name",
+        "self.instance_name = None",
+    ),
+    # A survivor: no test reads ImportLockedError.holders (tests/imports/test_concurrency.py and
+    # tests/review/test_review_round19b.py, the tests of the mutation run that raise it, all pass on this
+    # mutant; test_review_round19.py's PostgreSQL one does not read it either).
+    ("airflow_provider_imagesearch/imports/lock.py", "self.holders = holders", "self.holders = None"),
+]
+
+
 @not_in_a_mutation_run
 @pytest.mark.timeout(900)
 @pytest.mark.xfail(
@@ -46,14 +63,17 @@ def _copy(names: list[str], into: Path) -> None:
     reason="review: a mutant the project's mypy accepts is counted 'caught by mypy' (trampoline artefact)",
 )
 def test_a_mutant_the_projects_mypy_accepts_is_not_counted_as_caught_by_mypy(tmp_path: Path) -> None:
-    """``Ledger.__init__`` with ``self.instance_name = None`` is a real, silent bug: the ledger then scopes
-    its rows to ``instance_name IS NULL``. In the real code mypy accepts it (the attribute is then inferred
-    as ``None`` and only compared in SQLAlchemy expressions), so `make lint` / CI would let it land. In the
-    trampolined mutants/ file the ``__mutmut_orig`` copy assigns first and fixes the attribute's type as
-    ``str``, so the mutation run reports this mutant "caught by mypy": counted as detected in the kill ratio
-    and left out of the tests' ratio, although no check of the project would stop it."""
-    ledger = "airflow_provider_imagesearch/imports/ledger.py"
-    # 1. mutmut's own view: generate the ledger's mutants in a scratch copy, run setup.cfg's mypy step.
+    """``self.instance_name = None`` in ``Ledger.__init__`` or ``self.holders = None`` in
+    ``ImportLockedError.__init__``: in the real code mypy accepts either (the attribute is then inferred as
+    ``None`` and only used where any type goes), so `make lint` / CI would let it land. In the trampolined
+    mutants/ file the ``__mutmut_orig`` copy of ``__init__`` assigns first and fixes the attribute's type,
+    so the mutant's ``None`` is an "Incompatible types in assignment" and the run reports the mutant
+    "caught by mypy": counted as detected in the kill ratio, left out of the tests' ratio, and no test is
+    run for it. The holders mutant survives every test that raises the error: a survivor the report hides.
+    (Over all 8,385 mutants this review found 11 such: every one an unannotated attribute set in
+    ``__init__``; see the review report.)"""
+    files = sorted({path for path, _, _ in FALSELY_CAUGHT})
+    # 1. mutmut's own view: generate those modules' mutants in a scratch copy, run setup.cfg's mypy step.
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     _copy(
@@ -74,13 +94,16 @@ def test_a_mutant_the_projects_mypy_accepts_is_not_counted_as_caught_by_mypy(tmp
         import json, sys
         sys.path.insert(0, "scripts")
         import mutation
-        mutation._generate([{ledger!r}])
+        files = {files!r}
+        mutation._generate(files)
         from mutmut.mutation.file_mutation import filter_mutants_with_type_checker
         caught = filter_mutants_with_type_checker()
-        print("CAUGHT=" + json.dumps({{
-            name: mutation.changed_lines(mutation.diff_of(name, {ledger!r}))
-            for name in caught if "xǁLedgerǁ__init__" in name
-        }}))
+        found = {{}}
+        for name in caught:
+            path = mutation.module_of(name).join(["airflow_provider_imagesearch/", ""])
+            if path in files and "__init__" in name:
+                found[name] = [path, mutation.changed_lines(mutation.diff_of(name, path))]
+        print("CAUGHT=" + json.dumps(found))
         """
     )
     env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
@@ -89,28 +112,25 @@ def test_a_mutant_the_projects_mypy_accepts_is_not_counted_as_caught_by_mypy(tmp
         [sys.executable, "-c", probe], cwd=scratch, env=env, capture_output=True, text=True, timeout=800
     )
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-    caught: dict[str, list[str]] = json.loads(out.stdout.split("CAUGHT=", 1)[1].splitlines()[0])
-    mutated = [
-        name
-        for name, lines in caught.items()
-        if [line.strip() for line in lines]
-        == ["-self.instance_name = instance_name", "+self.instance_name = None"]
-        or [line[0] + line[1:].strip() for line in lines]
-        == ["-self.instance_name = instance_name", "+self.instance_name = None"]
+    caught: dict[str, list[Any]] = json.loads(out.stdout.split("CAUGHT=", 1)[1].splitlines()[0])
+    changes = {(path, tuple(line[0] + line[1:].strip() for line in lines)) for path, lines in caught.values()}
+    reported = [
+        (path, line) for path, line, mutant in FALSELY_CAUGHT if (path, ("-" + line, "+" + mutant)) in changes
     ]
-    # 2. The project's own mypy (make lint's configuration) on the real code with that one change.
+    # 2. The project's own mypy (make lint's configuration) on the real code with those changes.
     real = tmp_path / "real"
     real.mkdir()
     _copy(["airflow_provider_imagesearch", "dags", "benchmarks", "scripts", "pyproject.toml"], real)
-    source = (real / ledger).read_text()
-    assert source.count("self.instance_name = instance_name") == 1
-    (real / ledger).write_text(
-        source.replace("self.instance_name = instance_name", "self.instance_name = None")
-    )
+    for path, line, mutant in FALSELY_CAUGHT:
+        source = (real / path).read_text()
+        assert source.count(line) == 1, (path, line)
+        (real / path).write_text(source.replace(line, mutant))
     lint = subprocess.run([str(BIN / "mypy")], cwd=real, capture_output=True, text=True, timeout=600)
-    assert lint.returncode == 0, f"precondition: the project's mypy accepts the mutant\n{lint.stdout[-2000:]}"
-    # The mutation run must not credit mypy with it.
-    assert mutated == [], f"reported caught by mypy, yet `mypy` passes on it: {mutated}"
+    assert lint.returncode == 0, (
+        f"precondition: the project's mypy accepts the mutants\n{lint.stdout[-2000:]}"
+    )
+    # The mutation run must not credit mypy with them.
+    assert reported == [], f"reported caught by mypy, yet `mypy` passes on them: {reported}"
 
 
 @pytest.mark.xfail(

@@ -282,9 +282,13 @@ def test_shards_of_one_split_hold_their_locks_together_and_other_splits_wait(
     for shard in shards:
         assert shard.acquire(0) >= 0  # disjoint slices: no wait
     try:
-        for other in ((0, 1), (1, 2), (2, 4)):
-            with pytest.raises(ImportLockedError):
+        # The error carries who holds what the refused run needs: every shard of another split, or the
+        # run on its own slice of the same split.
+        for other, blocking in (((0, 1), [0, 1, 2, 3]), ((1, 2), [0, 1, 2, 3]), ((2, 4), [2])):
+            with pytest.raises(ImportLockedError) as refused:
                 _lock("other", other).acquire(0)
+            holders = sorted((h.run_id, h.shard_index, h.shard_count) for h in refused.value.holders)
+            assert holders == [(f"shard-{i}", i, 4) for i in blocking]
         elsewhere = _lock("elsewhere", (0, 1), target="another")
         elsewhere.acquire(0)  # another target of the same ledger: never blocked
         elsewhere.release()

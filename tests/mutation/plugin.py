@@ -2,7 +2,9 @@
 
 Two rules, both so that a full run ends on 2 cores in a bounded time without a false kill:
 
-* Deselected always: tests that need PostgreSQL (one server, shared by both workers). Tests that need the
+* Deselected always: tests that need PostgreSQL (one server, shared by both workers), and those marked
+  ``not_in_mutation_run`` (they run pytest or Airflow in processes of their own, which the run's
+  environment breaks). Tests that need the
   Airflow metadata DB (``airflow_db``: ``dag.test()`` runs) run, each process on its own copy of a DB
   migrated once (tests/support/private_db.py): mutmut runs two mutants at once in forks of one process,
   which share that process's Airflow home, and a ``dag.test()`` in one must not race a DB reset in the
@@ -35,6 +37,8 @@ UNKNOWN_DURATION = 1.0
 
 def _deselect(item: pytest.Item) -> bool:
     if _NEEDS_SHARED_STATE & set(getattr(item, "fixturenames", ())):
+        return True
+    if item.get_closest_marker("not_in_mutation_run") is not None:
         return True
     callspec = getattr(item, "callspec", None)
     return callspec is not None and "postgres" in callspec.id.split("-")

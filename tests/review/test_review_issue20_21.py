@@ -260,6 +260,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.not_in_mutation_run
 def test_concurrent_kit_sessions_started_like_xdist_workers_use_their_own_metadata_db(tmp_path: Path) -> None:
     """A user runs their suite with ``pytest -n 2`` (pytest-xdist), the usual way to speed up DAG tests.
     The plugin's ``pytest_configure`` makes the sandbox ``AIRFLOW_HOME`` in the controller process, and
@@ -360,6 +361,7 @@ def test_b_starts_clean(imagesearch_emulator):
 """
 
 
+@pytest.mark.not_in_mutation_run
 def test_a_kit_test_starts_with_no_token_left_by_the_test_before(tmp_path: Path) -> None:
     """The fixture promises every test starts from the emulator's start state with an empty request log.
     The provider's process-wide token cache is not cleared between tests: a test that calls
@@ -436,6 +438,7 @@ def test_a_write_on_a_service_failing_writes_sends_at_most_max_attempts_requests
     assert len(updates) <= 3, f"{len(updates)} update requests in one try with max_attempts=3"
 
 
+@pytest.mark.not_in_mutation_run
 def test_a_conftest_that_imports_airflow_first_does_not_run_the_dags_in_the_users_home(
     tmp_path: Path,
 ) -> None:

@@ -122,6 +122,7 @@ def _events(airflow: Standalone, asset: str) -> list[dict[str, Any]]:
     return [e["extra"]["payload"] for e in body["asset_events"] if e.get("name") == asset]
 
 
+@pytest.mark.not_in_mutation_run
 def test_a_lone_surrogate_in_one_instance_does_not_stop_every_watcher(tmp_path: Path) -> None:
     """Two assets with the same watcher both get the event (held). Then ev-c, whose tag comes back as a
     lone surrogate, becomes NORMAL: the triggerer cannot send that event to its supervisor, its trigger

@@ -25,9 +25,7 @@ def _point_airflow_at(path: Path) -> None:
     os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", None)
     settings.dispose_orm(do_log=False)
     settings.configure_vars()
-    settings.configure_orm()
-    if hasattr(settings, "configure_async_orm"):  # not every Airflow 3 release splits it out
-        settings.configure_async_orm()
+    settings.configure_orm()  # the async engine too
 
 
 def _ensure_template(template: Path) -> None:
@@ -53,7 +51,9 @@ def _ensure_template(template: Path) -> None:
 def use_private_db(template: Path) -> Path:
     """Point this process's Airflow at a fresh copy of ``template`` (made first if missing)."""
     _ensure_template(template)
-    private = Path(tempfile.mkdtemp(prefix=f"imagesearch-airflow-db-{os.getpid()}-")) / "airflow.db"
+    # Beside the template (mutants/.mutation-airflow-db/ in a run), not in /tmp: a worker killed on its
+    # timeout never tears down, and `rm -rf mutants` then removes its copy too.
+    private = Path(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=template.parent)) / "airflow.db"
     shutil.copyfile(template, private)
     _point_airflow_at(private)
     return private

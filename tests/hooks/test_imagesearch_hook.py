@@ -167,8 +167,10 @@ def test_token_renewed_before_expiry_from_its_lifetime(
         hook.get_instance("shop-1")
     finally:
         emulator.control.set_config(token_lifetime=86400.0)
-    # The second call renewed proactively (no 401 seen), so there was no reactive renewal.
-    assert token_requests(emulator) == 2
+    # The token was renewed before it expired: no call met a 401, so there was no reactive renewal. How
+    # many renewals a 1-second lifetime takes depends on how slow the first call was (under load it can
+    # renew twice), so the count is a floor, not an exact figure.
+    assert token_requests(emulator) >= 2
     assert hook.retry_stats["token_renewal"] == 0
     assert emulator.stats()["token_expiries"] == 0
 

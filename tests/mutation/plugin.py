@@ -4,11 +4,11 @@ Two rules, both so that a full run ends on 2 cores in a bounded time without a f
 
 * Deselected always: tests that need PostgreSQL (one server, shared by both workers), and those marked
   ``not_in_mutation_run`` (they run pytest or Airflow in processes of their own, which the run's
-  environment breaks). Tests that need the
-  Airflow metadata DB (``airflow_db``: ``dag.test()`` runs) run, each process on its own copy of a DB
-  migrated once (tests/support/private_db.py): mutmut runs two mutants at once in forks of one process,
-  which share that process's Airflow home, and a ``dag.test()`` in one must not race a DB reset in the
-  other: a mutant must be killed only by a test that fails on its own behaviour.
+  environment breaks). Tests that need the Airflow metadata DB (``airflow_db``: ``dag.test()`` runs)
+  run, each process on its own copy of a DB migrated once (tests/support/private_db.py): mutmut runs two
+  mutants at once in forks of one process, which share that process's Airflow home, and a ``dag.test()``
+  in one must not race a DB reset in the other: a mutant must be killed only by a test that fails on its
+  own behaviour.
 * For one mutant (``MUTANT_UNDER_TEST`` names it): of the tests mutmut found to cover the mutated
   function, the fastest (their durations from mutmut's stats run) that fit in
   ``IMAGESEARCH_MUTATION_BUDGET`` seconds together (default 20). A survivor costs at most the budget. A

@@ -43,8 +43,8 @@ MIN_RATIO = 0.90
 #: mutmut's exit-code classes, grouped as this report counts them. A timeout (the mutant made a test
 #: hang until mutmut stopped it) and a crash of the test process are detected mutants, so killed.
 KILLED = {"killed", "timeout", "segfault"}
-#: mypy rejected the mutant (setup.cfg's type_check_command), so no test ran: detected, since CI runs mypy
-#: (`make lint`), but counted in a column of its own.
+#: mypy rejected the mutant (setup.cfg's type_check_command), so no test ran: detected, since `make test`
+#: runs mypy (tests/test_packaging.py), but counted in a column of its own.
 CAUGHT_BY_MYPY = "caught by type check"
 NOT_KILLED = {"survived", "no tests", "suspicious"}
 

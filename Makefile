@@ -146,9 +146,11 @@ MUTATION_NICE ?= nice -n 15
 MUTATION_SCOPE ?=
 mutation: install
 	bash scripts/ensure-moto.sh
+	bash scripts/ensure-postgres.sh
 	timeout -k 15 $(MUTATION_TIMEOUT) $(MUTATION_NICE) $(BIN)/python scripts/mutation.py run --max-children 2 $(MUTATION_SCOPE)
 
 mutation-sample: install
+	bash scripts/ensure-postgres.sh
 	timeout -k 15 1200 $(BIN)/python scripts/mutation.py sample
 
 clean:

@@ -28,7 +28,8 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,24 @@ def _mutmut_env(mutants: Path = MUTANTS) -> dict[str, str]:
     # dependencies.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {**os.environ, "PYTHONPATH": str(mutants), "PATH": path}
+
+
+@contextmanager
+def _postgres_for_tests() -> Iterator[None]:
+    """One PostgreSQL server for every pytest session started in the block, named in the environment
+    that :func:`_mutmut_env` hands on: each session works in a database of its own on it
+    (tests/support/postgres.py), so the tests that need PostgreSQL run for mutants too, without a server
+    start per mutant."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.support.postgres import SHARED_SERVER_ENV, running_postgres
+
+    with running_postgres() as server:
+        os.environ[SHARED_SERVER_ENV] = server.uri
+        try:
+            yield
+        finally:
+            os.environ.pop(SHARED_SERVER_ENV, None)
 
 
 def _chdir_repo() -> None:
@@ -464,10 +483,11 @@ def run(max_children: int, names: list[str]) -> int:
     if names:
         _forget(names)
     started = time.monotonic()
-    code = subprocess.call(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
-        env=_mutmut_env(),
-    )
+    with _postgres_for_tests():
+        code = subprocess.call(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
+            env=_mutmut_env(),
+        )
     if code != 0:
         print(f"mutmut run exited {code}", file=sys.stderr)
         return code
@@ -615,7 +635,8 @@ def sample() -> int:
     scratch = _sample_checkout()
     try:
         os.chdir(scratch)
-        return _run_sample(entries, equivalents, scratch / "mutants", started)
+        with _postgres_for_tests():
+            return _run_sample(entries, equivalents, scratch / "mutants", started)
     finally:
         os.chdir(REPO)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -140,7 +140,10 @@ def test_pg_a_holder_whose_lock_session_was_dropped_learns_it_lost_the_lock(
         assert not holder.lost  # heartbeats go on while the session lives
         with ledger_conn["engine"].begin() as connection:
             pid = connection.execute(
-                sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                sa.text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
             ).scalar_one()
             connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         deadline = time.monotonic() + 10

@@ -2,9 +2,11 @@
 
 Two rules, both so that a full run ends on 2 cores in a bounded time without a false kill:
 
-* Deselected always: tests that need PostgreSQL (one server, shared by both workers), and those marked
-  ``not_in_mutation_run`` (they run pytest or Airflow in processes of their own, which the run's
-  environment breaks). Tests that need the Airflow metadata DB (``airflow_db``: ``dag.test()`` runs)
+* Deselected always: tests marked ``not_in_mutation_run`` (they run pytest or Airflow in processes of
+  their own, which the run's environment breaks), and tests that need PostgreSQL unless the run names a
+  server in ``IMAGESEARCH_TEST_POSTGRES_SERVER`` (scripts/mutation.py starts one): then each pytest
+  session works in a database of its own on it (tests/support/postgres.py), so the two workers' tests
+  share no table and no advisory lock. Tests that need the Airflow metadata DB (``airflow_db``: ``dag.test()`` runs)
   run, each process on its own copy of a DB migrated once (tests/support/private_db.py): mutmut runs two
   mutants at once in forks of one process, which share that process's Airflow home, and a ``dag.test()``
   in one must not race a DB reset in the other: a mutant must be killed only by a test that fails on its
@@ -27,7 +29,9 @@ from pathlib import Path
 
 import pytest
 
-_NEEDS_SHARED_STATE = {"postgres_uri"}
+from tests.support.postgres import SHARED_SERVER_ENV
+
+_NEEDS_POSTGRES = {"postgres_uri"}
 #: mutmut's own values of MUTANT_UNDER_TEST (stats, clean and forced-fail runs), not a mutant.
 _NOT_A_MUTANT = {"", "stats", "fail", "list_all_tests", "mutant_generation"}
 DEFAULT_BUDGET = 20.0
@@ -36,9 +40,11 @@ UNKNOWN_DURATION = 1.0
 
 
 def _deselect(item: pytest.Item) -> bool:
-    if _NEEDS_SHARED_STATE & set(getattr(item, "fixturenames", ())):
-        return True
     if item.get_closest_marker("not_in_mutation_run") is not None:
+        return True
+    if os.environ.get(SHARED_SERVER_ENV):
+        return False
+    if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
         return True
     callspec = getattr(item, "callspec", None)
     return callspec is not None and "postgres" in callspec.id.split("-")

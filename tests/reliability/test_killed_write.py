@@ -126,7 +126,7 @@ def _in_flight_proof(backend: dict[str, Any]) -> str:
         rows = connection.execute(
             sa.text(
                 "SELECT pid, state, backend_xid IS NOT NULL AS wrote, query FROM pg_stat_activity "
-                "WHERE query LIKE :insert AND pid <> pg_backend_pid()"
+                "WHERE query LIKE :insert AND pid <> pg_backend_pid() AND datname = current_database()"
             ),
             {"insert": f"INSERT INTO {TABLE}%"},
         ).all()

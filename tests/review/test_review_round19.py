@@ -112,7 +112,10 @@ def test_pg_a_run_whose_lock_connection_dropped_keeps_sending_beside_the_next_ru
     )
     with engine.begin() as connection:  # the holder's lock session goes away (the server side of a drop)
         sessions = connection.execute(
-            sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            sa.text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
         ).scalars()
         for pid in set(sessions):
             connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,10 +63,12 @@ def instance(emulator: Emulator) -> Callable[..., str]:
 
 @pytest.fixture(scope="session")
 def postgres_uri() -> Iterator[str]:
-    from tests.support.postgres import start_postgres
+    from tests.support.postgres import SHARED_SERVER_ENV, private_database, running_postgres
 
-    server = start_postgres()
-    try:
+    shared = os.environ.get(SHARED_SERVER_ENV)
+    if shared:
+        with private_database(shared) as uri:
+            yield uri
+        return
+    with running_postgres() as server:
         yield server.uri
-    finally:
-        server.stop()

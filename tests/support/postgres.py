@@ -2,18 +2,29 @@
 
 Runs initdb/pg_ctl as the ``postgres`` user when the tests run as root (initdb refuses root), in a
 temporary folder that also holds the socket, on a free port, so it clashes with nothing else.
+
+Where many short pytest sessions need PostgreSQL (the mutation run: one per mutant), starting a server
+for each would cost seconds a time: the run starts one server and names it in :data:`SHARED_SERVER_ENV`,
+and each session then works in a database of its own on it (:func:`private_database`).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+#: The URI of a running server's ``postgres`` database; when set, the ``postgres_uri`` fixture gives
+#: each pytest session a fresh database on that server instead of starting a server.
+SHARED_SERVER_ENV = "IMAGESEARCH_TEST_POSTGRES_SERVER"
 
 
 def _bindir() -> Path | None:
@@ -99,3 +110,39 @@ def start_postgres() -> PostgresServer:
         shutil.rmtree(root, ignore_errors=True)
         raise
     return server
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A server for the duration of the block, stopped (and its folder removed) after it."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def private_database(server_uri: str) -> Iterator[str]:
+    """A fresh database on the server of ``server_uri`` for the block, dropped after it: its URI.
+
+    Advisory locks and tables are per database, so sessions on one server do not see each other's.
+    """
+    import sqlalchemy as sa
+
+    name = f"session_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(
+        server_uri.replace("postgres://", "postgresql+psycopg2://"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield f"{server_uri.rsplit('/', 1)[0]}/{name}"
+        finally:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

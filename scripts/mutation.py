@@ -747,6 +747,36 @@ def build_sample(size: int, seed: int, budget: float) -> int:
     return 0
 
 
+def check(names: list[str], tests: list[str]) -> int:
+    """Run ``tests`` against each of the mutants ``names`` in a scratch checkout: which of them the tests
+    kill. How a new test is shown to kill the survivors it was written for, without a full run."""
+    import shutil
+
+    _chdir_repo()
+    started = time.monotonic()
+    scratch = _sample_checkout()
+    try:
+        os.chdir(scratch)
+        _generate({module_of(name).join(["airflow_provider_imagesearch/", ""]) for name in names})
+        mutants = scratch / "mutants"
+        with _postgres_for_tests():
+            if _pytest(tests, mutant="", mutants=mutants, show_failure=True) != 0:
+                print("the tests fail without any mutant: fix them first", file=sys.stderr)
+                return 1
+            survived = []
+            for name in names:
+                code = _pytest(tests, mutant=name, mutants=mutants)
+                verdict = "SURVIVED" if code == 0 or code in NOT_RUN else "killed"
+                print(f"{verdict:8} {name}", flush=True)
+                if verdict != "killed":
+                    survived.append(name)
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n{len(names) - len(survived)} of {len(names)} killed in {time.monotonic() - started:.0f} s")
+    return 1 if survived else 0
+
+
 def show_keys(names: list[str]) -> int:
     """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change."""
     _chdir_repo()
@@ -773,6 +803,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sample", help="CI's fixed sample")
     p_key = sub.add_parser("key", help="print the equivalence key and the change of mutants")
     p_key.add_argument("names", nargs="+")
+    p_check = sub.add_parser("check", help="which of these mutants the given tests kill (no full run)")
+    p_check.add_argument("names", nargs="+", help="mutmut's names of the mutants")
+    p_check.add_argument("--tests", nargs="+", required=True, help="pytest node ids or files")
     p_build = sub.add_parser("build-sample", help="draw a new sample from the last full run")
     p_build.add_argument("--size", type=int, default=30)
     p_build.add_argument("--seed", type=int, default=25)
@@ -786,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
         return sample()
     if args.command == "key":
         return show_keys(args.names)
+    if args.command == "check":
+        return check(args.names, args.tests)
     return build_sample(args.size, args.seed, args.budget)
 
 

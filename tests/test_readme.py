@@ -209,6 +209,10 @@ def _check_command(block: Block, words: list[str], request: pytest.FixtureReques
             _check_export(at, name, value, request)
     elif Path(head).name in ("python", "python3") and words[1:2] == ["-m"]:
         _check_options(at, [sys.executable, "-m", words[2]], words[3:])
+    elif Path(head).name in ("python", "python3") and words[1:2] and (REPO / words[1]).suffix == ".py":
+        # A script of the checkout with a subcommand (scripts/mutation.py check ...): its own --help.
+        subcommand = words[2:3] if words[2:3] and not words[2].startswith("-") else []
+        _check_options(at, [sys.executable, str(REPO / words[1]), *subcommand], words[3:])
     elif head in _console_scripts():
         module, _, function = _console_scripts()[head].partition(":")
         script = f"import sys; from {module} import {function}; sys.exit({function}())"

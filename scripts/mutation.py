@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -68,12 +69,47 @@ def _postgres_for_tests() -> Iterator[None]:
         sys.path.insert(0, str(REPO))
     from tests.support.postgres import SHARED_SERVER_ENV, running_postgres
 
+    if os.environ.get(SHARED_SERVER_ENV):  # the caller's server
+        yield
+        return
     with running_postgres() as server:
         os.environ[SHARED_SERVER_ENV] = server.uri
         try:
             yield
         finally:
             os.environ.pop(SHARED_SERVER_ENV, None)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``make``'s ``timeout`` signals the whole process group when a run overruns) ends this
+    script as an exception would, so that ``finally`` blocks run: the PostgreSQL server it started is in a
+    session of its own and would outlive it otherwise."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _call(command: list[str], env: dict[str, str]) -> int:
+    """``subprocess.call``, except that when this script is stopped the child, signalled with it, gets
+    time to stop by itself (mutmut keeps the results it has) before it is killed."""
+    child = subprocess.Popen(command, env=env)
+    try:
+        return child.wait()
+    except BaseException:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+
+
+def source_path(mutant: str) -> str:
+    """``airflow_provider_imagesearch.imports.engine.x_f__mutmut_3`` -> ``airflow_provider_imagesearch/imports/engine.py``."""
+    return "airflow_provider_imagesearch/" + module_of(mutant)
 
 
 def _chdir_repo() -> None:
@@ -484,7 +520,7 @@ def run(max_children: int, names: list[str]) -> int:
         _forget(names)
     started = time.monotonic()
     with _postgres_for_tests():
-        code = subprocess.call(
+        code = _call(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
             env=_mutmut_env(),
         )
@@ -564,6 +600,16 @@ def _mutants_of(function: str) -> dict[str, str]:
 def _pytest(
     tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS, show_failure: bool = False
 ) -> int:
+    code, output = _pytest_output(tests, mutant, timeout, mutants)
+    if show_failure and code != 0:
+        print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
+    return code
+
+
+def _pytest_output(
+    tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS
+) -> tuple[int, str]:
+    """pytest's exit code and output for ``tests`` against ``mutant`` ("" for none) in ``mutants``."""
     command = [
         sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
         "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
@@ -581,15 +627,23 @@ def _pytest(
             errors="replace",
             timeout=timeout,
         )
-    except subprocess.TimeoutExpired:
-        return 124
-    if show_failure and result.returncode != 0:
-        print("\n".join(result.stdout.splitlines()[-60:]), file=sys.stderr)
-    return result.returncode
+    except subprocess.TimeoutExpired as stopped:
+        partial = stopped.stdout.decode(errors="replace") if isinstance(stopped.stdout, bytes) else ""
+        return 124, partial + f"\nstopped after {timeout} s"
+    return result.returncode, result.stdout
 
 
 #: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
 NOT_RUN = {4, 5}
+
+
+def verdict(code: int) -> tuple[str, str]:
+    """What pytest's exit ``code`` on a mutant says: ``killed`` or ``SURVIVED``, and a note why."""
+    if code == 0:
+        return "SURVIVED", ""
+    if code in NOT_RUN:
+        return "SURVIVED", f" (pytest exit {code}: the tests did not run)"
+    return "killed", ""
 
 
 def _without_missing_tests(entries: list[SampleEntry], mutants: Path) -> list[SampleEntry]:
@@ -665,13 +719,9 @@ def _run_sample(
         if (entry.function, entry.key) in equivalents:
             print(f"equivalent {name}")
             continue
-        code = _pytest(entry.tests, mutant=name, mutants=mutants)
-        verdict = "SURVIVED" if code == 0 or code in NOT_RUN else "killed"
-        print(
-            f"{verdict:8} {name}"
-            + (f" (pytest exit {code}: the tests did not run)" if code in NOT_RUN else "")
-        )
-        if verdict == "killed":
+        said, why = verdict(_pytest(entry.tests, mutant=name, mutants=mutants))
+        print(f"{said:8} {name}{why}")
+        if said == "killed":
             killed += 1
         else:
             survived.append(name)
@@ -694,6 +744,11 @@ def _run_sample(
 def build_sample(size: int, seed: int, budget: float) -> int:
     """Draw ``size`` killed mutants (seeded, every module at least once) from the last full run."""
     _chdir_repo()
+    with _postgres_for_tests():  # as in the run and the sample: PostgreSQL tests are candidates too
+        return _build_sample(size, seed, budget)
+
+
+def _build_sample(size: int, seed: int, budget: float) -> int:
     stats = json.loads((MUTANTS / "mutmut-stats.json").read_text())
     tests_by_function: dict[str, list[str]] = stats["tests_by_mangled_function_name"]
     duration: dict[str, float] = stats["duration_by_test"]
@@ -752,37 +807,64 @@ def check(names: list[str], tests: list[str]) -> int:
     kill. How a new test is shown to kill the survivors it was written for, without a full run."""
     import shutil
 
+    from mutmut.mutation.data import SourceFileMutationData
+
     _chdir_repo()
     started = time.monotonic()
     scratch = _sample_checkout()
+    survived: list[str] = []
     try:
         os.chdir(scratch)
-        _generate({module_of(name).join(["airflow_provider_imagesearch/", ""]) for name in names})
+        _generate({source_path(name) for name in names})
+        known: set[str] = set()
+        for path in {source_path(name) for name in names}:
+            data = SourceFileMutationData(path=Path(path))
+            data.load()
+            known.update(data.exit_code_by_key)
+        unknown = [name for name in names if name not in known]
+        for name in unknown:
+            print(
+                f"unknown  {name}: this checkout's code has no such mutant (numbers move when a function is edited)"
+            )
         mutants = scratch / "mutants"
         with _postgres_for_tests():
-            if _pytest(tests, mutant="", mutants=mutants, show_failure=True) != 0:
-                print("the tests fail without any mutant: fix them first", file=sys.stderr)
+            code, output = _pytest_output(tests, mutant="", mutants=mutants)
+            left_out = re.search(r"(\d+) deselected", output)
+            if left_out:
+                print(
+                    f"{left_out[1]} of the named tests never run for a mutant (marked not_in_mutation_run):"
+                    " they are left out here too"
+                )
+            if code != 0:
+                print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
+                why = (
+                    "none of the named tests ran" if code in NOT_RUN else "the tests fail without any mutant"
+                )
+                print(f"{why}: fix that first")
                 return 1
-            survived = []
             for name in names:
-                code = _pytest(tests, mutant=name, mutants=mutants)
-                verdict = "SURVIVED" if code == 0 or code in NOT_RUN else "killed"
-                print(f"{verdict:8} {name}", flush=True)
-                if verdict != "killed":
+                if name in unknown:
+                    continue
+                said, why = verdict(_pytest(tests, mutant=name, mutants=mutants))
+                print(f"{said:8} {name}{why}", flush=True)
+                if said != "killed":
                     survived.append(name)
     finally:
         os.chdir(REPO)
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n{len(names) - len(survived)} of {len(names)} killed in {time.monotonic() - started:.0f} s")
-    return 1 if survived else 0
+    checked = len(names) - len(unknown)
+    print(
+        f"\n{checked - len(survived)} of {checked} killed in {time.monotonic() - started:.0f} s"
+        + (f"; {len(unknown)} unknown" if unknown else "")
+    )
+    return 1 if survived or unknown else 0
 
 
 def show_keys(names: list[str]) -> int:
     """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change."""
     _chdir_repo()
     for name in names:
-        path = module_of(name).join(["airflow_provider_imagesearch/", ""])
-        diff = diff_of(name, path)
+        diff = diff_of(name, source_path(name))
         print(f"{function_of(name)} {diff_key(diff)}")
         for line in changed_lines(diff):
             print(f"    {line}")
@@ -811,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--seed", type=int, default=25)
     p_build.add_argument("--budget", type=float, default=10.0, help="seconds of tests per mutant")
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     if args.command == "run":
         return run(args.max_children, args.names)
     if args.command == "report":

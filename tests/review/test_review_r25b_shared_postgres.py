@@ -66,9 +66,6 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: make mutation's timeout (SIGTERM) leaves the run's PostgreSQL server running"
-)
 @pytest.mark.parametrize(
     "command", [["check", MUTANT, "--tests", KILLING_TEST], ["sample"]], ids=["check", "sample"]
 )
@@ -103,7 +100,6 @@ def test_the_timeout_that_stops_a_run_also_stops_its_postgresql_server(
     assert not _alive(postmaster), f"the run's PostgreSQL server (pid {postmaster}) outlived the run"
 
 
-@pytest.mark.xfail(strict=True, reason="review: check reports a mutant that does not exist as SURVIVED")
 def test_check_says_a_name_that_is_no_mutant_is_unknown_rather_than_a_survivor() -> None:
     """A mutant's number moves when its function is edited (the script's own docstring), and engineers
     pass ranges of names (``_defer__mutmut_1`` ... ``_defer__mutmut_42``): ``check`` prints ``SURVIVED``
@@ -132,9 +128,6 @@ def _newcomer_path() -> str:
     return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: the docs' `python scripts/mutation.py check` fails outside the venv"
-)
 def test_the_docs_check_command_runs_as_written() -> None:
     """docs/mutation-testing.rst tells the reader to run ``python scripts/mutation.py check NAME ...
     --tests ...``. Nothing in the README or the docs activates ``.venv`` (docs/performance.rst writes
@@ -161,7 +154,6 @@ DESELECTED_TEST = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="review: check says a deselected test fails without any mutant")
 def test_check_says_a_named_test_was_left_out_rather_than_that_it_fails() -> None:
     """``check`` runs the named tests through the mutation plugin, which deselects every test marked
     ``not_in_mutation_run``. Naming one, the control run collects nothing (pytest exit 5, "1 deselected")

@@ -828,7 +828,11 @@ def check(names: list[str], tests: list[str]) -> int:
             )
         mutants = scratch / "mutants"
         with _postgres_for_tests():
+            control_started = time.monotonic()
             code, output = _pytest_output(tests, mutant="", mutants=mutants)
+            # A mutant that makes the tests hang is killed when they run this long: well past the
+            # control's own time, so that load alone does not stop them.
+            limit = max(600, int(5 * (time.monotonic() - control_started)))
             left_out = re.search(r"(\d+) deselected", output)
             if left_out:
                 print(
@@ -845,7 +849,7 @@ def check(names: list[str], tests: list[str]) -> int:
             for name in names:
                 if name in unknown:
                     continue
-                said, why = verdict(_pytest(tests, mutant=name, mutants=mutants))
+                said, why = verdict(_pytest(tests, mutant=name, timeout=limit, mutants=mutants))
                 print(f"{said:8} {name}{why}", flush=True)
                 if said != "killed":
                     survived.append(name)

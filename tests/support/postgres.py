@@ -143,6 +143,12 @@ def private_database(server_uri: str) -> Iterator[str]:
             yield f"{server_uri.rsplit('/', 1)[0]}/{name}"
         finally:
             with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                # A session's leftover connections (a child process killed mid-test): ended first, as
+                # DROP DATABASE ... WITH (FORCE) would, which PostgreSQL before 13 lacks.
+                connection.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": name},
+                )
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     finally:
         admin.dispose()

@@ -63,6 +63,7 @@ def test_a_parquet_file_and_a_list_report_their_rows(tmp_path: Path) -> None:
     assert (sizes, rows, position.done, position.total) == ([10, 10, 5], ROWS, 25, 25)
     sizes, rows, position = _read([*ROWS, "not a row"])
     assert (sizes, position.done, position.total) == ([10, 10, 6], 26, 26)
+    assert rows[:-1] == ROWS
     assert rows[-1] == {"path": None}  # a non-mapping is a row without a path: invalid, with its number
 
 
@@ -115,3 +116,17 @@ def test_a_csv_is_read_from_its_first_byte_after_the_encoding_check(tmp_path: Pa
     path = tmp_path / "m.csv"
     path.write_text("path\nab\n", "utf-8")
     assert _read(str(path))[1] == [{"path": "ab"}]
+
+
+def test_a_one_byte_file_reports_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"\n")  # a blank line: no rows
+    sizes, _, position = _read(str(path))
+    assert (sizes, position.total) == ([], 1)
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl", "m.csv.gz"])
+def test_an_empty_file_has_no_rows(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"")
+    assert _read(str(path))[:2] == ([], [])

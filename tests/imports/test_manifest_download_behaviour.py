@@ -1,0 +1,146 @@
+"""A manifest at an http(s) URL (a presigned OBS or S3 URL): downloaded once, read like a local file, its
+secrets masked in every log line, and every failure told naming ``manifest`` without the URL's query.
+
+Airflow's secrets masker learns the values of the query's signature, credential, token and access-key
+parameters (8 characters or more, URL-encoded or not) and the whole query before the URL is fetched, so
+no log line of the worker shows them, whoever logs the URL. A local HTTP server on loopback is the store.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+from airflow_provider_imagesearch.imports import manifest
+from airflow_provider_imagesearch.imports.manifest import read_chunks
+
+ROWS = [{"path": f"https://shop.obs.x/{n}.jpg", "tag.color": "red"} for n in range(3)]
+
+
+class _Store(http.server.BaseHTTPRequestHandler):
+    bodies: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        body = self.bodies.get(self.path.split("?")[0])
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def store() -> Iterator[Callable[[str, bytes], str]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Store)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    _Store.bodies = {}
+
+    def put(key: str, body: bytes) -> str:
+        _Store.bodies[f"/bucket/{key}"] = body
+        return f"http://127.0.0.1:{server.server_address[1]}/bucket/{key}"
+
+    try:
+        yield put
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _redacted(text: str) -> str:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    return str(redact(text))
+
+
+def test_a_manifest_url_is_downloaded_and_read_like_a_file(store: Callable[[str, bytes], str]) -> None:
+    import io
+
+    import pandas as pd
+
+    jsonl = store("m.jsonl", "".join(json.dumps(r) + "\n" for r in ROWS).encode())
+    assert [row for chunk in read_chunks(jsonl + "?X-Amz-Expires=600") for row in chunk] == ROWS
+    parquet = io.BytesIO()
+    pd.DataFrame(ROWS).to_parquet(parquet, index=False)  # read from the end first: the download seeks
+    url = store("m.parquet", parquet.getvalue())
+    assert [row for chunk in read_chunks(url) for row in chunk] == ROWS
+
+
+def test_the_secrets_of_a_presigned_url_are_masked_in_logs(store: Callable[[str, bytes], str]) -> None:
+    base = store("masked.jsonl", json.dumps(ROWS[0]).encode() + b"\n")
+    secrets = {
+        "X-Amz-Signature": "5d8c0b6e1f2a3b4c9d0e",
+        "X-Amz-Credential": "AKIAMASKTEST%2F20261202%2Fus-east-1",
+        "X-Amz-Security-Token": "FwoGZXIvYXdzEJr",
+        "AccessKeyId": "HPUAMASKTEST0001",
+    }
+    plain = {"X-Amz-Expires": "600", "X-Amz-SignedHeaders": "host", "Signature": "short"}
+    query = "&".join(f"{k}={v}" for k, v in {**secrets, **plain}.items())
+    url = f"{base}?{query}"
+    for value in secrets.values():
+        assert value in _redacted(f"GET {url}")  # nothing masks them before the read
+    assert len(list(read_chunks(url))) == 1
+    logged = _redacted(f"GET {url}")
+    for value in secrets.values():
+        assert value not in logged
+    assert "AKIAMASKTEST/20261202/us-east-1" not in _redacted("credential AKIAMASKTEST/20261202/us-east-1")
+    assert query not in logged
+    assert f"{base}?" in logged
+    # Values shorter than 8 characters are no secrets: masking them would blank out every "600".
+    assert "X-Amz-Expires=600" in _redacted(f"X-Amz-Expires=600 of {base}")
+    assert "Signature=short" in _redacted("Signature=short")
+
+
+def test_a_url_the_store_does_not_have_is_refused_naming_manifest(store: Callable[[str, bytes], str]) -> None:
+    url = store("there.csv", b"path\n").replace("there.csv", "missing.csv") + "?X-Amz-Signature=secretsecret"
+    with pytest.raises(ImageSearchValidationError) as raised:
+        list(read_chunks(url))
+    message = str(raised.value)
+    shown = url.split("?")[0]
+    assert message == (
+        f"Invalid manifest '{shown}?<query hidden>': a URL its store answers with the file, but {shown} answered "
+        "HTTP 404 (a presigned URL must be unexpired and signed for GET)"
+    )
+
+
+def test_a_url_nothing_answers_at_is_refused_with_the_kind_of_failure() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/bucket/m.csv?X-Amz-Signature=secretsecret"
+    with pytest.raises(ImageSearchValidationError) as raised:
+        list(read_chunks(url))
+    assert str(raised.value) == (
+        f"Invalid manifest 'http://127.0.0.1:{port}/bucket/m.csv?<query hidden>': a URL that can be read, but "
+        f"reading http://127.0.0.1:{port}/bucket/m.csv failed: ConnectionRefusedError (Connection refused)"
+    )
+
+
+def test_a_store_that_goes_silent_fails_the_read_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that accepts the connection and never answers does not hold the task forever."""
+    monkeypatch.setattr(manifest, "URL_TIMEOUT_SECONDS", 0.3)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/bucket/m.csv"
+        with pytest.raises(ImageSearchValidationError) as raised:
+            list(read_chunks(url))
+    message = str(raised.value)
+    assert message.startswith(
+        f"Invalid manifest '{url}': a URL that can be read, but reading {url} failed: "
+    ), message
+    assert "Timeout" in message or "timed out" in message, message

@@ -78,6 +78,20 @@ def test_a_rendered_presigned_url_is_masked_before_execute(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_presigned_objectstoragepath_manifest_is_masked_when_rendered(kind: str) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    url, signature, credential = _presigned()
+    assert signature in _shown(url)  # the control: nothing masks it before the render
+    op = _operator(kind, manifest=ObjectStoragePath(url))
+    op.render_template_fields({})
+    # The Rendered Template view stores the path's URL right after rendering: it must show it masked.
+    shown = _shown(f"manifest: {op.manifest}")
+    assert signature not in shown
+    assert credential not in shown
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
 def test_a_list_manifest_renders_each_rows_templates(kind: str) -> None:
     op = _operator(kind, manifest=[{"path": URL.format(day="{{ ds }}")}])
     op.render_template_fields({"ds": "2026-12-02"})

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.errors import ImageSearchWaitError
@@ -26,12 +27,6 @@ from airflow_provider_imagesearch.sensors.imagesearch import (
     ImageSearchInstanceStatusSensor,
 )
 from airflow_provider_imagesearch.version_compat import AirflowSensorTimeout, AirflowSkipException
-
-TaskDeferred: Any
-try:
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # pragma: no cover - Airflow 3.1
-    from airflow.exceptions import TaskDeferred
 
 
 def _deferred(sensor: Any) -> Any:
@@ -190,7 +185,8 @@ def test_an_outage_the_trigger_gave_up_on_skips_only_under_never_fail(
         poke_interval=0.05,
         timeout=60,
         max_consecutive_errors=1,
-        **{flag: True},
+        never_fail=flag == "never_fail",
+        soft_fail=flag == "soft_fail",
     )
     deferred = _deferred(sensor)
     emulator.set_faults(error_5xx_rate=1.0, error_5xx_kinds=["503_json"])
@@ -200,3 +196,24 @@ def test_an_outage_the_trigger_gave_up_on_skips_only_under_never_fail(
         sensor.execute_complete({}, event)
     if outcome is AirflowSkipException:
         assert str(raised.value) == f"Skipping (never_fail): {event['message']}"
+
+
+def test_the_deadlines_count_from_the_start_of_the_wait_not_from_the_deferral(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
+    sensor = ImageSearchInstanceStatusSensor(
+        task_id="wait",
+        instance_name="growing",
+        imagesearch_conn_id=imagesearch_conn("aksk"),
+        deferrable=True,
+        timeout=600,
+        not_found_grace=45,
+    )
+    emulator.set_faults(sequence=["slow"], slow_seconds=1.0)  # the first look takes a second
+    before = time.time()
+    kwargs = _deferred(sensor).trigger.serialize()[1]
+    assert time.time() - before >= 1.0
+    # The wait started before the slow look: its deadlines are not a second later.
+    assert before + 600 <= kwargs["timeout_at"] < before + 600.5
+    assert before + 45 <= kwargs["not_found_deadline"] < before + 45.5

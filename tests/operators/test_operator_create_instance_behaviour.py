@@ -28,7 +28,7 @@ def test_reusing_an_instance_without_a_description_names_its_empty_description(
         imagesearch_conn_id=imagesearch_conn("aksk"),
     )
     with pytest.raises(AirflowFailException) as failed:
-        op.execute({})  # type: ignore[arg-type]
+        op.execute({})
     assert str(failed.value) == (
         "ImageSearch instance 'shop' exists but differs from what this task would create: "
         "description is '', wanted 'spring'"

@@ -32,7 +32,7 @@ def _add(conn_id: str, tags: dict[str, Any]) -> Any:
     op = ImageSearchAddImageOperator(
         task_id="add", instance_name="lib", path=IMAGE, tags=tags, imagesearch_conn_id=conn_id
     )
-    return op.execute({})  # type: ignore[arg-type]
+    return op.execute({})
 
 
 def test_a_lost_add_with_tuple_tags_is_adopted_without_a_second_add(

@@ -217,3 +217,15 @@ def test_the_deadlines_count_from_the_start_of_the_wait_not_from_the_deferral(
     # The wait started before the slow look: its deadlines are not a second later.
     assert before + 600 <= kwargs["timeout_at"] < before + 600.5
     assert before + 45 <= kwargs["not_found_deadline"] < before + 45.5
+
+
+def test_a_trigger_that_ended_without_an_event_fails_naming_the_instance(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowException
+
+    sensor = ImageSearchInstanceStatusSensor(
+        task_id="wait", instance_name="growing", imagesearch_conn_id=imagesearch_conn("aksk"), deferrable=True
+    )
+    with pytest.raises(AirflowException, match=r"^Trigger for growing ended without an event$"):
+        sensor.execute_complete({}, None)

@@ -141,3 +141,13 @@ def test_a_deferred_delete_waits_for_the_instance_to_be_gone(
     assert deferred.timeout == timedelta(seconds=120)
     emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
     assert operator.execute_complete({}, _first_event(deferred.trigger)) is None
+
+
+def test_a_trigger_that_ended_without_an_event_fails_naming_the_instance(
+    imagesearch_conn: Callable[..., str],
+) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowException
+
+    operator = _create(imagesearch_conn("aksk"), "named-here")
+    with pytest.raises(AirflowException, match=r"^Trigger for named-here ended without an event$"):
+        operator.execute_complete({}, None)

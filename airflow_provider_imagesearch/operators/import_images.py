@@ -141,8 +141,9 @@ def _mask_rendered_manifest(op: Any) -> None:
     then shows the URL with those values masked."""
     from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets
 
-    if isinstance(op.manifest, str) and _is_http(op.manifest):
-        _mask_query_secrets(op.manifest)
+    if _is_http(op.manifest):
+        # An ObjectStoragePath("https://...") too: the view shows it by its URL, query and all.
+        _mask_query_secrets(str(op.manifest))
 
 
 def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:

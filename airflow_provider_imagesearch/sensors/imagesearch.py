@@ -160,8 +160,9 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
 
     def _defer(self) -> None:
         start = self._wait_started or time.time()
-        timeout_at = start + self.timeout if self.timeout is not None else None
-        remaining = max(timeout_at - time.time(), 0.0) if timeout_at is not None else None
+        # A sensor's timeout is always a number: Airflow 3.3 turns None into [sensors] default_timeout, 3.1 refuses it.
+        timeout_at = start + self.timeout
+        remaining = max(timeout_at - time.time(), 0.0)
         if remaining == 0.0:
             raise AirflowSensorTimeout(f"Sensor has timed out waiting for {self.instance_label}")
         self.defer(
@@ -173,7 +174,7 @@ class ImageSearchInstanceStatusSensor(ImageSearchBaseSensor):
                 max_consecutive_errors=self.max_consecutive_errors,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=remaining) if remaining is not None else None,
+            timeout=timedelta(seconds=remaining),
         )
 
     def _count_failed_read(self, error: ImageSearchError, what: str) -> None:

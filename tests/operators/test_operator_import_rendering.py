@@ -1,0 +1,98 @@
+"""Rendering the import operators' templates (v1 ``ImageSearchImportImagesOperator`` and v2
+``ImageSearchV2ImportDataOperator``).
+
+What a user sees after ``render_template_fields``: the manifest and the other fields rendered from the
+task's context, with the Jinja environment the caller passes (its filters work), and a presigned manifest
+URL's signature and credential registered with Airflow's secrets masker as soon as it is rendered, whether
+the manifest is the URL's text or an ``ObjectStoragePath`` of it, so that the Rendered Template view (stored
+right after rendering, before ``execute``) and every log line show them masked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import jinja2
+import pytest
+
+from airflow_provider_imagesearch.operators.import_images import (
+    ImageSearchImportImagesOperator,
+    ImageSearchV2ImportDataOperator,
+)
+
+URL = "https://shop.obs.cn-north-4.myhuaweicloud.com/manifests/{day}.csv"
+
+
+def _operator(kind: str, **kwargs: Any) -> Any:
+    if kind == "v1":
+        return ImageSearchImportImagesOperator(task_id="import", instance_name="catalog", **kwargs)
+    return ImageSearchV2ImportDataOperator(task_id="import", service_name="catalog", **kwargs)
+
+
+def _presigned() -> tuple[str, str, str]:
+    """A presigned URL never seen before by this process's masker, its signature and its credential."""
+    signature = uuid.uuid4().hex + uuid.uuid4().hex
+    credential = f"AKIA{uuid.uuid4().hex[:16].upper()}%2F20261202%2Fus-east-1%2Fs3%2Faws4_request"
+    url = (
+        "https://shop.obs.cn-north-4.myhuaweicloud.com/manifest.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential={credential}&X-Amz-Expires=600&X-Amz-Signature={signature}"
+    )
+    return url, signature, credential
+
+
+def _shown(text: str) -> str:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    return str(redact(text))
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_the_manifest_and_ledger_render_from_the_context(kind: str) -> None:
+    op = _operator(kind, manifest=URL.format(day="{{ ds }}"), ledger_table="ledger_{{ params.team }}")
+    op.render_template_fields({"ds": "2026-12-02", "params": {"team": "shoes"}})
+    assert op.manifest == URL.format(day="2026-12-02")
+    assert op.ledger_table == "ledger_shoes"
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_the_callers_jinja_environment_renders_the_fields(kind: str) -> None:
+    env = jinja2.Environment()
+    env.filters["compact"] = lambda value: value.replace("-", "")
+    op = _operator(kind, manifest=URL.format(day="{{ ds | compact }}"))
+    op.render_template_fields({"ds": "2026-12-02"}, jinja_env=env)
+    assert op.manifest == URL.format(day="20261202")
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_rendered_presigned_url_is_masked_before_execute(kind: str) -> None:
+    url, signature, credential = _presigned()
+    assert signature in _shown(url)  # the control: nothing masks it before the render
+    op = _operator(kind, manifest="{{ params.url }}")
+    op.render_template_fields({"params": {"url": url}})
+    assert op.manifest == url
+    shown = _shown(f"manifest: {op.manifest}")
+    assert signature not in shown
+    assert credential not in shown
+    assert "https://shop.obs.cn-north-4.myhuaweicloud.com/manifest.csv?" in shown
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_presigned_objectstoragepath_manifest_is_masked_when_rendered(kind: str) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    url, signature, credential = _presigned()
+    assert signature in _shown(url)  # the control: nothing masks it before the render
+    op = _operator(kind, manifest=ObjectStoragePath(url))
+    op.render_template_fields({})
+    # The Rendered Template view stores the path's URL right after rendering: it must show it masked.
+    shown = _shown(f"manifest: {op.manifest}")
+    assert signature not in shown
+    assert credential not in shown
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_list_manifest_renders_each_rows_templates(kind: str) -> None:
+    op = _operator(kind, manifest=[{"path": URL.format(day="{{ ds }}")}])
+    op.render_template_fields({"ds": "2026-12-02"})
+    assert op.manifest == [{"path": URL.format(day="2026-12-02")}]

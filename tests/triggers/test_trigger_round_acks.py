@@ -83,3 +83,14 @@ def test_drop_forgets_the_registered_stores_and_says_how_many() -> None:
     assert acks.drop() == 0
     asyncio.run(acks.run())
     assert ran == []
+
+
+def test_a_round_a_watcher_rejected_runs_none_of_its_stores(polling_log: list[str]) -> None:
+    shared_stream = pytest.importorskip("airflow.triggers.shared_stream", reason="Airflow 3.3+")
+    producer = round_producer(TARGET)
+    ran: list[str] = []
+    rejected_round = _acks_recording(ran, "a")
+    outcome = shared_stream.AdvanceOutcome(acked=1, failed=0, rejected=1)
+    asyncio.run(producer.advance([shared_stream.AdvanceItem(rejected_round, outcome)]))
+    assert ran == []
+    assert any("(1 watcher(s) failed)" in line for line in polling_log)

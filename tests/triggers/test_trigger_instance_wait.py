@@ -133,9 +133,9 @@ def test_the_wait_polls_every_interval_until_a_target_status_and_counts_its_poll
 def test_any_of_several_target_statuses_ends_the_wait(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
-    emulator.upsert_instance("w-frozen", status="FREEZED")
-    event = _event(_wait(conn, "w-frozen", target_statuses=["NORMAL", "FREEZED"]))
-    assert (event["status"], event["message"]) == ("success", "Instance w-frozen is FREEZED")
+    emulator.upsert_instance("w-arrears", status="ARREARAGE")
+    event = _event(_wait(conn, "w-arrears", target_statuses=["NORMAL", "ARREARAGE"]))
+    assert (event["status"], event["message"]) == ("success", "Instance w-arrears is ARREARAGE")
 
 
 def test_the_project_given_to_the_trigger_is_read_and_named(

@@ -116,7 +116,7 @@ def test_v2_add_puts_every_field_of_the_row_and_force_overwrites(
     assert _items(emulator, "cat-1")["i-2"]["digest"] == bytes_digest(PNG + b"two")
     without_force = api.add_request(
         DEFAULT_PROJECT_ID, "cat-1", _row("i-2", {"image_url": f"{OBS}/x.jpg"}), force=False
-    )  # type: ignore[call-arg]
+    )
     assert without_force.body is not None
     assert "force" not in without_force.body
     with pytest.raises(ImageSearchApiError):

@@ -17,6 +17,7 @@ deterministic and fast. What is protected, as a sensor's ``execute_complete`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, cast
@@ -25,8 +26,9 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator.client import EmulatorControlError
 from airflow_provider_imagesearch.emulator.constants import DEFAULT_SUB_PROJECT_ID
-from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
+from airflow_provider_imagesearch.hooks.imagesearch import SHARED_CLIENTS, ImageSearchHook
 from airflow_provider_imagesearch.models import InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, not_found_message
 from airflow_provider_imagesearch.triggers import imagesearch as trigger_module
@@ -96,6 +98,11 @@ def _event(trigger: ImageSearchInstanceStatusTrigger) -> dict[str, Any]:
 def _reads(emulator: Emulator, name: str) -> list[str]:
     """The project of each read of ``name`` the emulator answered or refused, in order."""
     return [r["path"].split("/")[2] for r in emulator.requests_log() if r.get("instance") == name]
+
+
+def _absent(emulator: Emulator, name: str) -> None:
+    with contextlib.suppress(EmulatorControlError):
+        emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
 
 
 def _set(emulator: Emulator, name: str, status: str) -> Callable[[], object]:
@@ -199,6 +206,7 @@ def test_a_missing_instance_without_a_grace_period_is_not_found_at_once_with_the
 def test_a_missing_instance_is_waited_for_until_the_grace_period_ends(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
+    _absent(emulator, "w-late")
     waits.changes = [lambda: None, lambda: emulator.upsert_instance("w-late", status="NORMAL")]
     event = _event(_wait(conn, "w-late", not_found_deadline=time.time() + 3600))
     assert (event["status"], event["polls"]) == ("success", 3)
@@ -344,3 +352,138 @@ def test_a_first_poll_at_in_the_past_polls_at_once(
     emulator.upsert_instance("w-now", status="NORMAL")
     assert _event(_wait(conn, "w-now", first_poll_at=time.time() - 5.0))["status"] == "success"
     assert waits.sleeps == []
+
+
+class Clock:
+    """Stands in for ``time`` in the trigger module: each reading is the next scripted value (the last
+    one repeats); ``monotonic`` is the real clock unless scripted."""
+
+    def __init__(self, times: list[float], monotonic: list[float] | None = None) -> None:
+        self.times = list(times)
+        self.monotonics = list(monotonic or [])
+
+    def time(self) -> float:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+    def monotonic(self) -> float:
+        if not self.monotonics:
+            return time.monotonic()
+        return self.monotonics.pop(0) if len(self.monotonics) > 1 else self.monotonics[0]
+
+
+NOW = 1_800_000_000.0
+
+
+def test_serialize_gives_every_argument_back_and_the_defaults(conn: str) -> None:
+    trigger = _wait(
+        conn,
+        "w-ser",
+        project_id=DEFAULT_PROJECT_ID,
+        region="cn-north-4",
+        target_statuses=["NORMAL", "ARREARAGE"],
+        failure_statuses=["CREATION_FAILD", "ABNORMAL"],
+        wait_for_gone=1,
+        poll_interval=7,
+        first_poll_at=1.5,
+        not_found_deadline=2.5,
+        timeout_at=3.5,
+        max_consecutive_errors=2.0,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_imagesearch.triggers.imagesearch.ImageSearchInstanceStatusTrigger"
+    assert kwargs == {
+        "instance_name": "w-ser",
+        "imagesearch_conn_id": conn,
+        "project_id": DEFAULT_PROJECT_ID,
+        "region": "cn-north-4",
+        "target_statuses": ["ARREARAGE", "NORMAL"],
+        "failure_statuses": ["ABNORMAL", "CREATION_FAILD"],
+        "wait_for_gone": True,
+        "poll_interval": 7.0,
+        "first_poll_at": 1.5,
+        "not_found_deadline": 2.5,
+        "timeout_at": 3.5,
+        "max_consecutive_errors": 2,
+    }
+    assert ImageSearchInstanceStatusTrigger(**kwargs).serialize() == (classpath, kwargs)
+    _, defaults = ImageSearchInstanceStatusTrigger(instance_name="w-d", imagesearch_conn_id="c").serialize()
+    assert defaults == {
+        "instance_name": "w-d",
+        "imagesearch_conn_id": "c",
+        "project_id": None,
+        "region": None,
+        "target_statuses": ["NORMAL"],
+        "failure_statuses": [],
+        "wait_for_gone": False,
+        "poll_interval": 60.0,
+        "first_poll_at": None,
+        "not_found_deadline": None,
+        "timeout_at": None,
+        "max_consecutive_errors": 5,
+    }
+
+
+def test_a_trigger_that_never_ran_cleans_up_without_error() -> None:
+    asyncio.run(_wait("c", "w-never-ran").cleanup())
+
+
+def test_the_wait_reads_on_the_loops_shared_client_and_gives_it_back(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    emulator.upsert_instance("w-shared", status="CREATION")
+    users: list[int] = []
+
+    def ready() -> None:
+        users.append(SHARED_CLIENTS.users())
+        emulator.upsert_instance("w-shared", status="NORMAL")
+
+    waits.changes = [ready]
+
+    async def scenario() -> tuple[str, int, int]:
+        generator = cast(AsyncGenerator[TriggerEvent, None], _wait(conn, "w-shared").run())
+        event = await asyncio.wait_for(anext(generator), 10)
+        await generator.aclose()
+        return event.payload["status"], SHARED_CLIENTS.users(), SHARED_CLIENTS.count()
+
+    assert asyncio.run(scenario()) == ("success", 0, 0)
+    assert users == [1]
+
+
+def test_the_first_poll_waits_exactly_the_time_left_until_first_poll_at(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.upsert_instance("w-soon", status="NORMAL")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    assert _event(_wait(conn, "w-soon", first_poll_at=NOW + 0.5))["status"] == "success"
+    assert _event(_wait(conn, "w-soon", first_poll_at=NOW))["status"] == "success"
+    assert waits.sleeps == [0.5]  # and no wait at all when the time has come
+
+
+def test_a_missing_instance_at_its_grace_deadline_is_not_found(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    event = _event(_wait(conn, "w-deadline", not_found_deadline=NOW))
+    assert (event["status"], event["polls"]) == ("not_found", 1)
+
+
+def test_a_read_that_ends_at_timeout_at_ends_the_wait_without_another_poll(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.upsert_instance("w-edge", status="CREATION")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW, NOW + 5.0]))
+    event = _event(_wait(conn, "w-edge", timeout_at=NOW + 5.0))
+    assert (event["status"], event["polls"]) == ("timeout", 1)
+    assert event["message"] == "Instance w-edge did not become NORMAL in time"
+    assert len(_reads(emulator, "w-edge")) == 1
+
+
+def test_polls_start_every_interval_however_long_an_answer_took(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.upsert_instance("w-pace", status="CREATION")
+    # The first answer took 3 s by the monotonic clock: the next poll is 7 s later, not 10.
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW], monotonic=[100.0, 103.0]))
+    waits.changes = [_set(emulator, "w-pace", "NORMAL")]
+    assert _event(_wait(conn, "w-pace", poll_interval=10.0))["polls"] == 2
+    assert waits.sleeps == [7.0]

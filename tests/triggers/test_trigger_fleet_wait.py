@@ -21,6 +21,7 @@ protected, as the fleet sensor and its user see it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -30,6 +31,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator.client import EmulatorControlError
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.models import InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, missing_message
@@ -103,6 +105,11 @@ def _reads(emulator: Emulator) -> Counter[str]:
 def _seed(emulator: Emulator, **statuses: str) -> None:
     for name, status in statuses.items():
         emulator.upsert_instance(name.replace("_", "-"), status=status)
+
+
+def _absent(emulator: Emulator, name: str) -> None:
+    with contextlib.suppress(EmulatorControlError):
+        emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
 
 
 def _set(emulator: Emulator, name: str, status: str) -> Callable[[], object]:
@@ -211,6 +218,7 @@ def test_missing_instances_are_waited_for_during_the_grace_period(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     _seed(emulator, k_a="NORMAL")
+    _absent(emulator, "k-b")
     waits.changes = [lambda: None, _set(emulator, "k-b", "NORMAL")]
     event = _event(_fleet(conn, ["k-a", "k-b"], not_found_deadline=time.time() + 3600))
     assert (event["status"], event["polls"]) == ("success", 3)
@@ -323,6 +331,7 @@ def test_a_missing_instance_between_failures_lets_the_round_go_on(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     _seed(emulator, s_a="NORMAL", s_c="NORMAL", s_d="NORMAL")
+    _absent(emulator, "s-b")
     emulator.set_faults(sequence=["500_json", "ok", "500_json"])
     waits.changes = [_set(emulator, "s-b", "NORMAL")]
     names = ["s-a", "s-b", "s-c", "s-d"]

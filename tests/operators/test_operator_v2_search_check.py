@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch.emulator.routes_v2 import R2_SEARCH
 from airflow_provider_imagesearch.operators.imagesearch_v2 import (
     ImageSearchV2CheckDataOperator,
     ImageSearchV2SearchOperator,
@@ -89,9 +90,11 @@ def test_keyword_and_text_searches_send_their_query(conn_id: str) -> None:
     assert _ids(_search(conn_id, search_type="TEXT", text="number 4", limit=1)) == ["s4"]
 
 
-def test_fetch_all_pages_until_max_items(conn_id: str) -> None:
+def test_fetch_all_pages_limit_results_at_a_time_until_max_items(conn_id: str, emulator: Emulator) -> None:
     everything = _ids(_search(conn_id, image_url=f"{CDN}/2.jpg", limit=6))
+    emulator.reset_stats()
     assert _ids(_search(conn_id, image_url=f"{CDN}/2.jpg", limit=2, fetch_all=True)) == everything
+    assert sum(1 for r in emulator.requests_log() if r["route"] == R2_SEARCH) >= 3, "pages of 2"
     assert (
         _ids(_search(conn_id, image_url=f"{CDN}/2.jpg", limit=2, fetch_all=True, max_items=3))
         == everything[:3]

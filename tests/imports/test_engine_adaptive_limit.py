@@ -30,3 +30,44 @@ def test_a_row_waits_out_its_timeout_when_no_slot_frees() -> None:
     assert not limit.acquire(0.2)
     assert time.monotonic() - started >= 0.2
     assert limit.in_flight == 1
+
+
+def test_a_429_halves_the_limit_once_per_retry_after_window_down_to_one() -> None:
+    """One throttling episode lasts the 429's ``Retry-After`` (1 s when it gives none): further 429s
+    within it do not halve again; the limit never drops below one request in flight."""
+    floor = AdaptiveLimit(2)
+    floor.throttled(0.05)
+    default_window = AdaptiveLimit(8)
+    default_window.throttled(None)
+    default_window.throttled(None)  # at once: the same episode
+    long_window = AdaptiveLimit(8)
+    long_window.throttled(5.0)
+    assert (default_window.limit, default_window.cuts) == (4, 1)
+    time.sleep(1.2)
+    floor.throttled(None)  # a new episode, at one already
+    default_window.throttled(None)  # past the default 1 s
+    long_window.throttled(None)  # within the 5 s the first 429 asked for
+    assert (floor.limit, floor.cuts) == (1, 2)
+    assert (default_window.limit, default_window.cuts) == (2, 2)
+    assert (long_window.limit, long_window.cuts) == (4, 1)
+
+
+def _slots(limit: AdaptiveLimit) -> int:
+    """How many requests may start now (each slot taken, then all given back)."""
+    taken = 0
+    while limit.acquire(0.01):
+        taken += 1
+    for _ in range(taken):
+        limit.release()
+    return taken
+
+
+def test_an_odd_limit_halves_to_whole_requests_and_each_success_gives_back_one() -> None:
+    limit = AdaptiveLimit(5)
+    limit.throttled(5.0)
+    assert _slots(limit) == 2  # 5 // 2: never two and a half
+    limit.succeeded()
+    assert _slots(limit) == 3
+    for _ in range(10):
+        limit.succeeded()
+    assert _slots(limit) == 5  # back to the cap, never above it

@@ -1,5 +1,6 @@
-"""``latest_snapshot`` on SQLite: each instance's newest archived row, one per instance, by name, with
-its timestamps as UTC ISO-8601 strings whatever the worker's local time zone."""
+"""``latest_snapshot``: each instance's newest archived row, one per instance, in name order (whatever
+order the rows were written in), with its timestamps as UTC ISO-8601 strings whatever the worker's local
+time zone. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,19 +12,28 @@ from typing import Any
 
 import pytest
 
-from tests.support.connections import set_connection
+from tests.support.connections import env_name, set_connection
 
 CONN_ID = "archive_snapshot_db"
 TABLE = "snapshot_archive"
 START = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
 
-@pytest.fixture
-def archive_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def archive_db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    import sqlalchemy as sa
+
     from airflow_provider_imagesearch.archive import sql_engine
 
-    set_connection(monkeypatch, CONN_ID, conn_type="sqlite", host=str(tmp_path / "archive.db"))
+    if request.param == "sqlite":
+        set_connection(monkeypatch, CONN_ID, conn_type="sqlite", host=str(tmp_path / "archive.db"))
+    else:
+        monkeypatch.setenv(env_name(CONN_ID), request.getfixturevalue("postgres_uri"))
     engine = sql_engine(CONN_ID)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
     yield engine
     engine.dispose()
 
@@ -82,3 +92,18 @@ def test_timestamps_are_utc_iso_strings_on_a_worker_outside_utc(
     assert row["logical_date"] == "2026-03-04T05:06:07.890123+00:00"
     assert row["registered_at"] == "2026-01-01T12:34:56.500000+00:00"
     assert row["expires_at"] is None
+
+
+def test_fifty_instances_come_in_name_order_whatever_order_they_were_written_in(archive_db: Any) -> None:
+    """Written in reverse name order, every other one archived again later: PostgreSQL's join returns
+    them out of order unless the query orders them."""
+    names = [f"instance-{i:02d}" for i in range(50)][::-1]
+    _archive(archive_db, "run-1", names, START)
+    _archive(archive_db, "run-2", names[::2], START + timedelta(hours=1))
+
+    snapshot = _snapshot()
+
+    assert [row["instance_name"] for row in snapshot] == sorted(names)
+    assert {row["instance_name"]: row["run_id"] for row in snapshot} == {
+        name: "run-2" if index % 2 == 0 else "run-1" for index, name in enumerate(names)
+    }

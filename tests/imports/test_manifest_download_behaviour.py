@@ -154,3 +154,39 @@ def test_a_store_that_goes_silent_fails_the_read_after_the_timeout(monkeypatch: 
         f"Invalid manifest '{url}': a URL that can be read, but reading {url} failed: "
     ), message
     assert "Timeout" in message or "timed out" in message, message
+
+
+@pytest.mark.parametrize("scheme", ["https", "HTTPS"])
+def test_an_https_url_is_downloaded_not_opened_as_a_local_file(scheme: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"{scheme}://127.0.0.1:{port}/bucket/m.csv"
+    with pytest.raises(ImageSearchValidationError) as raised:
+        list(read_chunks(url))
+    assert str(raised.value).endswith("/bucket/m.csv failed: ConnectionRefusedError (Connection refused)"), (
+        str(raised.value)
+    )
+
+
+def test_a_store_answering_garbage_is_refused_naming_the_kind_of_failure() -> None:
+    """Not an HTTP answer at all (http.client's BadStatusLine, no errno, no strerror): its kind alone."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/bucket/m.csv"
+
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"not http at all\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(ImageSearchValidationError) as raised:
+            list(read_chunks(url))
+        thread.join(timeout=10)
+    assert str(raised.value) == (
+        f"Invalid manifest '{url}': a URL that can be read, but reading {url} failed: BadStatusLine"
+    )

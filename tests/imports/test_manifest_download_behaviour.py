@@ -87,8 +87,15 @@ def test_the_secrets_of_a_presigned_url_are_masked_in_logs(store: Callable[[str,
         "X-Amz-Credential": "AKIAMASKTEST%2F20261202%2Fus-east-1",
         "X-Amz-Security-Token": "FwoGZXIvYXdzEJr",
         "AccessKeyId": "HPUAMASKTEST0001",
+        "OBSToken": "Tk8chars",  # 8 characters: the shortest value masked
+        "Signature": "c2lnbmF0dXJlLW9icw==",  # base64 padding left unencoded: the value holds "="
     }
-    plain = {"X-Amz-Expires": "600", "X-Amz-SignedHeaders": "host", "Signature": "short"}
+    plain = {
+        "X-Amz-Expires": "600",
+        "X-Amz-SignedHeaders": "host",
+        "X-Amz-Date": "20261202T120000Z",
+        "sig": "short",
+    }
     query = "&".join(f"{k}={v}" for k, v in {**secrets, **plain}.items())
     url = f"{base}?{query}"
     for value in secrets.values():
@@ -97,12 +104,15 @@ def test_the_secrets_of_a_presigned_url_are_masked_in_logs(store: Callable[[str,
     logged = _redacted(f"GET {url}")
     for value in secrets.values():
         assert value not in logged
+        assert value not in _redacted(f"a header quoting {value} alone")  # not only inside the whole query
     assert "AKIAMASKTEST/20261202/us-east-1" not in _redacted("credential AKIAMASKTEST/20261202/us-east-1")
     assert query not in logged
     assert f"{base}?" in logged
     # Values shorter than 8 characters are no secrets: masking them would blank out every "600".
     assert "X-Amz-Expires=600" in _redacted(f"X-Amz-Expires=600 of {base}")
     assert "Signature=short" in _redacted("Signature=short")
+    # Parameters that are no secret stay readable, whatever their length.
+    assert "X-Amz-Date=20261202T120000Z" in _redacted("X-Amz-Date=20261202T120000Z")
 
 
 def test_a_url_the_store_does_not_have_is_refused_naming_manifest(store: Callable[[str, bytes], str]) -> None:
@@ -144,3 +154,39 @@ def test_a_store_that_goes_silent_fails_the_read_after_the_timeout(monkeypatch: 
         f"Invalid manifest '{url}': a URL that can be read, but reading {url} failed: "
     ), message
     assert "Timeout" in message or "timed out" in message, message
+
+
+@pytest.mark.parametrize("scheme", ["https", "HTTPS"])
+def test_an_https_url_is_downloaded_not_opened_as_a_local_file(scheme: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"{scheme}://127.0.0.1:{port}/bucket/m.csv"
+    with pytest.raises(ImageSearchValidationError) as raised:
+        list(read_chunks(url))
+    assert str(raised.value).endswith("/bucket/m.csv failed: ConnectionRefusedError (Connection refused)"), (
+        str(raised.value)
+    )
+
+
+def test_a_store_answering_garbage_is_refused_naming_the_kind_of_failure() -> None:
+    """Not an HTTP answer at all (http.client's BadStatusLine, no errno, no strerror): its kind alone."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/bucket/m.csv"
+
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"not http at all\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(ImageSearchValidationError) as raised:
+            list(read_chunks(url))
+        thread.join(timeout=10)
+    assert str(raised.value) == (
+        f"Invalid manifest '{url}': a URL that can be read, but reading {url} failed: BadStatusLine"
+    )

@@ -49,6 +49,11 @@ def test_tags_from_every_form_are_sent(raw: dict[str, Any], tags: dict[str, Any]
         ({"tags": "red"}, "tags must be a JSON object of tag name -> string or list of strings"),
         ({"tags": "[1, 2]"}, "tags must be a JSON object of tag name -> string or list of strings"),
         ({"tags": 5}, "tags must be a JSON object of tag name -> string or list of strings"),
+        ({"tags": ["ab", "cd"]}, "tags must be a JSON object of tag name -> string or list of strings"),
+        (
+            {"tags": [("color", "red", "x")]},
+            "tags must be a JSON object of tag name -> string or list of strings",
+        ),
         ({"tags": '{"": "red"}'}, "tag names must be non-empty strings, not ''"),
         ({"tags": {1: "red"}}, "tag names must be non-empty strings, not 1"),
         ({"tags": '{"size": []}'}, "tag 'size' must be a string or a non-empty list of strings, not []"),

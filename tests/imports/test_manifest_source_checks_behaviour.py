@@ -100,6 +100,7 @@ def test_a_list_a_tuple_and_a_connection_free_query_source_pass() -> None:
         ("m.parquet", "parquet"),
         ("m.pq", "parquet"),
         ("https://b.obs.x.com/m.parquet?X-Amz-Signature=abc.csv", "parquet"),
+        ("https://b.obs.x.com/m.parquet?next=/x?y.csv", "parquet"),
     ],
 )
 def test_the_format_is_told_by_the_file_name(name: str, kind: str) -> None:
@@ -123,6 +124,7 @@ def test_another_file_name_is_refused_listing_the_suffixes(name: str) -> None:
         ("gs://bucket/m.csv", True),
         ("abfs://container/m.csv", True),
         ("http://h/m.csv", False),
+        ("https://h/m.csv?redirect=s3://bucket/x.csv", False),
         ("HTTPS://h/m.csv", False),
         ("file:///data/m.csv", False),
         ("/data/m.csv", False),
@@ -132,3 +134,25 @@ def test_another_file_name_is_refused_listing_the_suffixes(name: str) -> None:
 )
 def test_object_storage_urls_are_those_airflow_opens(manifest: object, expected: bool) -> None:
     assert is_object_storage_url(manifest) is expected
+
+
+class _Catalogue:
+    """A manifest given as an object with ``open()`` that is not a path (as a user's own store object)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def open(self, mode: str) -> object:
+        raise AssertionError("not opened by a check")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def test_an_object_with_open_is_a_file_manifest_checked_by_its_name() -> None:
+    validate_source(_Catalogue("catalogue/m.jsonl"), None, None)
+    with pytest.raises(ImageSearchValidationError) as raised:
+        validate_source(_Catalogue("catalogue/m.xlsx"), None, None)
+    assert str(raised.value).endswith(
+        ": a file name ending in one of .csv, .tsv, .jsonl, .ndjson, .json, .parquet, .pq (CSV, JSON lines, Parquet)"
+    ), str(raised.value)

@@ -110,6 +110,11 @@ def test_the_diff_sends_new_and_changed_paths_in_manifest_order_and_prunes_the_r
         pathless = list(plan.pathless_invalid())
         assert [(r.row, r.path) for r in pathless] == [(6, None), (7, None)]
         assert all(r.invalid for r in pathless)
+        # Recorded like any invalid row: no tags, the fingerprint of its reason.
+        assert [(r.tags, r.fingerprint) for r in pathless] == [
+            ({}, check_row(raw, number, region=REGION).fingerprint)
+            for number, raw in ((6, {"path": None}), (7, {"tags": "{}"}))
+        ]
 
 
 def test_a_changed_row_refused_before_is_sent_again_as_invalid_with_its_new_reason(ledger: Ledger) -> None:
@@ -160,3 +165,16 @@ def test_a_shard_takes_its_slice_and_shard_0_the_rows_without_a_key(ledger: Ledg
 def test_an_unsharded_plan_takes_every_row(ledger: Ledger) -> None:
     with _plan([{"path": obs(f"u{n}")} for n in range(5)] + [{"path": None}], ledger) as plan:
         assert (plan.summary.rows, plan.summary.paths, plan.summary.other_shards_invalid) == (6, 5, 0)
+
+
+def test_two_shards_split_the_keys_between_them(ledger: Ledger) -> None:
+    rows = [{"path": obs(f"t{n}")} for n in range(20)] + [{"path": None}]
+    taken = []
+    for index in (0, 1):
+        with _plan(rows, ledger, shard=(index, 2)) as plan:
+            taken.append({w.row.path for w in plan.sends()})
+            assert plan.summary.keyless == 1
+            assert plan.summary.rows == len(taken[-1]) + (1 if index == 0 else 0)
+    assert taken[0].isdisjoint(taken[1])
+    assert taken[0] | taken[1] == {row["path"] for row in rows[:20]}
+    assert taken[0] == {p for p in taken[0] | taken[1] if shard_of(path_key(p), 2) == 0}

@@ -173,20 +173,26 @@ def test_an_instance_that_is_done_is_not_read_again(
 def test_a_failure_status_ends_the_wait_naming_the_first_and_every_other_failed_instance(
     conn: str, emulator: Emulator, waits: ScriptedWaits, details: Callable[[str], dict[str, Any]]
 ) -> None:
-    _seed(emulator, h_ok="NORMAL", h_x="CREATION_FAILD", h_y="ABNORMAL", h_w="CREATION")
-    event = _event(_fleet(conn, ["h-ok", "h-y", "h-w", "h-x"]))
+    _seed(emulator, h_ok="NORMAL", h_x="CREATION_FAILD", h_y="ABNORMAL", h_w="CREATION", h_z="ABNORMAL")
+    event = _event(_fleet(conn, ["h-ok", "h-y", "h-w", "h-x", "h-z"]))
     assert event == {
         "status": "failure",
         "message": failure_status_message("h-y", InstanceStatus.ABNORMAL)
-        + " Also in a failure status: h-x (CREATION_FAILD)",
-        "instance_names": ["h-ok", "h-y", "h-w", "h-x"],
+        + " Also in a failure status: h-x (CREATION_FAILD), h-z (ABNORMAL)",
+        "instance_names": ["h-ok", "h-y", "h-w", "h-x", "h-z"],
         "project_id": DEFAULT_PROJECT_ID,
         "polls": 1,
-        "statuses": {"h-ok": "NORMAL", "h-y": "ABNORMAL", "h-w": "CREATION", "h-x": "CREATION_FAILD"},
+        "statuses": {
+            "h-ok": "NORMAL",
+            "h-y": "ABNORMAL",
+            "h-w": "CREATION",
+            "h-x": "CREATION_FAILD",
+            "h-z": "ABNORMAL",
+        },
         "instance_name": "h-y",
         "instance_status": "ABNORMAL",
         "instance": details("h-y"),
-        "failed": {"h-y": "ABNORMAL", "h-x": "CREATION_FAILD"},
+        "failed": {"h-y": "ABNORMAL", "h-x": "CREATION_FAILD", "h-z": "ABNORMAL"},
     }
 
 
@@ -386,3 +392,92 @@ def test_the_first_round_waits_for_first_poll_at(conn: str, emulator: Emulator, 
     _seed(emulator, v_a="NORMAL")
     assert _event(_fleet(conn, ["v-a"], first_poll_at=time.time() + 50.0))["status"] == "success"
     assert waits.sleeps == [pytest.approx(50.0, abs=1.0)]
+
+
+class Clock:
+    """Stands in for ``time`` in the trigger module: each reading is the next scripted value (the last
+    one repeats); ``monotonic`` is the real clock unless scripted."""
+
+    def __init__(self, times: list[float], monotonic: list[float] | None = None) -> None:
+        self.times = list(times)
+        self.monotonics = list(monotonic or [])
+
+    def time(self) -> float:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+    def monotonic(self) -> float:
+        if not self.monotonics:
+            return time.monotonic()
+        return self.monotonics.pop(0) if len(self.monotonics) > 1 else self.monotonics[0]
+
+
+NOW = 1_800_000_000.0
+
+
+def test_a_first_poll_at_past_the_timeout_waits_only_until_the_timeout(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(emulator, w_a="NORMAL")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    _event(_fleet(conn, ["w-a"], first_poll_at=NOW + 50.0, timeout_at=NOW + 20.0))
+    assert waits.sleeps[0] == 20.0
+
+
+def test_missing_instances_at_the_grace_deadline_are_not_found(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    event = _event(_fleet(conn, ["x-gone"], not_found_deadline=NOW))
+    assert (event["status"], event["polls"], event["missing"]) == ("not_found", 1, ["x-gone"])
+
+
+def test_a_round_that_ends_at_timeout_at_ends_the_wait_with_exactly_five_pending_named(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"y-{i}" for i in range(5)]
+    for name in names:
+        emulator.upsert_instance(name, status="CREATION")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW, NOW + 5.0]))
+    event = _event(_fleet(conn, names, timeout_at=NOW + 5.0))
+    shown = ", ".join(f"{name} (CREATION)" for name in names)
+    assert (event["status"], event["polls"], event["pending"]) == ("timeout", 1, names)
+    assert event["message"] == f"5 of 5 instances did not become NORMAL in time: {shown}"
+    assert sum(_reads(emulator).values()) == 5
+
+
+def test_rounds_start_every_interval_however_long_a_round_took(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(emulator, z_a="CREATION")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW], monotonic=[100.0, 103.0]))
+    waits.changes = [_set(emulator, "z-a", "NORMAL")]
+    assert _event(_fleet(conn, ["z-a"], poll_interval=10.0))["polls"] == 2
+    assert waits.sleeps == [7.0]
+
+
+def test_reads_of_a_round_run_max_concurrency_at_once(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    names = [f"cc-{i}" for i in range(6)]
+    for name in names:
+        emulator.upsert_instance(name, status="NORMAL")
+    # The first four reads are slow: with six in flight the last two are answered first; with fewer
+    # (the shared client's default gate of 4, or one worker) they wait for a slow one to end.
+    emulator.set_faults(sequence=["slow"] * 4, slow_seconds=0.4)
+    event = _event(_fleet(conn, names, max_concurrency=6))
+    assert event["status"] == "success"
+    answered = [r["instance"] for r in emulator.requests_log() if r.get("instance")]
+    assert sorted(answered[:2]) == ["cc-4", "cc-5"]
+
+
+def test_a_round_cut_off_at_timeout_at_is_a_timeout_even_if_an_instance_it_read_is_missing(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    emulator.upsert_instance("to-b", status="NORMAL")
+    emulator.set_faults(sequence=["ok", "slow"], slow_seconds=5.0)
+    event = _event(_fleet(conn, ["to-a", "to-b"], max_concurrency=2, timeout_at=time.time() + 0.5))
+    assert (event["status"], event["pending"], event["statuses"]) == (
+        "timeout",
+        ["to-a", "to-b"],
+        {"to-a": None, "to-b": None},
+    )

@@ -505,3 +505,18 @@ def test_a_store_that_keeps_failing_is_logged_when_it_starts_every_tenth_round_a
     )
     assert counts == ["1", "10", "1"]
     assert logged.count(f"Stored what watcher {trigger.watch_id} knows again") == 1
+
+
+def test_an_instance_missing_at_the_start_is_logged_as_not_existing_yet(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    trigger = _watch(["ev-z1", "ev-z2"], ["NORMAL"])
+    capsys.readouterr()
+    rounds = [
+        _round(1, {"ev-z1": Reading(None), "ev-z2": Reading("CREATION")}),
+        _round(2, {"ev-z1": Reading(None), "ev-z2": Reading("CREATION")}),
+    ]
+    _events_per_round(trigger, rounds)
+    logged = capsys.readouterr().out + caplog.text
+    assert logged.count("does not exist (yet)") == 1
+    assert "Instance ev-z1 does not exist (yet)" in logged

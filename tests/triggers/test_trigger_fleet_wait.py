@@ -60,10 +60,25 @@ class ScriptedWaits:
         return getattr(asyncio, name)
 
 
+class FrozenMonotonic:
+    """Stands in for ``time``: the wall clock as it is, a monotonic clock that does not move."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+    @staticmethod
+    def monotonic() -> float:
+        return 1000.0
+
+
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> ScriptedWaits:
     scripted = ScriptedWaits()
     monkeypatch.setattr(trigger_module, "asyncio", scripted)
+    # A read takes no time by the monotonic clock: the wait asked for is the whole interval, whatever
+    # the machine's load.
+    monkeypatch.setattr(trigger_module, "time", FrozenMonotonic())
     return scripted
 
 
@@ -167,26 +182,32 @@ def test_an_instance_that_is_done_is_not_read_again(
     assert _reads(emulator) == {"g-a": 1, "g-b": 2, "g-c": 3}
     assert (event["status"], event["polls"]) == ("success", 3)
     assert [i["instance_name"] for i in event["instances"]] == ["g-a", "g-b", "g-c"]
-    assert waits.sleeps == [pytest.approx(6.0, abs=1.0)] * 2
+    assert waits.sleeps == [6.0] * 2
 
 
 def test_a_failure_status_ends_the_wait_naming_the_first_and_every_other_failed_instance(
     conn: str, emulator: Emulator, waits: ScriptedWaits, details: Callable[[str], dict[str, Any]]
 ) -> None:
-    _seed(emulator, h_ok="NORMAL", h_x="CREATION_FAILD", h_y="ABNORMAL", h_w="CREATION")
-    event = _event(_fleet(conn, ["h-ok", "h-y", "h-w", "h-x"]))
+    _seed(emulator, h_ok="NORMAL", h_x="CREATION_FAILD", h_y="ABNORMAL", h_w="CREATION", h_z="ABNORMAL")
+    event = _event(_fleet(conn, ["h-ok", "h-y", "h-w", "h-x", "h-z"]))
     assert event == {
         "status": "failure",
         "message": failure_status_message("h-y", InstanceStatus.ABNORMAL)
-        + " Also in a failure status: h-x (CREATION_FAILD)",
-        "instance_names": ["h-ok", "h-y", "h-w", "h-x"],
+        + " Also in a failure status: h-x (CREATION_FAILD), h-z (ABNORMAL)",
+        "instance_names": ["h-ok", "h-y", "h-w", "h-x", "h-z"],
         "project_id": DEFAULT_PROJECT_ID,
         "polls": 1,
-        "statuses": {"h-ok": "NORMAL", "h-y": "ABNORMAL", "h-w": "CREATION", "h-x": "CREATION_FAILD"},
+        "statuses": {
+            "h-ok": "NORMAL",
+            "h-y": "ABNORMAL",
+            "h-w": "CREATION",
+            "h-x": "CREATION_FAILD",
+            "h-z": "ABNORMAL",
+        },
         "instance_name": "h-y",
         "instance_status": "ABNORMAL",
         "instance": details("h-y"),
-        "failed": {"h-y": "ABNORMAL", "h-x": "CREATION_FAILD"},
+        "failed": {"h-y": "ABNORMAL", "h-x": "CREATION_FAILD", "h-z": "ABNORMAL"},
     }
 
 
@@ -282,7 +303,7 @@ def test_a_failed_read_is_retried_next_round_after_a_doubling_backoff_and_a_clea
         _fleet(conn, ["o-a", "o-b"], poll_interval=3.0, max_concurrency=1, max_consecutive_errors=3)
     )
     assert (event["status"], event["polls"]) == ("success", 5)
-    assert waits.sleeps == [pytest.approx(s, abs=1.0) for s in (3.0, 6.0, 3.0, 3.0)]
+    assert waits.sleeps == [3.0, 6.0, 3.0, 3.0]
 
 
 def test_the_backoff_is_capped_at_five_minutes_or_the_interval_if_longer(
@@ -291,11 +312,11 @@ def test_the_backoff_is_capped_at_five_minutes_or_the_interval_if_longer(
     _seed(emulator, p_a="NORMAL")
     emulator.set_faults(sequence=["500_json"] * 4)
     assert _event(_fleet(conn, ["p-a"], poll_interval=100.0, max_consecutive_errors=9))["polls"] == 5
-    assert waits.sleeps == [pytest.approx(s, abs=1.0) for s in (100.0, 200.0, 300.0, 300.0)]
+    assert waits.sleeps == [100.0, 200.0, 300.0, 300.0]
     emulator.set_faults(sequence=["500_json"] * 2)
     waits.sleeps.clear()
     _event(_fleet(conn, ["p-a"], poll_interval=400.0, max_consecutive_errors=9))
-    assert waits.sleeps == [pytest.approx(s, abs=1.0) for s in (400.0, 400.0)]
+    assert waits.sleeps == [400.0, 400.0]
 
 
 def test_failed_rounds_in_a_row_end_with_a_retryable_error_and_a_round_stops_after_that_many_failed_reads(
@@ -314,7 +335,7 @@ def test_failed_rounds_in_a_row_end_with_a_retryable_error_and_a_round_stops_aft
         500,
     )
     assert (event["error_type"], event["polls"]) == ("ImageSearchServerError", 2)
-    assert waits.sleeps == [pytest.approx(10.0, abs=1.0)]
+    assert waits.sleeps == [10.0]
 
 
 def test_a_good_read_between_failures_lets_the_round_go_on(
@@ -382,7 +403,99 @@ def test_a_past_timeout_names_every_instance_not_found_yet(
     assert sum(_reads(emulator).values()) == 0
 
 
-def test_the_first_round_waits_for_first_poll_at(conn: str, emulator: Emulator, waits: ScriptedWaits) -> None:
+def test_the_first_round_waits_for_first_poll_at(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _seed(emulator, v_a="NORMAL")
-    assert _event(_fleet(conn, ["v-a"], first_poll_at=time.time() + 50.0))["status"] == "success"
-    assert waits.sleeps == [pytest.approx(50.0, abs=1.0)]
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    assert _event(_fleet(conn, ["v-a"], first_poll_at=NOW + 50.0))["status"] == "success"
+    assert waits.sleeps == [50.0]
+
+
+class Clock:
+    """Stands in for ``time`` in the trigger module: each reading is the next scripted value (the last
+    one repeats); ``monotonic`` is the real clock unless scripted."""
+
+    def __init__(self, times: list[float], monotonic: list[float] | None = None) -> None:
+        self.times = list(times)
+        self.monotonics = list(monotonic or [])
+
+    def time(self) -> float:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+    def monotonic(self) -> float:
+        if not self.monotonics:
+            return time.monotonic()
+        return self.monotonics.pop(0) if len(self.monotonics) > 1 else self.monotonics[0]
+
+
+NOW = 1_800_000_000.0
+
+
+def test_a_first_poll_at_past_the_timeout_waits_only_until_the_timeout(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(emulator, w_a="NORMAL")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    _event(_fleet(conn, ["w-a"], first_poll_at=NOW + 50.0, timeout_at=NOW + 20.0))
+    assert waits.sleeps[0] == 20.0
+
+
+def test_missing_instances_at_the_grace_deadline_are_not_found(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    event = _event(_fleet(conn, ["x-gone"], not_found_deadline=NOW))
+    assert (event["status"], event["polls"], event["missing"]) == ("not_found", 1, ["x-gone"])
+
+
+def test_a_round_that_ends_at_timeout_at_ends_the_wait_with_exactly_five_pending_named(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"y-{i}" for i in range(5)]
+    for name in names:
+        emulator.upsert_instance(name, status="CREATION")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW, NOW + 5.0]))
+    event = _event(_fleet(conn, names, timeout_at=NOW + 5.0))
+    shown = ", ".join(f"{name} (CREATION)" for name in names)
+    assert (event["status"], event["polls"], event["pending"]) == ("timeout", 1, names)
+    assert event["message"] == f"5 of 5 instances did not become NORMAL in time: {shown}"
+    assert sum(_reads(emulator).values()) == 5
+
+
+def test_rounds_start_every_interval_however_long_a_round_took(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(emulator, z_a="CREATION")
+    monkeypatch.setattr(trigger_module, "time", Clock([NOW], monotonic=[100.0, 103.0]))
+    waits.changes = [_set(emulator, "z-a", "NORMAL")]
+    assert _event(_fleet(conn, ["z-a"], poll_interval=10.0))["polls"] == 2
+    assert waits.sleeps == [7.0]
+
+
+def test_reads_of_a_round_run_max_concurrency_at_once(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    names = [f"cc-{i}" for i in range(6)]
+    for name in names:
+        emulator.upsert_instance(name, status="NORMAL")
+    # The first four reads are slow: with six in flight the last two are answered first; with fewer
+    # (the shared client's default gate of 4, or one worker) they wait for a slow one to end.
+    emulator.set_faults(sequence=["slow"] * 4, slow_seconds=1.0)
+    event = _event(_fleet(conn, names, max_concurrency=6))
+    assert event["status"] == "success"
+    answered = [r["instance"] for r in emulator.requests_log() if r.get("instance")]
+    assert sorted(answered[:2]) == ["cc-4", "cc-5"]
+
+
+def test_a_round_cut_off_at_timeout_at_is_a_timeout_even_if_an_instance_it_read_is_missing(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    emulator.upsert_instance("to-b", status="NORMAL")
+    emulator.set_faults(sequence=["ok", "slow"], slow_seconds=5.0)
+    event = _event(_fleet(conn, ["to-a", "to-b"], max_concurrency=2, timeout_at=time.time() + 0.5))
+    assert (event["status"], event["pending"], event["statuses"]) == (
+        "timeout",
+        ["to-a", "to-b"],
+        {"to-a": None, "to-b": None},
+    )

@@ -18,6 +18,7 @@ triggerer gives it. Protected, as a DAG scheduled on the asset and its user see 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -54,6 +55,7 @@ class Store:
         self.fail_loads = fail_loads
         self.fail_saves = fail_saves
         self.loads: list[str] = []
+        self.sets: list[str] = []
 
     async def aget(self, key: str, default: Any = None) -> Any:
         self.loads.append(key)
@@ -64,6 +66,7 @@ class Store:
         return json.loads(json.dumps(value)) if value is not None else None
 
     async def aset(self, key: str, value: Any) -> None:
+        self.sets.append(key)
         if self.fail_saves:
             self.fail_saves -= 1
             raise RuntimeError("the API server is down")
@@ -115,7 +118,7 @@ def _round(number: int, readings: dict[str, Reading], acks: RoundAcks | None = N
 
 def _events_per_round(
     trigger: ImageSearchInstanceStatusEventTrigger,
-    rounds: Sequence[StatusRound | Callable[[], StatusRound]],
+    rounds: Sequence[Any],
 ) -> list[list[dict[str, Any]]]:
     """The payloads the watcher yields for each round, the rounds made as the watcher asks for them."""
     per_round: list[list[dict[str, Any]]] = []
@@ -125,7 +128,8 @@ def _events_per_round(
         for item in rounds:
             DEMANDED.append(DEMAND.names(trigger.shared_stream_key()))
             per_round.append([])
-            yield item() if callable(item) else item
+            made = item() if callable(item) else item
+            yield (await made) if inspect.isawaitable(made) else made
         yield "not a round"  # anything else on a shared stream is ignored
 
     async def watch() -> None:
@@ -424,3 +428,95 @@ def test_a_small_poll_interval_and_the_defaults_are_kept() -> None:
     assert len(trigger.watch_id) == 12
     assert trigger.state_key("a").startswith("imagesearch_instance_status_")
     assert len(trigger.state_key("a")) == len("imagesearch_instance_status_") + 32 + 1 + 1
+
+
+def test_anything_else_on_the_stream_is_skipped_and_the_next_rounds_are_judged() -> None:
+    trigger = _watch(["ev-s"], ["NORMAL"])
+    rounds = [_round(1, {"ev-s": Reading("CREATION")}), "noise", _round(2, {"ev-s": Reading("NORMAL")})]
+    assert [len(r) for r in _events_per_round(trigger, rounds)] == [0, 0, 1]
+
+
+def test_an_instance_not_read_this_round_does_not_hide_the_next_ones() -> None:
+    trigger = _watch(["ev-t", "ev-u"], ["NORMAL"])
+    rounds = [
+        _round(1, {"ev-t": Reading("CREATION"), "ev-u": Reading("CREATION")}),
+        _round(2, {"ev-u": Reading("NORMAL")}),
+        _round(3, {"ev-t": Reading(None, error="500"), "ev-u": Reading("CREATION")}),
+        _round(4, {"ev-t": Reading(None, error="500"), "ev-u": Reading("NORMAL")}),
+    ]
+    per_round = _events_per_round(trigger, rounds)
+    assert [[p["instance_name"] for p in r] for r in per_round] == [[], ["ev-u"], [], ["ev-u"]]
+
+
+def test_what_is_stored_is_not_stored_again_until_it_changes(sleeps: Sleeps) -> None:
+    store = Store()
+    trigger = _watch(["ev-v"], ["NORMAL"])
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    _events_per_round(trigger, [_round(n, {"ev-v": Reading("CREATION")}) for n in (1, 2, 3)])
+    assert store.sets == [trigger.state_key("ev-v")]
+
+
+def test_with_confirmations_what_is_stored_is_not_stored_again_until_it_changes(sleeps: Sleeps) -> None:
+    store = Store()
+    trigger = _watch(["ev-w"], ["NORMAL"])
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    acks = [RoundAcks() for _ in range(3)]
+
+    def confirmed(number: int) -> Callable[[], Any]:
+        async def make() -> StatusRound:
+            if number > 1:
+                await acks[number - 2].run()  # Airflow confirms the previous round
+            return _round(number, {"ev-w": Reading("CREATION")}, acks[number - 1])
+
+        return make
+
+    _events_per_round(trigger, [confirmed(1), confirmed(2), confirmed(3)])
+    asyncio.run(acks[2].run())
+    assert store.sets == [trigger.state_key("ev-w")]
+
+
+def test_each_instance_is_stored_once_per_change_however_many_there_are(sleeps: Sleeps) -> None:
+    names = [f"ev-x-{i}" for i in range(events_module.STORE_CONCURRENCY + 2)]
+    store = Store()
+    trigger = _watch(names, ["NORMAL"])
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    _events_per_round(trigger, [_round(1, dict.fromkeys(names, Reading("CREATION")))])
+    assert sorted(store.sets) == sorted(trigger.state_key(n) for n in names)
+
+
+def test_a_store_that_keeps_failing_is_logged_when_it_starts_every_tenth_round_and_when_it_ends(
+    sleeps: Sleeps, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(fail_saves=10)
+    trigger = _watch(["ev-y"], ["NORMAL"])
+    trigger.asset_state_store = store  # type: ignore[assignment]
+
+    def fail_again() -> StatusRound:
+        store.fail_saves = 1
+        return _round(12, {"ev-y": Reading("ARREARAGE")})
+
+    rounds: list[Any] = [_round(n, {"ev-y": Reading("CREATION")}) for n in range(1, 12)] + [fail_again]
+    capsys.readouterr()
+    _events_per_round(trigger, rounds)
+    # Airflow 3.3 routes a trigger's log through structlog to stdout; 3.1 through logging.
+    logged = capsys.readouterr().out + caplog.text
+    counts = re.findall(
+        r"Could not store what watcher \w+ knows of 1 instance\(s\) \((\d+) time\(s\) in a row\)", logged
+    )
+    assert counts == ["1", "10", "1"]
+    assert logged.count(f"Stored what watcher {trigger.watch_id} knows again") == 1
+
+
+def test_an_instance_missing_at_the_start_is_logged_as_not_existing_yet(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    trigger = _watch(["ev-z1", "ev-z2"], ["NORMAL"])
+    capsys.readouterr()
+    rounds = [
+        _round(1, {"ev-z1": Reading(None), "ev-z2": Reading("CREATION")}),
+        _round(2, {"ev-z1": Reading(None), "ev-z2": Reading("CREATION")}),
+    ]
+    _events_per_round(trigger, rounds)
+    logged = capsys.readouterr().out + caplog.text
+    assert logged.count("does not exist (yet)") == 1
+    assert "Instance ev-z1 does not exist (yet)" in logged

@@ -19,7 +19,10 @@ from airflow_provider_imagesearch.emulator import Emulator
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = """
-from airflow.sdk.exceptions import TaskDeferred
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1: the same class, from airflow.exceptions
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 from airflow_provider_imagesearch.operators.imagesearch import (
     ImageSearchCreateInstanceOperator, ImageSearchDeleteInstanceOperator,
 )

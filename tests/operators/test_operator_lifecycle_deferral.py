@@ -19,7 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1: the same class, from airflow.exceptions
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.models import TERMINAL_FAILURE_STATUSES

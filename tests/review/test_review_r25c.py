@@ -19,10 +19,6 @@ COMPAT_PYTHON = REPO / ".venv-compat" / "bin" / "python"
         "tests/operators/test_operator_lifecycle_deferral.py",
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: new test files import airflow.sdk.exceptions.TaskDeferred, absent on Airflow 3.1.8",
-)
 def test_new_deferral_tests_collect_on_the_floor_airflow(test_file: str) -> None:
     """`make test-compat` (CI's run on Airflow 3.1.8, COMPAT_TESTS includes tests/sensors and
     tests/operators) stops with a collection error: these two new files import ``TaskDeferred`` from
@@ -38,10 +34,6 @@ def test_new_deferral_tests_collect_on_the_floor_airflow(test_file: str) -> None
     assert result.returncode == 0, result.stdout[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: test_a_timeout_names_the_pending_instances_with_their_last_status fails when a round takes >0.3 s",
-)
 def test_the_fleet_timeout_test_holds_when_the_first_round_is_slow(
     imagesearch_conn: object, emulator: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,10 +53,6 @@ def test_the_fleet_timeout_test_holds_when_the_first_round_is_slow(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: test_the_wait_times_out_at_timeout_at_naming_the_goal fails when a read takes >0.3 s",
-)
 def test_the_instance_timeout_test_holds_when_the_first_read_is_slow(
     imagesearch_conn: object, emulator: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:

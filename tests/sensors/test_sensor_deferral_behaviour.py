@@ -17,7 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1: the same class, from airflow.exceptions
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.errors import ImageSearchWaitError
@@ -84,16 +88,25 @@ def test_a_deferred_wait_looks_once_then_hands_the_trigger_its_rule_and_deadline
 def test_a_deferred_wait_with_timeout_none_uses_airflows_default_sensor_timeout(
     emulator: Emulator, imagesearch_conn: Callable[..., str]
 ) -> None:
+    from airflow import __version__ as airflow_version
+    from packaging.version import Version
+
     from airflow_provider_imagesearch.version_compat import conf
 
     emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
-    sensor = ImageSearchInstanceStatusSensor(
-        task_id="wait",
-        instance_name="growing",
-        imagesearch_conn_id=imagesearch_conn("aksk"),
-        deferrable=True,
-        timeout=None,
-    )
+    arguments: dict[str, Any] = {
+        "task_id": "wait",
+        "instance_name": "growing",
+        "imagesearch_conn_id": imagesearch_conn("aksk"),
+        "deferrable": True,
+        "timeout": None,
+    }
+    if Version(airflow_version).release < (3, 3):
+        # Airflow before 3.3 refuses a sensor without a timeout when the DAG is parsed: nothing defers.
+        with pytest.raises(Exception, match="timeout"):
+            ImageSearchInstanceStatusSensor(**arguments)
+        return
+    sensor = ImageSearchInstanceStatusSensor(**arguments)
     default = conf.getfloat("sensors", "default_timeout")  # 7 days unless configured
     before = time.time()
     deferred = _deferred(sensor)

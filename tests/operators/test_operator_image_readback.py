@@ -20,7 +20,7 @@ IMAGE = f"{OBS}/a.jpg"
 
 
 def _library(emulator: Emulator) -> dict[str, Any]:
-    images: dict[str, Any] = emulator.control.state()["images"][f"{DEFAULT_PROJECT_ID}/lib"]
+    images: dict[str, Any] = emulator.control.state()["images"][f"{DEFAULT_PROJECT_ID}/readback"]
     return {path: image["tags"] for path, image in images.items()}
 
 
@@ -30,7 +30,7 @@ def _adds(emulator: Emulator) -> int:
 
 def _add(conn_id: str, tags: dict[str, Any]) -> Any:
     op = ImageSearchAddImageOperator(
-        task_id="add", instance_name="lib", path=IMAGE, tags=tags, imagesearch_conn_id=conn_id
+        task_id="add", instance_name="readback", path=IMAGE, tags=tags, imagesearch_conn_id=conn_id
     )
     return op.execute({})
 
@@ -39,10 +39,10 @@ def test_a_lost_add_with_tuple_tags_is_adopted_without_a_second_add(
     emulator: Emulator, imagesearch_conn: Callable[..., str]
 ) -> None:
     conn_id = imagesearch_conn("aksk")
-    emulator.upsert_instance("lib", project_id=DEFAULT_PROJECT_ID, tags=["color"], images={})
+    emulator.upsert_instance("readback", project_id=DEFAULT_PROJECT_ID, tags=["color"], images={})
     emulator.set_faults(sequence=["drop_after"])  # the add takes effect, its answer is lost
     result = _add(conn_id, {"color": ("red", "blue")})
-    assert result == {"instance_name": "lib", "path": IMAGE, "result": "Success"}
+    assert result == {"instance_name": "readback", "path": IMAGE, "result": "Success"}
     assert _library(emulator) == {IMAGE: {"color": ["red", "blue"]}}
     assert _adds(emulator) == 1, "the read-back found the add's effect: no second add"
 
@@ -52,7 +52,7 @@ def test_a_lost_add_of_a_list_of_one_value_over_that_string_adds_again(
 ) -> None:
     conn_id = imagesearch_conn("aksk")
     emulator.upsert_instance(
-        "lib", project_id=DEFAULT_PROJECT_ID, tags=["size"], images={IMAGE: {"tags": {"size": "s"}}}
+        "readback", project_id=DEFAULT_PROJECT_ID, tags=["size"], images={IMAGE: {"tags": {"size": "s"}}}
     )
     emulator.set_faults(sequence=["drop"])  # the add never reaches the service; the client cannot tell
     result = _add(conn_id, {"size": ["s"]})
@@ -70,7 +70,7 @@ def test_a_lost_add_is_found_among_many_exact_duplicates_of_the_image(
     # A dozen copies of the same photo under other ids rank with it (similarity 1.0) and, ties going by id,
     # ahead of it: the read-back looks through the image's 100 best hits, not one page of 10.
     duplicates = {f"{OBS}/0-copy-{i:02d}.jpg": {"tags": {}, "digest": path_digest(IMAGE)} for i in range(12)}
-    emulator.upsert_instance("lib", project_id=DEFAULT_PROJECT_ID, tags=["color"], images=duplicates)
+    emulator.upsert_instance("readback", project_id=DEFAULT_PROJECT_ID, tags=["color"], images=duplicates)
     emulator.set_faults(sequence=["drop_after"])
     result = _add(conn_id, {"color": "red"})
     assert result["result"] == "Success"

@@ -51,7 +51,7 @@ def _api_requests(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def test_image_library_operators_end_to_end(imagesearch_conn: Callable[..., str], emulator: Emulator) -> None:
-    emulator.upsert_instance("lib", tags=["color"])
+    emulator.upsert_instance("lib", tags=["color"], images={})  # the session emulator: start empty
     conn_id = imagesearch_conn("aksk")
     paths = [image(f"shirt-{i}") for i in range(3)]
     with DAG("ops_library", schedule=None, start_date=datetime(2026, 1, 1), params={"conn": conn_id}) as dag:

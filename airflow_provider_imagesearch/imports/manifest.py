@@ -365,7 +365,7 @@ def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> 
 def shown_url(manifest: Any) -> Any:
     """What an error may show of a manifest: a URL without its query (a presigned URL's signature,
     credential and token are there) and user info; anything else as it is."""
-    text = str(manifest)
+    text = url_text(manifest)
     if "://" not in text:
         return manifest
     scheme, _, rest = text.partition("://")
@@ -380,7 +380,7 @@ def shown_url(manifest: Any) -> Any:
 
 
 def manifest_format(manifest: Any) -> str:
-    name = str(manifest).lower().split("?", 1)[0]
+    name = url_text(manifest).lower().split("?", 1)[0]
     for suffix in _COMPRESSION:
         name = name.removesuffix(suffix)
     for suffix, kind in _SUFFIXES.items():
@@ -444,7 +444,7 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
     """A binary file object: a local path, an http(s) URL, or an ObjectStoragePath / other URL
     (``airflow.sdk.ObjectStoragePath``, with ``conn_id``: e.g. an ``aws`` connection for ``s3://``)."""
     if _is_http(manifest):
-        return _download(str(manifest))
+        return _download(url_text(manifest))
     if is_object_storage_url(manifest):
         from airflow.sdk import ObjectStoragePath  # loads fsspec: only when a manifest is read
         from airflow.sdk.io.fs import has_fs
@@ -587,7 +587,19 @@ def _extra_requirement(extra: str) -> str:
 
 
 def _is_http(manifest: Any) -> bool:
-    return str(manifest).lower().startswith(("http://", "https://"))
+    return url_text(manifest).lower().startswith(("http://", "https://"))
+
+
+def url_text(manifest: Any) -> str:
+    """A manifest's path or URL as text. An http(s) ``ObjectStoragePath`` by its ``path``, which is the
+    whole URL, query included: Airflow 3.1's (universal_pathlib 0.2) prints one with its scheme twice
+    (``https://https://host/m.csv``), which no download can reach."""
+    if not isinstance(manifest, str | bytes) and str(getattr(manifest, "protocol", "")).lower() in (
+        "http",
+        "https",
+    ):
+        return str(manifest.path)
+    return str(manifest)
 
 
 def _download(url: str) -> IO[bytes]:
@@ -700,7 +712,7 @@ def _file_chunks(
     manifest: Any, chunk_rows: int, position: ReadPosition, conn_id: str | None = None
 ) -> Iterator[list[dict[str, Any]]]:
     kind = manifest_format(manifest)
-    name = str(manifest).lower().split("?", 1)[0]
+    name = url_text(manifest).lower().split("?", 1)[0]
     compression = next((s[1:] for s in _COMPRESSION if name.endswith(s)), None)
     compression = {"gz": "gzip", "zst": "zstd"}.get(compression or "", compression)
     with _open(manifest, conn_id) as handle:

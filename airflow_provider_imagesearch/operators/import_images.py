@@ -139,11 +139,11 @@ def _mask_rendered_manifest(op: Any) -> None:
     """Register a presigned URL's signature, credential and token with the secrets masker as soon as the
     template is rendered: the Rendered Template view (stored right after rendering, before ``execute``)
     then shows the URL with those values masked."""
-    from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets
+    from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets, url_text
 
     if _is_http(op.manifest):
         # An ObjectStoragePath("https://...") too: the view shows it by its URL, query and all.
-        _mask_query_secrets(str(op.manifest))
+        _mask_query_secrets(url_text(op.manifest))
 
 
 def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:

@@ -74,6 +74,11 @@ _OSP_CHILD = r"""
 import http.server, threading
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path.startswith("/missing"):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = b"path,tag.color\nhttps://shop.obs.x/1.jpg,red\n"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -88,21 +93,29 @@ from airflow_provider_imagesearch.imports.manifest import read_chunks
 url = f"http://127.0.0.1:{srv.server_address[1]}/m.csv?Signature=abcdefghijk"
 rows = [r for chunk in read_chunks(ObjectStoragePath(url)) for r in chunk]
 print("ROWS", len(rows))
+from airflow_provider_imagesearch.errors import ImageSearchValidationError
+try:
+    [r for chunk in read_chunks(ObjectStoragePath(url.replace("/m.csv", "/missing.csv"))) for r in chunk]
+except ImageSearchValidationError as error:
+    print("ERROR", error)
 """
 
 
 @pytest.mark.skipif(not COMPAT_PYTHON.exists(), reason="needs .venv-compat (make compat-install)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: on Airflow 3.1.8 str(ObjectStoragePath('http(s)://h/..')) is 'https://https://h/..'",
-)
 def test_an_http_objectstoragepath_manifest_reads_on_the_floor_airflow() -> None:
     """A user on Airflow 3.1.8 (the supported floor) passing ``manifest=ObjectStoragePath("https://...")``
     (the form the import docs and tests/imports/test_object_store.py support, and the one this change's
     masking fix is for) gets "Invalid manifest 'https://https://host/...': ... gaierror": 3.1.8's
-    ObjectStoragePath prints an http(s) URL with its scheme twice, and the reader downloads ``str(manifest)``.
-    Fine on 3.3; the compat run never covers tests/imports, so nothing caught it."""
+    ObjectStoragePath prints an http(s) URL with its scheme twice, and the reader downloaded ``str(manifest)``.
+    Fine on 3.3; the compat run never covers tests/imports, so nothing caught it. Now read by its ``path``
+    (the whole URL on 3.1 and 3.3): the rows arrive, and an error shows the URL once, its query hidden."""
     result = subprocess.run(
         [str(COMPAT_PYTHON), "-c", _OSP_CHILD], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert "ROWS 1" in result.stdout, result.stderr[-1500:]
+    # An error names the URL as the user wrote it, its query hidden: not 'http://http://...'.
+    error = next(line for line in result.stdout.splitlines() if line.startswith("ERROR"))
+    assert "'http://127.0.0.1:" in error, error
+    assert "/missing.csv?<query hidden>'" in error, error
+    assert "http://http" not in error, error
+    assert "Signature" not in error, error

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.retry import RetryPolicy, parse_retry_after
+from tests.support.log_lines import log_lines
 
 
 def _error(
@@ -58,24 +58,10 @@ def transport(code: str = "CONNECTION_ERROR", **attrs: Any) -> ImageSearchApiErr
     return _error(ImageSearchTransportError, None, code, **attrs)
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
-    logger = logging.getLogger(retry.__name__)
-    handler = Lines()
-    logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
+    with log_lines(retry.__name__) as lines:
+        yield lines
 
 
 def _call(

@@ -34,28 +34,20 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.retry import RetryPolicy, parse_retry_after
+from tests.support.api_errors import api_error
 from tests.support.log_lines import log_lines
 
 
-def _error(
-    cls: type[ImageSearchApiError], status: int | None, code: str, **attrs: Any
-) -> ImageSearchApiError:
-    error = cls(status=status, error_code=code, error_msg="boom", method="GET", path="/v1/p/service/x")
-    for name, value in attrs.items():
-        setattr(error, name, value)
-    return error
-
-
 def throttled(retry_after: float | None = None) -> ImageSearchApiError:
-    return _error(ImageSearchThrottledError, 429, "APIGW.0308", retry_after=retry_after)
+    return api_error(ImageSearchThrottledError, 429, "APIGW.0308", retry_after=retry_after)
 
 
 def server() -> ImageSearchApiError:
-    return _error(ImageSearchServerError, 500, "500")
+    return api_error(ImageSearchServerError, 500, "500")
 
 
 def transport(code: str = "CONNECTION_ERROR", **attrs: Any) -> ImageSearchApiError:
-    return _error(ImageSearchTransportError, None, code, **attrs)
+    return api_error(ImageSearchTransportError, None, code, **attrs)
 
 
 @pytest.fixture
@@ -103,8 +95,8 @@ FAST = RetryPolicy(max_attempts=5, backoff_initial=0.0, backoff_max=0.0)
         (transport, True, 3, "dropped"),
         (transport, False, 1, None),
         (lambda: transport("TLS_ERROR", request_sent=False), True, 1, None),
-        (lambda: _error(ImageSearchApiError, 400, "IS.0002"), True, 1, None),
-        (lambda: _error(ImageSearchAuthError, 401, "APIGW.0301"), True, 1, None),
+        (lambda: api_error(ImageSearchApiError, 400, "IS.0002"), True, 1, None),
+        (lambda: api_error(ImageSearchAuthError, 401, "APIGW.0301"), True, 1, None),
     ],
 )
 def test_which_errors_are_retried_for_which_calls(

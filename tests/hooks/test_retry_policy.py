@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,47 +34,26 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.retry import RetryPolicy, parse_retry_after
-
-
-def _error(
-    cls: type[ImageSearchApiError], status: int | None, code: str, **attrs: Any
-) -> ImageSearchApiError:
-    error = cls(status=status, error_code=code, error_msg="boom", method="GET", path="/v1/p/service/x")
-    for name, value in attrs.items():
-        setattr(error, name, value)
-    return error
+from tests.support.api_errors import api_error
+from tests.support.log_lines import log_lines
 
 
 def throttled(retry_after: float | None = None) -> ImageSearchApiError:
-    return _error(ImageSearchThrottledError, 429, "APIGW.0308", retry_after=retry_after)
+    return api_error(ImageSearchThrottledError, 429, "APIGW.0308", retry_after=retry_after)
 
 
 def server() -> ImageSearchApiError:
-    return _error(ImageSearchServerError, 500, "500")
+    return api_error(ImageSearchServerError, 500, "500")
 
 
 def transport(code: str = "CONNECTION_ERROR", **attrs: Any) -> ImageSearchApiError:
-    return _error(ImageSearchTransportError, None, code, **attrs)
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+    return api_error(ImageSearchTransportError, None, code, **attrs)
 
 
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
-    logger = logging.getLogger(retry.__name__)
-    handler = Lines()
-    logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
+    with log_lines(retry.__name__) as lines:
+        yield lines
 
 
 def _call(
@@ -117,8 +95,8 @@ FAST = RetryPolicy(max_attempts=5, backoff_initial=0.0, backoff_max=0.0)
         (transport, True, 3, "dropped"),
         (transport, False, 1, None),
         (lambda: transport("TLS_ERROR", request_sent=False), True, 1, None),
-        (lambda: _error(ImageSearchApiError, 400, "IS.0002"), True, 1, None),
-        (lambda: _error(ImageSearchAuthError, 401, "APIGW.0301"), True, 1, None),
+        (lambda: api_error(ImageSearchApiError, 400, "IS.0002"), True, 1, None),
+        (lambda: api_error(ImageSearchAuthError, 401, "APIGW.0301"), True, 1, None),
     ],
 )
 def test_which_errors_are_retried_for_which_calls(

@@ -16,6 +16,7 @@ from airflow_provider_imagesearch.searches import check_queries
 from airflow_provider_imagesearch.version_compat import AirflowException, AirflowFailException
 from tests.imports.conftest import INSTANCE, obs
 from tests.support.connections import set_connection
+from tests.support.sqlite_connection import sqlite_connection
 
 RESULTS_CONN = "search_results_db"
 TABLE = "imagesearch_search_results"
@@ -32,9 +33,7 @@ def results_conn(
     import sqlalchemy as sa
 
     if request.param == "sqlite":
-        path = tmp_path / "results.db"
-        set_connection(monkeypatch, RESULTS_CONN, conn_type="sqlite", host=str(path))
-        engine = sa.create_engine(f"sqlite:///{path}")
+        engine = sqlite_connection(monkeypatch, RESULTS_CONN, tmp_path / "results.db")
     else:
         uri = request.getfixturevalue("postgres_uri")
         monkeypatch.setenv("AIRFLOW_CONN_" + RESULTS_CONN.upper(), uri)
@@ -47,11 +46,7 @@ def results_conn(
 
 @pytest.fixture
 def sqlite_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    import sqlalchemy as sa
-
-    path = tmp_path / "results.db"
-    set_connection(monkeypatch, RESULTS_CONN, conn_type="sqlite", host=str(path))
-    engine = sa.create_engine(f"sqlite:///{path}")
+    engine = sqlite_connection(monkeypatch, RESULTS_CONN, tmp_path / "results.db")
     yield engine
     engine.dispose()
 

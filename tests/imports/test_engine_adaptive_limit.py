@@ -12,23 +12,32 @@ from airflow_provider_imagesearch.imports.engine import AdaptiveLimit
 def test_a_slot_freed_while_a_row_waits_is_taken_at_once() -> None:
     limit = AdaptiveLimit(1)
     assert limit.acquire(0.01)
+    taken: list[bool] = []
+    # The row would wait an hour: within the ten seconds it is given below, only the freed slot (not its
+    # own timeout) can end its wait.
+    row = threading.Thread(target=lambda: taken.append(limit.acquire(3600.0)), daemon=True)
+    row.start()
     releaser = threading.Timer(0.05, limit.release)
     releaser.start()
-    started = time.monotonic()
-    try:
-        assert limit.acquire(10.0), "the waiting row did not get the freed slot"
-    finally:
-        releaser.join()
-    assert time.monotonic() - started < 10.0
+    releaser.join()
+    row.join(timeout=10.0)
+    assert taken == [True], "the waiting row did not get the freed slot"
     assert limit.in_flight == 1
 
 
 def test_a_row_waits_out_its_timeout_when_no_slot_frees() -> None:
     limit = AdaptiveLimit(1)
     assert limit.acquire(0.01)
-    started = time.monotonic()
-    assert not limit.acquire(0.2)
-    assert time.monotonic() - started >= 0.2
+    releaser = threading.Timer(2.0, limit.release)
+    releaser.start()
+    try:
+        # Its timeout passes long before the slot frees: it gives up, holding nothing.
+        assert not limit.acquire(0.2)
+        assert limit.in_flight == 1
+        # A row whose timeout lasts past the release is still waiting then, not given up: it takes the slot.
+        assert limit.acquire(10.0), "the row gave up before its timeout passed"
+    finally:
+        releaser.join()
     assert limit.in_flight == 1
 
 

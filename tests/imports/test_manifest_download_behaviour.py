@@ -8,7 +8,6 @@ no log line of the worker shows them, whoever logs the URL. A local HTTP server 
 
 from __future__ import annotations
 
-import http.server
 import json
 import socket
 import threading
@@ -19,46 +18,16 @@ import pytest
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.imports import manifest
 from airflow_provider_imagesearch.imports.manifest import read_chunks
+from tests.support.loopback_store import Answer, LoopbackStore, free_port
 
 ROWS = [{"path": f"https://shop.obs.x/{n}.jpg", "tag.color": "red"} for n in range(3)]
 
 
-class _Store(http.server.BaseHTTPRequestHandler):
-    bodies: dict[str, bytes] = {}
-
-    def do_GET(self) -> None:
-        body = self.bodies.get(self.path.split("?")[0])
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def store() -> Iterator[Callable[[str, bytes], str]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Store)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    _Store.bodies = {}
-
-    def put(key: str, body: bytes) -> str:
-        _Store.bodies[f"/bucket/{key}"] = body
-        return f"http://127.0.0.1:{server.server_address[1]}/bucket/{key}"
-
-    try:
-        yield put
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    """``store(key, body)`` -> the URL of an object the store serves (any other key: 404)."""
+    with LoopbackStore() as served:
+        yield lambda key, body: served.put(key, Answer(200, body))
 
 
 def _redacted(text: str) -> str:
@@ -128,9 +97,7 @@ def test_a_url_the_store_does_not_have_is_refused_naming_manifest(store: Callabl
 
 
 def test_a_url_nothing_answers_at_is_refused_with_the_kind_of_failure() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/bucket/m.csv?X-Amz-Signature=secretsecret"
     with pytest.raises(ImageSearchValidationError) as raised:
         list(read_chunks(url))
@@ -158,9 +125,7 @@ def test_a_store_that_goes_silent_fails_the_read_after_the_timeout(monkeypatch: 
 
 @pytest.mark.parametrize("scheme", ["https", "HTTPS"])
 def test_an_https_url_is_downloaded_not_opened_as_a_local_file(scheme: str) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"{scheme}://127.0.0.1:{port}/bucket/m.csv"
     with pytest.raises(ImageSearchValidationError) as raised:
         list(read_chunks(url))

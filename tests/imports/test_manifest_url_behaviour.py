@@ -8,14 +8,13 @@ separator. A local HTTP server on loopback answers as a store does.
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.imports.manifest import read_chunks
+from tests.support.loopback_store import Answer, LoopbackStore
 
 HINT = " (a presigned URL must be unexpired and signed for GET)"
 #: What the error body of S3 and OBS holds for a refused GET.
@@ -27,49 +26,16 @@ DENIED = (
 BODY_LIMIT = 4096
 
 
-class _Store(http.server.BaseHTTPRequestHandler):
-    """Answers each path with the (status, body, chunked) the test gave it."""
-
-    answers: dict[str, tuple[int, bytes, bool]] = {}
-
-    def do_GET(self) -> None:
-        status, body, broken_chunks = self.answers[self.path.split("?")[0]]
-        self.send_response(status)
-        self.send_header("Content-Type", "application/xml")
-        if broken_chunks:
-            # A chunked body whose first chunk size is not hexadecimal: reading it fails.
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.write(b"zz\r\n" + body + b"\r\n0\r\n\r\n")
-        else:
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def store() -> Iterator[Callable[..., str]]:
     """``store(key, status, body, broken_chunks=False)`` -> a presigned-looking URL of that answer."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Store)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    _Store.answers = {}
+    with LoopbackStore() as served:
 
-    def answer(key: str, status: int, body: bytes, *, broken_chunks: bool = False) -> str:
-        _Store.answers[f"/bucket/{key}"] = (status, body, broken_chunks)
-        return (
-            f"http://127.0.0.1:{server.server_address[1]}/bucket/{key}?X-Amz-Signature=c2lnbmF0dXJlc2VjcmV0"
-        )
+        def answer(key: str, status: int, body: bytes, *, broken_chunks: bool = False) -> str:
+            url = served.put(key, Answer(status, body, "application/xml", broken_chunks))
+            return f"{url}?X-Amz-Signature=c2lnbmF0dXJlc2VjcmV0"
 
-    try:
         yield answer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def _refusal(url: str) -> str:

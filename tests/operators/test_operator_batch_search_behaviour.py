@@ -20,7 +20,7 @@ from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_RE
 from airflow_provider_imagesearch.emulator.routes import R_SEARCH
 from airflow_provider_imagesearch.operators.imagesearch import ImageSearchSearchImagesOperator
 from airflow_provider_imagesearch.version_compat import AirflowException, AirflowFailException
-from tests.support.connections import set_connection
+from tests.support.sqlite_connection import sqlite_connection
 
 INSTANCE = "batch-lib"
 RESULTS_CONN = "batch_results_db"
@@ -36,11 +36,7 @@ def obs(key: str) -> str:
 @pytest.fixture
 def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The results connection on a fresh SQLite file, and an engine to read the table."""
-    import sqlalchemy as sa
-
-    path = tmp_path / "results.db"
-    set_connection(monkeypatch, RESULTS_CONN, conn_type="sqlite", host=str(path))
-    engine = sa.create_engine(f"sqlite:///{path}")
+    engine = sqlite_connection(monkeypatch, RESULTS_CONN, tmp_path / "results.db")
     yield engine
     engine.dispose()
 

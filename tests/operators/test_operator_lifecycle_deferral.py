@@ -11,7 +11,6 @@ the created instance's details, None for a delete; a failure event fails the tas
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -20,11 +19,6 @@ from typing import Any
 
 import pytest
 
-try:
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 3.1: the same class, from airflow.exceptions
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
-
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.models import TERMINAL_FAILURE_STATUSES
 from airflow_provider_imagesearch.operators.imagesearch import (
@@ -32,22 +26,8 @@ from airflow_provider_imagesearch.operators.imagesearch import (
     ImageSearchDeleteInstanceOperator,
 )
 from airflow_provider_imagesearch.version_compat import AirflowFailException
-
-
-def _deferred(operator: Any) -> Any:
-    with pytest.raises(TaskDeferred) as deferred:
-        operator.execute({})
-    return deferred.value
-
-
-def _first_event(trigger: Any) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            payload: dict[str, Any] = event.payload
-            return payload
-        raise AssertionError("the trigger ended without an event")
-
-    return asyncio.run(first())
+from tests.support.deferral import deferral
+from tests.support.triggers import first_event
 
 
 def _new_name() -> str:
@@ -71,7 +51,7 @@ def test_a_deferred_create_waits_for_normal_and_gives_a_new_instance_time_to_sho
 ) -> None:
     name = _new_name()
     before = time.time()
-    deferred = _deferred(_create(imagesearch_conn("aksk"), name, poke_interval=40, timeout=900))
+    deferred = deferral(_create(imagesearch_conn("aksk"), name, poke_interval=40, timeout=900))
     after = time.time()
     classpath, kwargs = deferred.trigger.serialize()
     assert classpath.endswith(".ImageSearchInstanceStatusTrigger")
@@ -91,7 +71,7 @@ def test_a_new_instance_is_waited_for_at_least_a_minute(
 ) -> None:
     name = _new_name()
     before = time.time()
-    deferred = _deferred(_create(imagesearch_conn("aksk"), name, poke_interval=5, timeout=None))
+    deferred = deferral(_create(imagesearch_conn("aksk"), name, poke_interval=5, timeout=None))
     after = time.time()
     kwargs = deferred.trigger.serialize()[1]
     assert before + 60 <= kwargs["not_found_deadline"] <= after + 60
@@ -104,9 +84,9 @@ def test_the_triggers_event_makes_the_created_instances_details_the_xcom(
 ) -> None:
     name = _new_name()
     operator = _create(imagesearch_conn("aksk"), name, poke_interval=0.05, timeout=60)
-    deferred = _deferred(operator)
+    deferred = deferral(operator)
     emulator.upsert_instance(name, project_id=DEFAULT_PROJECT_ID, tags=["color"], status="NORMAL")
-    result = operator.execute_complete({}, _first_event(deferred.trigger))
+    result = operator.execute_complete({}, first_event(deferred.trigger))
     assert (result["instance_name"], result["status"], result["tags"]) == (name, "NORMAL", ["color"])
 
 
@@ -115,10 +95,10 @@ def test_a_failure_event_fails_the_create_at_once(
 ) -> None:
     name = _new_name()
     operator = _create(imagesearch_conn("aksk"), name, poke_interval=0.05, timeout=60)
-    deferred = _deferred(operator)
+    deferred = deferral(operator)
     emulator.upsert_instance(name, project_id=DEFAULT_PROJECT_ID, tags=["color"], status="CREATION_FAILD")
     with pytest.raises(AirflowFailException, match=name):
-        operator.execute_complete({}, _first_event(deferred.trigger))
+        operator.execute_complete({}, first_event(deferred.trigger))
 
 
 def test_a_deferred_delete_waits_for_the_instance_to_be_gone(
@@ -135,7 +115,7 @@ def test_a_deferred_delete_waits_for_the_instance_to_be_gone(
         timeout=120,
     )
     before = time.time()
-    deferred = _deferred(operator)
+    deferred = deferral(operator)
     after = time.time()
     kwargs = deferred.trigger.serialize()[1]
     assert kwargs["wait_for_gone"] is True
@@ -144,7 +124,7 @@ def test_a_deferred_delete_waits_for_the_instance_to_be_gone(
     assert before + 120 <= kwargs["timeout_at"] <= after + 120
     assert deferred.timeout == timedelta(seconds=120)
     emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
-    assert operator.execute_complete({}, _first_event(deferred.trigger)) is None
+    assert operator.execute_complete({}, first_event(deferred.trigger)) is None
 
 
 def test_a_trigger_that_ended_without_an_event_fails_naming_the_instance(

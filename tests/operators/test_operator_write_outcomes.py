@@ -21,15 +21,14 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchTransportError,
 )
 from airflow_provider_imagesearch.operators.base import is_refusal, outcome_unknown
+from tests.support.api_errors import api_error
 
 
 def _error(
     kind: type[ImageSearchApiError], status: int | None, code: str, **attrs: object
 ) -> ImageSearchApiError:
-    error = kind(status=status, error_code=code, error_msg="x", method="POST", path="/v1/p/i/image")
-    for name, value in attrs.items():
-        setattr(error, name, value)
-    return error
+    """A failed write (an image's POST) as the hook raises it."""
+    return api_error(kind, status, code, method="POST", path="/v1/p/i/image", **attrs)
 
 
 @pytest.mark.parametrize(

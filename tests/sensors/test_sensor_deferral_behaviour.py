@@ -11,17 +11,11 @@ error into a skip under ``never_fail`` only.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-try:
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 3.1: the same class, from airflow.exceptions
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.errors import ImageSearchWaitError
@@ -31,44 +25,35 @@ from airflow_provider_imagesearch.sensors.imagesearch import (
     ImageSearchInstanceStatusSensor,
 )
 from airflow_provider_imagesearch.version_compat import AirflowSensorTimeout, AirflowSkipException
-
-
-def _deferred(sensor: Any) -> Any:
-    with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})
-    return deferred.value
-
-
-def _first_event(trigger: Any) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            payload: dict[str, Any] = event.payload
-            return payload
-        raise AssertionError("the trigger ended without an event")
-
-    return asyncio.run(first())
+from tests.support.deferral import deferral
+from tests.support.triggers import first_event
 
 
 def _reads(emulator: Emulator, name: str) -> int:
     return sum(1 for r in emulator.requests_log() if r.get("instance") == name and r["method"] == "GET")
 
 
+def _growing(emulator: Emulator, conn_id: str, **kwargs: Any) -> ImageSearchInstanceStatusSensor:
+    """A deferrable sensor waiting for ``growing``, an instance that stays in CREATION for an hour."""
+    emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
+    return ImageSearchInstanceStatusSensor(
+        task_id="wait", instance_name="growing", imagesearch_conn_id=conn_id, deferrable=True, **kwargs
+    )
+
+
 def test_a_deferred_wait_looks_once_then_hands_the_trigger_its_rule_and_deadlines(
     emulator: Emulator, imagesearch_conn: Callable[..., str]
 ) -> None:
-    emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
-    sensor = ImageSearchInstanceStatusSensor(
-        task_id="wait",
-        instance_name="growing",
-        imagesearch_conn_id=imagesearch_conn("aksk"),
-        deferrable=True,
+    sensor = _growing(
+        emulator,
+        imagesearch_conn("aksk"),
         poke_interval=7,
         timeout=600,
         not_found_grace=45,
         max_consecutive_errors=3,
     )
     before = time.time()
-    deferred = _deferred(sensor)
+    deferred = deferral(sensor)
     after = time.time()
     assert _reads(emulator, "growing") == 1, "one synchronous look before deferring"
     classpath, kwargs = deferred.trigger.serialize()
@@ -109,7 +94,7 @@ def test_a_deferred_wait_with_timeout_none_uses_airflows_default_sensor_timeout(
     sensor = ImageSearchInstanceStatusSensor(**arguments)
     default = conf.getfloat("sensors", "default_timeout")  # 7 days unless configured
     before = time.time()
-    deferred = _deferred(sensor)
+    deferred = deferral(sensor)
     after = time.time()
     assert before + default <= deferred.trigger.serialize()[1]["timeout_at"] <= after + default
     assert default - (after - before) - 1 <= deferred.timeout.total_seconds() <= default
@@ -128,7 +113,7 @@ def test_a_deferred_fleet_wait_hands_one_trigger_every_instance(
         deferrable=True,
         poke_interval=5,
     )
-    classpath, kwargs = _deferred(sensor).trigger.serialize()
+    classpath, kwargs = deferral(sensor).trigger.serialize()
     assert classpath.endswith(".ImageSearchFleetStatusTrigger")
     assert (kwargs["instance_names"], kwargs["max_concurrency"]) == (["fleet-a", "fleet-b"], 2)
     assert kwargs["wait_for_gone"] is True
@@ -139,15 +124,7 @@ def test_a_deferred_fleet_wait_hands_one_trigger_every_instance(
 def test_a_deferred_wait_past_its_timeout_times_out_instead_of_deferring(
     emulator: Emulator, imagesearch_conn: Callable[..., str], soft_fail: bool
 ) -> None:
-    emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
-    sensor = ImageSearchInstanceStatusSensor(
-        task_id="wait",
-        instance_name="growing",
-        imagesearch_conn_id=imagesearch_conn("aksk"),
-        deferrable=True,
-        timeout=0,
-        soft_fail=soft_fail,
-    )
+    sensor = _growing(emulator, imagesearch_conn("aksk"), timeout=0, soft_fail=soft_fail)
     expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
     with pytest.raises(expected, match="Sensor has timed out waiting for growing"):
         sensor.execute({})
@@ -166,10 +143,10 @@ def test_the_triggers_success_event_becomes_the_xcom_and_a_log_line_per_instance
         poke_interval=0.05,
         timeout=60,
     )
-    deferred = _deferred(sensor)
+    deferred = deferral(sensor)
     for name in ("ready-a", "ready-b"):
         emulator.upsert_instance(name, status="NORMAL")
-    event = _first_event(deferred.trigger)
+    event = first_event(deferred.trigger)
     capfd.readouterr()
     result = sensor.execute_complete({}, event)
     assert [(d["instance_name"], d["status"]) for d in result] == [
@@ -201,9 +178,9 @@ def test_an_outage_the_trigger_gave_up_on_skips_only_under_never_fail(
         never_fail=flag == "never_fail",
         soft_fail=flag == "soft_fail",
     )
-    deferred = _deferred(sensor)
+    deferred = deferral(sensor)
     emulator.set_faults(error_5xx_rate=1.0, error_5xx_kinds=["503_json"])
-    event = _first_event(deferred.trigger)
+    event = first_event(deferred.trigger)
     assert (event["status"], event["retryable"]) == ("error", True)
     with pytest.raises(outcome) as raised:
         sensor.execute_complete({}, event)
@@ -214,18 +191,10 @@ def test_an_outage_the_trigger_gave_up_on_skips_only_under_never_fail(
 def test_the_deadlines_count_from_the_start_of_the_wait_not_from_the_deferral(
     emulator: Emulator, imagesearch_conn: Callable[..., str]
 ) -> None:
-    emulator.upsert_instance("growing", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
-    sensor = ImageSearchInstanceStatusSensor(
-        task_id="wait",
-        instance_name="growing",
-        imagesearch_conn_id=imagesearch_conn("aksk"),
-        deferrable=True,
-        timeout=600,
-        not_found_grace=45,
-    )
+    sensor = _growing(emulator, imagesearch_conn("aksk"), timeout=600, not_found_grace=45)
     emulator.set_faults(sequence=["slow"], slow_seconds=2.0)  # the first look takes two seconds
     before = time.time()
-    kwargs = _deferred(sensor).trigger.serialize()[1]
+    kwargs = deferral(sensor).trigger.serialize()[1]
     assert time.time() - before >= 2.0
     # The wait started before the slow look: deadlines counted from the deferral would be at least two
     # seconds later (the margin is for a loaded machine's start-up, not the look).

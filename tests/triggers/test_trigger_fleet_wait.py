@@ -2,7 +2,7 @@
 
 Each test drives ``ImageSearchFleetStatusTrigger.run()`` on an asyncio loop against the emulator
 (ready-token auth, the hook's own retries off, so one injected fault is one failed read). The waits
-between rounds are scripted as in ``test_trigger_instance_wait.py``: the trigger module's
+between rounds are scripted (``tests.support.scripted_waits``): the trigger module's
 ``asyncio.sleep`` records the wait asked for and applies the next change instead of waiting. What is
 protected, as the fleet sensor and its user see it:
 
@@ -20,66 +20,30 @@ protected, as the fleet sensor and its user see it:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
-from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from airflow_provider_imagesearch.emulator.client import EmulatorControlError
 from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.models import InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, missing_message
 from airflow_provider_imagesearch.triggers import imagesearch as trigger_module
 from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchFleetStatusTrigger
+from tests.support.clocks import ScriptedClock
+from tests.support.emulator_instances import remove_instance, status_change
+from tests.support.scripted_waits import ScriptedWaits, script_waits
+from tests.support.triggers import first_event
 
 FAILURES = ["ABNORMAL", "CREATION_FAILD"]
 
 
-class ScriptedWaits:
-    """Stands in for ``asyncio`` in the trigger module: ``sleep`` records the wait asked for and runs
-    the next scripted change instead of waiting (``real=True``: it also waits)."""
-
-    def __init__(self, real: bool = False) -> None:
-        self.sleeps: list[float] = []
-        self.changes: list[Callable[[], object]] = []
-        self.real = real
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.changes:
-            self.changes.pop(0)()
-        await asyncio.sleep(seconds if self.real else 0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-
-class FrozenMonotonic:
-    """Stands in for ``time``: the wall clock as it is, a monotonic clock that does not move."""
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-    @staticmethod
-    def monotonic() -> float:
-        return 1000.0
-
-
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> ScriptedWaits:
-    scripted = ScriptedWaits()
-    monkeypatch.setattr(trigger_module, "asyncio", scripted)
-    # A read takes no time by the monotonic clock: the wait asked for is the whole interval, whatever
-    # the machine's load.
-    monkeypatch.setattr(trigger_module, "time", FrozenMonotonic())
-    return scripted
+    return script_waits(monkeypatch, trigger_module)
 
 
 @pytest.fixture
@@ -102,15 +66,8 @@ def _fleet(conn_id: str, names: list[str], **kwargs: Any) -> ImageSearchFleetSta
 
 
 def _event(trigger: ImageSearchFleetStatusTrigger) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        generator = cast(AsyncGenerator[TriggerEvent, None], trigger.run())
-        try:
-            event = await asyncio.wait_for(anext(generator), 10)
-        finally:
-            await generator.aclose()
-        return dict(event.payload)
-
-    return asyncio.run(first())
+    """Its first event, within ten seconds: its waits are scripted, it needs none of them."""
+    return first_event(trigger, timeout=10)
 
 
 def _reads(emulator: Emulator) -> Counter[str]:
@@ -120,15 +77,6 @@ def _reads(emulator: Emulator) -> Counter[str]:
 def _seed(emulator: Emulator, **statuses: str) -> None:
     for name, status in statuses.items():
         emulator.upsert_instance(name.replace("_", "-"), status=status)
-
-
-def _absent(emulator: Emulator, name: str) -> None:
-    with contextlib.suppress(EmulatorControlError):
-        emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
-
-
-def _set(emulator: Emulator, name: str, status: str) -> Callable[[], object]:
-    return lambda: emulator.upsert_instance(name, status=status)
 
 
 def test_serialize_round_trips_with_max_concurrency_at_least_one() -> None:
@@ -177,7 +125,7 @@ def test_an_instance_that_is_done_is_not_read_again(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     _seed(emulator, g_a="NORMAL", g_b="CREATION", g_c="CREATION")
-    waits.changes = [_set(emulator, "g-b", "NORMAL"), _set(emulator, "g-c", "NORMAL")]
+    waits.changes = [status_change(emulator, "g-b", "NORMAL"), status_change(emulator, "g-c", "NORMAL")]
     event = _event(_fleet(conn, ["g-a", "g-b", "g-c"], poll_interval=6.0))
     assert _reads(emulator) == {"g-a": 1, "g-b": 2, "g-c": 3}
     assert (event["status"], event["polls"]) == ("success", 3)
@@ -213,7 +161,7 @@ def test_a_failure_status_ends_the_wait_naming_the_first_and_every_other_failed_
 
 def test_one_failed_instance_is_named_alone(conn: str, emulator: Emulator, waits: ScriptedWaits) -> None:
     _seed(emulator, i_a="CREATION", i_b="CREATION")
-    waits.changes = [_set(emulator, "i-b", "ABNORMAL")]
+    waits.changes = [status_change(emulator, "i-b", "ABNORMAL")]
     event = _event(_fleet(conn, ["i-a", "i-b"]))
     assert event["message"] == failure_status_message("i-b", InstanceStatus.ABNORMAL)
     assert (event["polls"], event["failed"], event["instance_name"]) == (2, {"i-b": "ABNORMAL"}, "i-b")
@@ -239,8 +187,8 @@ def test_missing_instances_are_waited_for_during_the_grace_period(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     _seed(emulator, k_a="NORMAL")
-    _absent(emulator, "k-b")
-    waits.changes = [lambda: None, _set(emulator, "k-b", "NORMAL")]
+    remove_instance(emulator, "k-b")
+    waits.changes = [lambda: None, status_change(emulator, "k-b", "NORMAL")]
     event = _event(_fleet(conn, ["k-a", "k-b"], not_found_deadline=time.time() + 3600))
     assert (event["status"], event["polls"]) == ("success", 3)
     assert _reads(emulator) == {"k-a": 1, "k-b": 3}
@@ -292,7 +240,7 @@ def test_a_failed_read_is_retried_next_round_after_a_doubling_backoff_and_a_clea
     # Rounds 1 and 2: o-a fails; round 3: clean; round 4: o-a fails; round 5: both NORMAL. Never 3
     # failed rounds in a row, so the wait goes on.
     emulator.set_faults(sequence=["500_json", "ok", "500_json", "ok", "ok", "ok", "500_json"])
-    both_ready = [_set(emulator, "o-a", "NORMAL"), _set(emulator, "o-b", "NORMAL")]
+    both_ready = [status_change(emulator, "o-a", "NORMAL"), status_change(emulator, "o-b", "NORMAL")]
     waits.changes = [
         lambda: None,
         lambda: None,
@@ -352,9 +300,9 @@ def test_a_missing_instance_between_failures_lets_the_round_go_on(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     _seed(emulator, s_a="NORMAL", s_c="NORMAL", s_d="NORMAL")
-    _absent(emulator, "s-b")
+    remove_instance(emulator, "s-b")
     emulator.set_faults(sequence=["500_json", "ok", "500_json"])
-    waits.changes = [_set(emulator, "s-b", "NORMAL")]
+    waits.changes = [status_change(emulator, "s-b", "NORMAL")]
     names = ["s-a", "s-b", "s-c", "s-d"]
     event = _event(
         _fleet(
@@ -408,26 +356,9 @@ def test_the_first_round_waits_for_first_poll_at(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _seed(emulator, v_a="NORMAL")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     assert _event(_fleet(conn, ["v-a"], first_poll_at=NOW + 50.0))["status"] == "success"
     assert waits.sleeps == [50.0]
-
-
-class Clock:
-    """Stands in for ``time`` in the trigger module: each reading is the next scripted value (the last
-    one repeats); ``monotonic`` is the real clock unless scripted."""
-
-    def __init__(self, times: list[float], monotonic: list[float] | None = None) -> None:
-        self.times = list(times)
-        self.monotonics = list(monotonic or [])
-
-    def time(self) -> float:
-        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
-
-    def monotonic(self) -> float:
-        if not self.monotonics:
-            return time.monotonic()
-        return self.monotonics.pop(0) if len(self.monotonics) > 1 else self.monotonics[0]
 
 
 NOW = 1_800_000_000.0
@@ -437,7 +368,7 @@ def test_a_first_poll_at_past_the_timeout_waits_only_until_the_timeout(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _seed(emulator, w_a="NORMAL")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     _event(_fleet(conn, ["w-a"], first_poll_at=NOW + 50.0, timeout_at=NOW + 20.0))
     assert waits.sleeps[0] == 20.0
 
@@ -445,7 +376,7 @@ def test_a_first_poll_at_past_the_timeout_waits_only_until_the_timeout(
 def test_missing_instances_at_the_grace_deadline_are_not_found(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     event = _event(_fleet(conn, ["x-gone"], not_found_deadline=NOW))
     assert (event["status"], event["polls"], event["missing"]) == ("not_found", 1, ["x-gone"])
 
@@ -456,7 +387,7 @@ def test_a_round_that_ends_at_timeout_at_ends_the_wait_with_exactly_five_pending
     names = [f"y-{i}" for i in range(5)]
     for name in names:
         emulator.upsert_instance(name, status="CREATION")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW, NOW + 5.0]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW, NOW + 5.0]))
     event = _event(_fleet(conn, names, timeout_at=NOW + 5.0))
     shown = ", ".join(f"{name} (CREATION)" for name in names)
     assert (event["status"], event["polls"], event["pending"]) == ("timeout", 1, names)
@@ -468,8 +399,8 @@ def test_rounds_start_every_interval_however_long_a_round_took(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _seed(emulator, z_a="CREATION")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW], monotonic=[100.0, 103.0]))
-    waits.changes = [_set(emulator, "z-a", "NORMAL")]
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW], monotonic=[100.0, 103.0]))
+    waits.changes = [status_change(emulator, "z-a", "NORMAL")]
     assert _event(_fleet(conn, ["z-a"], poll_interval=10.0))["polls"] == 2
     assert waits.sleeps == [7.0]
 

@@ -17,7 +17,6 @@ deterministic and fast. What is protected, as a sensor's ``execute_complete`` an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, cast
@@ -26,57 +25,24 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from airflow_provider_imagesearch.emulator.client import EmulatorControlError
 from airflow_provider_imagesearch.emulator.constants import DEFAULT_SUB_PROJECT_ID
 from airflow_provider_imagesearch.hooks.imagesearch import SHARED_CLIENTS, ImageSearchHook
 from airflow_provider_imagesearch.models import InstanceStatus
 from airflow_provider_imagesearch.outcomes import failure_status_message, not_found_message
 from airflow_provider_imagesearch.triggers import imagesearch as trigger_module
 from airflow_provider_imagesearch.triggers.imagesearch import ImageSearchInstanceStatusTrigger
+from tests.support.clocks import ScriptedClock
+from tests.support.emulator_instances import remove_instance, status_change
+from tests.support.scripted_waits import ScriptedWaits, script_waits
+from tests.support.triggers import first_event
 
 OTHER_PROJECT = DEFAULT_SUB_PROJECT_ID
 FAILURES = ["ABNORMAL", "CREATION_FAILD"]
 
 
-class ScriptedWaits:
-    """Stands in for ``asyncio`` in the trigger module: ``sleep`` records the wait asked for and runs
-    the next scripted change instead of waiting (``real=True``: it also waits)."""
-
-    def __init__(self, real: bool = False) -> None:
-        self.sleeps: list[float] = []
-        self.changes: list[Callable[[], object]] = []
-        self.real = real
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.changes:
-            self.changes.pop(0)()
-        await asyncio.sleep(seconds if self.real else 0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-
-class FrozenMonotonic:
-    """Stands in for ``time``: the wall clock as it is, a monotonic clock that does not move."""
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-    @staticmethod
-    def monotonic() -> float:
-        return 1000.0
-
-
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> ScriptedWaits:
-    scripted = ScriptedWaits()
-    monkeypatch.setattr(trigger_module, "asyncio", scripted)
-    # A read takes no time by the monotonic clock: the wait asked for is the whole interval, whatever
-    # the machine's load.
-    monkeypatch.setattr(trigger_module, "time", FrozenMonotonic())
-    return scripted
+    return script_waits(monkeypatch, trigger_module)
 
 
 @pytest.fixture
@@ -99,29 +65,13 @@ def _wait(conn_id: str, name: str, **kwargs: Any) -> ImageSearchInstanceStatusTr
 
 
 def _event(trigger: ImageSearchInstanceStatusTrigger) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        generator = cast(AsyncGenerator[TriggerEvent, None], trigger.run())
-        try:
-            event = await asyncio.wait_for(anext(generator), 10)
-        finally:
-            await generator.aclose()
-        return dict(event.payload)
-
-    return asyncio.run(first())
+    """Its first event, within ten seconds: its waits are scripted, it needs none of them."""
+    return first_event(trigger, timeout=10)
 
 
 def _reads(emulator: Emulator, name: str) -> list[str]:
     """The project of each read of ``name`` the emulator answered or refused, in order."""
     return [r["path"].split("/")[2] for r in emulator.requests_log() if r.get("instance") == name]
-
-
-def _absent(emulator: Emulator, name: str) -> None:
-    with contextlib.suppress(EmulatorControlError):
-        emulator.control.delete_instance(DEFAULT_PROJECT_ID, name)
-
-
-def _set(emulator: Emulator, name: str, status: str) -> Callable[[], object]:
-    return lambda: emulator.upsert_instance(name, status=status)
 
 
 def test_a_ready_instance_is_a_success_at_the_first_poll_with_its_details(
@@ -145,7 +95,7 @@ def test_the_wait_polls_every_interval_until_a_target_status_and_counts_its_poll
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     emulator.upsert_instance("w-grow", status="CREATION")
-    waits.changes = [lambda: None, _set(emulator, "w-grow", "NORMAL")]
+    waits.changes = [lambda: None, status_change(emulator, "w-grow", "NORMAL")]
     event = _event(_wait(conn, "w-grow", poll_interval=7.0))
     assert (event["status"], event["polls"], event["instance"]["status"]) == ("success", 3, "NORMAL")
     assert len(_reads(emulator, "w-grow")) == 3
@@ -173,7 +123,7 @@ def test_a_failure_status_ends_the_wait_at_once_naming_it(
     conn: str, emulator: Emulator, waits: ScriptedWaits, details: Callable[[str], dict[str, Any]]
 ) -> None:
     emulator.upsert_instance("w-bad", status="CREATION")
-    waits.changes = [_set(emulator, "w-bad", "ABNORMAL")]
+    waits.changes = [status_change(emulator, "w-bad", "ABNORMAL")]
     event = _event(_wait(conn, "w-bad"))
     assert event == {
         "status": "failure",
@@ -190,7 +140,7 @@ def test_a_status_that_is_neither_target_nor_failure_keeps_waiting(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     emulator.upsert_instance("w-other", status="ABNORMAL")
-    waits.changes = [_set(emulator, "w-other", "NORMAL")]
+    waits.changes = [status_change(emulator, "w-other", "NORMAL")]
     event = _event(_wait(conn, "w-other", failure_statuses=["CREATION_FAILD"]))
     assert (event["status"], event["polls"]) == ("success", 2)
 
@@ -221,7 +171,7 @@ def test_a_missing_instance_without_a_grace_period_is_not_found_at_once_with_the
 def test_a_missing_instance_is_waited_for_until_the_grace_period_ends(
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
-    _absent(emulator, "w-late")
+    remove_instance(emulator, "w-late")
     waits.changes = [lambda: None, lambda: emulator.upsert_instance("w-late", status="NORMAL")]
     event = _event(_wait(conn, "w-late", not_found_deadline=time.time() + 3600))
     assert (event["status"], event["polls"]) == ("success", 3)
@@ -259,7 +209,7 @@ def test_transient_errors_back_off_doubling_and_a_good_read_resets_the_count(
     emulator.upsert_instance("w-flaky", status="CREATION")
     # 2 failures, a good read, 2 failures, then NORMAL: never 3 in a row, so the wait goes on.
     emulator.set_faults(sequence=["500_json", "500_json", "ok", "500_json", "500_json"])
-    waits.changes = [lambda: None] * 4 + [_set(emulator, "w-flaky", "NORMAL")]
+    waits.changes = [lambda: None] * 4 + [status_change(emulator, "w-flaky", "NORMAL")]
     event = _event(_wait(conn, "w-flaky", poll_interval=4.0, max_consecutive_errors=3))
     assert (event["status"], event["polls"]) == ("success", 6)
     assert len(_reads(emulator, "w-flaky")) == 6
@@ -350,7 +300,7 @@ def test_the_first_poll_waits_for_first_poll_at(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.upsert_instance("w-later", status="NORMAL")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     event = _event(_wait(conn, "w-later", first_poll_at=NOW + 50.0))
     assert event["status"] == "success"
     assert waits.sleeps == [50.0]
@@ -360,7 +310,7 @@ def test_a_first_poll_at_past_the_timeout_waits_only_until_the_timeout(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.upsert_instance("w-cut", status="NORMAL")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     event = _event(_wait(conn, "w-cut", first_poll_at=NOW + 50.0, timeout_at=NOW + 20.0))
     assert event["status"] == "success"
     assert waits.sleeps == [20.0]
@@ -372,23 +322,6 @@ def test_a_first_poll_at_in_the_past_polls_at_once(
     emulator.upsert_instance("w-now", status="NORMAL")
     assert _event(_wait(conn, "w-now", first_poll_at=time.time() - 5.0))["status"] == "success"
     assert waits.sleeps == []
-
-
-class Clock:
-    """Stands in for ``time`` in the trigger module: each reading is the next scripted value (the last
-    one repeats); ``monotonic`` is the real clock unless scripted."""
-
-    def __init__(self, times: list[float], monotonic: list[float] | None = None) -> None:
-        self.times = list(times)
-        self.monotonics = list(monotonic or [])
-
-    def time(self) -> float:
-        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
-
-    def monotonic(self) -> float:
-        if not self.monotonics:
-            return time.monotonic()
-        return self.monotonics.pop(0) if len(self.monotonics) > 1 else self.monotonics[0]
 
 
 NOW = 1_800_000_000.0
@@ -473,7 +406,7 @@ def test_the_first_poll_waits_exactly_the_time_left_until_first_poll_at(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.upsert_instance("w-soon", status="NORMAL")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     assert _event(_wait(conn, "w-soon", first_poll_at=NOW + 0.5))["status"] == "success"
     assert _event(_wait(conn, "w-soon", first_poll_at=NOW))["status"] == "success"
     assert waits.sleeps == [0.5]  # and no wait at all when the time has come
@@ -482,7 +415,7 @@ def test_the_first_poll_waits_exactly_the_time_left_until_first_poll_at(
 def test_a_missing_instance_at_its_grace_deadline_is_not_found(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW]))
     event = _event(_wait(conn, "w-deadline", not_found_deadline=NOW))
     assert (event["status"], event["polls"]) == ("not_found", 1)
 
@@ -491,7 +424,7 @@ def test_a_read_that_ends_at_timeout_at_ends_the_wait_without_another_poll(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.upsert_instance("w-edge", status="CREATION")
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW, NOW + 5.0]))
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW, NOW + 5.0]))
     event = _event(_wait(conn, "w-edge", timeout_at=NOW + 5.0))
     assert (event["status"], event["polls"]) == ("timeout", 1)
     assert event["message"] == "Instance w-edge did not become NORMAL in time"
@@ -503,7 +436,7 @@ def test_polls_start_every_interval_however_long_an_answer_took(
 ) -> None:
     emulator.upsert_instance("w-pace", status="CREATION")
     # The first answer took 3 s by the monotonic clock: the next poll is 7 s later, not 10.
-    monkeypatch.setattr(trigger_module, "time", Clock([NOW], monotonic=[100.0, 103.0]))
-    waits.changes = [_set(emulator, "w-pace", "NORMAL")]
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW], monotonic=[100.0, 103.0]))
+    waits.changes = [status_change(emulator, "w-pace", "NORMAL")]
     assert _event(_wait(conn, "w-pace", poll_interval=10.0))["polls"] == 2
     assert waits.sleeps == [7.0]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -43,71 +42,21 @@ from airflow_provider_imagesearch.triggers.status_polling import (
     wire_safe,
     wire_text,
 )
+from tests.support.log_lines import log_lines
+from tests.support.scripted_waits import ScriptedWaits, script_waits
 
 CONN = "imagesearch_poll_rounds"
 
 
-class ScriptedWaits:
-    """Stands in for ``asyncio`` in the poll loop's module: ``sleep`` records the wait asked for and
-    runs the next scripted change instead of waiting."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.changes: list[Callable[[], object]] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.changes:
-            self.changes.pop(0)()
-        await asyncio.sleep(0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-class FrozenMonotonic:
-    """Stands in for ``time``: the wall clock as it is, a monotonic clock that does not move."""
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-    @staticmethod
-    def monotonic() -> float:
-        return 1000.0
-
-
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> ScriptedWaits:
-    scripted = ScriptedWaits()
-    monkeypatch.setattr(status_polling, "asyncio", scripted)
-    # A read takes no time by the monotonic clock: the wait asked for is the whole interval, whatever
-    # the machine's load.
-    monkeypatch.setattr(status_polling, "time", FrozenMonotonic())
-    return scripted
+    return script_waits(monkeypatch, status_polling)
 
 
 @pytest.fixture
 def logged() -> Iterator[list[str]]:
-    logger = logging.getLogger(status_polling.__name__)
-    handler = Lines()
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+    with log_lines(status_polling.__name__, logging.INFO) as lines:
+        yield lines
 
 
 @pytest.fixture

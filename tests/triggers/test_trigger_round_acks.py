@@ -7,13 +7,13 @@ producer's ``advance`` never raises), and the warning says so; a confirmed round
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 
 import pytest
 
 from airflow_provider_imagesearch.triggers import status_polling
 from airflow_provider_imagesearch.triggers.status_polling import PollTarget, RoundAcks, round_producer
+from tests.support.log_lines import log_lines
 
 TARGET = PollTarget("imagesearch_acks", None, None, 1.0, 4)
 
@@ -29,25 +29,11 @@ def _acks_recording(ran: list[str], *labels: str) -> RoundAcks:
     return acks
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def polling_log() -> Iterator[list[str]]:
     """The lines the poll loop's module logs (whatever handlers Airflow's logging set-up installed)."""
-    logger = logging.getLogger(status_polling.__name__)
-    handler = _Lines()
-    logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
+    with log_lines(status_polling.__name__) as lines:
+        yield lines
 
 
 def test_a_round_whose_events_were_not_all_stored_runs_none_of_its_stores_and_the_stream_goes_on(

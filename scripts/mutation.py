@@ -597,13 +597,8 @@ def _mutants_of(function: str) -> dict[str, str]:
     return found
 
 
-def _pytest(
-    tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS, show_failure: bool = False
-) -> int:
-    code, output = _pytest_output(tests, mutant, timeout, mutants)
-    if show_failure and code != 0:
-        print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
-    return code
+def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS) -> int:
+    return _pytest_output(tests, mutant, timeout, mutants)[0]
 
 
 def _pytest_output(
@@ -635,6 +630,26 @@ def _pytest_output(
 
 #: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
 NOT_RUN = {4, 5}
+
+
+def _control(tests: list[str], mutants: Path, what: str) -> float | None:
+    """The control run: ``tests`` on the unmutated code, so that a failure against a mutant is the
+    mutant's. Their duration in seconds, or None, said why, when they do not pass."""
+    started = time.monotonic()
+    code, output = _pytest_output(tests, mutant="", mutants=mutants)
+    seconds = time.monotonic() - started
+    left_out = re.search(r"(\d+) deselected", output)
+    if left_out:
+        print(
+            f"{left_out[1]} of the named tests never run for a mutant (marked not_in_mutation_run):"
+            " they are left out here too"
+        )
+    if code == 0:
+        return seconds
+    print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
+    why = "none of the named tests ran" if code in NOT_RUN else f"{what} fail without any mutant"
+    print(f"{why}: fix that first")
+    return None
 
 
 def verdict(code: int) -> tuple[str, str]:
@@ -703,9 +718,7 @@ def _run_sample(
     _generate(paths)
     entries = _without_missing_tests(entries, mutants)
     all_tests = sorted({test for entry in entries for test in entry.tests})
-    # The control: the sampled tests pass on the unmutated code, so a failure below is the mutant's.
-    if _pytest(all_tests, mutant="", mutants=mutants, show_failure=True) != 0:
-        print("the sample's tests fail without any mutant: fix them first", file=sys.stderr)
+    if _control(all_tests, mutants, "the sample's tests") is None:
         return 1
     survived, stale, killed = [], [], 0
     for entry in entries:
@@ -828,24 +841,12 @@ def check(names: list[str], tests: list[str]) -> int:
             )
         mutants = scratch / "mutants"
         with _postgres_for_tests():
-            control_started = time.monotonic()
-            code, output = _pytest_output(tests, mutant="", mutants=mutants)
+            control_seconds = _control(tests, mutants, "the tests")
+            if control_seconds is None:
+                return 1
             # A mutant that makes the tests hang is killed when they run this long: well past the
             # control's own time, so that load alone does not stop them.
-            limit = max(600, int(5 * (time.monotonic() - control_started)))
-            left_out = re.search(r"(\d+) deselected", output)
-            if left_out:
-                print(
-                    f"{left_out[1]} of the named tests never run for a mutant (marked not_in_mutation_run):"
-                    " they are left out here too"
-                )
-            if code != 0:
-                print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
-                why = (
-                    "none of the named tests ran" if code in NOT_RUN else "the tests fail without any mutant"
-                )
-                print(f"{why}: fix that first")
-                return 1
+            limit = max(600, int(5 * control_seconds))
             for name in names:
                 if name in unknown:
                     continue

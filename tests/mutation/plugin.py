@@ -35,8 +35,33 @@ _NEEDS_POSTGRES = {"postgres_uri"}
 #: mutmut's own values of MUTANT_UNDER_TEST (stats, clean and forced-fail runs), not a mutant.
 _NOT_A_MUTANT = {"", "stats", "fail", "list_all_tests", "mutant_generation"}
 DEFAULT_BUDGET = 20.0
+#: Functions called as their module is imported (an operator parameter's default, read from Airflow's
+#: config as the core operators read it), and the tests written for them. mutmut's stats run credits such
+#: a call to whichever test happened to import the module first, so a mutant of one would otherwise run
+#: against that test only; these run for it too, whatever the budget (they check the option in a fresh
+#: process, which imports the mutated module anew).
+IMPORT_TIME_TESTS = {
+    "airflow_provider_imagesearch.operators.imagesearch.x__default_deferrable": [
+        "tests/operators/test_operator_default_deferrable.py",
+    ],
+}
 #: A test the stats run has not timed (new since): assumed this long.
 UNKNOWN_DURATION = 1.0
+
+
+def _mutated_function(mutant: str) -> str:
+    """``module.x_function`` of a mutant's name ``module.x_function__mutmut_7``."""
+    return mutant.rpartition("__mutmut_")[0]
+
+
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if mutant in _NOT_A_MUTANT:
+        return
+    # pytest reads its test arguments from this list after the hook: extended in place, they are collected.
+    args.extend(test for test in IMPORT_TIME_TESTS.get(_mutated_function(mutant), []) if test not in args)
 
 
 def _deselect(item: pytest.Item) -> bool:
@@ -89,7 +114,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kept = [item for item in kept if durations.get(item.nodeid, 0.0) <= budget]
     elif mode not in _NOT_A_MUTANT:
         by_id = {item.nodeid: item for item in kept}
-        chosen = within_budget(list(by_id), durations, budget)
+        always = IMPORT_TIME_TESTS.get(_mutated_function(mode), [])
+        chosen = within_budget([n for n in by_id if not n.startswith(tuple(always))], durations, budget)
+        chosen += [n for n in by_id if n.startswith(tuple(always))]
         dropped += [item for nodeid, item in by_id.items() if nodeid not in set(chosen)]
         kept = [by_id[nodeid] for nodeid in chosen]
     if dropped:

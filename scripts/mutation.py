@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import gzip
 import hashlib
 import json
 import os
@@ -34,12 +35,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MUTANTS = REPO / "mutants"
 REPORT_DIR = REPO / "reports" / "mutation"
 EQUIVALENT_FILE = REPO / "tests" / "mutation" / "equivalent.txt"
 SAMPLE_FILE = REPO / "tests" / "mutation" / "sample.txt"
+#: mutmut's verdicts of the last recorded run (its mutants/**/*.meta, without timings), kept with the report.
+RESULTS_FILE = REPORT_DIR / "results.json.gz"
+#: Written into mutants/ when a run starts from RESULTS_FILE: the report names where its verdicts came from.
+RESUMED_MARK = MUTANTS / "resumed-from.json"
+_KEPT_META = ("exit_code_by_key", "hash_by_function_name", "type_check_error_by_key")
 MIN_RATIO = 0.90
 
 #: mutmut's exit-code classes, grouped as this report counts them. A timeout (the mutant made a test
@@ -377,6 +384,7 @@ def write_report(
         f"Written {when} (mutmut {_mutmut_version()}; setup.cfg `[mutmut]`).",
         f"Command: `{command}`" + (" (only these mutants)." if scope else " (every mutant)."),
         f"Code: {code.describe()}.",
+        *_resumed_line(),
         "Kill ratio = (caught by mypy + killed by tests) / (those + survived + no tests): equivalent and"
         " not-checked mutants are left out; a timeout counts as killed. Tests' ratio = killed by tests /"
         " (killed by tests + survived + no tests): the share of the mutants mypy lets through that a test"
@@ -445,6 +453,16 @@ def write_report(
     return total
 
 
+def _resumed_line() -> list[str]:
+    if not RESUMED_MARK.exists():
+        return []
+    commit = json.loads(RESUMED_MARK.read_text(encoding="utf-8"))["commit"]
+    return [
+        f"Resumed from `{RESULTS_FILE.relative_to(REPO)}` (a run at {commit[:7]}): its verdicts were kept for"
+        " the functions whose code is unchanged since, the other mutants were run again."
+    ]
+
+
 def _mutmut_version() -> str:
     from importlib.metadata import version
 
@@ -506,10 +524,70 @@ def _forget(names: list[str]) -> None:
             data.save()
 
 
+def save_results(path: Path = RESULTS_FILE) -> int:
+    """Keep mutmut's verdicts (``mutants/**/*.meta``: each mutant's result and each function's hash) in
+    ``path``, so that a run on another checkout of this code resumes where this one stopped. A full run
+    takes hours on 2 cores: longer than one sitting of the machine it was started on."""
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    _chdir_repo()
+    files: dict[str, dict[str, Any]] = {}
+    for source in walk_mutatable_files():
+        meta = MUTANTS / (str(source) + ".meta")
+        if meta.exists():
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            files[str(source)] = {key: data.get(key, {}) for key in _KEPT_META}
+    if not files:
+        print("no mutation results in mutants/: nothing to save", file=sys.stderr)
+        return 2
+    payload = {"mutmut": _mutmut_version(), "commit": provenance().commit, "files": files}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0: the same results give the same bytes, so git sees a change only when a verdict changes.
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(json.dumps(payload, sort_keys=True).encode())
+    codes = [c for f in files.values() for c in f["exit_code_by_key"].values()]
+    checked = sum(code is not None for code in codes)
+    print(f"{checked} of {len(codes)} verdicts saved in {path.relative_to(REPO)}")
+    return 0
+
+
+def _resume_results(path: Path = RESULTS_FILE) -> None:
+    """On a checkout with no results of its own (a fresh clone), put the recorded verdicts where mutmut
+    keeps them. mutmut keeps a verdict only while the mutated function's code is unchanged (it compares a
+    hash of each function) and runs the others. A survivor is run again too: tests written since may kill
+    it, and mutmut would not run them against a mutant it has a verdict for."""
+    if not path.exists() or any(MUTANTS.glob("**/*.meta")):
+        return
+    payload = json.loads(gzip.decompress(path.read_bytes()))
+    if payload["mutmut"] != _mutmut_version():
+        print(f"not resumed from {path.relative_to(REPO)}: it was written by mutmut {payload['mutmut']}")
+        return
+    from mutmut.stats import status_by_exit_code
+
+    for source, data in payload["files"].items():
+        data["exit_code_by_key"] = {
+            name: None if code is None or status_by_exit_code[code] in NOT_KILLED else code
+            for name, code in data["exit_code_by_key"].items()
+        }
+        meta = MUTANTS / (source + ".meta")
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(
+            json.dumps({**data, "durations_by_key": {}, "estimated_durations_by_key": {}}), encoding="utf-8"
+        )
+    RESUMED_MARK.write_text(json.dumps({"commit": payload["commit"]}), encoding="utf-8")
+    checked = sum(c is not None for f in payload["files"].values() for c in f["exit_code_by_key"].values())
+    print(
+        f"resuming from {path.relative_to(REPO)} (run at {payload['commit'][:7]}): {checked} verdicts of"
+        " killed or mypy-caught mutants, kept for each function whose code is unchanged"
+    )
+
+
 def run(max_children: int, names: list[str]) -> int:
     _chdir_repo()
     _fresh_copies()
-    if not (MUTANTS / "airflow_provider_imagesearch").exists():
+    fresh = not (MUTANTS / "airflow_provider_imagesearch").exists()
+    _resume_results()
+    if fresh:
         # mutmut 3.8.1 with a type_check_command, started without a mutants/ of an earlier run, fails its
         # stats run ("No module named 'tests'"); started on one, it runs. Generated here first, as the
         # sample does.
@@ -524,6 +602,7 @@ def run(max_children: int, names: list[str]) -> int:
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
             env=_mutmut_env(),
         )
+    save_results()  # also after a run that stopped half-way: the next one resumes from it
     if code != 0:
         print(f"mutmut run exited {code}", file=sys.stderr)
         return code
@@ -887,6 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     p_report = sub.add_parser("report", help="the report of the last run")
     p_report.add_argument("names", nargs="*", help="only these mutants (mutmut's names or globs)")
     p_report.add_argument("--seconds", type=float, help="the run's duration, to record in the report")
+    sub.add_parser("save-results", help=f"keep the verdicts in mutants/ in {RESULTS_FILE.relative_to(REPO)}")
     sub.add_parser("sample", help="CI's fixed sample")
     p_key = sub.add_parser("key", help="print the equivalence key and the change of mutants")
     p_key.add_argument("names", nargs="+")
@@ -903,6 +983,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.max_children, args.names)
     if args.command == "report":
         return report(seconds=args.seconds, scope=args.names)
+    if args.command == "save-results":
+        return save_results()
     if args.command == "sample":
         return sample()
     if args.command == "key":

@@ -1,0 +1,167 @@
+"""Review r25d: the manifest's text (951637a), and where else a presigned URL's secrets may show."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
+from tests.support.loopback_store import Answer, LoopbackStore
+from tests.support.sqlite_connection import sqlite_connection
+
+BUCKET = f"https://shop.obs.{DEFAULT_REGION}.myhuaweicloud.com"
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: batch search's presigned `queries` URL is not masked in the Rendered Template view",
+)
+def test_a_presigned_queries_url_shows_masked_in_the_rendered_template(
+    emulator: Emulator,
+    imagesearch_conn: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ImageSearchSearchImagesOperator(queries=...)`` reads its queries "like an import manifest": a
+    presigned http(s) URL is a documented source. The import operators register the URL's signature and
+    credential with the secrets masker as soon as the template is rendered (``_mask_rendered_manifest``),
+    because the Rendered Template view is stored before ``execute``; the batch search does not, so anyone
+    who can see the task's Rendered Template reads a signature that opens the object until it expires
+    (the masking in ``_download`` comes during ``execute``, after the view was stored)."""
+    from airflow import settings
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import DAG
+
+    from airflow_provider_imagesearch.operators.imagesearch import ImageSearchSearchImagesOperator
+    from tests.support.dagrun import run_dag, states
+
+    instance = "r25d-batch"
+    image = f"{BUCKET}/lib/000.jpg"
+    emulator.upsert_instance(
+        instance, project_id=DEFAULT_PROJECT_ID, tags=["color"], images={image: {"tags": {"color": "red"}}}
+    )
+    engine = sqlite_connection(monkeypatch, "r25d_results", tmp_path / "results.db")
+    engine.dispose()
+    # Never seen by this process's secrets masker before: only this task could have registered them.
+    signature = secrets.token_hex(16)
+    credential = "AKIA" + secrets.token_hex(8).upper()
+    with LoopbackStore() as store:
+        url = store.put("queries.csv", Answer(200, f"query_id,path\nq0,{image}\n".encode()))
+        url += f"?X-Amz-Credential={credential}%2F20260101%2Fus-east-1&X-Amz-Signature={signature}"
+        with DAG("r25d_rendered_queries", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+            ImageSearchSearchImagesOperator(
+                task_id="batch",
+                instance_name=instance,
+                queries="{{ params.url }}",
+                params={"url": url},
+                results_conn_id="r25d_results",
+                imagesearch_conn_id=imagesearch_conn("aksk", max_attempts=1),
+            )
+        run = run_dag(dag)
+    assert str(run.state) == "success", states(run)
+    with settings.Session() as session:  # type: ignore[misc]
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag.dag_id).one()
+    shown = json.dumps(rendered.rendered_fields)
+    assert "/bucket/queries.csv?" in shown, shown
+    assert signature not in shown, shown
+    assert credential not in shown, shown
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: a mapped import (partial().expand(shard=...)) never calls the operator's "
+    "render_template_fields, so its presigned manifest is not masked in the Rendered Template view",
+)
+def test_a_sharded_imports_presigned_manifest_shows_masked_in_the_rendered_template(
+    emulator: Emulator,
+    imagesearch_conn: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sharded import of docs/bulk-import.rst and dags/imagesearch_catalog_import.py
+    (``ImageSearchImportImagesOperator.partial(manifest="{{ params.manifest }}", ...).expand(shard=...)``)
+    with a presigned URL as the manifest. docs/bulk-import.rst promises the Rendered Template view shows
+    its signature and credential masked: ``_mask_rendered_manifest`` runs in the operator's
+    ``render_template_fields``, but Airflow renders a mapped task through
+    ``MappedOperator.render_template_fields`` -> ``unmapped_task._do_render_template_fields``, which never
+    calls the operator's override. Each shard's Rendered Template shows the signature."""
+    from airflow import settings
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import DAG
+
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+    from tests.support.dagrun import run_dag, states
+
+    instance = "r25d-sharded"
+    emulator.upsert_instance(instance, project_id=DEFAULT_PROJECT_ID, tags=["color"], images={})
+    engine = sqlite_connection(monkeypatch, "r25d_ledger", tmp_path / "ledger.db")
+    engine.dispose()
+    signature = secrets.token_hex(16)
+    credential = "AKIA" + secrets.token_hex(8).upper()
+    with LoopbackStore() as store:
+        url = store.put("manifest.csv", Answer(200, f"path,tag.color\n{BUCKET}/a.jpg,red\n".encode()))
+        url += f"?X-Amz-Credential={credential}%2F20260101%2Fus-east-1&X-Amz-Signature={signature}"
+        with DAG("r25d_rendered_sharded", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+            ImageSearchImportImagesOperator.partial(
+                task_id="import_catalog",
+                instance_name=instance,
+                manifest="{{ params.url }}",
+                ledger_conn_id="r25d_ledger",
+                imagesearch_conn_id=imagesearch_conn("aksk", max_attempts=1),
+                params={"url": url},
+            ).expand(shard=[(0, 2), (1, 2)])
+        run = run_dag(dag)
+    assert str(run.state) == "success", states(run)
+    with settings.Session() as session:  # type: ignore[misc]
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag.dag_id).all()
+    assert len(rendered) == 2
+    shown = json.dumps([row.rendered_fields for row in rendered])
+    assert "/bucket/manifest.csv?" in shown, shown
+    assert signature not in shown, shown
+    assert credential not in shown, shown
+
+
+@pytest.mark.not_in_mutation_run
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: `scripts/mutation.py key NAME` fails with a traceback where no full run left mutants/",
+)
+def test_key_prints_a_mutants_equivalence_key_without_a_full_run(tmp_path: Path) -> None:
+    """docs/mutation-testing.rst: a survivor ``check`` reports (``check`` needs no full run: it works in a
+    scratch copy and leaves no ``mutants/``) is noted as equivalent with the line that
+    ``.venv/bin/python scripts/mutation.py key NAME`` prints. In a checkout without a full run's
+    ``mutants/`` (a fresh clone, CI, a worktree) ``key`` dies with ``FileNotFoundError:
+    'mutants/airflow_provider_imagesearch/retry.py'`` and a traceback, where ``report`` says "run `make
+    mutation` first"; and where ``mutants/`` is an older run's, it prints the key of that run's mutant of
+    the same number, not of the checkout's."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("airflow_provider_imagesearch", "scripts"):
+        shutil.copytree(repo / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(repo / name, tmp_path / name)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/mutation.py",
+            "key",
+            "airflow_provider_imagesearch.retry.x_is_request_error__mutmut_11",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.startswith("airflow_provider_imagesearch.retry.x_is_request_error "), result.stdout

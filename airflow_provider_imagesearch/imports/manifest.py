@@ -593,13 +593,18 @@ def _is_http(manifest: Any) -> bool:
 def url_text(manifest: Any) -> str:
     """A manifest's path or URL as text. An http(s) ``ObjectStoragePath`` by its ``path``, which is the
     whole URL, query included: Airflow 3.1's (universal_pathlib 0.2) prints one with its scheme twice
-    (``https://https://host/m.csv``), which no download can reach."""
+    (``https://https://host/m.csv``), which no download can reach; and a path rebuilt from that text (by
+    XCom, or from the serialized DAG a task runs) holds the scheme twice in its ``path`` too. The URL is
+    what follows the last of the repeated schemes."""
     if not isinstance(manifest, str | bytes) and str(getattr(manifest, "protocol", "")).lower() in (
         "http",
         "https",
     ):
-        return str(manifest.path)
+        return _REPEATED_SCHEME.sub("", str(manifest.path))
     return str(manifest)
+
+
+_REPEATED_SCHEME = re.compile(r"^(?:https?://)+(?=https?://)", re.IGNORECASE)
 
 
 def _download(url: str) -> IO[bytes]:

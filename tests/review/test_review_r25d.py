@@ -8,9 +8,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-import airflow
 import pytest
-from packaging.version import Version
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
 from tests.support.loopback_store import Answer, LoopbackStore
@@ -203,8 +201,6 @@ def test_check_reports_a_name_of_a_module_that_does_not_exist_as_unknown() -> No
     assert f"unknown  {bad}" in result.stdout, result.stdout[-1500:]
 
 
-#: Airflow 3.1 (the floor, 3.1.8): its ObjectStoragePath prints an http(s) URL with the scheme twice.
-FLOOR_AIRFLOW = Version(airflow.__version__) < Version("3.2")
 REPO = Path(__file__).resolve().parents[2]
 COMPAT_PYTHON = REPO / ".venv-compat" / "bin" / "python"
 
@@ -238,11 +234,6 @@ except ImageSearchValidationError as error:
 
 
 @pytest.mark.skipif(not COMPAT_PYTHON.exists(), reason="needs .venv-compat (make compat-install)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: on Airflow 3.1.8 an http(s) ObjectStoragePath that went through XCom has its scheme "
-    "twice in its .path too ('http://http://127.0.0.1:...'), so url_text() still downloads a URL no host answers",
-)
 def test_an_http_objectstoragepath_manifest_from_xcom_reads_on_the_floor_airflow() -> None:
     """951637a reads an http(s) ``ObjectStoragePath`` by its ``.path`` because 3.1.8 prints it with its
     scheme twice. But 3.1.8's serde (XCom, and the serialized DAG ``dag.test()`` runs its tasks from)
@@ -259,12 +250,6 @@ def test_an_http_objectstoragepath_manifest_from_xcom_reads_on_the_floor_airflow
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    condition=FLOOR_AIRFLOW,
-    strict=True,
-    reason="review: on Airflow 3.1.8 dag.test() of an import whose manifest is ObjectStoragePath('http://...') "
-    "fails: 'Invalid manifest 'http://http://127.0.0.1:...': ... gaierror'",
-)
 def test_an_http_objectstoragepath_manifest_imports_in_a_dag_run(
     emulator: Emulator,
     imagesearch_conn: Callable[..., str],

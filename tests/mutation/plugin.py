@@ -35,14 +35,18 @@ _NEEDS_POSTGRES = {"postgres_uri"}
 #: mutmut's own values of MUTANT_UNDER_TEST (stats, clean and forced-fail runs), not a mutant.
 _NOT_A_MUTANT = {"", "stats", "fail", "list_all_tests", "mutant_generation"}
 DEFAULT_BUDGET = 20.0
-#: Functions called as their module is imported (an operator parameter's default, read from Airflow's
-#: config as the core operators read it), and the tests written for them. mutmut's stats run credits such
-#: a call to whichever test happened to import the module first, so a mutant of one would otherwise run
-#: against that test only; these run for it too, whatever the budget (they check the option in a fresh
-#: process, which imports the mutated module anew).
-IMPORT_TIME_TESTS = {
+#: Functions whose behaviour only a test in a fresh process can see, and those tests: one called as its
+#: module is imported (an operator parameter's default, read from Airflow's config as the core operators
+#: read it), one run once per process (the triggers' preload of the async hook and anyio's backend, which
+#: must happen before the event loop starts). mutmut's stats run credits such a call to whichever test
+#: made it first, so a mutant of one would otherwise run against that test only; these run for it too,
+#: whatever the budget (their child process imports the mutated module anew).
+CHILD_PROCESS_TESTS = {
     "airflow_provider_imagesearch.operators.imagesearch.x__default_deferrable": [
         "tests/operators/test_operator_default_deferrable.py",
+    ],
+    "airflow_provider_imagesearch.triggers.imagesearch.x__load_hook_class": [
+        "tests/triggers/test_trigger_loop_imports.py",
     ],
 }
 #: A test the stats run has not timed (new since): assumed this long.
@@ -61,7 +65,7 @@ def pytest_load_initial_conftests(
     if mutant in _NOT_A_MUTANT:
         return
     # pytest reads its test arguments from this list after the hook: extended in place, they are collected.
-    args.extend(test for test in IMPORT_TIME_TESTS.get(_mutated_function(mutant), []) if test not in args)
+    args.extend(test for test in CHILD_PROCESS_TESTS.get(_mutated_function(mutant), []) if test not in args)
 
 
 def _deselect(item: pytest.Item) -> bool:
@@ -114,7 +118,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kept = [item for item in kept if durations.get(item.nodeid, 0.0) <= budget]
     elif mode not in _NOT_A_MUTANT:
         by_id = {item.nodeid: item for item in kept}
-        always = IMPORT_TIME_TESTS.get(_mutated_function(mode), [])
+        always = CHILD_PROCESS_TESTS.get(_mutated_function(mode), [])
         chosen = within_budget([n for n in by_id if not n.startswith(tuple(always))], durations, budget)
         chosen += [n for n in by_id if n.startswith(tuple(always))]
         dropped += [item for nodeid, item in by_id.items() if nodeid not in set(chosen)]

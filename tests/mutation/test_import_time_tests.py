@@ -2,7 +2,7 @@
 
 mutmut's stats run credits a call made at import time (``_default_deferrable()``, an operator parameter's
 default) to whichever test imported the module first, and would run only that test against the mutant:
-the plugin adds the tests that check the function (``IMPORT_TIME_TESTS``), whatever the time budget.
+the plugin adds the tests that check the function (``CHILD_PROCESS_TESTS``), whatever the time budget.
 """
 
 from __future__ import annotations

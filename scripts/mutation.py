@@ -632,16 +632,55 @@ def load_sample(path: Path = SAMPLE_FILE) -> list[SampleEntry]:
 
 def _generate(paths: Iterable[str]) -> None:
     """Write ./mutants/ with the mutated copies of ``paths`` (mutmut's own generation step)."""
+    import io
+    from contextlib import redirect_stdout
+
     from mutmut.__main__ import create_file_mutants
     from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir
 
     Path("mutants").mkdir(exist_ok=True)
-    copy_src_dir()
-    copy_also_copy_files()
-    for path in sorted(set(paths)):
-        result = create_file_mutants(Path(path))
-        if result.error:
-            raise result.error
+    # mutmut prints each file it copies or mutates: kept out of what the commands print (`key`'s
+    # lines go into tests/mutation/equivalent.txt), shown only when the generation fails.
+    chatter = io.StringIO()
+    with redirect_stdout(chatter):
+        copy_src_dir()
+        copy_also_copy_files()
+        for path in sorted(set(paths)):
+            result = create_file_mutants(Path(path))
+            if result.error:
+                print(chatter.getvalue()[-3000:], file=sys.stderr)
+                raise result.error
+
+
+def _current_mutants(names: Iterable[str]) -> dict[str, str]:
+    """Of ``names``, those that are mutants of the code in the working directory (a scratch checkout),
+    each with its source file: the mutants of their modules are generated first. A name whose module
+    does not exist or is not mutated (setup.cfg's ``only_mutate``) is none."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    wanted = {source_path(name) for name in names}
+    paths = wanted & {str(path) for path in walk_mutatable_files()}
+    _generate(paths)
+    found: dict[str, str] = {}
+    for path in paths:
+        data = SourceFileMutationData(path=Path(path))
+        data.load()
+        found.update(dict.fromkeys(data.exit_code_by_key, path))
+    return {name: found[name] for name in names if name in found}
+
+
+def _say_unknown(name: str) -> None:
+    from mutmut.configuration import config
+
+    path = source_path(name)
+    if not Path(path).exists():
+        why = f"{path} does not exist in this checkout"
+    elif not config().should_mutate(path):
+        why = f"{path} is not mutated (setup.cfg's only_mutate)"
+    else:
+        why = "this checkout's code has no such mutant (numbers move when a function is edited)"
+    print(f"unknown  {name}: {why}", flush=True)
 
 
 def _sample_checkout() -> Path:
@@ -899,25 +938,19 @@ def check(names: list[str], tests: list[str]) -> int:
     kill. How a new test is shown to kill the survivors it was written for, without a full run."""
     import shutil
 
-    from mutmut.mutation.data import SourceFileMutationData
-
     _chdir_repo()
     started = time.monotonic()
     scratch = _sample_checkout()
     survived: list[str] = []
     try:
         os.chdir(scratch)
-        _generate({source_path(name) for name in names})
-        known: set[str] = set()
-        for path in {source_path(name) for name in names}:
-            data = SourceFileMutationData(path=Path(path))
-            data.load()
-            known.update(data.exit_code_by_key)
+        known = _current_mutants(names)
         unknown = [name for name in names if name not in known]
         for name in unknown:
-            print(
-                f"unknown  {name}: this checkout's code has no such mutant (numbers move when a function is edited)"
-            )
+            _say_unknown(name)
+        if not known:  # the tests would say nothing: not run
+            print(f"\nno mutant to check: {len(unknown)} unknown")
+            return 1
         mutants = scratch / "mutants"
         with _postgres_for_tests():
             control_seconds = _control(tests, mutants, "the tests")

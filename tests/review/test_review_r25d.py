@@ -171,10 +171,6 @@ def test_key_prints_a_mutants_equivalence_key_without_a_full_run(tmp_path: Path)
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: `scripts/mutation.py check` dies with a traceback on a name whose module does not exist",
-)
 def test_check_reports_a_name_of_a_module_that_does_not_exist_as_unknown() -> None:
     """docs/mutation-testing.rst: "A name this checkout's code has no mutant of is reported ``unknown``".
     A name whose module is misspelt or was moved (``imports.manifst``) is one, but ``check`` stops with

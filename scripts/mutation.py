@@ -683,17 +683,21 @@ def _say_unknown(name: str) -> None:
     print(f"unknown  {name}: {why}", flush=True)
 
 
-def _sample_checkout() -> Path:
-    """A scratch copy of the package, tests/, dags/, docs/ and the config, where the sample makes its own
-    mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
-    (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone."""
+PACKAGE = "airflow_provider_imagesearch"
+#: The package and what setup.cfg's also_copy names: mutmut copies them from a checkout into mutants/.
+CHECKOUT_FOLDERS = (PACKAGE, "tests", "dags", "docs", "scripts")
+
+
+def _sample_checkout(folders: Iterable[str] = CHECKOUT_FOLDERS) -> Path:
+    """A scratch copy of ``folders`` and the config, where the sample makes its own mutants/: what it
+    runs is this checkout's code, whatever an earlier full run left in ./mutants/ (mutmut never
+    refreshes a copied file that is not mutated), and it leaves that run's results alone."""
     import shutil
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    # The package and what setup.cfg's also_copy names: mutmut copies them from here into mutants/.
-    for name in ("airflow_provider_imagesearch", "tests", "dags", "docs", "scripts"):
+    for name in folders:
         shutil.copytree(REPO / name, scratch / name, ignore=skip)
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, scratch / name)
@@ -978,14 +982,28 @@ def check(names: list[str], tests: list[str]) -> int:
 
 
 def show_keys(names: list[str]) -> int:
-    """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change."""
+    """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change, of
+    the mutants of this checkout's code: generated in a scratch copy, as ``check`` does, since a
+    ``mutants/`` left by an earlier run may number them otherwise, or not be there at all."""
+    import shutil
+
     _chdir_repo()
-    for name in names:
-        diff = diff_of(name, source_path(name))
-        print(f"{function_of(name)} {diff_key(diff)}")
-        for line in changed_lines(diff):
-            print(f"    {line}")
-    return 0
+    scratch = _sample_checkout(folders=(PACKAGE,))
+    try:
+        os.chdir(scratch)
+        known = _current_mutants(names)
+        for name in names:
+            if name not in known:
+                _say_unknown(name)
+                continue
+            diff = diff_of(name, known[name])
+            print(f"{function_of(name)} {diff_key(diff)}")
+            for line in changed_lines(diff):
+                print(f"    {line}")
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if len(known) == len(set(names)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

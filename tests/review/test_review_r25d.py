@@ -131,10 +131,6 @@ def test_a_sharded_imports_presigned_manifest_shows_masked_in_the_rendered_templ
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: `scripts/mutation.py key NAME` fails with a traceback where no full run left mutants/",
-)
 def test_key_prints_a_mutants_equivalence_key_without_a_full_run(tmp_path: Path) -> None:
     """docs/mutation-testing.rst: a survivor ``check`` reports (``check`` needs no full run: it works in a
     scratch copy and leaves no ``mutants/``) is noted as equivalent with the line that

@@ -723,6 +723,11 @@ def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = M
     return _pytest_output(tests, mutant, timeout, mutants)[0]
 
 
+def _tests_env(mutants: Path, mutant: str) -> dict[str, str]:
+    # check and the sample name their tests: all of them run, whatever the plugin's time budget.
+    return {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
+
+
 def _pytest_output(
     tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS
 ) -> tuple[int, str]:
@@ -731,13 +736,11 @@ def _pytest_output(
         sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
         "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
     ]  # fmt: skip
-    # The sample names its tests: all of them run, whatever the plugin's time budget.
-    env = {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
     try:
         result = subprocess.run(
             command,
             cwd=mutants,
-            env=env,
+            env=_tests_env(mutants, mutant),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -783,37 +786,86 @@ def verdict(code: int) -> tuple[str, str]:
     return "killed", ""
 
 
-def _without_missing_tests(entries: list[SampleEntry], mutants: Path) -> list[SampleEntry]:
-    """The entries with only the tests that still exist (a renamed or removed test is printed, not run:
-    pytest would stop the whole sample on it). An entry left with none counts as stale below."""
-    import dataclasses
+#: How a named test stands in the mutation run: it runs, the plugin leaves it out, or it is gone.
+RUNS, LEFT_OUT, MISSING = "runs", "left out", "missing"
 
-    named = sorted({test for entry in entries for test in entry.tests})
-    files = sorted({test.partition("::")[0] for test in named})  # a missing id would stop a listing by ids
+#: ``pytest --collect-only`` that also prints, after the tests that would run, each test the mutation
+#: plugin deselects (pytest lists only the former).
+_LISTING = """
+import sys
+import pytest
+
+class Deselected:
+    def __init__(self):
+        self.ids = []
+    def pytest_deselected(self, items):
+        self.ids += [item.nodeid for item in items]
+
+deselected = Deselected()
+code = pytest.main(sys.argv[1:], plugins=[deselected])
+print("\\n".join("deselected " + nodeid for nodeid in deselected.ids))
+sys.exit(code)
+"""
+
+
+def _listed(files: list[str], mutants: Path) -> tuple[set[str], set[str]]:
+    """The tests of ``files`` that a mutant's run runs, and those it leaves out (node ids)."""
+    command = [
+        sys.executable, "-c", _LISTING, "--collect-only", "-q", "-p", "no:cacheprovider",
+        "-p", "tests.mutation.plugin", *files,
+    ]  # fmt: skip
     listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
+        command,
         cwd=mutants,
-        env=_mutmut_env(mutants),
+        env=_tests_env(mutants, mutant=""),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
     )
-    collected = {line.strip() for line in listing.stdout.splitlines() if "::" in line}
-    if not collected:
+    lines = [line.strip() for line in listing.stdout.splitlines()]
+    left_out = {line.removeprefix("deselected ") for line in lines if line.startswith("deselected ")}
+    runs = {line for line in lines if "::" in line and not line.startswith("deselected ")}
+    if not runs and not left_out:
         print(listing.stdout[-3000:], file=sys.stderr)
         raise SystemExit("the sample's test files could not be listed (pytest --collect-only above)")
-    # A test function named without its parameters runs every parametrized case.
-    cases = {line.partition("[")[0] for line in collected}
-    present = {test for test in named if test in collected or test in cases}
+    return runs, left_out
+
+
+def _standing(named: list[str], mutants: Path) -> dict[str, str]:
+    """How each of the ``named`` tests stands, listed as a mutant's run collects them. A test renamed or
+    removed, or left out, is printed and not run: pytest would stop the whole sample on a missing one, and
+    a mutant against only left-out tests runs none (pytest exit 5), which says nothing of the mutant."""
+    # Listed by file, and only the files there are: a missing id or file would stop the whole listing
+    # (and pytest given no file at all would collect the whole suite).
+    files = sorted(
+        {path for path in (test.partition("::")[0] for test in named) if (mutants / path).is_file()}
+    )
+    runs, left_out = _listed(files, mutants) if files else (set(), set())
+    standing = {}
     for test in named:
-        if test not in present:
+        # A test function named without its parameters runs every parametrized case.
+        if test in runs or test in {nodeid.partition("[")[0] for nodeid in runs}:
+            standing[test] = RUNS
+        elif test in left_out or test in {nodeid.partition("[")[0] for nodeid in left_out}:
+            standing[test] = LEFT_OUT
+            print(
+                f"left-out test {test}: never runs for a mutant (tests/mutation/plugin.py: marked"
+                " not_in_mutation_run), left out here too"
+            )
+        else:
+            standing[test] = MISSING
             print(f"missing test {test}: renamed or removed since the sample was drawn")
-    kept = []
-    for entry in entries:
-        tests = [test for test in entry.tests if test in present]
-        kept.append(dataclasses.replace(entry, tests=tests) if tests != list(entry.tests) else entry)
-    return kept
+    return standing
+
+
+def _no_test_runs(tests: list[str], standing: dict[str, str]) -> str:
+    """Why a sampled mutant none of whose ``tests`` runs is stale."""
+    if all(standing[test] == MISSING for test in tests):
+        return "none of its tests exists any more"
+    if all(standing[test] == LEFT_OUT for test in tests):
+        return "all its tests are left out of a mutant's run (marked not_in_mutation_run)"
+    return "none of its tests runs for a mutant (removed, or marked not_in_mutation_run)"
 
 
 def sample() -> int:
@@ -838,23 +890,26 @@ def _run_sample(
 ) -> int:
     paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
     _generate(paths)
-    entries = _without_missing_tests(entries, mutants)
-    all_tests = sorted({test for entry in entries for test in entry.tests})
-    if _control(all_tests, mutants, "the sample's tests") is None:
+    standing = _standing(sorted({test for entry in entries for test in entry.tests}), mutants)
+    tests_of = {id(entry): [test for test in entry.tests if standing[test] == RUNS] for entry in entries}
+    all_tests = sorted({test for tests in tests_of.values() for test in tests})
+    # With no test left every entry is stale, below; pytest given no test would run the whole suite.
+    if all_tests and _control(all_tests, mutants, "the sample's tests") is None:
         return 1
     survived, stale, killed = [], [], 0
     for entry in entries:
         current = _mutants_of(entry.function)
         name = current.get(entry.key)
-        if name is None or not entry.tests:
+        tests = tests_of[id(entry)]
+        if name is None or not tests:
             stale.append(entry)
-            why = "the mutated line changed" if name is None else "none of its tests exists any more"
+            why = "the mutated line changed" if name is None else _no_test_runs(entry.tests, standing)
             print(f"stale  {entry.function} {entry.key}: {why}")
             continue
         if (entry.function, entry.key) in equivalents:
             print(f"equivalent {name}")
             continue
-        said, why = verdict(_pytest(entry.tests, mutant=name, mutants=mutants))
+        said, why = verdict(_pytest(tests, mutant=name, mutants=mutants))
         print(f"{said:8} {name}{why}")
         if said == "killed":
             killed += 1

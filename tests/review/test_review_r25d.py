@@ -305,11 +305,6 @@ sys.exit(mutation.sample())
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the sample reports a mutant whose tests are all left out (not_in_mutation_run) as "
-    "SURVIVED, 'a test that killed it no longer does'",
-)
 def test_the_sample_does_not_call_a_mutant_whose_tests_are_left_out_a_survivor() -> None:
     """239be53: "the sample now also reports a left-out test". It does, in the control run ("1 of the
     named tests never run for a mutant ... left out here too"), and then runs the entry anyway: pytest

@@ -749,19 +749,23 @@ def _pytest_output(
         )
     except subprocess.TimeoutExpired as stopped:
         partial = stopped.stdout.decode(errors="replace") if isinstance(stopped.stdout, bytes) else ""
-        return 124, partial + f"\nstopped after {timeout} s"
+        return TIMED_OUT, partial + f"\nstopped after {timeout} s"
     return result.returncode, result.stdout
 
 
 #: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
 NOT_RUN = {4, 5}
+#: What :func:`_pytest_output` returns for tests it stopped (``timeout``'s own code; pytest's are 0-5).
+TIMED_OUT = 124
+#: Seconds the unmutated tests of ``check`` and the sample get.
+CONTROL_TIMEOUT = 600
 
 
 def _control(tests: list[str], mutants: Path, what: str) -> float | None:
     """The control run: ``tests`` on the unmutated code, so that a failure against a mutant is the
     mutant's. Their duration in seconds, or None, said why, when they do not pass."""
     started = time.monotonic()
-    code, output = _pytest_output(tests, mutant="", mutants=mutants)
+    code, output = _pytest_output(tests, mutant="", timeout=CONTROL_TIMEOUT, mutants=mutants)
     seconds = time.monotonic() - started
     left_out = re.search(r"(\d+) deselected", output)
     if left_out:
@@ -772,8 +776,13 @@ def _control(tests: list[str], mutants: Path, what: str) -> float | None:
     if code == 0:
         return seconds
     print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
-    why = "none of the named tests ran" if code in NOT_RUN else f"{what} fail without any mutant"
-    print(f"{why}: fix that first")
+    if code in NOT_RUN:
+        why = "none of the named tests ran: fix that first"
+    elif code == TIMED_OUT:  # too slow, or the machine too loaded: no test failed
+        why = f"{what} took longer than {CONTROL_TIMEOUT} s without any mutant: name fewer or faster tests"
+    else:
+        why = f"{what} fail without any mutant: fix that first"
+    print(why)
     return None
 
 

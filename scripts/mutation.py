@@ -900,16 +900,15 @@ def _run_sample(
     paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
     _generate(paths)
     standing = _standing(sorted({test for entry in entries for test in entry.tests}), mutants)
-    tests_of = {id(entry): [test for test in entry.tests if standing[test] == RUNS] for entry in entries}
-    all_tests = sorted({test for tests in tests_of.values() for test in tests})
+    runnable = [[test for test in entry.tests if standing[test] == RUNS] for entry in entries]
+    all_tests = sorted({test for tests in runnable for test in tests})
     # With no test left every entry is stale, below; pytest given no test would run the whole suite.
     if all_tests and _control(all_tests, mutants, "the sample's tests") is None:
         return 1
     survived, stale, killed = [], [], 0
-    for entry in entries:
+    for entry, tests in zip(entries, runnable, strict=True):
         current = _mutants_of(entry.function)
         name = current.get(entry.key)
-        tests = tests_of[id(entry)]
         if name is None or not tests:
             stale.append(entry)
             why = "the mutated line changed" if name is None else _no_test_runs(entry.tests, standing)

@@ -652,15 +652,21 @@ def _generate(paths: Iterable[str]) -> None:
                 raise result.error
 
 
+def _mutated(paths: set[str]) -> set[str]:
+    """Those of ``paths`` that exist and setup.cfg's ``[mutmut]`` mutates: mutmut has mutants of no
+    other (and fails to generate them for a file that is not there)."""
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    return paths & {str(path) for path in walk_mutatable_files()}
+
+
 def _current_mutants(names: Iterable[str]) -> dict[str, str]:
     """Of ``names``, those that are mutants of the code in the working directory (a scratch checkout),
     each with its source file: the mutants of their modules are generated first. A name whose module
     does not exist or is not mutated (setup.cfg's ``only_mutate``) is none."""
     from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.utils.file_utils import walk_mutatable_files
 
-    wanted = {source_path(name) for name in names}
-    paths = wanted & {str(path) for path in walk_mutatable_files()}
+    paths = _mutated({source_path(name) for name in names})
     _generate(paths)
     found: dict[str, str] = {}
     for path in paths:
@@ -897,8 +903,9 @@ def sample() -> int:
 def _run_sample(
     entries: list[SampleEntry], equivalents: dict[tuple[str, str], str], mutants: Path, started: float
 ) -> int:
-    paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
-    _generate(paths)
+    # A sampled function's module removed or moved since has no mutants: its entries are stale below.
+    generated = _mutated({source_path(entry.function) for entry in entries})
+    _generate(generated)
     standing = _standing(sorted({test for entry in entries for test in entry.tests}), mutants)
     runnable = [[test for test in entry.tests if standing[test] == RUNS] for entry in entries]
     all_tests = sorted({test for tests in runnable for test in tests})
@@ -911,7 +918,12 @@ def _run_sample(
         name = current.get(entry.key)
         if name is None or not tests:
             stale.append(entry)
-            why = "the mutated line changed" if name is None else _no_test_runs(entry.tests, standing)
+            if source_path(entry.function) not in generated:
+                why = f"{source_path(entry.function)} does not exist or is not mutated any more"
+            elif name is None:
+                why = "the mutated line changed"
+            else:
+                why = _no_test_runs(entry.tests, standing)
             print(f"stale  {entry.function} {entry.key}: {why}")
             continue
         if (entry.function, entry.key) in equivalents:

@@ -632,29 +632,78 @@ def load_sample(path: Path = SAMPLE_FILE) -> list[SampleEntry]:
 
 def _generate(paths: Iterable[str]) -> None:
     """Write ./mutants/ with the mutated copies of ``paths`` (mutmut's own generation step)."""
+    import io
+    from contextlib import redirect_stdout
+
     from mutmut.__main__ import create_file_mutants
     from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir
 
     Path("mutants").mkdir(exist_ok=True)
-    copy_src_dir()
-    copy_also_copy_files()
-    for path in sorted(set(paths)):
-        result = create_file_mutants(Path(path))
-        if result.error:
-            raise result.error
+    # mutmut prints each file it copies or mutates: kept out of what the commands print (`key`'s
+    # lines go into tests/mutation/equivalent.txt), shown only when the generation fails.
+    chatter = io.StringIO()
+    with redirect_stdout(chatter):
+        copy_src_dir()
+        copy_also_copy_files()
+        for path in sorted(set(paths)):
+            result = create_file_mutants(Path(path))
+            if result.error:
+                print(chatter.getvalue()[-3000:], file=sys.stderr)
+                raise result.error
 
 
-def _sample_checkout() -> Path:
-    """A scratch copy of the package, tests/, dags/, docs/ and the config, where the sample makes its own
-    mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
-    (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone."""
+def _mutated(paths: set[str]) -> set[str]:
+    """Those of ``paths`` that exist and setup.cfg's ``[mutmut]`` mutates: mutmut has mutants of no
+    other (and fails to generate them for a file that is not there)."""
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    return paths & {str(path) for path in walk_mutatable_files()}
+
+
+def _current_mutants(names: Iterable[str]) -> dict[str, str]:
+    """Of ``names``, those that are mutants of the code in the working directory (a scratch checkout),
+    each with its source file: the mutants of their modules are generated first. A name whose module
+    does not exist or is not mutated (setup.cfg's ``only_mutate``) is none."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    paths = _mutated({source_path(name) for name in names})
+    _generate(paths)
+    found: dict[str, str] = {}
+    for path in paths:
+        data = SourceFileMutationData(path=Path(path))
+        data.load()
+        found.update(dict.fromkeys(data.exit_code_by_key, path))
+    return {name: found[name] for name in names if name in found}
+
+
+def _say_unknown(name: str) -> None:
+    from mutmut.configuration import config
+
+    path = source_path(name)
+    if not Path(path).exists():
+        why = f"{path} does not exist in this checkout"
+    elif not config().should_mutate(path):
+        why = f"{path} is not mutated (setup.cfg's only_mutate)"
+    else:
+        why = "this checkout's code has no such mutant (numbers move when a function is edited)"
+    print(f"unknown  {name}: {why}", flush=True)
+
+
+PACKAGE = "airflow_provider_imagesearch"
+#: The package and what setup.cfg's also_copy names: mutmut copies them from a checkout into mutants/.
+CHECKOUT_FOLDERS = (PACKAGE, "tests", "dags", "docs", "scripts")
+
+
+def _sample_checkout(folders: Iterable[str] = CHECKOUT_FOLDERS) -> Path:
+    """A scratch copy of ``folders`` and the config, where the sample makes its own mutants/: what it
+    runs is this checkout's code, whatever an earlier full run left in ./mutants/ (mutmut never
+    refreshes a copied file that is not mutated), and it leaves that run's results alone."""
     import shutil
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    # The package and what setup.cfg's also_copy names: mutmut copies them from here into mutants/.
-    for name in ("airflow_provider_imagesearch", "tests", "dags", "docs", "scripts"):
+    for name in folders:
         shutil.copytree(REPO / name, scratch / name, ignore=skip)
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, scratch / name)
@@ -680,6 +729,11 @@ def _pytest(tests: list[str], mutant: str, timeout: int = 600, mutants: Path = M
     return _pytest_output(tests, mutant, timeout, mutants)[0]
 
 
+def _tests_env(mutants: Path, mutant: str) -> dict[str, str]:
+    # check and the sample name their tests: all of them run, whatever the plugin's time budget.
+    return {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
+
+
 def _pytest_output(
     tests: list[str], mutant: str, timeout: int = 600, mutants: Path = MUTANTS
 ) -> tuple[int, str]:
@@ -688,13 +742,11 @@ def _pytest_output(
         sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
         "-p", "tests.mutation.plugin", "--timeout=120", "-W", "ignore", *tests,
     ]  # fmt: skip
-    # The sample names its tests: all of them run, whatever the plugin's time budget.
-    env = {**_mutmut_env(mutants), "MUTANT_UNDER_TEST": mutant, "IMAGESEARCH_MUTATION_BUDGET": "1e9"}
     try:
         result = subprocess.run(
             command,
             cwd=mutants,
-            env=env,
+            env=_tests_env(mutants, mutant),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -703,19 +755,23 @@ def _pytest_output(
         )
     except subprocess.TimeoutExpired as stopped:
         partial = stopped.stdout.decode(errors="replace") if isinstance(stopped.stdout, bytes) else ""
-        return 124, partial + f"\nstopped after {timeout} s"
+        return TIMED_OUT, partial + f"\nstopped after {timeout} s"
     return result.returncode, result.stdout
 
 
 #: pytest's "usage error" and "no tests collected": the tests did not run, so they killed nothing.
 NOT_RUN = {4, 5}
+#: What :func:`_pytest_output` returns for tests it stopped (``timeout``'s own code; pytest's are 0-5).
+TIMED_OUT = 124
+#: Seconds the unmutated tests of ``check`` and the sample get.
+CONTROL_TIMEOUT = 600
 
 
 def _control(tests: list[str], mutants: Path, what: str) -> float | None:
     """The control run: ``tests`` on the unmutated code, so that a failure against a mutant is the
     mutant's. Their duration in seconds, or None, said why, when they do not pass."""
     started = time.monotonic()
-    code, output = _pytest_output(tests, mutant="", mutants=mutants)
+    code, output = _pytest_output(tests, mutant="", timeout=CONTROL_TIMEOUT, mutants=mutants)
     seconds = time.monotonic() - started
     left_out = re.search(r"(\d+) deselected", output)
     if left_out:
@@ -726,8 +782,13 @@ def _control(tests: list[str], mutants: Path, what: str) -> float | None:
     if code == 0:
         return seconds
     print("\n".join(output.splitlines()[-60:]), file=sys.stderr)
-    why = "none of the named tests ran" if code in NOT_RUN else f"{what} fail without any mutant"
-    print(f"{why}: fix that first")
+    if code in NOT_RUN:
+        why = "none of the named tests ran: fix that first"
+    elif code == TIMED_OUT:  # too slow, or the machine too loaded: no test failed
+        why = f"{what} took longer than {CONTROL_TIMEOUT} s without any mutant: name fewer or faster tests"
+    else:
+        why = f"{what} fail without any mutant: fix that first"
+    print(why)
     return None
 
 
@@ -740,37 +801,86 @@ def verdict(code: int) -> tuple[str, str]:
     return "killed", ""
 
 
-def _without_missing_tests(entries: list[SampleEntry], mutants: Path) -> list[SampleEntry]:
-    """The entries with only the tests that still exist (a renamed or removed test is printed, not run:
-    pytest would stop the whole sample on it). An entry left with none counts as stale below."""
-    import dataclasses
+#: How a named test stands in the mutation run: it runs, the plugin leaves it out, or it is gone.
+RUNS, LEFT_OUT, MISSING = "runs", "left out", "missing"
 
-    named = sorted({test for entry in entries for test in entry.tests})
-    files = sorted({test.partition("::")[0] for test in named})  # a missing id would stop a listing by ids
+#: ``pytest --collect-only`` that also prints, after the tests that would run, each test the mutation
+#: plugin deselects (pytest lists only the former).
+_LISTING = """
+import sys
+import pytest
+
+class Deselected:
+    def __init__(self):
+        self.ids = []
+    def pytest_deselected(self, items):
+        self.ids += [item.nodeid for item in items]
+
+deselected = Deselected()
+code = pytest.main(sys.argv[1:], plugins=[deselected])
+print("\\n".join("deselected " + nodeid for nodeid in deselected.ids))
+sys.exit(code)
+"""
+
+
+def _listed(files: list[str], mutants: Path) -> tuple[set[str], set[str]]:
+    """The tests of ``files`` that a mutant's run runs, and those it leaves out (node ids)."""
+    command = [
+        sys.executable, "-c", _LISTING, "--collect-only", "-q", "-p", "no:cacheprovider",
+        "-p", "tests.mutation.plugin", *files,
+    ]  # fmt: skip
     listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
+        command,
         cwd=mutants,
-        env=_mutmut_env(mutants),
+        env=_tests_env(mutants, mutant=""),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
     )
-    collected = {line.strip() for line in listing.stdout.splitlines() if "::" in line}
-    if not collected:
+    lines = [line.strip() for line in listing.stdout.splitlines()]
+    left_out = {line.removeprefix("deselected ") for line in lines if line.startswith("deselected ")}
+    runs = {line for line in lines if "::" in line and not line.startswith("deselected ")}
+    if not runs and not left_out:
         print(listing.stdout[-3000:], file=sys.stderr)
         raise SystemExit("the sample's test files could not be listed (pytest --collect-only above)")
-    # A test function named without its parameters runs every parametrized case.
-    cases = {line.partition("[")[0] for line in collected}
-    present = {test for test in named if test in collected or test in cases}
+    return runs, left_out
+
+
+def _standing(named: list[str], mutants: Path) -> dict[str, str]:
+    """How each of the ``named`` tests stands, listed as a mutant's run collects them. A test renamed or
+    removed, or left out, is printed and not run: pytest would stop the whole sample on a missing one, and
+    a mutant against only left-out tests runs none (pytest exit 5), which says nothing of the mutant."""
+    # Listed by file, and only the files there are: a missing id or file would stop the whole listing
+    # (and pytest given no file at all would collect the whole suite).
+    files = sorted(
+        {path for path in (test.partition("::")[0] for test in named) if (mutants / path).is_file()}
+    )
+    runs, left_out = _listed(files, mutants) if files else (set(), set())
+    standing = {}
     for test in named:
-        if test not in present:
+        # A test function named without its parameters runs every parametrized case.
+        if test in runs or test in {nodeid.partition("[")[0] for nodeid in runs}:
+            standing[test] = RUNS
+        elif test in left_out or test in {nodeid.partition("[")[0] for nodeid in left_out}:
+            standing[test] = LEFT_OUT
+            print(
+                f"left-out test {test}: never runs for a mutant (tests/mutation/plugin.py: marked"
+                " not_in_mutation_run), left out here too"
+            )
+        else:
+            standing[test] = MISSING
             print(f"missing test {test}: renamed or removed since the sample was drawn")
-    kept = []
-    for entry in entries:
-        tests = [test for test in entry.tests if test in present]
-        kept.append(dataclasses.replace(entry, tests=tests) if tests != list(entry.tests) else entry)
-    return kept
+    return standing
+
+
+def _no_test_runs(tests: list[str], standing: dict[str, str]) -> str:
+    """Why a sampled mutant none of whose ``tests`` runs is stale."""
+    if all(standing[test] == MISSING for test in tests):
+        return "none of its tests exists any more"
+    if all(standing[test] == LEFT_OUT for test in tests):
+        return "all its tests are left out of a mutant's run (marked not_in_mutation_run)"
+    return "none of its tests runs for a mutant (removed, or marked not_in_mutation_run)"
 
 
 def sample() -> int:
@@ -793,25 +903,33 @@ def sample() -> int:
 def _run_sample(
     entries: list[SampleEntry], equivalents: dict[tuple[str, str], str], mutants: Path, started: float
 ) -> int:
-    paths = {e.function.rpartition(".")[0].replace(".", "/") + ".py" for e in entries}
-    _generate(paths)
-    entries = _without_missing_tests(entries, mutants)
-    all_tests = sorted({test for entry in entries for test in entry.tests})
-    if _control(all_tests, mutants, "the sample's tests") is None:
+    # A sampled function's module removed or moved since has no mutants: its entries are stale below.
+    generated = _mutated({source_path(entry.function) for entry in entries})
+    _generate(generated)
+    standing = _standing(sorted({test for entry in entries for test in entry.tests}), mutants)
+    runnable = [[test for test in entry.tests if standing[test] == RUNS] for entry in entries]
+    all_tests = sorted({test for tests in runnable for test in tests})
+    # With no test left every entry is stale, below; pytest given no test would run the whole suite.
+    if all_tests and _control(all_tests, mutants, "the sample's tests") is None:
         return 1
     survived, stale, killed = [], [], 0
-    for entry in entries:
+    for entry, tests in zip(entries, runnable, strict=True):
         current = _mutants_of(entry.function)
         name = current.get(entry.key)
-        if name is None or not entry.tests:
+        if name is None or not tests:
             stale.append(entry)
-            why = "the mutated line changed" if name is None else "none of its tests exists any more"
+            if source_path(entry.function) not in generated:
+                why = f"{source_path(entry.function)} does not exist or is not mutated any more"
+            elif name is None:
+                why = "the mutated line changed"
+            else:
+                why = _no_test_runs(entry.tests, standing)
             print(f"stale  {entry.function} {entry.key}: {why}")
             continue
         if (entry.function, entry.key) in equivalents:
             print(f"equivalent {name}")
             continue
-        said, why = verdict(_pytest(entry.tests, mutant=name, mutants=mutants))
+        said, why = verdict(_pytest(tests, mutant=name, mutants=mutants))
         print(f"{said:8} {name}{why}")
         if said == "killed":
             killed += 1
@@ -899,25 +1017,19 @@ def check(names: list[str], tests: list[str]) -> int:
     kill. How a new test is shown to kill the survivors it was written for, without a full run."""
     import shutil
 
-    from mutmut.mutation.data import SourceFileMutationData
-
     _chdir_repo()
     started = time.monotonic()
     scratch = _sample_checkout()
     survived: list[str] = []
     try:
         os.chdir(scratch)
-        _generate({source_path(name) for name in names})
-        known: set[str] = set()
-        for path in {source_path(name) for name in names}:
-            data = SourceFileMutationData(path=Path(path))
-            data.load()
-            known.update(data.exit_code_by_key)
+        known = _current_mutants(names)
         unknown = [name for name in names if name not in known]
         for name in unknown:
-            print(
-                f"unknown  {name}: this checkout's code has no such mutant (numbers move when a function is edited)"
-            )
+            _say_unknown(name)
+        if not known:  # the tests would say nothing: not run
+            print(f"\nno mutant to check: {len(unknown)} unknown")
+            return 1
         mutants = scratch / "mutants"
         with _postgres_for_tests():
             control_seconds = _control(tests, mutants, "the tests")
@@ -945,14 +1057,28 @@ def check(names: list[str], tests: list[str]) -> int:
 
 
 def show_keys(names: list[str]) -> int:
-    """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change."""
+    """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change, of
+    the mutants of this checkout's code: generated in a scratch copy, as ``check`` does, since a
+    ``mutants/`` left by an earlier run may number them otherwise, or not be there at all."""
+    import shutil
+
     _chdir_repo()
-    for name in names:
-        diff = diff_of(name, source_path(name))
-        print(f"{function_of(name)} {diff_key(diff)}")
-        for line in changed_lines(diff):
-            print(f"    {line}")
-    return 0
+    scratch = _sample_checkout(folders=(PACKAGE,))
+    try:
+        os.chdir(scratch)
+        known = _current_mutants(names)
+        for name in names:
+            if name not in known:
+                _say_unknown(name)
+                continue
+            diff = diff_of(name, known[name])
+            print(f"{function_of(name)} {diff_key(diff)}")
+            for line in changed_lines(diff):
+                print(f"    {line}")
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if len(known) == len(set(names)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

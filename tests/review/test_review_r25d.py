@@ -129,10 +129,6 @@ def test_a_sharded_imports_presigned_manifest_shows_masked_in_the_rendered_templ
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: `scripts/mutation.py key NAME` fails with a traceback where no full run left mutants/",
-)
 def test_key_prints_a_mutants_equivalence_key_without_a_full_run(tmp_path: Path) -> None:
     """docs/mutation-testing.rst: a survivor ``check`` reports (``check`` needs no full run: it works in a
     scratch copy and leaves no ``mutants/``) is noted as equivalent with the line that
@@ -169,10 +165,6 @@ def test_key_prints_a_mutants_equivalence_key_without_a_full_run(tmp_path: Path)
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: `scripts/mutation.py check` dies with a traceback on a name whose module does not exist",
-)
 def test_check_reports_a_name_of_a_module_that_does_not_exist_as_unknown() -> None:
     """docs/mutation-testing.rst: "A name this checkout's code has no mutant of is reported ``unknown``".
     A name whose module is misspelt or was moved (``imports.manifst``) is one, but ``check`` stops with
@@ -298,11 +290,6 @@ sys.exit(mutation.sample())
 
 
 @pytest.mark.not_in_mutation_run
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the sample reports a mutant whose tests are all left out (not_in_mutation_run) as "
-    "SURVIVED, 'a test that killed it no longer does'",
-)
 def test_the_sample_does_not_call_a_mutant_whose_tests_are_left_out_a_survivor() -> None:
     """239be53: "the sample now also reports a left-out test". It does, in the control run ("1 of the
     named tests never run for a mutant ... left out here too"), and then runs the entry anyway: pytest

@@ -540,7 +540,12 @@ def save_results(path: Path = RESULTS_FILE) -> int:
     if not files:
         print("no mutation results in mutants/: nothing to save", file=sys.stderr)
         return 2
-    payload = {"mutmut": _mutmut_version(), "commit": provenance().commit, "files": files}
+    payload: dict[str, Any] = {"mutmut": _mutmut_version(), "commit": provenance().commit, "files": files}
+    stats = MUTANTS / "mutmut-stats.json"
+    if stats.exists():
+        # Which tests cover which function, and their durations: a resumed run then skips the stats run
+        # (about 20 minutes here) and collects stats only for tests that are new.
+        payload["stats"] = json.loads(stats.read_text(encoding="utf-8"))
     path.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same results give the same bytes, so git sees a change only when a verdict changes.
     with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
@@ -574,6 +579,8 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
         meta.write_text(
             json.dumps({**data, "durations_by_key": {}, "estimated_durations_by_key": {}}), encoding="utf-8"
         )
+    if "stats" in payload and not (MUTANTS / "mutmut-stats.json").exists():
+        (MUTANTS / "mutmut-stats.json").write_text(json.dumps(payload["stats"]), encoding="utf-8")
     RESUMED_MARK.write_text(json.dumps({"commit": payload["commit"]}), encoding="utf-8")
     checked = sum(c is not None for f in payload["files"].values() for c in f["exit_code_by_key"].values())
     print(

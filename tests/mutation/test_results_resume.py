@@ -81,6 +81,9 @@ def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(che
     meta = json.loads(meta_path.read_text())
     meta["exit_code_by_key"] = {**dict.fromkeys(codes, 1), survivor: 0}
     meta_path.write_text(json.dumps(meta))
+    # mutmut's map of which test covers what, saved too: the resumed run need not collect it again.
+    stats = {"tests_by_mangled_function_name": {"x": ["tests/t.py::test"]}, "duration_by_test": {}}
+    (checkout / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
     assert f"{len(codes)} of {len(codes)} verdicts saved" in _save(checkout)
 
     # The clone: no mutants/, the saved results, and one function edited since.
@@ -99,6 +102,7 @@ def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(che
     assert resumed[survivor] is None, "a survivor is run again: tests written since may kill it"
     assert all(code == 1 for name, code in resumed.items() if name not in changed | {survivor})
     assert (checkout / "mutants" / "resumed-from.json").exists()
+    assert json.loads((checkout / "mutants" / "mutmut-stats.json").read_text()) == stats
 
 
 def test_a_checkout_with_results_of_its_own_keeps_them(checkout: Path) -> None:

@@ -20,10 +20,6 @@ BUCKET = f"https://shop.obs.{DEFAULT_REGION}.myhuaweicloud.com"
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: batch search's presigned `queries` URL is not masked in the Rendered Template view",
-)
 def test_a_presigned_queries_url_shows_masked_in_the_rendered_template(
     emulator: Emulator,
     imagesearch_conn: Callable[..., str],

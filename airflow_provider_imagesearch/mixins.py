@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -19,6 +19,9 @@ from airflow_provider_imagesearch.links import ImageSearchConsoleLink
 from airflow_provider_imagesearch.outcomes import failure_status_message, is_permanent, not_found_message
 
 if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import Context
+
     from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
     from airflow_provider_imagesearch.models import InstanceDetail
     from airflow_provider_imagesearch.waits import WaitRule
@@ -288,4 +291,56 @@ class ImageSearchHookMixin(BaseOperator):
         return OperatorLineage(inputs=datasets)
 
 
-__all__ = ["ImageSearchHookMixin", "imagesearch_template_fields"]
+class PresignedUrlMaskMixin(BaseOperator):
+    """Registers the secrets of a presigned http(s) URL in :attr:`presigned_url_fields` (a manifest, a
+    batch's queries) with Airflow's secrets masker as soon as the template fields are rendered.
+
+    The Rendered Template view is serialized (and redacted) right after rendering, before ``execute``
+    reads the URL and masks it there: registering later leaves the signature readable in the view until
+    the URL expires. The hook is ``_do_render_template_fields``, not ``render_template_fields``: Airflow
+    renders a mapped task (``.partial().expand()``, e.g. a sharded import) through
+    ``MappedOperator.render_template_fields``, which calls the unmapped task's
+    ``_do_render_template_fields`` and never its ``render_template_fields``; an unmapped task's
+    ``BaseOperator.render_template_fields`` calls it too. No public hook runs between the rendering and
+    the view's serialization for a mapped task. The method is private: its signature ``(parent,
+    template_fields, context, jinja_env, seen_oids)`` is the same on Airflow 3.1.8 and 3.3
+    (``airflow.sdk.definitions._internal.templater.Templater``; ``MappedOperator`` passes it by keyword,
+    ``BaseOperator`` by position), and tests/review/test_review_r25d.py runs a mapped and an unmapped task
+    on both.
+    """
+
+    #: The template fields that may hold a presigned http(s) URL, text or ``ObjectStoragePath``.
+    presigned_url_fields: ClassVar[tuple[str, ...]] = ()
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        # Also called for each nested templated object (parent is then that object): mask once, for the task.
+        if parent is self:
+            mask_presigned_urls(getattr(self, name, None) for name in self.presigned_url_fields)
+
+
+def mask_presigned_urls(values: Iterable[Any]) -> None:
+    """Register with the secrets masker the signature, credential and token of each http(s) URL (text or
+    ``ObjectStoragePath``) among ``values``; anything else (None, a list of rows, a local path) is left."""
+    for value in values:
+        # Only text or a path can be a URL: str() of a list manifest of a million rows is never built.
+        if isinstance(value, str) or hasattr(value, "protocol"):
+            from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets, url_text
+
+            if _is_http(value):
+                _mask_query_secrets(url_text(value))
+
+
+__all__ = [
+    "ImageSearchHookMixin",
+    "PresignedUrlMaskMixin",
+    "imagesearch_template_fields",
+    "mask_presigned_urls",
+]

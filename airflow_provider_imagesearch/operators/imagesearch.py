@@ -17,7 +17,7 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchNotFoundError,
     ImageSearchValidationError,
 )
-from airflow_provider_imagesearch.mixins import imagesearch_template_fields
+from airflow_provider_imagesearch.mixins import PresignedUrlMaskMixin, imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import (
     ABSENT,
     AS_ASKED,
@@ -695,7 +695,7 @@ class ImageSearchCheckImageOperator(ImageSearchBaseOperator):
         return exists
 
 
-class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
+class ImageSearchSearchImagesOperator(PresignedUrlMaskMixin, ImageSearchBaseOperator):
     """Search an instance's library for images like a query image, or run a batch of queries into a table.
 
     ``POST /v1/{project_id}/{instance_name}/image/search``.
@@ -755,6 +755,8 @@ class ImageSearchSearchImagesOperator(ImageSearchBaseOperator):
         "results_table",
     )
     template_fields_renderers = {"tags": "json", "box": "json", "queries_sql": "sql"}
+    #: A presigned ``queries`` URL's signature and credential masked in the Rendered Template view.
+    presigned_url_fields = ("queries",)
 
     def __init__(
         self,

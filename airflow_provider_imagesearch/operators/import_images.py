@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imagesearch.errors import ImageSearchValidationError
 from airflow_provider_imagesearch.imports.ledger import DEFAULT_LEDGER_TABLE
-from airflow_provider_imagesearch.mixins import imagesearch_template_fields
+from airflow_provider_imagesearch.mixins import PresignedUrlMaskMixin, imagesearch_template_fields
 from airflow_provider_imagesearch.operators.base import ImageSearchBaseOperator
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2BaseOperator
 
@@ -45,7 +45,7 @@ _COMMON_PARAMS = """
 """
 
 
-class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
+class ImageSearchImportImagesOperator(PresignedUrlMaskMixin, ImageSearchBaseOperator):
     """Import a manifest of images into an instance, sending only what is new or changed.
 
     Every row's outcome goes to a ledger table (one row per instance and path), so a rerun sends only
@@ -85,6 +85,8 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
     )
     template_fields_renderers = {"manifest_sql": "sql"}
     lineage_role = "output"
+    #: Its signature and credential masked in the Rendered Template view, mapped (sharded) or not.
+    presigned_url_fields = ("manifest",)
 
     def __init__(
         self,
@@ -116,10 +118,6 @@ class ImageSearchImportImagesOperator(ImageSearchBaseOperator):
         self.max_failed: int = max_failed
         self.prune: bool = prune
 
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        _mask_rendered_manifest(self)
-
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
         from airflow_provider_imagesearch.imports.apis import V1_IMAGES
 
@@ -133,17 +131,6 @@ def _keep_import_options(
     op.max_rate = max_rate
     op.time_limit = time_limit
     op.shard = shard
-
-
-def _mask_rendered_manifest(op: Any) -> None:
-    """Register a presigned URL's signature, credential and token with the secrets masker as soon as the
-    template is rendered: the Rendered Template view (stored right after rendering, before ``execute``)
-    then shows the URL with those values masked."""
-    from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets, url_text
-
-    if _is_http(op.manifest):
-        # An ObjectStoragePath("https://...") too: the view shows it by its URL, query and all.
-        _mask_query_secrets(url_text(op.manifest))
 
 
 def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
@@ -307,7 +294,7 @@ def _run_import(
     return summary
 
 
-class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
+class ImageSearchV2ImportDataOperator(PresignedUrlMaskMixin, ImageSearchV2BaseOperator):
     """Import a manifest of data items into a v2 (MMS) service, sending only what is new or changed.
 
     The v2 twin of :class:`ImageSearchImportImagesOperator`, on the same engine and ledger table (rows
@@ -346,6 +333,8 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
     )
     template_fields_renderers = {"manifest_sql": "sql"}
     lineage_role = "output"
+    #: Its signature and credential masked in the Rendered Template view, mapped (sharded) or not.
+    presigned_url_fields = ("manifest",)
 
     def __init__(
         self,
@@ -375,10 +364,6 @@ class ImageSearchV2ImportDataOperator(ImageSearchV2BaseOperator):
         self.max_concurrency = max_concurrency
         self.max_failed: int = max_failed
         self.prune: bool = prune
-
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        _mask_rendered_manifest(self)
 
     def run(self, hook: ImageSearchHook, context: Context) -> dict[str, Any]:
         from airflow_provider_imagesearch.imports.apis import V2_DATA

@@ -10,17 +10,26 @@ right after rendering, before ``execute``) and every log line show them masked.
 
 from __future__ import annotations
 
+import datetime
+import json
+import secrets
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import pytest
 
+from airflow_provider_imagesearch.emulator import DEFAULT_REGION, Emulator
 from airflow_provider_imagesearch.operators.import_images import (
     ImageSearchImportImagesOperator,
     ImageSearchV2ImportDataOperator,
 )
+from tests.support.loopback_store import Answer, LoopbackStore
+from tests.support.sqlite_connection import sqlite_connection
 
+BUCKET = f"https://shop.obs.{DEFAULT_REGION}.myhuaweicloud.com"
 URL = "https://shop.obs.cn-north-4.myhuaweicloud.com/manifests/{day}.csv"
 
 
@@ -96,3 +105,51 @@ def test_a_list_manifest_renders_each_rows_templates(kind: str) -> None:
     op = _operator(kind, manifest=[{"path": URL.format(day="{{ ds }}")}])
     op.render_template_fields({"ds": "2026-12-02"})
     assert op.manifest == [{"path": URL.format(day="2026-12-02")}]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_sharded_v2_imports_presigned_manifest_shows_masked_in_each_shards_rendered_template(
+    emulator: Emulator,
+    imagesearch_conn: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The v2 twin of the sharded import (``.partial(manifest=...).expand(shard=...)``): Airflow renders a
+    mapped task without the operator's ``render_template_fields``, yet each shard's Rendered Template shows
+    the presigned manifest's signature and credential masked, and the shards import every item."""
+    from airflow import settings
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import DAG
+
+    from tests.support.dagrun import run_dag, states
+
+    service = "r25d-sharded-v2"
+    emulator.upsert_v2_service(service, custom_tags=["color"], items={})
+    engine = sqlite_connection(monkeypatch, "mapped_v2_ledger", tmp_path / "ledger.db")
+    engine.dispose()
+    signature = secrets.token_hex(16)
+    credential = "AKIA" + secrets.token_hex(8).upper()
+    rows = "".join(f"item-{n},{BUCKET}/{n}.jpg,red\n" for n in range(4))
+    with LoopbackStore() as store:
+        url = store.put("manifest.csv", Answer(200, f"item_id,image_url,tag.color\n{rows}".encode()))
+        url += f"?X-Amz-Credential={credential}%2F20260101%2Fus-east-1&X-Amz-Signature={signature}"
+        with DAG("mapped_v2_rendered", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+            ImageSearchV2ImportDataOperator.partial(
+                task_id="import_catalog",
+                service_name=service,
+                manifest="{{ params.url }}",
+                ledger_conn_id="mapped_v2_ledger",
+                imagesearch_conn_id=imagesearch_conn("aksk", max_attempts=1),
+                params={"url": url},
+            ).expand(shard=[(0, 2), (1, 2)])
+        run = run_dag(dag)
+    assert str(run.state) == "success", states(run)
+    with settings.Session() as session:  # type: ignore[misc]
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag.dag_id).all()
+    assert len(rendered) == 2
+    shown = json.dumps([row.rendered_fields for row in rendered])
+    assert "/bucket/manifest.csv?" in shown, shown
+    assert signature not in shown, shown
+    assert credential not in shown, shown
+    (state,) = [s for s in emulator.control.state().get("v2_services", []) if s["name"] == service]
+    assert sorted(state["items"]) == [f"item-{n}" for n in range(4)]

@@ -18,10 +18,6 @@ BUCKET = f"https://shop.obs.{DEFAULT_REGION}.myhuaweicloud.com"
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: batch search's presigned `queries` URL is not masked in the Rendered Template view",
-)
 def test_a_presigned_queries_url_shows_masked_in_the_rendered_template(
     emulator: Emulator,
     imagesearch_conn: Callable[..., str],
@@ -74,11 +70,6 @@ def test_a_presigned_queries_url_shows_masked_in_the_rendered_template(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a mapped import (partial().expand(shard=...)) never calls the operator's "
-    "render_template_fields, so its presigned manifest is not masked in the Rendered Template view",
-)
 def test_a_sharded_imports_presigned_manifest_shows_masked_in_the_rendered_template(
     emulator: Emulator,
     imagesearch_conn: Callable[..., str],

@@ -26,10 +26,11 @@ def test_a_presigned_queries_url_shows_masked_in_the_rendered_template(
 ) -> None:
     """``ImageSearchSearchImagesOperator(queries=...)`` reads its queries "like an import manifest": a
     presigned http(s) URL is a documented source. The import operators register the URL's signature and
-    credential with the secrets masker as soon as the template is rendered (``_mask_rendered_manifest``),
-    because the Rendered Template view is stored before ``execute``; the batch search does not, so anyone
-    who can see the task's Rendered Template reads a signature that opens the object until it expires
-    (the masking in ``_download`` comes during ``execute``, after the view was stored)."""
+    credential with the secrets masker as soon as the template is rendered, because the Rendered Template
+    view is stored before ``execute``; the batch search did not, so anyone who could see the task's
+    Rendered Template read a signature that opens the object until it expires (the masking in
+    ``_download`` comes during ``execute``, after the view was stored). Fixed: the search operator
+    masks its ``queries`` as the imports mask their manifest (``PresignedUrlMaskMixin``)."""
     from airflow import settings
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.sdk import DAG
@@ -79,10 +80,11 @@ def test_a_sharded_imports_presigned_manifest_shows_masked_in_the_rendered_templ
     """The sharded import of docs/bulk-import.rst and dags/imagesearch_catalog_import.py
     (``ImageSearchImportImagesOperator.partial(manifest="{{ params.manifest }}", ...).expand(shard=...)``)
     with a presigned URL as the manifest. docs/bulk-import.rst promises the Rendered Template view shows
-    its signature and credential masked: ``_mask_rendered_manifest`` runs in the operator's
-    ``render_template_fields``, but Airflow renders a mapped task through
-    ``MappedOperator.render_template_fields`` -> ``unmapped_task._do_render_template_fields``, which never
-    calls the operator's override. Each shard's Rendered Template shows the signature."""
+    its signature and credential masked: the masking ran in the operator's ``render_template_fields``, but
+    Airflow renders a mapped task through ``MappedOperator.render_template_fields`` ->
+    ``unmapped_task._do_render_template_fields``, which never called the operator's override, so each
+    shard's Rendered Template showed the signature. Fixed: ``PresignedUrlMaskMixin`` masks in
+    ``_do_render_template_fields``, which both paths call."""
     from airflow import settings
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.sdk import DAG

@@ -10,12 +10,14 @@ gave it, ``lost`` (the proxy hangs up instead of answering: the service did dele
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.errors import ImageSearchTransportError
+from airflow_provider_imagesearch.hooks.imagesearch import ImageSearchHook
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2DeleteDataOperator
 from airflow_provider_imagesearch.version_compat import AirflowException
 from tests.support.connections import connection_fields, set_connection
@@ -160,3 +162,33 @@ def test_a_delete_that_never_gets_ahead_stops_after_its_bound_of_batches(
         "started still match after 3 delete request(s) (0 item(s) deleted)"
     )
     assert _deletes(emulator) == 3
+
+
+def test_a_batch_that_deleted_nothing_ends_the_deletes_even_without_a_total(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    """5 match at the start; another writer deletes them all right after the task's listing. The task's
+    delete deletes nothing, answered with ``delete_num`` 0 but no ``total_num``: no further delete is sent,
+    and the count at the end finds nothing left."""
+    emulator.upsert_v2_service("db-empty", items=_old(5))
+    writer = ImageSearchHook(imagesearch_conn_id=imagesearch_conn("token", conn_id="other_writer"))
+
+    def rewrite(path: str, body: dict[str, Any], status: int, answer: Any) -> Any:
+        if path.endswith("/data/check") and body.get("limit") == 100 and _items(emulator, "db-empty"):
+            writer.delete_data("db-empty", custom_tags=OLD)
+        if path.endswith("/data/delete"):
+            answer["data"]["delete_info"].pop("total_num", None)
+        return answer
+
+    with RewritingProxy(emulator.url, rewrite) as proxy:
+        fields = connection_fields(emulator.url, "token", max_attempts=3)
+        fields["extra"]["mms_endpoint"] = proxy.url
+        op = ImageSearchV2DeleteDataOperator(
+            task_id="purge",
+            service_name="db-empty",
+            custom_tags=OLD,
+            imagesearch_conn_id=set_connection(monkeypatch, "through_proxy", **fields),
+        )
+        result = op.execute({})
+    assert (result["total_num"], result["delete_num"]) == (5, 0)
+    assert _deletes(emulator) == 2  # the writer's and the task's

@@ -134,7 +134,10 @@ def test_answers_without_a_count_share_the_lost_answers_budget(
     )
     assert (result["total_num"], result["delete_num"]) == (250, 250)
     assert _deletes(emulator) == 3
-    assert "was answered without a count" in capfd.readouterr().out
+    assert (
+        "A delete of up to 100 items matching {'custom_tags': {'season': ['old']}} was answered without a "
+        "count: 150 match now, 150 of the 250 that matched at the start are still there (250 before it)"
+    ) in capfd.readouterr().out
 
 
 def test_a_lost_answer_after_an_uncounted_one_past_max_attempts_fails_the_task(

@@ -42,6 +42,10 @@ def _items(emulator: Emulator, service: str) -> dict[str, Any]:
     return {}
 
 
+def _checks(emulator: Emulator) -> int:
+    return sum(1 for r in emulator.requests_log() if r["path"].endswith("/data/check"))
+
+
 def _deletes(emulator: Emulator) -> int:
     return sum(1 for r in emulator.requests_log() if r["path"].endswith("/data/delete"))
 
@@ -110,6 +114,9 @@ def test_lost_answers_are_counted_by_listing_up_to_max_attempts(
     assert (result["total_num"], result["delete_num"]) == (250, 250)
     assert _items(emulator, "db-lost") == {}
     assert _deletes(emulator) == 3
+    # Listings (pages of 100): at the start (250: 3 pages), after each lost answer (150: 2, 50: 1, 0: 1);
+    # the last listing found nothing left, so no count follows.
+    assert _checks(emulator) == 3 + 2 + 1 + 1
 
 
 def test_one_lost_answer_more_than_max_attempts_fails_the_task(
@@ -195,3 +202,38 @@ def test_a_batch_that_deleted_nothing_ends_the_deletes_even_without_a_total(
         result = op.execute({})
     assert (result["total_num"], result["delete_num"]) == (5, 0)
     assert _deletes(emulator) == 2  # the writer's and the task's
+
+
+def test_items_added_while_a_lost_batch_ran_are_named_after_the_listing(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """5 match; the one batch deletes them, a writer adds a matching item, and the answer is lost. The
+    listing finds every item of the start gone: the task succeeds and says one item matches now."""
+    emulator.upsert_v2_service("db-added", items=_old(5))
+
+    def rewrite(path: str, body: dict[str, Any], status: int, answer: Any) -> Any:
+        if path.endswith("/data/delete"):
+            emulator.control.add_v2_items(
+                "db-added",
+                {"new": {"digest": "n", "custom_tags": {"season": "old"}}},
+                project_id=DEFAULT_PROJECT_ID,
+            )
+            raise _AnswerLost(path)
+        return answer
+
+    with RewritingProxy(emulator.url, rewrite) as proxy:
+        fields = connection_fields(emulator.url, "token", max_attempts=2)
+        fields["extra"]["mms_endpoint"] = proxy.url
+        op = ImageSearchV2DeleteDataOperator(
+            task_id="purge",
+            service_name="db-added",
+            custom_tags=OLD,
+            imagesearch_conn_id=set_connection(monkeypatch, "through_proxy", **fields),
+        )
+        result = op.execute({})
+    assert (result["total_num"], result["delete_num"]) == (5, 5)
+    assert sorted(_items(emulator, "db-added")) == ["new"]
+    assert (
+        "1 item(s) of db-added match {'custom_tags': {'season': ['old']}} now, added while the task ran: every "
+        "item that matched when it started (5) is gone (it deleted 5)"
+    ) in capfd.readouterr().out

@@ -458,7 +458,7 @@ def _resumed_line() -> list[str]:
         return []
     commit = json.loads(RESUMED_MARK.read_text(encoding="utf-8"))["commit"]
     return [
-        f"Resumed from `{RESULTS_FILE.relative_to(REPO)}` (a run at {commit[:7]}): its verdicts were kept for"
+        f"Resumed from `{RESULTS_FILE.relative_to(REPO)}` (saved at {commit[:7]}): its verdicts were kept for"
         " the functions whose code is unchanged since, the other mutants were run again."
     ]
 
@@ -584,7 +584,7 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
     RESUMED_MARK.write_text(json.dumps({"commit": payload["commit"]}), encoding="utf-8")
     checked = sum(c is not None for f in payload["files"].values() for c in f["exit_code_by_key"].values())
     print(
-        f"resuming from {path.relative_to(REPO)} (run at {payload['commit'][:7]}): {checked} verdicts of"
+        f"resuming from {path.relative_to(REPO)} (saved at {payload['commit'][:7]}): {checked} verdicts of"
         " killed or mypy-caught mutants, kept for each function whose code is unchanged"
     )
 

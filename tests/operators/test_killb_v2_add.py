@@ -12,24 +12,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD
 from airflow_provider_imagesearch.errors import ImageSearchApiError
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2AddDataOperator
 from airflow_provider_imagesearch.version_compat import AirflowFailException
+from tests.support.v2_items import v2_item as _item
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"killb-shoe" * 8
 URL = "https://cdn.example/shoe-1.jpg"
-
-
-def _item(emulator: Emulator, service: str, item_id: str) -> dict[str, Any]:
-    (found,) = [
-        s
-        for s in emulator.control.state()["v2_services"]
-        if s["name"] == service and s["project_id"] == DEFAULT_PROJECT_ID
-    ]
-    item: dict[str, Any] = found["items"][item_id]
-    return item
 
 
 def _adds(emulator: Emulator) -> int:

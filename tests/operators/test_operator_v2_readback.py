@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.emulator.routes_v2 import R2_ADD, R2_UPDATE
 from airflow_provider_imagesearch.models_v2 import V2Item
 from airflow_provider_imagesearch.operators.imagesearch_v2 import (
@@ -24,6 +24,7 @@ from airflow_provider_imagesearch.operators.imagesearch_v2 import (
     item_differences,
 )
 from airflow_provider_imagesearch.version_compat import AirflowFailException
+from tests.support.v2_items import v2_item as _item
 
 HELD = V2Item(
     id="shoe-1",
@@ -87,16 +88,6 @@ def test_only_the_fields_asked_for_are_compared() -> None:
 
 def _requests(emulator: Emulator, route: str) -> int:
     return sum(1 for r in emulator.requests_log() if r["route"] == route)
-
-
-def _item(emulator: Emulator, service: str, item_id: str) -> dict[str, Any]:
-    (found,) = [
-        s
-        for s in emulator.control.state()["v2_services"]
-        if s["name"] == service and s["project_id"] == DEFAULT_PROJECT_ID
-    ]
-    item: dict[str, Any] = found["items"][item_id]
-    return item
 
 
 def test_a_lost_v2_add_of_the_item_is_adopted_without_a_second_add(

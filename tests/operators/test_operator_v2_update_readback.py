@@ -13,20 +13,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.emulator.routes_v2 import R2_UPDATE
 from airflow_provider_imagesearch.errors import ImageSearchApiError
 from airflow_provider_imagesearch.operators.imagesearch_v2 import ImageSearchV2UpdateDataOperator
-
-
-def _item(emulator: Emulator, service: str, item_id: str) -> dict[str, Any]:
-    (found,) = [
-        s
-        for s in emulator.control.state()["v2_services"]
-        if s["name"] == service and s["project_id"] == DEFAULT_PROJECT_ID
-    ]
-    item: dict[str, Any] = found["items"][item_id]
-    return item
+from tests.support.v2_items import v2_item as _item
 
 
 def _updates(emulator: Emulator) -> int:

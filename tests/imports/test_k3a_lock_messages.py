@@ -1,10 +1,14 @@
-"""The import lock on SQLite: the refusal names the refused run's shard only when its import is split.
-Direct calls on a ledger file, as in test_killb_lock_holder.py (whose fixtures these reuse); each test
-well under a second."""
+"""The import lock on SQLite: the refusal names the refused run's shard only when its import is split;
+a holder process the run may not signal (another user's) keeps the lock. Direct calls on a ledger
+file, as in test_killb_lock_holder.py (whose fixtures these reuse); each test well under a second."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +16,15 @@ import pytest
 from airflow_provider_imagesearch.imports.lock import ImportLock, ImportLockedError
 from tests.imports.test_killb_lock_holder import (  # noqa: F401 (engine, held: fixtures)
     _lock,
+    _run_ids,
+    _set_holder,
     engine,
     held,
 )
+
+#: Users of no one's files: the holder's process runs as the first, the refused run as the second.
+HOLDER_UID = 65533
+NOBODY = 65534
 
 
 @pytest.mark.parametrize(
@@ -32,3 +42,40 @@ def test_the_refusal_names_the_refused_runs_shard_only_when_its_import_is_split(
     with pytest.raises(ImportLockedError) as refused:
         _lock(engine, "manual__second", shard).acquire(0)
     assert str(refused.value).startswith(prefix + "another import of it holds the lock: "), refused.value
+
+
+def test_a_holder_process_this_run_may_not_signal_keeps_the_lock() -> None:
+    """A run whose worker may not signal the holder's process (another user's: the kernel answers
+    ``EPERM``) takes it to be alive, and is refused while its heartbeat is fresh. Shown as root: the
+    holder's process runs as one user, and this process probes it with the effective user ``nobody``."""
+    import sqlalchemy as sa
+
+    if os.geteuid() != 0:
+        pytest.skip("probing as another user needs root")
+    with tempfile.TemporaryDirectory() as shared:
+        os.chmod(shared, 0o777)
+        path = Path(shared) / "ledger.db"
+        shared_engine = sa.create_engine(f"sqlite:///{path}")
+        holder = _lock(shared_engine, "scheduled__other_user")
+        holder.acquire(0)
+        process = subprocess.Popen(["sleep", "60"], user=HOLDER_UID, group=HOLDER_UID)
+        try:
+            path.chmod(0o666)
+            _set_holder(shared_engine, pid=process.pid)
+            contender = _lock(shared_engine, "manual__nobody")
+            shared_engine.dispose()  # the contender's connection is opened as nobody
+            os.setegid(NOBODY)
+            os.seteuid(NOBODY)
+            try:
+                with pytest.raises(ImportLockedError) as refused:
+                    contender.acquire(0)
+            finally:
+                os.seteuid(0)
+                os.setegid(0)
+            assert [h.pid for h in refused.value.holders] == [process.pid]
+            assert _run_ids(shared_engine) == ["scheduled__other_user"]
+        finally:
+            process.kill()
+            process.wait()
+            holder.release()
+            shared_engine.dispose()

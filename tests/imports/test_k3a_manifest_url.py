@@ -92,7 +92,8 @@ def https_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Ht
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the worker trusts the store's certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
-    with _HttpsStore(context) as store:
+    store = _HttpsStore(context)
+    with store:
         yield store
 
 

@@ -1,10 +1,12 @@
 """The import lock on SQLite: the refusal names the refused run's shard only when its import is split;
-a holder process the run may not signal (another user's) keeps the lock. Direct calls on a ledger
-file, as in test_killb_lock_holder.py (whose fixtures these reuse); each test well under a second."""
+a holder process the run may not signal (another user's) keeps the lock; and a dead holder of this
+host is taken over at once whatever the host's name holds. Direct calls on a ledger file, as in
+test_killb_lock_holder.py (whose fixtures these reuse); each test well under a second."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -79,3 +81,24 @@ def test_a_holder_process_this_run_may_not_signal_keeps_the_lock() -> None:
             process.wait()
             holder.release()
             shared_engine.dispose()
+
+
+def test_a_dead_holder_of_a_host_whose_name_holds_boot_unknown_is_taken_over_at_once(
+    engine: Any,  # noqa: F811 (the fixture imported above)
+    held: Callable[..., ImportLock],  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel takes any text as a host name (``sethostname(2)``, ``/proc/sys/kernel/hostname``;
+    only the ``hostname`` tool refuses one), `` (`` and ``boot unknown`` included: what judges a holder's pid is the boot id and PID namespace this host reads, written
+    after the name, not words inside the name. A holder whose worker died (a zombie) is taken over at
+    once, its heartbeat still fresh. (The host name is set for this process only: changing the
+    machine's would need a UTS namespace.)"""
+    monkeypatch.setattr(socket, "gethostname", lambda: "kiosk (boot unknown)")
+    process = subprocess.Popen(["true"])
+    try:
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, left unreaped: a zombie
+        held("scheduled__died", pid=process.pid)
+        assert _lock(engine, "manual__after").acquire(0) >= 0
+        assert _run_ids(engine) == ["manual__after"]
+    finally:
+        process.wait()

@@ -163,6 +163,7 @@ class ImportResult:
     duplicates: int = 0
     duplicate_examples: list[str] = field(default_factory=list)
     rows: int = 0
+    #: Throttling episodes: how many times a 429 halved the concurrency.
     throttle_cuts: int = 0
     #: Seconds per phase: read, lock_wait, ledger, diff, send (the operator adds its own).
     phases: dict[str, float] = field(default_factory=dict)
@@ -197,6 +198,7 @@ class ImportResult:
             seconds=round(self.seconds, 3),
             rows=self.rows,
             duplicates=self.duplicates,
+            throttled=self.throttle_cuts,
             remaining=self.remaining,
             prune_refused=self.prune_refused,
             shard=list(self.shard),

@@ -45,7 +45,7 @@ def test_a_429_at_a_concurrency_of_one_keeps_it_at_one(
 ) -> None:
     emulator.set_faults(sequence=["429"], retry_after="0.001")
     result = run_import([{"path": obs("one.jpg")}], max_concurrency=1)
-    assert (result["added"], result["failed"]) == (1, 0)
+    assert (result["added"], result["failed"], result["throttled"]) == (1, 0, 1)
     assert [r["status"] for r in add_requests(emulator)] == [429, 200]
     assert _last_concurrency(capfd.readouterr().out) == 1
 
@@ -58,7 +58,7 @@ def test_a_429_after_its_retry_after_has_passed_is_a_new_episode_and_halves_agai
     then the success grows it back to 2."""
     emulator.set_faults(sequence=["429"] * 3, retry_after="0.001")
     result = run_import([{"path": obs("busy.jpg")}], max_concurrency=8)
-    assert (result["added"], result["failed"]) == (1, 0)
+    assert (result["added"], result["failed"], result["throttled"]) == (1, 0, 3)
     assert [r["status"] for r in add_requests(emulator)] == [429, 429, 429, 200]
     assert _last_concurrency(capfd.readouterr().out) == 2
 

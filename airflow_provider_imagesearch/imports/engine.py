@@ -163,7 +163,7 @@ class ImportResult:
     duplicates: int = 0
     duplicate_examples: list[str] = field(default_factory=list)
     rows: int = 0
-    #: Throttling episodes: how many times a 429 halved the concurrency.
+    #: Throttling episodes: each began with a 429 and halved the concurrency (down to one request).
     throttle_cuts: int = 0
     #: Seconds per phase: read, lock_wait, ledger, diff, send (the operator adds its own).
     phases: dict[str, float] = field(default_factory=dict)

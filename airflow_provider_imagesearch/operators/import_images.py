@@ -58,7 +58,7 @@ class ImageSearchImportImagesOperator(PresignedUrlMaskMixin, ImageSearchBaseOper
     ``max_failed`` rows failed or were invalid, naming the first ten. Returns the counts: ``added``,
     ``updated``, ``unchanged``, ``retried`` (and its former name ``reconciled``), ``resent``, ``pruned``,
     ``failed``, ``invalid``, ``remaining``, ``prune_refused``, ``seconds`` (and ``rows``, ``duplicates``,
-    ``shard``, ``phases``).
+    ``throttled``, ``shard``, ``phases``).
 
     :param instance_name: the instance to import into. (templated)
     :param manifest: a list of dicts (e.g. an XCom value), or a CSV / JSON-lines / Parquet file: a local

@@ -62,11 +62,6 @@ def test_a_run_its_time_limit_stops_in_a_429_wait_still_reports_the_throttling(
 
 
 @pytest.mark.usefixtures("one_backend")
-@pytest.mark.xfail(
-    strict=True,
-    reason="9d9453b added throttled to the XCom and to docs/bulk-import.rst but not to the operator's "
-    "docstring (the API reference), whose 'Returns the counts' names every other key",
-)
 def test_the_import_operators_docstring_names_every_key_of_its_xcom(run_import: RunImport) -> None:
     from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
 

@@ -56,7 +56,8 @@ class RewritingProxy:
         self.rewrite = rewrite
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: at the default 0.5 s that was most of each test.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.005,), daemon=True)
 
     def __enter__(self) -> RewritingProxy:
         self._thread.start()

@@ -78,6 +78,16 @@ def test_postgresql_with_host_and_port_is_reported_as_postgres(
     assert outputs(collector) == [(uri, uri)]
 
 
+def test_a_database_whose_name_starts_with_x_keeps_its_whole_name(
+    collector: Any,  # noqa: F811
+    postgres_conn: None,
+) -> None:
+    """Only the slashes before the database's name are dropped, never a letter of it."""
+    report("postgresql+psycopg2://archiver@db.example:5433/Xmas", "public.lineage_archive")
+    uri = "postgres://db.example:5433/Xmas/public/lineage_archive"
+    assert outputs(collector) == [(uri, uri)]
+
+
 def test_postgresql_without_port_names_the_host_alone(
     collector: Any,  # noqa: F811
     postgres_conn: None,
@@ -111,7 +121,11 @@ def test_postgresql_over_a_unix_socket_reports_no_made_up_host(
     with caplog.at_level(logging.WARNING):
         report("postgresql+psycopg2:///shop", "public.lineage_archive")
     assert outputs(collector) == []
-    assert "Could not report the lineage of public.lineage_archive" in caplog.text
+    [warning] = [r for r in caplog.records if r.name == "airflow_provider_imagesearch.archive"]
+    assert warning.getMessage() == "Could not report the lineage of public.lineage_archive"
+    # the task log shows why (the traceback), not only that it failed
+    assert isinstance(warning.exc_info, tuple)
+    assert warning.exc_info[0] is not None
 
 
 def test_postgresql_without_a_database_leaves_the_database_part_empty(

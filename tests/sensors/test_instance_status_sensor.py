@@ -186,11 +186,14 @@ def test_missing_instance_waits_for_grace_then_fails(
     mode: str, imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
     name = f"late-{mode[:5]}"
+    # The grace counts from the start of the wait, so a first poke slower than the grace (its token and
+    # its read, on a loaded machine: seen on Airflow 3.1.8 in CI) rightly fails after one poll. A grace
+    # of several poke intervals keeps the second poll, which shows the wait, out of the scheduler's hands.
     dag = _dag(
         f"sensor_missing_{mode}",
         instance_name=name,
         imagesearch_conn_id=imagesearch_conn(),
-        not_found_grace=2,
+        not_found_grace=6,
         **MODES[mode],
     )
     dr = run_dag(dag)

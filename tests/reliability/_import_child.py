@@ -1,7 +1,8 @@
 """Child process of the killed-import test: imports a manifest, printing each ledger flush.
 
 Configured by environment variables: ``IMPORT_MANIFEST`` (a CSV path), ``IMPORT_INSTANCE``,
-``IMPORT_RUN_ID``, optionally ``IMPORT_CONCURRENCY`` (default 4) and ``IMPORT_LOCK_TIMEOUT``; the
+``IMPORT_RUN_ID``, optionally ``IMPORT_CONCURRENCY`` (default 4), ``IMPORT_LOCK_TIMEOUT`` and
+``IMPORT_MAX_FAILED`` (the operator's ``max_failed``, default 0); the
 connections come from ``AIRFLOW_CONN_*`` variables. Prints ``FLUSHED <rows>``
 after each ledger batch of outcomes (the parent kills it about half-way) and ``DONE <json>``. With
 ``IMPORT_KILL_BEFORE_OUTCOME=1`` it SIGKILLs itself as it is about to record its first outcomes (the
@@ -40,6 +41,7 @@ def main() -> None:
         manifest=os.environ["IMPORT_MANIFEST"],
         imagesearch_conn_id="imagesearch_default",
         max_concurrency=int(os.environ.get("IMPORT_CONCURRENCY", "4")),
+        max_failed=int(os.environ.get("IMPORT_MAX_FAILED", "0")),
         **(
             {"lock_timeout": float(os.environ["IMPORT_LOCK_TIMEOUT"])}
             if "IMPORT_LOCK_TIMEOUT" in os.environ

@@ -6,7 +6,11 @@ after processing them (the add took effect, the client cannot know). The first c
 2,000 outcomes is SIGKILLed; the others wait for the lock, take it over from the dead child, and finish.
 Then a rerun. Afterwards, on SQLite and on PostgreSQL:
 
-* no surviving run failed (no database error: no ``UniqueViolation``, no ``database is locked``);
+* no surviving run failed (no database error: no ``UniqueViolation``, no ``database is locked``). A
+  row may fail: one whose :data:`~airflow_provider_imagesearch.imports.engine.MAX_ADD_SENDS` sends
+  all met a fault (0.06 ** 4 per row: over the 5,000 to 8,000 adds the runs send, about one run of
+  this test in ten). That is the engine's documented give-up, not a defect: the runs tolerate 1%
+  (``max_failed``), and the rerun must complete exactly those rows;
 * the library equals the manifest, and every path in the library is in the ledger;
 * processed adds <= rows + ambiguous resends: each add the service processed a second time is either
   the resend after a dropped answer (the emulator counts those faults) or the overwrite of an intent
@@ -37,6 +41,9 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = 5_000
 RUNS = 4
 KILL_AFTER = 2_000
+#: Rows a run may leave failed (1%): far above the chance of four faulted sends in a row, far below a
+#: defect that fails rows wholesale.
+MAX_FAILED = ROWS // 100
 INSTANCE = "stress"
 
 
@@ -61,6 +68,7 @@ def test_four_runs_at_once_one_killed_then_a_rerun(
         "IMPORT_INSTANCE": INSTANCE,
         "IMPORT_CONCURRENCY": "8",
         "IMPORT_LOCK_TIMEOUT": "600",
+        "IMPORT_MAX_FAILED": str(MAX_FAILED),
     }
     children = [
         ImportChild(
@@ -92,6 +100,7 @@ def test_four_runs_at_once_one_killed_then_a_rerun(
     for child, result in zip(survivors, results, strict=True):
         errors = child.stderr_text()
         assert result is not None, f"a run did not finish: {errors[-3000:]}"
+        assert result["invalid"] == 0, result
         assert "UniqueViolation" not in errors
         assert "database is locked" not in errors
     emulator.set_faults(reset=True)
@@ -108,7 +117,11 @@ def test_four_runs_at_once_one_killed_then_a_rerun(
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     done = json.loads(rerun.stdout.strip().splitlines()[-1].split(" ", 1)[1])
-    assert done["unchanged"] == ROWS
+    assert (done["failed"], done["invalid"]) == (0, 0)
+    # Only rows a run gave up on (after its last sends met faults) are left for the rerun.
+    left = ROWS - done["unchanged"]
+    assert left == done["added"] + done["updated"] + done["reconciled"]
+    assert left <= sum(result["failed"] for result in results), (left, results)
 
     held = library(emulator, INSTANCE)
     assert held == {path: {"color": "red"} for path in paths}

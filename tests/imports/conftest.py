@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_REGION, Emulator
 from airflow_provider_imagesearch.emulator.routes import R_ADD, R_TOKENS
 from tests.support.connections import set_connection
+from tests.support.import_lock import lock_of, set_holder
 
 INSTANCE = "catalog"
 LEDGER_CONN = "imagesearch_archive_db"
@@ -157,3 +158,32 @@ def run_v2_import(imagesearch_conn: Callable[..., str], service: str) -> Callabl
         return result
 
     return run
+
+
+@pytest.fixture
+def lock_engine(tmp_path: Path) -> Iterator[Any]:
+    """An engine on a SQLite ledger file of this test's own, for tests that call the import lock."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def held(lock_engine: Any) -> Iterator[Callable[..., Any]]:
+    """``held(run_id, shard=..., **row)``: a holder of the target's import lock, its row rewritten with
+    ``row`` (as another process of this host would have left it); released after the test."""
+    holders: list[Any] = []
+
+    def hold(run_id: str, shard: tuple[int, int] = (0, 1), **row: Any) -> Any:
+        holder = lock_of(lock_engine, run_id, shard)
+        holder.acquire(0)
+        holders.append(holder)
+        if row:
+            set_holder(lock_engine, **row)
+        return holder
+
+    yield hold
+    for holder in holders:
+        holder.release()

@@ -1,27 +1,25 @@
 """The import lock on SQLite: the refusal names the refused run's shard only when its import is split;
 a holder process the run may not signal (another user's) keeps the lock; and a dead holder of this
 host is taken over at once whatever the host's name holds. Direct calls on a ledger file, as in
-test_killb_lock_holder.py (whose fixtures these reuse); each test well under a second."""
+test_killb_lock_holder.py (the fixtures of tests/imports/conftest.py, the helpers of
+tests/support/import_lock.py); each test well under a second."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_imagesearch.imports.lock import ImportLock, ImportLockedError
-from tests.imports.test_killb_lock_holder import (  # noqa: F401 (engine, held: fixtures)
-    _lock,
-    _run_ids,
-    _set_holder,
-    engine,
-    held,
+from tests.support.import_lock import (
+    holding_run_ids,
+    lock_of,
+    set_holder,
+    shared_ledger,
 )
 
 #: Users of no one's files: the holder's process runs as the first, the refused run as the second.
@@ -35,14 +33,14 @@ NOBODY = 65534
     ids=["unsharded", "shard-of-two"],
 )
 def test_the_refusal_names_the_refused_runs_shard_only_when_its_import_is_split(
-    engine: Any,  # noqa: F811 (the fixture imported above)
-    held: Callable[..., ImportLock],  # noqa: F811 (the fixture imported above)
+    lock_engine: Any,
+    held: Callable[..., ImportLock],
     shard: tuple[int, int],
     prefix: str,
 ) -> None:
     held("scheduled__holder", shard)
     with pytest.raises(ImportLockedError) as refused:
-        _lock(engine, "manual__second", shard).acquire(0)
+        lock_of(lock_engine, "manual__second", shard).acquire(0)
     assert str(refused.value).startswith(prefix + "another import of it holds the lock: "), refused.value
 
 
@@ -50,42 +48,35 @@ def test_a_holder_process_this_run_may_not_signal_keeps_the_lock() -> None:
     """A run whose worker may not signal the holder's process (another user's: the kernel answers
     ``EPERM``) takes it to be alive, and is refused while its heartbeat is fresh. Shown as root: the
     holder's process runs as one user, and this process probes it with the effective user ``nobody``."""
-    import sqlalchemy as sa
-
     if os.geteuid() != 0:
         pytest.skip("probing as another user needs root")
-    with tempfile.TemporaryDirectory() as shared:
-        os.chmod(shared, 0o777)
-        path = Path(shared) / "ledger.db"
-        shared_engine = sa.create_engine(f"sqlite:///{path}")
-        holder = _lock(shared_engine, "scheduled__other_user")
+    with shared_ledger() as (_, shared_engine):
+        holder = lock_of(shared_engine, "scheduled__other_user")
         holder.acquire(0)
         process = subprocess.Popen(["sleep", "60"], user=HOLDER_UID, group=HOLDER_UID)
         try:
-            path.chmod(0o666)
-            _set_holder(shared_engine, pid=process.pid)
-            contender = _lock(shared_engine, "manual__nobody")
+            set_holder(shared_engine, pid=process.pid)
+            contender = lock_of(shared_engine, "manual__nobody")
             shared_engine.dispose()  # the contender's connection is opened as nobody
-            os.setegid(NOBODY)
-            os.seteuid(NOBODY)
             try:
+                os.setegid(NOBODY)
+                os.seteuid(NOBODY)
                 with pytest.raises(ImportLockedError) as refused:
                     contender.acquire(0)
             finally:
                 os.seteuid(0)
                 os.setegid(0)
             assert [h.pid for h in refused.value.holders] == [process.pid]
-            assert _run_ids(shared_engine) == ["scheduled__other_user"]
+            assert holding_run_ids(shared_engine) == ["scheduled__other_user"]
         finally:
             process.kill()
             process.wait()
             holder.release()
-            shared_engine.dispose()
 
 
 def test_a_dead_holder_of_a_host_whose_name_holds_boot_unknown_is_taken_over_at_once(
-    engine: Any,  # noqa: F811 (the fixture imported above)
-    held: Callable[..., ImportLock],  # noqa: F811 (the fixture imported above)
+    lock_engine: Any,
+    held: Callable[..., ImportLock],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The kernel takes any text as a host name (``sethostname(2)``, ``/proc/sys/kernel/hostname``;
@@ -98,7 +89,7 @@ def test_a_dead_holder_of_a_host_whose_name_holds_boot_unknown_is_taken_over_at_
     try:
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, left unreaped: a zombie
         held("scheduled__died", pid=process.pid)
-        assert _lock(engine, "manual__after").acquire(0) >= 0
-        assert _run_ids(engine) == ["manual__after"]
+        assert lock_of(lock_engine, "manual__after").acquire(0) >= 0
+        assert holding_run_ids(lock_engine) == ["manual__after"]
     finally:
         process.wait()

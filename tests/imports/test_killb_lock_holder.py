@@ -11,9 +11,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,57 +21,11 @@ import pytest
 
 from airflow_provider_imagesearch.imports import lock as lock_module
 from airflow_provider_imagesearch.imports.lock import ImportLock, ImportLockedError
-
-TABLE = "imagesearch_import_ledger"
-TARGET = "catalog"
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Any]:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield engine
-    engine.dispose()
-
-
-def _lock(engine: Any, run_id: str, shard: tuple[int, int] = (0, 1)) -> ImportLock:
-    return ImportLock(engine, TABLE, "v1", TARGET, run_id, shard=shard)
-
-
-def _set_holder(engine: Any, **values: Any) -> None:
-    """Rewrite the holder's row (its pid, its start) as another process of this host would have it."""
-    import sqlalchemy as sa
-
-    assignments = ", ".join(f"{name} = :{name}" for name in values)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"UPDATE {TABLE}_lock SET {assignments}"), values)
-
-
-def _run_ids(engine: Any) -> list[str]:
-    import sqlalchemy as sa
-
-    with engine.connect() as connection:
-        return sorted(connection.execute(sa.text(f"SELECT run_id FROM {TABLE}_lock")).scalars())
-
-
-@pytest.fixture
-def held(engine: Any) -> Iterator[Callable[..., ImportLock]]:
-    """``held(run_id, shard=..., **row)``: a holder of the target, its row rewritten with ``row``."""
-    holders: list[ImportLock] = []
-
-    def hold(run_id: str, shard: tuple[int, int] = (0, 1), **row: Any) -> ImportLock:
-        holder = _lock(engine, run_id, shard)
-        holder.acquire(0)
-        holders.append(holder)
-        if row:
-            _set_holder(engine, **row)
-        return holder
-
-    yield hold
-    for holder in holders:
-        holder.release()
-
+from tests.support.import_lock import (
+    holding_run_ids,
+    lock_of,
+    shared_ledger,
+)
 
 # --- the holder named in the refusal ----------------------------------------------------------------
 
@@ -83,12 +36,12 @@ def held(engine: Any) -> Iterator[Callable[..., ImportLock]]:
     ids=["unsharded", "shard-of-two"],
 )
 def test_the_refusal_names_the_holder_its_shard_host_pid_and_start(
-    engine: Any, held: Callable[..., ImportLock], shard: tuple[int, int], named: str
+    lock_engine: Any, held: Callable[..., ImportLock], shard: tuple[int, int], named: str
 ) -> None:
     """A shard is named only when the holder's import is split; the host is the bare host name."""
     held("scheduled__2026-12-01", shard, acquired_at=datetime(2026, 12, 1, 3, 4, 5))
     with pytest.raises(ImportLockedError) as refused:
-        _lock(engine, "manual__second").acquire(0)
+        lock_of(lock_engine, "manual__second").acquire(0)
     holder = f"{named} (host {socket.gethostname()}, pid {os.getpid()}, since 2026-12-01 03:04:05 UTC)"
     assert f"another import of it holds the lock: {holder} (waited " in str(refused.value)
 
@@ -107,7 +60,7 @@ def _hang_up_as_by_default() -> None:
     ids=["plain-name", "non-ascii-name", "name-with-parenthesis-and-Z"],
 )
 def test_a_live_holder_process_of_this_host_keeps_the_lock_whatever_its_name(
-    engine: Any, held: Callable[..., ImportLock], tmp_path: Path, name: str
+    lock_engine: Any, held: Callable[..., ImportLock], tmp_path: Path, name: str
 ) -> None:
     """The kernel shows a process's name in ``/proc/<pid>/stat`` as it was executed (any bytes, ``)``
     included): the holder is alive, and probing it sends it no signal."""
@@ -121,9 +74,9 @@ def test_a_live_holder_process_of_this_host_keeps_the_lock_whatever_its_name(
     try:
         held("scheduled__holder", pid=process.pid)
         with pytest.raises(ImportLockedError) as refused:
-            _lock(engine, "manual__second").acquire(0)
+            lock_of(lock_engine, "manual__second").acquire(0)
         assert [holder.pid for holder in refused.value.holders] == [process.pid]
-        assert _run_ids(engine) == ["scheduled__holder"]
+        assert holding_run_ids(lock_engine) == ["scheduled__holder"]
     finally:
         process.terminate()
         # Still running until we stopped it: the probe did not end it (SIGHUP would have).
@@ -131,21 +84,21 @@ def test_a_live_holder_process_of_this_host_keeps_the_lock_whatever_its_name(
 
 
 def test_a_holder_whose_process_exited_unreaped_is_taken_over(
-    engine: Any, held: Callable[..., ImportLock]
+    lock_engine: Any, held: Callable[..., ImportLock]
 ) -> None:
     """A worker that died but whose parent has not reaped it yet (a zombie) holds nothing."""
     process = subprocess.Popen(["true"])
     try:
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, left unreaped: a zombie
         held("scheduled__died", pid=process.pid)
-        assert _lock(engine, "manual__after").acquire(0) >= 0
-        assert _run_ids(engine) == ["manual__after"]
+        assert lock_of(lock_engine, "manual__after").acquire(0) >= 0
+        assert holding_run_ids(lock_engine) == ["manual__after"]
     finally:
         process.wait()
 
 
 def test_a_holder_process_of_another_user_keeps_the_lock(
-    engine: Any, held: Callable[..., ImportLock]
+    lock_engine: Any, held: Callable[..., ImportLock]
 ) -> None:
     """A run whose worker may not signal the holder's process (another user's: ``EPERM``) takes it
     to be alive: the probe tells only that it runs. Shown as root: a run under ``nobody`` probes a
@@ -154,21 +107,17 @@ def test_a_holder_process_of_another_user_keeps_the_lock(
 
     if os.geteuid() != 0:
         pytest.skip("running a contender as another user needs root")
-    with tempfile.TemporaryDirectory() as shared:
-        os.chmod(shared, 0o777)
-        path = Path(shared) / "ledger.db"
-        shared_engine = sa.create_engine(f"sqlite:///{path}")
-        holder = _lock(shared_engine, "scheduled__root")
+    with shared_ledger() as (path, shared_engine):
+        holder = lock_of(shared_engine, "scheduled__root")
         holder.acquire(0)
         try:
-            path.chmod(0o666)
             child = os.fork()
             if child == 0:  # the contender, as nobody: 0 refused, 1 took the lock, 2 failed otherwise
                 code = 2
                 try:
                     os.setgid(65534)
                     os.setuid(65534)
-                    contender = _lock(sa.create_engine(f"sqlite:///{path}"), "manual__nobody")
+                    contender = lock_of(sa.create_engine(f"sqlite:///{path}"), "manual__nobody")
                     try:
                         contender.acquire(0)
                         code = 1
@@ -184,10 +133,9 @@ def test_a_holder_process_of_another_user_keeps_the_lock(
                 os.waitpid(child, 0)
                 pytest.fail("the contender hung")
             assert os.waitstatus_to_exitcode(status[1]) == 0
-            assert _run_ids(shared_engine) == ["scheduled__root"]
+            assert holding_run_ids(shared_engine) == ["scheduled__root"]
         finally:
             holder.release()
-            shared_engine.dispose()
 
 
 # --- what the kernel may answer in between ------------------------------------------------------------
@@ -217,22 +165,22 @@ def _proc_stat_answers(monkeypatch: pytest.MonkeyPatch, pid: int, answer: Callab
 
 
 def test_a_holder_the_kernel_shows_as_dead_while_reaped_is_taken_over(
-    engine: Any, held: Callable[..., ImportLock], monkeypatch: pytest.MonkeyPatch
+    lock_engine: Any, held: Callable[..., ImportLock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """State ``X`` (dead, being reaped): the process still answers a signal probe, but is gone."""
     process = subprocess.Popen(["sleep", "60"])
     try:
         held("scheduled__dying", pid=process.pid)
         _proc_stat_answers(monkeypatch, process.pid, lambda: f"{process.pid} (sleep) X 1 1 1 0 -1")
-        assert _lock(engine, "manual__after").acquire(0) >= 0
-        assert _run_ids(engine) == ["manual__after"]
+        assert lock_of(lock_engine, "manual__after").acquire(0) >= 0
+        assert holding_run_ids(lock_engine) == ["manual__after"]
     finally:
         process.kill()
         process.wait()
 
 
 def test_a_holder_whose_proc_entry_cannot_be_read_keeps_the_lock_until_its_heartbeat_is_stale(
-    engine: Any, held: Callable[..., ImportLock], monkeypatch: pytest.MonkeyPatch
+    lock_engine: Any, held: Callable[..., ImportLock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process answered the signal probe but its ``/proc`` entry cannot be read (hidden, or it
     just went away): nothing proves it dead, so its fresh heartbeat keeps the lock."""
@@ -245,8 +193,8 @@ def test_a_holder_whose_proc_entry_cannot_be_read_keeps_the_lock_until_its_heart
         held("scheduled__hidden", pid=process.pid)
         _proc_stat_answers(monkeypatch, process.pid, unreadable)
         with pytest.raises(ImportLockedError):
-            _lock(engine, "manual__second").acquire(0)
-        assert _run_ids(engine) == ["scheduled__hidden"]
+            lock_of(lock_engine, "manual__second").acquire(0)
+        assert holding_run_ids(lock_engine) == ["scheduled__hidden"]
     finally:
         process.kill()
         process.wait()

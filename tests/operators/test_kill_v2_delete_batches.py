@@ -237,3 +237,18 @@ def test_items_added_while_a_lost_batch_ran_are_named_after_the_listing(
         "1 item(s) of db-added match {'custom_tags': {'season': ['old']}} now, added while the task ran: every "
         "item that matched when it started (5) is gone (it deleted 5)"
     ) in capfd.readouterr().out
+
+
+def test_one_answer_without_a_count_and_one_lost_fit_a_budget_of_two(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """150 match, max_attempts=2: the first answer has no count, the second is lost. Each is one of the
+    two uncounted answers allowed, so the task ends with all 150 deleted, saying why it listed."""
+    emulator.upsert_v2_service("db-two", items=_old(150))
+    result = _run(monkeypatch, emulator, "db-two", _Script(emulator, "db-two", ["nocount", "lost"]), 2)
+    assert (result["total_num"], result["delete_num"]) == (150, 150)
+    assert _deletes(emulator) == 2
+    assert (
+        "A delete of up to 100 items matching {'custom_tags': {'season': ['old']}} was answered without a "
+        "count: 50 match now"
+    ) in capfd.readouterr().out

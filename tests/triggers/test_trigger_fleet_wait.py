@@ -159,6 +159,17 @@ def test_a_failure_status_ends_the_wait_naming_the_first_and_every_other_failed_
     }
 
 
+def test_two_failed_instances_name_the_second_as_also_failed(
+    conn: str, emulator: Emulator, waits: ScriptedWaits
+) -> None:
+    _seed(emulator, j_a="ABNORMAL", j_b="CREATION_FAILD")
+    event = _event(_fleet(conn, ["j-a", "j-b"]))
+    assert event["message"] == (
+        failure_status_message("j-a", InstanceStatus.ABNORMAL)
+        + " Also in a failure status: j-b (CREATION_FAILD)"
+    )
+
+
 def test_one_failed_instance_is_named_alone(conn: str, emulator: Emulator, waits: ScriptedWaits) -> None:
     _seed(emulator, i_a="CREATION", i_b="CREATION")
     waits.changes = [status_change(emulator, "i-b", "ABNORMAL")]

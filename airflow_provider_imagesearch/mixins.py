@@ -327,15 +327,18 @@ class PresignedUrlMaskMixin(BaseOperator):
 
 
 def mask_presigned_urls(values: Iterable[Any]) -> None:
-    """Register with the secrets masker the signature, credential and token of each http(s) URL (text or
-    ``ObjectStoragePath``) among ``values``; anything else (None, a list of rows, a local path) is left."""
+    """Register with the secrets masker the secrets of each URL (text or ``ObjectStoragePath``) among
+    ``values``: the password of a ``user:password@``, and a presigned URL's signature, credential and
+    token; anything else (None, a list of rows, a local path) is left."""
     for value in values:
         # Only text or a path can be a URL: str() of a list manifest of a million rows is never built.
         if isinstance(value, str) or hasattr(value, "protocol"):
-            from airflow_provider_imagesearch.imports.manifest import _is_http, _mask_query_secrets, url_text
+            from airflow_provider_imagesearch.imports.manifest import mask_url_secrets, url_text
 
-            if _is_http(value):
-                _mask_query_secrets(url_text(value))
+            # An http(s) ObjectStoragePath's text differs from its URL (Airflow 3.1 repeats the scheme
+            # after the user info): both may be shown.
+            for text in {url_text(value), str(value)}:
+                mask_url_secrets(text)
 
 
 __all__ = [

@@ -60,8 +60,11 @@ _SUFFIXES = {
 _COMPRESSION = (".gz", ".bz2", ".zst", ".xz", ".zip")
 #: How long a manifest URL may stay silent (connecting, or between two reads) before the read fails.
 URL_TIMEOUT_SECONDS = 60.0
-#: Query parameters of a presigned URL (S3 v4 and v2, OBS) whose values are masked in logs.
-_SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey")
+#: Query parameters of a presigned URL whose values are masked in logs: any name holding one of these
+#: words (S3 v4 and v2, OBS, GCS ``X-Goog-Signature``) or equal to one of the names below (an Azure SAS
+#: signs with ``sig``; a POST policy). The names the ImageSearch page cuts out (plugins/render.py).
+_SECRET_QUERY_WORDS = ("signature", "credential", "token", "accesskey", "password", "secret")
+_SECRET_QUERY_NAMES = ("sig", "policy")
 #: C0 and C1 control characters (Unicode category Cc): never part of an image's id.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: The column of a raw row that could not be read as a row at all (a JSON-lines line that is not a JSON
@@ -450,6 +453,7 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
         from airflow.sdk.io.fs import has_fs
 
         url = manifest
+        mask_url_secrets(url)
         scheme = url.split("://", 1)[0].lower()
         if not has_fs(scheme):
             # Not the manifest's fault: Airflow loaded no filesystem for the scheme (the provider that
@@ -621,7 +625,7 @@ def _download(url: str) -> IO[bytes]:
     import urllib.error
     import urllib.request
 
-    _mask_query_secrets(url)
+    mask_url_secrets(url)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open: the caller reads and closes it)
     problem = None
     try:
@@ -665,24 +669,41 @@ def _store_error(error: Any) -> str:
     return f": {': '.join(parts)}" if parts else ""
 
 
-def _mask_query_secrets(url: str) -> None:
-    """Register a presigned URL's signature, credential and token with Airflow's secrets masker, so no
-    log line of this process shows them, whoever logs the URL."""
+def mask_url_secrets(url: str) -> None:
+    """Register a URL's secrets with Airflow's secrets masker, so no log line of this process (and no
+    Rendered Template view serialized after this) shows them, whoever logs the URL: the password of its
+    ``user:password@`` (of any scheme: ``s3://KEY:SECRET@bucket/...`` too) and, in its query, a presigned
+    URL's signature, credential and token."""
     from urllib.parse import unquote, urlsplit
 
-    query = urlsplit(url).query
     secrets = []
+    _, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        # A password may hold / ? or #, where urlsplit would end the user info early; a query may hold an
+        # @ after it: both readings are masked (masking more than the password hides nothing a user needs).
+        candidates = {rest.rpartition("@")[0], rest.split("/", 1)[0].rpartition("@")[0]}
+        for userinfo in candidates:
+            password = userinfo.partition(":")[2]
+            if password:
+                secrets += [password, unquote(password)]
+    query = urlsplit(url).query
+    found_in_query = []
     for part in query.split("&"):
         name, _, value = part.partition("=")
-        if len(value) >= 8 and any(word in name.lower() for word in _SECRET_QUERY_WORDS):
-            secrets += [value, unquote(value)]
+        name = unquote(name).lower()
+        if len(value) >= 8 and (
+            any(word in name for word in _SECRET_QUERY_WORDS) or name in _SECRET_QUERY_NAMES
+        ):
+            found_in_query += [value, unquote(value)]
+    if found_in_query:
+        secrets += [query, *found_in_query]
     if not secrets:
         return
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover
         return
-    for secret in {query, *secrets}:
+    for secret in set(secrets):
         mask_secret(secret)
 
 

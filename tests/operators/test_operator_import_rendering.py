@@ -100,6 +100,49 @@ def test_a_presigned_objectstoragepath_manifest_is_masked_when_rendered(kind: st
     assert credential not in shown
 
 
+def _fresh(prefix: str) -> str:
+    """A secret never seen before by this process's masker."""
+    return prefix + uuid.uuid4().hex[:20]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "s3://AKIAEXAMPLE:{secret}@catalogue/manifest.csv",
+        "https://alice:{secret}@files.example.com/manifest.csv?to=ops@example.com",
+        "gs://bucket/m.csv?X-Goog-Credential=svc&X-Goog-Signature={secret}",
+        "https://acct.blob.core.windows.net/exports/manifest.csv?sv=2022-11-02&sp=r&sig={secret}",
+    ],
+    ids=["store-url-key-and-secret", "https-user-and-password", "gcs-signature", "azure-sas-sig"],
+)
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_a_rendered_urls_password_or_signature_is_masked_before_execute(kind: str, template: str) -> None:
+    """Any scheme's ``user:password@`` and any presigned URL's signature (S3, OBS, GCS, an Azure SAS's
+    ``sig``) are masked as soon as the manifest is rendered, in the view and in every log line."""
+    secret = _fresh("s3cr/t%2B")
+    url = template.format(secret=secret)
+    assert secret in _shown(url)  # the control: nothing masks it before the render
+    op = _operator(kind, manifest="{{ params.url }}")
+    op.render_template_fields({"params": {"url": url}})
+    assert op.manifest == url
+    shown = _shown(f"manifest: {op.manifest}")
+    assert secret not in shown
+    assert "s3cr" not in shown
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_an_https_objectstoragepath_with_a_password_is_masked_when_rendered(kind: str) -> None:
+    """The path's text, which Airflow stores in the Rendered Template view, holds the password."""
+    from airflow.sdk import ObjectStoragePath
+
+    password = _fresh("pw")
+    path = ObjectStoragePath(f"https://alice:{password}@files.example.com/manifest.csv")
+    assert password in _shown(str(path))  # the control
+    op = _operator(kind, manifest=path)
+    op.render_template_fields({})
+    assert password not in _shown(f"manifest: {op.manifest}")
+
+
 @pytest.mark.parametrize("kind", ["v1", "v2"])
 def test_a_list_manifest_renders_each_rows_templates(kind: str) -> None:
     op = _operator(kind, manifest=[{"path": URL.format(day="{{ ds }}")}])

@@ -406,6 +406,19 @@ def test_a_round_that_ends_at_timeout_at_ends_the_wait_with_exactly_five_pending
     assert sum(_reads(emulator).values()) == 5
 
 
+def test_less_than_a_second_before_the_timeout_the_wait_sleeps_that_long_and_reads_again(
+    conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half a second is left after a round: the next round starts in half a second (not at once, not
+    after a second) and may still succeed."""
+    _seed(emulator, za_a="CREATION")
+    monkeypatch.setattr(trigger_module, "time", ScriptedClock([NOW + 4.5], monotonic=[100.0]))
+    waits.changes = [status_change(emulator, "za-a", "NORMAL")]
+    event = _event(_fleet(conn, ["za-a"], poll_interval=10.0, timeout_at=NOW + 5.0))
+    assert (event["status"], event["polls"]) == ("success", 2)
+    assert waits.sleeps == [0.5]
+
+
 def test_rounds_start_every_interval_however_long_a_round_took(
     conn: str, emulator: Emulator, waits: ScriptedWaits, monkeypatch: pytest.MonkeyPatch
 ) -> None:

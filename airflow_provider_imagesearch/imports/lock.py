@@ -246,7 +246,9 @@ def _process_gone(pid: int) -> bool:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """A stored timestamp in UTC: SQLite's come back without a zone (written in UTC), PostgreSQL's in the
+    session's time zone (a server's ``timezone`` is often local), which a message saying UTC must undo."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class ImportLock:

@@ -292,8 +292,9 @@ class ImageSearchHookMixin(BaseOperator):
 
 
 class PresignedUrlMaskMixin(BaseOperator):
-    """Registers the secrets of a presigned http(s) URL in :attr:`presigned_url_fields` (a manifest, a
-    batch's queries) with Airflow's secrets masker as soon as the template fields are rendered.
+    """Registers the secrets of a URL in :attr:`presigned_url_fields` (a manifest, a batch's queries) with
+    Airflow's secrets masker as soon as the template fields are rendered: a presigned URL's signature,
+    credential and token, and any URL's password.
 
     The Rendered Template view is serialized (and redacted) right after rendering, before ``execute``
     reads the URL and masks it there: registering later leaves the signature readable in the view until
@@ -309,7 +310,7 @@ class PresignedUrlMaskMixin(BaseOperator):
     on both.
     """
 
-    #: The template fields that may hold a presigned http(s) URL, text or ``ObjectStoragePath``.
+    #: The template fields that may hold a URL (a presigned one, say), text or ``ObjectStoragePath``.
     presigned_url_fields: ClassVar[tuple[str, ...]] = ()
 
     def _do_render_template_fields(

@@ -358,6 +358,8 @@ def validate_source(manifest: Any, manifest_sql: Any, manifest_conn_id: Any) -> 
         if isinstance(manifest, str) and not manifest.strip():
             raise ImageSearchValidationError("manifest", "a non-empty path or URL", manifest)
         manifest_format(manifest)
+        if _is_http(manifest):
+            _refuse_user_info(url_text(manifest))
         return
     if not isinstance(manifest, Sequence):
         raise ImageSearchValidationError(
@@ -475,6 +477,8 @@ def _open(manifest: Any, conn_id: str | None = None) -> Any:
     elif isinstance(manifest, str) and manifest.startswith("file://"):
         manifest = manifest[len("file://") :]
     if hasattr(manifest, "open"):
+        if hasattr(manifest, "protocol"):  # an ObjectStoragePath: its text may hold user info
+            mask_url_secrets(str(manifest))
         return manifest.open("rb")
     return open(manifest, "rb")
 
@@ -626,6 +630,7 @@ def _download(url: str) -> IO[bytes]:
     import urllib.request
 
     mask_url_secrets(url)
+    _refuse_user_info(url)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open: the caller reads and closes it)
     problem = None
     try:
@@ -669,6 +674,34 @@ def _store_error(error: Any) -> str:
     return f": {': '.join(parts)}" if parts else ""
 
 
+def _refuse_user_info(url: str) -> None:
+    """An http(s) manifest is downloaded as it is, with no credentials: user info in its URL would be
+    taken for part of the host name."""
+    if _user_info_readings(url):
+        raise ImageSearchValidationError(
+            "manifest",
+            "an http(s) URL without user:password@ (the download sends no credentials: use a presigned URL,"
+            " or an object-storage URL with manifest_conn_id)",
+            shown_url(url),
+        )
+
+
+def _user_info_readings(url: str) -> list[tuple[str, str]]:
+    """``(user, password)`` of each way to read a URL's user info: it ends at one of the @s, as a password
+    may hold / ? # and @ (where urlsplit would end it early) and a query may hold an @ after it. Only
+    readings whose user is a name (no / ? #: else the text before the @ is a path, with a timestamp's
+    colons, say)."""
+    _, separator, rest = url.partition("://")
+    readings = []
+    at = rest.find("@") if separator else -1
+    while at != -1:
+        user, _, password = rest[:at].partition(":")
+        if user and not any(mark in user for mark in "/?#"):
+            readings.append((user, password))
+        at = rest.find("@", at + 1)
+    return readings
+
+
 def mask_url_secrets(url: str) -> None:
     """Register a URL's secrets with Airflow's secrets masker, so no log line of this process (and no
     Rendered Template view serialized after this) shows them, whoever logs the URL: the password of its
@@ -677,15 +710,10 @@ def mask_url_secrets(url: str) -> None:
     from urllib.parse import unquote, urlsplit
 
     secrets = []
-    _, separator, rest = url.partition("://")
-    if separator and "@" in rest:
-        # A password may hold / ? or #, where urlsplit would end the user info early; a query may hold an
-        # @ after it: both readings are masked (masking more than the password hides nothing a user needs).
-        candidates = {rest.rpartition("@")[0], rest.split("/", 1)[0].rpartition("@")[0]}
-        for userinfo in candidates:
-            password = userinfo.partition(":")[2]
-            if password:
-                secrets += [password, unquote(password)]
+    for _, password in _user_info_readings(url):
+        # Under 5 characters Airflow's masker would skip it anyway (and warn, for each reading).
+        if len(password) >= 5:
+            secrets += [password, unquote(password)]
     query = urlsplit(url).query
     found_in_query = []
     for part in query.split("&"):

@@ -9,8 +9,8 @@ Then a rerun. Afterwards, on SQLite and on PostgreSQL:
 * no surviving run failed (no database error: no ``UniqueViolation``, no ``database is locked``). A
   row may fail: one whose :data:`~airflow_provider_imagesearch.imports.engine.MAX_ADD_SENDS` sends
   all met a fault (0.06 ** 4 per row: over the 5,000 to 8,000 adds the runs send, about one run of
-  this test in ten). That is the engine's documented give-up, not a defect: the runs tolerate 1%
-  (``max_failed``), and the rerun must complete exactly those rows;
+  this test in ten). That is the engine's documented give-up, not a defect: the runs tolerate 5
+  (``max_failed``), and the rerun must complete them, sending nothing else;
 * the library equals the manifest, and every path in the library is in the ledger;
 * processed adds <= rows + ambiguous resends: each add the service processed a second time is either
   the resend after a dropped answer (the emulator counts those faults) or the overwrite of an intent
@@ -41,9 +41,9 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = 5_000
 RUNS = 4
 KILL_AFTER = 2_000
-#: Rows a run may leave failed (1%): far above the chance of four faulted sends in a row, far below a
-#: defect that fails rows wholesale.
-MAX_FAILED = ROWS // 100
+#: Rows a run may leave failed: about 0.1 are expected per test (four faulted sends, 0.06 ** 4 per row);
+#: an engine that gave up after two sends would leave 10 to 30, and one that failed rows wholesale more.
+MAX_FAILED = 5
 INSTANCE = "stress"
 
 

@@ -1,5 +1,7 @@
-"""``InstanceDetailOperator(instance_names=...)`` reads 16 instances at a time unless told otherwise (its
-documented default): with the first 16 reads slow, the 17th starts only when one of them ends."""
+"""``InstanceDetailOperator(instance_names=...)`` reads at most 16 instances at a time unless told
+otherwise (its documented default): with the first 16 reads slow, the 17th starts only when one of them
+ends. (That it reads as many as 16 at once is not shown here: an order of answers that would prove it
+depends on how fast the machine starts 16 threads.)"""
 
 from __future__ import annotations
 

@@ -97,9 +97,7 @@ def test_a_holder_whose_process_exited_unreaped_is_taken_over(
         process.wait()
 
 
-def test_a_holder_process_of_another_user_keeps_the_lock(
-    lock_engine: Any, held: Callable[..., ImportLock]
-) -> None:
+def test_a_holder_process_of_another_user_keeps_the_lock() -> None:
     """A run whose worker may not signal the holder's process (another user's: ``EPERM``) takes it
     to be alive: the probe tells only that it runs. Shown as root: a run under ``nobody`` probes a
     holder running as root, on a ledger file both can write."""

@@ -408,7 +408,9 @@ def creation_marker(context: Context) -> str | None:
 
 
 def _with_marker(description: str | None, marker: str | None) -> str | None:
-    if marker is None:
+    # Anything but text is left as it is, for the request builder to refuse: formatted with the marker,
+    # a description=123 would pass in a task run (which has a marker) and fail everywhere else.
+    if marker is None or not isinstance(description, str | None):
         return description
     return f"{description} {marker}" if description else marker
 

@@ -1,0 +1,58 @@
+"""``ImageSearchCreateInstanceOperator`` checks every argument before its first request, in a task run
+(whose create carries the task's marker) as anywhere else; ``if_exists="reuse"`` creates without a
+marker; and ``wait_for_completion=False`` returns the instance as the create left it, reading nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch.emulator.routes import R_CREATE, R_QUERY
+from airflow_provider_imagesearch.operators.imagesearch import ImageSearchCreateInstanceOperator
+from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+#: The context of a task run: its task instance gives the create its marker.
+RUN = {"ti": SimpleNamespace(dag_id="shop", run_id="manual__1", task_id="create", map_index=-1, try_number=1)}
+
+
+def _create(conn_id: str, **kwargs: Any) -> Any:
+    kwargs.setdefault("instance_name", "k4-shop")
+    kwargs.setdefault("tags", ["color"])
+    return ImageSearchCreateInstanceOperator(
+        task_id="create", imagesearch_conn_id=conn_id, wait_for_completion=False, **kwargs
+    ).execute(RUN)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argument", "field"),
+    [({"description": 123}, "description"), ({"level": 7}, "level"), ({"model": "fancy-search"}, "model")],
+    ids=["description-not-text", "level", "model"],
+)
+def test_a_bad_argument_is_refused_before_any_request_in_a_task_run(
+    emulator: Emulator, imagesearch_conn: Callable[..., str], argument: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(AirflowFailException, match=f"Invalid {field} "):
+        _create(imagesearch_conn("aksk"), **argument)
+    assert emulator.requests_log() == []
+
+
+def test_a_reuse_create_sends_the_description_without_a_marker(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    _create(imagesearch_conn("aksk"), instance_name="k4-reuse", description="spring", if_exists="reuse")
+    (state,) = [i for i in emulator.control.state()["instances"] if i["name"] == "k4-reuse"]
+    assert state["description"] == "spring"
+
+
+def test_without_waiting_the_instance_is_returned_as_created(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    detail = _create(imagesearch_conn("aksk"), instance_name="k4-nowait")
+    assert (detail["instance_name"], detail["status"]) == ("k4-nowait", "CREATION")
+    # The existence check, the create, and no read after it.
+    assert [r["route"] for r in emulator.requests_log()] == [R_QUERY, R_CREATE]

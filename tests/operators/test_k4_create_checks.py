@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.emulator.routes import R_CREATE, R_QUERY
 from airflow_provider_imagesearch.operators.imagesearch import ImageSearchCreateInstanceOperator
-from airflow_provider_imagesearch.version_compat import AirflowFailException
+from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
 
 #: The context of a task run: its task instance gives the create its marker.
 RUN = {"ti": SimpleNamespace(dag_id="shop", run_id="manual__1", task_id="create", map_index=-1, try_number=1)}
@@ -56,3 +56,20 @@ def test_without_waiting_the_instance_is_returned_as_created(
     assert (detail["instance_name"], detail["status"]) == ("k4-nowait", "CREATION")
     # The existence check, the create, and no read after it.
     assert [r["route"] for r in emulator.requests_log()] == [R_QUERY, R_CREATE]
+
+
+def test_a_wait_for_the_created_instance_ends_at_wait_timeout(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    """The emulator's instance becomes NORMAL 5 s after its create: a 0.3 s wait times out first."""
+    with pytest.raises(AirflowSensorTimeout, match="k4-slow"):
+        ImageSearchCreateInstanceOperator(
+            task_id="create",
+            instance_name="k4-slow",
+            tags=["color"],
+            imagesearch_conn_id=imagesearch_conn("aksk"),
+            wait_for_completion=True,
+            deferrable=False,
+            poke_interval=0.1,
+            timeout=0.3,
+        ).execute(RUN)  # type: ignore[arg-type]

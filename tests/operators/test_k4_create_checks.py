@@ -73,3 +73,38 @@ def test_a_wait_for_the_created_instance_ends_at_wait_timeout(
             poke_interval=0.1,
             timeout=0.3,
         ).execute(RUN)  # type: ignore[arg-type]
+
+
+def test_a_retry_adopts_the_instance_its_earlier_try_created(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    conn_id = imagesearch_conn("aksk")
+    first = _create(conn_id, instance_name="k4-retry", description="spring")
+    again = _create(conn_id, instance_name="k4-retry", description="spring")
+    assert again["instance_name"] == first["instance_name"] == "k4-retry"
+    assert again["description"] == first["description"]
+    assert first["description"].startswith("spring [airflow:")
+    assert [r["route"] for r in emulator.requests_log()].count(R_CREATE) == 1
+
+
+def test_a_retry_asking_for_other_tags_fails_naming_them(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    conn_id = imagesearch_conn("aksk")
+    _create(conn_id, instance_name="k4-retags", tags=["color"])
+    with pytest.raises(
+        AirflowFailException, match="created by an earlier try of this task but differs"
+    ) as failed:
+        _create(conn_id, instance_name="k4-retags", tags=["color", "size"])
+    assert "tags" in str(failed.value)
+
+
+def test_a_retry_compares_exactly_what_it_sends_even_a_description_ending_with_a_marker(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    """docs/operators-reliability.rst: a retry of a ``fail`` create compares the asked description plus its
+    own marker, even when the asked one already ends with a marker (copied from the first try's XCom)."""
+    conn_id = imagesearch_conn("aksk")
+    first = _create(conn_id, instance_name="k4-copied", description="spring")
+    with pytest.raises(AirflowFailException, match="differs from what this task creates now: description is"):
+        _create(conn_id, instance_name="k4-copied", description=first["description"])

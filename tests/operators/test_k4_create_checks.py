@@ -108,3 +108,10 @@ def test_a_retry_compares_exactly_what_it_sends_even_a_description_ending_with_a
     first = _create(conn_id, instance_name="k4-copied", description="spring")
     with pytest.raises(AirflowFailException, match="differs from what this task creates now: description is"):
         _create(conn_id, instance_name="k4-copied", description=first["description"])
+
+
+def test_without_a_description_the_marker_is_the_whole_description(
+    emulator: Emulator, imagesearch_conn: Callable[..., str]
+) -> None:
+    detail = _create(imagesearch_conn("aksk"), instance_name="k4-nodesc")
+    assert detail["description"].startswith("[airflow:")

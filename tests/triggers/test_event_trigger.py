@@ -955,3 +955,30 @@ def test_airflow_3_3_ack_mode_stores_the_memory_only_once_the_events_are_confirm
     before, after, found = _run(scenario)
     assert [(e["instance_name"], e["old_status"]) for e in found] == [("shop-a", "CREATION")]
     assert (before, after) == ("CREATION", "NORMAL")
+
+
+def test_an_instance_that_did_not_exist_is_logged_so_when_it_enters_a_watched_status(
+    conn: str, emulator: Emulator, logs: Callable[[], str]
+) -> None:
+    async def scenario() -> None:
+        async with Watching(emulator, _watch("shop-new", ["NORMAL"])) as watching:
+            await watching.rounds("shop-new", 1)  # not there: the baseline
+            _set(emulator, "shop-new", "NORMAL")
+            await watching.until(lambda: len(watching.events) == 1)
+
+    _run(scenario)
+    assert "Instance shop-new: (did not exist) -> NORMAL: event" in logs()
+
+
+def test_a_change_of_a_known_status_is_logged_from_that_status(
+    conn: str, emulator: Emulator, logs: Callable[[], str]
+) -> None:
+    async def scenario() -> None:
+        _set(emulator, "shop-grown", "CREATION")
+        async with Watching(emulator, _watch("shop-grown", ["NORMAL"])) as watching:
+            await watching.rounds("shop-grown", 1)
+            _set(emulator, "shop-grown", "NORMAL")
+            await watching.until(lambda: len(watching.events) == 1)
+
+    _run(scenario)
+    assert "Instance shop-grown: CREATION -> NORMAL: event" in logs()

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import Emulator
+from airflow_provider_imagesearch import mixins
+from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.emulator.routes import R_CREATE, R_QUERY
 from airflow_provider_imagesearch.operators.imagesearch import ImageSearchCreateInstanceOperator
 from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
@@ -115,3 +116,51 @@ def test_without_a_description_the_marker_is_the_whole_description(
 ) -> None:
     detail = _create(imagesearch_conn("aksk"), instance_name="k4-nodesc")
     assert detail["description"].startswith("[airflow:")
+
+
+class _CreatedThenGone:
+    """The wait's clock (``mixins.time``): 0 s until its first sleep, ``elapsed`` after; the first sleep
+    removes the created instance from the emulator (as an eventually consistent listing may not show it
+    yet), the second puts it back ready; a fourth means the wait would go on for ever."""
+
+    def __init__(self, emulator: Emulator, name: str, elapsed: float) -> None:
+        self.emulator, self.name, self.elapsed, self.sleeps = emulator, name, elapsed, 0
+
+    def monotonic(self) -> float:
+        return self.elapsed if self.sleeps else 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        if self.sleeps == 1:
+            self.emulator.control.delete_instance(DEFAULT_PROJECT_ID, self.name)
+        elif self.sleeps == 2:
+            self.emulator.upsert_instance(self.name, status="NORMAL", tags=["color"])
+        else:
+            raise RuntimeError("the wait went on")
+
+
+def _create_and_wait(conn_id: str, name: str) -> Any:
+    return ImageSearchCreateInstanceOperator(
+        task_id="create",
+        instance_name=name,
+        tags=["color"],
+        imagesearch_conn_id=conn_id,
+        wait_for_completion=True,
+        deferrable=False,
+        poke_interval=0.1,
+    ).execute(RUN)  # type: ignore[arg-type]
+
+
+def test_a_created_instance_not_listed_yet_is_waited_for_during_its_first_minute(
+    emulator: Emulator, imagesearch_conn: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mixins, "time", _CreatedThenGone(emulator, "k4-unlisted", elapsed=59.9))
+    assert _create_and_wait(imagesearch_conn("aksk"), "k4-unlisted")["status"] == "NORMAL"
+
+
+def test_a_created_instance_missing_for_a_minute_fails_the_task(
+    emulator: Emulator, imagesearch_conn: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mixins, "time", _CreatedThenGone(emulator, "k4-vanished", elapsed=60.0))
+    with pytest.raises(AirflowFailException, match="k4-vanished"):
+        _create_and_wait(imagesearch_conn("aksk"), "k4-vanished")

@@ -16,9 +16,30 @@ from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from airflow_provider_imagesearch.emulator.routes import R_CREATE, R_QUERY
 from airflow_provider_imagesearch.operators.imagesearch import ImageSearchCreateInstanceOperator
 from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
+from tests.support.emulator_instances import remove_instance
 
+#: The instances these tests create.
+NAMES = (
+    "k4-copied",
+    "k4-nodesc",
+    "k4-nowait",
+    "k4-retags",
+    "k4-retry",
+    "k4-reuse",
+    "k4-shop",
+    "k4-slow",
+    "k4-unlisted",
+    "k4-vanished",
+)
 #: The context of a task run: its task instance gives the create its marker.
 RUN = {"ti": SimpleNamespace(dag_id="shop", run_id="manual__1", task_id="create", map_index=-1, try_number=1)}
+
+
+@pytest.fixture(autouse=True)
+def _no_instances_of_these_tests(emulator: Emulator) -> None:
+    """The session's emulator keeps instances from test to test: each test here starts without its own."""
+    for name in NAMES:
+        remove_instance(emulator, name)
 
 
 def _create(conn_id: str, **kwargs: Any) -> Any:

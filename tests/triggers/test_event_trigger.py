@@ -26,6 +26,7 @@ from airflow_provider_imagesearch.triggers import events as events_module
 from airflow_provider_imagesearch.triggers.events import ImageSearchInstanceStatusEventTrigger
 from airflow_provider_imagesearch.triggers.status_polling import DEMAND, LOCAL_STREAMS
 from tests.support.connections import connection_fields, set_connection
+from tests.support.emulator_instances import remove_instance
 
 CONN = "imagesearch_events"
 INSTANCE_ROUTE = "GET /v1/{project_id}/service/{instance_name}"
@@ -960,25 +961,27 @@ def test_airflow_3_3_ack_mode_stores_the_memory_only_once_the_events_are_confirm
 def test_an_instance_that_did_not_exist_is_logged_so_when_it_enters_a_watched_status(
     conn: str, emulator: Emulator, logs: Callable[[], str]
 ) -> None:
+    remove_instance(emulator, "k4ev-appears")
+
     async def scenario() -> None:
-        async with Watching(emulator, _watch("shop-new", ["NORMAL"])) as watching:
-            await watching.rounds("shop-new", 1)  # not there: the baseline
-            _set(emulator, "shop-new", "NORMAL")
+        async with Watching(emulator, _watch("k4ev-appears", ["NORMAL"])) as watching:
+            await watching.rounds("k4ev-appears", 1)  # not there: the baseline
+            _set(emulator, "k4ev-appears", "NORMAL")
             await watching.until(lambda: len(watching.events) == 1)
 
     _run(scenario)
-    assert "Instance shop-new: (did not exist) -> NORMAL: event" in logs()
+    assert "Instance k4ev-appears: (did not exist) -> NORMAL: event" in logs()
 
 
 def test_a_change_of_a_known_status_is_logged_from_that_status(
     conn: str, emulator: Emulator, logs: Callable[[], str]
 ) -> None:
     async def scenario() -> None:
-        _set(emulator, "shop-grown", "CREATION")
-        async with Watching(emulator, _watch("shop-grown", ["NORMAL"])) as watching:
-            await watching.rounds("shop-grown", 1)
-            _set(emulator, "shop-grown", "NORMAL")
+        _set(emulator, "k4ev-grown", "CREATION")
+        async with Watching(emulator, _watch("k4ev-grown", ["NORMAL"])) as watching:
+            await watching.rounds("k4ev-grown", 1)
+            _set(emulator, "k4ev-grown", "NORMAL")
             await watching.until(lambda: len(watching.events) == 1)
 
     _run(scenario)
-    assert "Instance shop-grown: CREATION -> NORMAL: event" in logs()
+    assert "Instance k4ev-grown: CREATION -> NORMAL: event" in logs()

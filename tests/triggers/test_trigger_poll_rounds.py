@@ -354,6 +354,38 @@ def test_a_stream_that_ends_or_fails_ends_every_subscriber_with_why() -> None:
     assert isinstance(error3, RuntimeError)
 
 
+def test_a_watcher_arriving_after_a_stream_failed_gets_a_new_stream_not_the_dead_one() -> None:
+    """The window between a stream's end and its watchers reading of it: a watcher of the same instances
+    arriving then must start a new poll loop; joined to the ended one it would wait for ever."""
+    streams = LocalStreams()
+    opened: list[str] = []
+
+    async def failing() -> AsyncIterator[str]:
+        opened.append("failing")
+        yield "before the failure"
+        raise ValueError("the loop broke")
+
+    async def healthy() -> AsyncIterator[str]:
+        opened.append("healthy")
+        yield "a new round"
+        await asyncio.Event().wait()
+
+    async def scenario() -> tuple[str, str, int]:
+        first = streams.subscribe("k", failing)
+        assert await anext(first) == "before the failure"
+        for _ in range(10):  # the failed loop ends; its watcher has not yet read why
+            await asyncio.sleep(0)
+        second = streams.subscribe("k", healthy)
+        item = await asyncio.wait_for(anext(second), timeout=5)
+        with pytest.raises(ValueError, match="the loop broke"):
+            await anext(first)
+        running = streams.groups()
+        await second.aclose()  # type: ignore[attr-defined]
+        return item, ",".join(opened), running
+
+    assert asyncio.run(scenario()) == ("a new round", "failing,healthy", 1)
+
+
 def test_a_subscriber_that_falls_behind_loses_its_oldest_rounds(logged: list[str]) -> None:
     streams = LocalStreams()
     total = LOCAL_QUEUE_ROUNDS + 3

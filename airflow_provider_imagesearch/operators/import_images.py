@@ -136,8 +136,9 @@ def _keep_import_options(
 def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, int | float)
     if not ok or not (low < value if low_open else low <= value) or value > high:
-        bound = f"more than {low:g}" if low_open else f"from {low:g}"
-        raise ImageSearchValidationError(name, f"a number of seconds {bound} to {high:g}", value)
+        # .15g: whole numbers of any size in full (30 days is "2592000", not :g's "2.592e+06").
+        bound = f"more than {low:.15g}" if low_open else f"from {low:.15g}"
+        raise ImageSearchValidationError(name, f"a number of seconds {bound} to {high:.15g}", value)
     return float(value)
 
 

@@ -72,6 +72,8 @@ SHARD_FORM = "(index, count) with 0 <= index < count <= 1024, e.g. (0, 4) for th
         ({"shard": (2, 2)}, f"Invalid shard (2, 2): {SHARD_FORM}"),
         ({"shard": (True, 2)}, f"Invalid shard (True, 2): {SHARD_FORM}"),
         ({"shard": (0, 1, 2)}, f"Invalid shard (0, 1, 2): {SHARD_FORM}"),
+        ({"shard": 5}, f"Invalid shard 5: {SHARD_FORM}"),
+        ({"shard": "01"}, f"Invalid shard '01': {SHARD_FORM}"),
     ],
 )
 def test_an_argument_out_of_bounds_fails_the_task_before_any_request_naming_it(

@@ -37,7 +37,7 @@ def run(
     emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
     conn_id = imagesearch_conn("aksk")
 
-    def go(manifest: Any, **kwargs: Any) -> dict[str, Any]:
+    def go(manifest: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         op = ImageSearchImportImagesOperator(
             task_id="k5m_outcome",
             instance_name=INSTANCE,
@@ -45,7 +45,8 @@ def run(
             imagesearch_conn_id=conn_id,
             **kwargs,
         )
-        result: dict[str, Any] = op.execute({"run_id": "k5m-outcome-run"})  # type: ignore[arg-type]
+        given = {"run_id": "k5m-outcome-run"} if context is None else context
+        result: dict[str, Any] = op.execute(given)  # type: ignore[arg-type]
         return result
 
     return go
@@ -113,7 +114,9 @@ def test_the_done_line_names_the_target_and_the_result(
     """The task log's summary line: ``Import into <instance> done: {<the XCom result>}``."""
     run([{"path": obs("k5m/done.jpg"), "tags": {"color": "red"}}])
     shown = "".join(capfd.readouterr())
-    assert re.search(rf"Import into {INSTANCE} done: \{{'added': 1, 'updated': 0, ", shown), shown
+    assert re.search(
+        rf"(?<![A-Za-z])Import into {INSTANCE} done: \{{'added': 1, 'updated': 0, .*\}}\}} \[", shown
+    ), shown
 
 
 def test_bad_rows_past_max_failed_fail_the_task_with_counts_reasons_and_examples(run: RunImport) -> None:
@@ -135,3 +138,40 @@ def test_bad_rows_past_max_failed_fail_the_task_with_counts_reasons_and_examples
     ), text
     assert "'prune_refused': None" in text, text
     assert re.search(r"\}\)\. By reason: INVALID_ROW x2\. First 2: row 2 \('https://elsewhere", text), text
+
+
+def _ledger_run_ids(ledger: Path) -> set[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{ledger}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT run_id FROM imagesearch_import_ledger WHERE instance_name = :i"),
+                {"i": INSTANCE},
+            )
+            return {row[0] for row in rows}
+    finally:
+        engine.dispose()
+
+
+def test_the_ledger_names_the_run_that_wrote_each_row(run: RunImport, tmp_path: Path) -> None:
+    """A row written by a DAG run names that run; one written outside a DAG run (no run_id) names
+    ``manual``."""
+    run([{"path": obs("k5m/run1.jpg"), "tags": {"color": "red"}}])
+    assert _ledger_run_ids(tmp_path / "ledger.db") == {"k5m-outcome-run"}
+    run([{"path": obs("k5m/run1.jpg"), "tags": {"color": "blue"}}], context={})
+    assert _ledger_run_ids(tmp_path / "ledger.db") == {"manual"}
+
+
+def test_a_sharded_failure_says_the_other_shards_name_their_rows(run: RunImport) -> None:
+    """Every shard checks the whole manifest: bad rows in the other shards' slices count against
+    max_failed, and the failure says those shards list them."""
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    manifest = [{"path": f"{OUTSIDE}?{i}"} for i in range(16)]
+    with pytest.raises(AirflowFailException) as failed:
+        run(manifest, shard=(0, 2))
+    text = str(failed.value)
+    assert "invalid in the other shards' slices)" in text, text
+    assert re.search(r"\. First \d+ \(the other shards name theirs\): row ", text), text

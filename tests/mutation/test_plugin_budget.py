@@ -1,0 +1,60 @@
+"""Which covering tests run against one mutant: as many as fit in the budget, taken across their files.
+
+The fastest tests of a function every import test covers are argument refusals and one-row imports,
+which never reach most of what the function does; one test of each file reaches more of it.
+"""
+
+from __future__ import annotations
+
+from tests.mutation.plugin import UNKNOWN_DURATION, within_budget
+
+DURATIONS = {
+    "tests/a.py::refuse_1": 0.1,
+    "tests/a.py::refuse_2": 0.1,
+    "tests/a.py::refuse_3": 0.1,
+    "tests/a.py::refuse_4": 0.1,
+    "tests/b.py::prune": 0.5,
+    "tests/b.py::prune_slow": 2.0,
+    "tests/c.py::resume": 0.8,
+}
+
+
+def test_one_test_of_each_file_before_a_second_of_any() -> None:
+    kept = within_budget(list(DURATIONS), DURATIONS, budget=1.45)
+
+    assert set(kept) == {"tests/a.py::refuse_1", "tests/b.py::prune", "tests/c.py::resume"}
+
+
+def test_second_round_follows_when_the_budget_allows() -> None:
+    kept = within_budget(list(DURATIONS), DURATIONS, budget=1.65)
+
+    assert kept == [
+        "tests/a.py::refuse_1",
+        "tests/b.py::prune",
+        "tests/c.py::resume",
+        "tests/a.py::refuse_2",
+        "tests/a.py::refuse_3",
+    ]
+
+
+def test_a_test_that_does_not_fit_is_passed_over_for_a_quicker_one() -> None:
+    kept = within_budget(list(DURATIONS), DURATIONS, budget=3.0)
+
+    assert "tests/b.py::prune_slow" not in kept
+    assert {"tests/a.py::refuse_2", "tests/a.py::refuse_3", "tests/a.py::refuse_4"} <= set(kept)
+    assert sum(DURATIONS[n] for n in kept) <= 3.0
+
+
+def test_everything_fits_in_a_large_budget() -> None:
+    assert sorted(within_budget(list(DURATIONS), DURATIONS, budget=100)) == sorted(DURATIONS)
+
+
+def test_an_untimed_test_is_assumed_to_take_the_default() -> None:
+    kept = within_budget(["tests/new.py::t", "tests/a.py::refuse_1"], DURATIONS, budget=UNKNOWN_DURATION)
+
+    assert kept == ["tests/a.py::refuse_1"]
+    assert within_budget(["tests/new.py::t"], {}, budget=UNKNOWN_DURATION) == ["tests/new.py::t"]
+
+
+def test_nothing_fits_in_no_budget() -> None:
+    assert within_budget(list(DURATIONS), DURATIONS, budget=0.0) == []

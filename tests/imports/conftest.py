@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,62 @@ def run_import(imagesearch_conn: Callable[..., str], catalog: str) -> Callable[.
         return result
 
     return run
+
+
+RunImport = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def sqlite_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The ledger connection on a SQLite file of this test's own: the file's path."""
+    path = tmp_path / "ledger.db"
+    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(path))
+    return path
+
+
+def sqlite_ledger_rows(path: Path, instance: str = INSTANCE) -> dict[str, dict[str, Any]]:
+    """The rows of ``instance`` in the SQLite ledger at ``path``, by image path."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        return ledger_rows(engine, instance)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def import_into(
+    imagesearch_conn: Callable[..., str], emulator: Emulator, sqlite_ledger: Path
+) -> Callable[[str], RunImport]:
+    """``import_into(instance)`` creates an empty ``instance`` (tags color and size), ledger on SQLite, and
+    gives ``run(manifest, context=None, **operator kwargs)`` -> the task's XCom value (raises like the
+    task). Each run is a task of its own; without ``context``, run ``<instance>-run-<n>``."""
+    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+
+    conn_id = imagesearch_conn("aksk")
+
+    def into(instance: str) -> RunImport:
+        emulator.upsert_instance(instance, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
+        runs = itertools.count(1)
+
+        def run(manifest: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+            n = next(runs)
+            op = ImageSearchImportImagesOperator(
+                task_id=f"import_{n}",
+                instance_name=instance,
+                manifest=manifest,
+                imagesearch_conn_id=conn_id,
+                **kwargs,
+            )
+            given = {"run_id": f"{instance}-run-{n}"} if context is None else context
+            result: dict[str, Any] = op.execute(given)  # type: ignore[arg-type]
+            json.dumps(result)  # XCom-serialisable
+            return result
+
+        return run
+
+    return into
 
 
 # --- v2 (MMS) -------------------------------------------------------------------------------------------

@@ -14,63 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.imports import engine as engine_module
 from airflow_provider_imagesearch.imports.ledger import Ledger
-from tests.imports.conftest import LEDGER_CONN, library, obs
-from tests.support.connections import set_connection
+from tests.imports.conftest import RunImport, library, obs, sqlite_ledger_rows
 
 INSTANCE = "k5a-exec"
 OUTSIDE = "https://elsewhere.example.com/k5a.jpg"  # not an OBS URL of the region: an invalid row
 
-RunImport = Callable[..., dict[str, Any]]
-
 
 @pytest.fixture
-def ledger_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    path = tmp_path / "ledger.db"
-    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(path))
-    return path
-
-
-@pytest.fixture
-def run(imagesearch_conn: Callable[..., str], emulator: Emulator, ledger_path: Path) -> RunImport:
+def run(import_into: Callable[[str], RunImport]) -> RunImport:
     """``run(manifest, **operator kwargs)`` -> the task's XCom value, into the instance ``k5a-exec``."""
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
-
-    emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
-    conn_id = imagesearch_conn("aksk")
-    counter = {"n": 0}
-
-    def go(manifest: Any, **kwargs: Any) -> dict[str, Any]:
-        counter["n"] += 1
-        op = ImageSearchImportImagesOperator(
-            task_id=f"k5a_import_{counter['n']}",
-            instance_name=INSTANCE,
-            manifest=manifest,
-            imagesearch_conn_id=conn_id,
-            **kwargs,
-        )
-        result: dict[str, Any] = op.execute({"run_id": f"k5a-run-{counter['n']}"})  # type: ignore[arg-type]
-        json.dumps(result)
-        return result
-
-    return go
-
-
-def _ledger_paths(ledger_path: Path) -> set[str]:
-    engine = sa.create_engine(f"sqlite:///{ledger_path}")
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text("SELECT path FROM imagesearch_import_ledger WHERE instance_name = :i"),
-                {"i": INSTANCE},
-            )
-            return {row[0] for row in rows}
-    finally:
-        engine.dispose()
+    return import_into(INSTANCE)
 
 
 class _Clock:
@@ -185,15 +142,15 @@ def test_a_keyless_row_refusal_ends_telling_to_fix_those_rows(run: RunImport, tm
 
 
 def test_a_prune_forgets_the_ledger_row_of_a_row_no_longer_listed_that_held_nothing(
-    run: RunImport, ledger_path: Path
+    run: RunImport, sqlite_ledger: Path
 ) -> None:
     """Day 1's invalid row left a ledger row holding nothing; day 2 no longer lists it: a prune forgets
     that row (no request), while the listed image's row stays."""
     kept = obs("k5a/fk.jpg")
     run([{"path": kept, "tags": {"color": "red"}}, {"path": OUTSIDE}], max_failed=1)
-    before = _ledger_paths(ledger_path)
+    before = set(sqlite_ledger_rows(sqlite_ledger, INSTANCE))
     assert kept in before, before
     assert len(before) == 2, before
     result = run([{"path": kept, "tags": {"color": "red"}}], prune=True)
     assert (result["pruned"], result["failed"]) == (0, 0), result
-    assert _ledger_paths(ledger_path) == {kept}
+    assert set(sqlite_ledger_rows(sqlite_ledger, INSTANCE)) == {kept}

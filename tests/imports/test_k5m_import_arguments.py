@@ -8,44 +8,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from tests.imports.conftest import LEDGER_CONN, api_requests, library, obs
-from tests.support.connections import set_connection
+from airflow_provider_imagesearch.emulator import Emulator
+from tests.imports.conftest import RunImport, api_requests, library, obs
 
 INSTANCE = "k5m-args"
 ROW = {"path": obs("k5m/args.jpg"), "tags": {"color": "red"}}
 
-RunImport = Callable[..., dict[str, Any]]
-
 
 @pytest.fixture
-def run(
-    imagesearch_conn: Callable[..., str], emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> RunImport:
+def run(import_into: Callable[[str], RunImport]) -> RunImport:
     """``run(**operator kwargs)`` imports ``ROW`` into a fresh ``k5m-args`` -> the task's XCom value."""
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
-
-    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(tmp_path / "ledger.db"))
-    emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
-    conn_id = imagesearch_conn("aksk")
-
-    def go(**kwargs: Any) -> dict[str, Any]:
-        op = ImageSearchImportImagesOperator(
-            task_id="k5m_import",
-            instance_name=INSTANCE,
-            manifest=[ROW],
-            imagesearch_conn_id=conn_id,
-            **kwargs,
-        )
-        result: dict[str, Any] = op.execute({"run_id": "k5m-run"})  # type: ignore[arg-type]
-        return result
-
-    return go
+    run_into = import_into(INSTANCE)
+    return lambda **kwargs: run_into([ROW], **kwargs)
 
 
 SHARD_FORM = "(index, count) with 0 <= index < count <= 1024, e.g. (0, 4) for the first of four shards"

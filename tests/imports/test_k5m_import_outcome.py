@@ -10,46 +10,22 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
+from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.imports import engine as engine_module
 from airflow_provider_imagesearch.imports import plan as plan_module
-from tests.imports.conftest import LEDGER_CONN, library, obs
-from tests.support.connections import set_connection
+from tests.imports.conftest import RunImport, library, obs, sqlite_ledger_rows
 
 INSTANCE = "k5m-outcome"
 OUTSIDE = "https://elsewhere.example.com/k5m.jpg"  # not an OBS URL of the region: an invalid row
 PHASES = {"read", "lock_wait", "ledger", "diff", "send"}
 
-RunImport = Callable[..., dict[str, Any]]
-
 
 @pytest.fixture
-def run(
-    imagesearch_conn: Callable[..., str], emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> RunImport:
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
-
-    set_connection(monkeypatch, LEDGER_CONN, conn_type="sqlite", host=str(tmp_path / "ledger.db"))
-    emulator.upsert_instance(INSTANCE, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
-    conn_id = imagesearch_conn("aksk")
-
-    def go(manifest: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        op = ImageSearchImportImagesOperator(
-            task_id="k5m_outcome",
-            instance_name=INSTANCE,
-            manifest=manifest,
-            imagesearch_conn_id=conn_id,
-            **kwargs,
-        )
-        given = {"run_id": "k5m-outcome-run"} if context is None else context
-        result: dict[str, Any] = op.execute(given)  # type: ignore[arg-type]
-        return result
-
-    return go
+def run(import_into: Callable[[str], RunImport]) -> RunImport:
+    return import_into(INSTANCE)
 
 
 class _TickingClock:
@@ -140,28 +116,15 @@ def test_bad_rows_past_max_failed_fail_the_task_with_counts_reasons_and_examples
     assert re.search(r"\}\)\. By reason: INVALID_ROW x2\. First 2: row 2 \('https://elsewhere", text), text
 
 
-def _ledger_run_ids(ledger: Path) -> set[str]:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(f"sqlite:///{ledger}")
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text("SELECT run_id FROM imagesearch_import_ledger WHERE instance_name = :i"),
-                {"i": INSTANCE},
-            )
-            return {row[0] for row in rows}
-    finally:
-        engine.dispose()
-
-
-def test_the_ledger_names_the_run_that_wrote_each_row(run: RunImport, tmp_path: Path) -> None:
+def test_the_ledger_names_the_run_that_wrote_each_row(run: RunImport, sqlite_ledger: Path) -> None:
     """A row written by a DAG run names that run; one written outside a DAG run (no run_id) names
     ``manual``."""
     run([{"path": obs("k5m/run1.jpg"), "tags": {"color": "red"}}])
-    assert _ledger_run_ids(tmp_path / "ledger.db") == {"k5m-outcome-run"}
+    assert {row["run_id"] for row in sqlite_ledger_rows(sqlite_ledger, INSTANCE).values()} == {
+        "k5m-outcome-run-1"
+    }
     run([{"path": obs("k5m/run1.jpg"), "tags": {"color": "blue"}}], context={})
-    assert _ledger_run_ids(tmp_path / "ledger.db") == {"manual"}
+    assert {row["run_id"] for row in sqlite_ledger_rows(sqlite_ledger, INSTANCE).values()} == {"manual"}
 
 
 def test_a_sharded_failure_says_the_other_shards_name_their_rows(run: RunImport) -> None:

@@ -125,28 +125,36 @@ def sqlite_ledger_rows(path: Path, instance: str = INSTANCE) -> dict[str, dict[s
 @pytest.fixture
 def import_into(
     imagesearch_conn: Callable[..., str], emulator: Emulator, sqlite_ledger: Path
-) -> Callable[[str], RunImport]:
-    """``import_into(instance)`` creates an empty ``instance`` (tags color and size), ledger on SQLite, and
+) -> Callable[..., RunImport]:
+    """``import_into(target, v2=False, **connection extras)`` creates an empty v1 instance (tags color
+    and size) or v2 service (custom tags color and size, custom number tag price), ledger on SQLite, and
     gives ``run(manifest, context=None, **operator kwargs)`` -> the task's XCom value (raises like the
-    task). Each run is a task of its own; without ``context``, run ``<instance>-run-<n>``."""
-    from airflow_provider_imagesearch.operators.import_images import ImageSearchImportImagesOperator
+    task). Each run is a task of its own; without ``context``, run ``<target>-run-<n>``."""
+    from airflow_provider_imagesearch.operators.import_images import (
+        ImageSearchImportImagesOperator,
+        ImageSearchV2ImportDataOperator,
+    )
 
-    conn_id = imagesearch_conn("aksk")
-
-    def into(instance: str) -> RunImport:
-        emulator.upsert_instance(instance, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
+    def into(target: str, *, v2: bool = False, **extra: Any) -> RunImport:
+        conn_id = imagesearch_conn("aksk", **extra)
+        if v2:
+            emulator.upsert_v2_service(target, custom_tags=["color", "size"], custom_num_tags=["price"], items={})
+        else:
+            emulator.upsert_instance(target, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
         runs = itertools.count(1)
 
         def run(manifest: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
             n = next(runs)
-            op = ImageSearchImportImagesOperator(
+            target_kwargs = {"service_name": target} if v2 else {"instance_name": target}
+            operator = ImageSearchV2ImportDataOperator if v2 else ImageSearchImportImagesOperator
+            op = operator(
                 task_id=f"import_{n}",
-                instance_name=instance,
                 manifest=manifest,
                 imagesearch_conn_id=conn_id,
+                **target_kwargs,
                 **kwargs,
             )
-            given = {"run_id": f"{instance}-run-{n}"} if context is None else context
+            given = {"run_id": f"{target}-run-{n}"} if context is None else context
             result: dict[str, Any] = op.execute(given)  # type: ignore[arg-type]
             json.dumps(result)  # XCom-serialisable
             return result

@@ -25,7 +25,7 @@ OUTSIDE = "https://elsewhere.example.com/k5a.jpg"  # not an OBS URL of the regio
 
 
 @pytest.fixture
-def run(import_into: Callable[[str], RunImport]) -> RunImport:
+def run(import_into: Callable[..., RunImport]) -> RunImport:
     """``run(manifest, **operator kwargs)`` -> the task's XCom value, into the instance ``k5a-exec``."""
     return import_into(INSTANCE)
 

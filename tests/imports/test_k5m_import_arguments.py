@@ -20,7 +20,7 @@ ROW = {"path": obs("k5m/args.jpg"), "tags": {"color": "red"}}
 
 
 @pytest.fixture
-def run(import_into: Callable[[str], RunImport]) -> RunImport:
+def run(import_into: Callable[..., RunImport]) -> RunImport:
     """``run(**operator kwargs)`` imports ``ROW`` into a fresh ``k5m-args`` -> the task's XCom value."""
     run_into = import_into(INSTANCE)
     return lambda **kwargs: run_into([ROW], **kwargs)

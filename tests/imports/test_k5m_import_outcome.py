@@ -24,7 +24,7 @@ PHASES = {"read", "lock_wait", "ledger", "diff", "send"}
 
 
 @pytest.fixture
-def run(import_into: Callable[[str], RunImport]) -> RunImport:
+def run(import_into: Callable[..., RunImport]) -> RunImport:
     return import_into(INSTANCE)
 
 

@@ -138,7 +138,9 @@ def import_into(
     def into(target: str, *, v2: bool = False, **extra: Any) -> RunImport:
         conn_id = imagesearch_conn("aksk", **extra)
         if v2:
-            emulator.upsert_v2_service(target, custom_tags=["color", "size"], custom_num_tags=["price"], items={})
+            emulator.upsert_v2_service(
+                target, custom_tags=["color", "size"], custom_num_tags=["price"], items={}
+            )
         else:
             emulator.upsert_instance(target, project_id=DEFAULT_PROJECT_ID, tags=["color", "size"], images={})
         runs = itertools.count(1)

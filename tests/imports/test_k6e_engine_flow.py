@@ -211,8 +211,24 @@ def test_two_fatal_answers_still_leave_every_earlier_answer_recorded(
     slow, *denied = _rows("slow", 1) + _rows("denied", 2)
     from airflow_provider_imagesearch.version_compat import AirflowFailException
 
-    with pytest.raises(AirflowFailException, match="HTTP 403 APIGW.0301: denied"):
+    with pytest.raises(AirflowFailException, match=r"HTTP 403 APIGW\.0301: denied"):
         run([slow, *denied], max_concurrency=3)
     rows = sqlite_ledger_rows(sqlite_ledger, INSTANCE)
     assert rows[slow["path"]]["outcome"] == "added"
     assert {rows[d["path"]]["outcome"] for d in denied} == {"sending"}
+
+
+def test_intents_are_written_intent_batch_rows_per_transaction(
+    run: RunImport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "INTENT_BATCH", 2)
+    intend = Ledger.intend
+    sizes: list[int] = []
+
+    def counted(self: Ledger, entries: Any) -> None:
+        sizes.append(len(entries))
+        intend(self, entries)
+
+    monkeypatch.setattr(Ledger, "intend", counted)
+    assert run(_rows("intents", 5))["added"] == 5
+    assert sizes == [2, 2, 1]

@@ -192,3 +192,18 @@ def test_every_failed_prune_is_counted(run: RunImport, emulator: Emulator) -> No
     result = run([kept], prune=True, max_failed=5)
     assert (result["pruned"], result["failed"]) == (0, 2), result
     assert set(library(emulator, INSTANCE)) == {r["path"] for r in (kept, *gone)}
+
+
+def test_rows_refused_before_and_unchanged_since_are_counted_by_that_reason(run: RunImport) -> None:
+    from airflow_provider_imagesearch.version_compat import AirflowFailException
+
+    outside = [{"path": f"https://elsewhere.example.com/k6e-{i}.jpg"} for i in range(2)]
+    assert run(outside, max_failed=2)["invalid"] == 2
+    with pytest.raises(AirflowFailException) as failed:
+        run(outside, max_failed=1)
+    assert "By reason: known invalid (unchanged since refused) x2" in str(failed.value)
+
+
+def test_the_send_phase_lasts_no_longer_than_the_whole_import(run: RunImport) -> None:
+    result = run([{"path": obs("k6e/phase.jpg")}])
+    assert 0 <= result["phases"]["send"] <= result["seconds"], result

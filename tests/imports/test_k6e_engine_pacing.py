@@ -83,3 +83,26 @@ def test_a_wide_import_keeps_one_connection_per_request_in_flight(
         result = run([{"path": obs(f"k6e/{name}{i}.jpg")} for i in range(40)], max_concurrency=20, **pacing)
         assert result["added"] == 40, result
     assert not [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_max_rate_paces_an_import_over_https_too(
+    import_into: Callable[..., RunImport],
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The same one-request-a-second pacing, through a TLS proxy in front of the emulator: at most two
+    rows go out before the 1.5-second limit."""
+    from tests.reliability.support import TlsProxy, make_self_signed
+    from tests.support.connections import connection_fields, set_connection
+
+    run = import_into(INSTANCE)
+    cert = make_self_signed(tmp_path_factory.mktemp("k6e-tls"), "k6e")
+    host, port = emulator.url.removeprefix("http://").rsplit(":", 1)
+    with TlsProxy(cert, host, int(port)) as proxy:
+        fields = connection_fields(proxy.url, "aksk", verify=str(cert.cert))
+        set_connection(monkeypatch, "imagesearch_default", **fields)
+        result = run([{"path": obs(f"k6e/tls{i}.jpg")} for i in range(5)], max_rate=1, time_limit=1.5)
+    assert result["added"] <= 2, result
+    assert result["added"] + result["remaining"] == 5, result
+    assert proxy.handshakes >= 1

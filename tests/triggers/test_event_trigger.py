@@ -601,6 +601,7 @@ def test_a_connection_fixed_while_watching_is_used_without_a_restart(
     assert [(e["old_status"], e["new_status"]) for e in events] == [("CREATION", "NORMAL")]
     text = logs()
     assert "The username or password is wrong" in text
+    assert "Closing the ImageSearch hook failed" not in text  # the refused hook was given back
     assert not_a_secret_leak(text, [DEFAULT_PASSWORD, "not-the-password"])
 
 

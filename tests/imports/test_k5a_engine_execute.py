@@ -8,7 +8,6 @@ ledger on SQLite.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.imports import engine as engine_module
 from airflow_provider_imagesearch.imports.ledger import Ledger
 from tests.imports.conftest import RunImport, library, obs, sqlite_ledger_rows
+from tests.support.clocks import LateMonotonic
 
 INSTANCE = "k5a-exec"
 OUTSIDE = "https://elsewhere.example.com/k5a.jpg"  # not an OBS URL of the region: an invalid row
@@ -30,24 +30,10 @@ def run(import_into: Callable[..., RunImport]) -> RunImport:
     return import_into(INSTANCE)
 
 
-class _Clock:
-    """The engine's clocks: the real ones, the monotonic one an hour later once ``late`` is set."""
-
-    def __init__(self) -> None:
-        self.late = False
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic() + (3600.0 if self.late else 0.0)
-
-
 @pytest.fixture
-def limit_passes_at_first_intent(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+def limit_passes_at_first_intent(monkeypatch: pytest.MonkeyPatch) -> LateMonotonic:
     """The time limit passes (by the engine's clock) as the first batch's intents are written."""
-    clock = _Clock()
+    clock = LateMonotonic()
     monkeypatch.setattr(engine_module, "time", clock)
     intend = Ledger.intend
 
@@ -66,7 +52,7 @@ def test_a_time_limit_passed_before_the_first_send_leaves_every_row_remaining(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """No row is sent, all three are ``remaining`` for the next run, and the warning says so."""
-    clock = _Clock()
+    clock = LateMonotonic()
     clock.late = True
     monkeypatch.setattr(engine_module, "time", clock)
     manifest = [{"path": obs(f"k5a/tl{i}.jpg"), "tags": {"color": "red"}} for i in range(3)]

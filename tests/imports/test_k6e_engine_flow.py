@@ -18,6 +18,7 @@ from airflow_provider_imagesearch.emulator import Emulator
 from airflow_provider_imagesearch.imports import engine as engine_module
 from airflow_provider_imagesearch.imports.ledger import Ledger
 from tests.imports.conftest import RunImport, library, obs, sqlite_ledger_rows
+from tests.support.clocks import LateMonotonic
 
 INSTANCE = "k6e-flow"
 
@@ -161,21 +162,7 @@ def test_a_time_limit_passing_while_a_row_is_in_flight_stops_the_next_row(
     """The limit passes 0.1 s into the first row's one-second request: the engine looks again while it
     waits for that answer, so the second row, already handed to the pool, is never sent."""
 
-    class Clock:
-        late = False
-
-        @staticmethod
-        def time() -> float:
-            return time.time()
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            time.sleep(seconds)
-
-        def monotonic(self) -> float:
-            return time.monotonic() + (3600.0 if self.late else 0.0)
-
-    clock = Clock()
+    clock = LateMonotonic()
     monkeypatch.setattr(engine_module, "time", clock)
 
     def first_request(n: int) -> None:

@@ -7,7 +7,6 @@ marks and its forget is a ledger write that raises.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from airflow_provider_imagesearch.emulator.routes import R_DELETE_IMAGE
 from airflow_provider_imagesearch.imports import engine as engine_module
 from airflow_provider_imagesearch.imports.ledger import Ledger
 from tests.imports.conftest import RunImport, api_requests, library, obs, sqlite_ledger_rows
+from tests.support.clocks import LateMonotonic
 
 INSTANCE = "k6e-stops"
 OUTSIDE = "https://elsewhere.example.com/k6e.jpg"  # not an OBS URL of the region: an invalid row
@@ -29,33 +29,15 @@ def run(import_into: Callable[..., RunImport]) -> RunImport:
     return import_into(INSTANCE)
 
 
-class _Clock:
-    """The engine's clocks: the real ones, the monotonic one an hour later once ``late`` is set."""
-
-    def __init__(self) -> None:
-        self.late = False
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        time.sleep(seconds)
-
-    def monotonic(self) -> float:
-        return time.monotonic() + (3600.0 if self.late else 0.0)
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    clock = _Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> LateMonotonic:
+    clock = LateMonotonic()
     monkeypatch.setattr(engine_module, "time", clock)
     return clock
 
 
 def _late_after(
-    monkeypatch: pytest.MonkeyPatch, clock: _Clock, cls: Any, method: str, calls: int = 1
+    monkeypatch: pytest.MonkeyPatch, clock: LateMonotonic, cls: Any, method: str, calls: int = 1
 ) -> None:
     """The time limit passes once ``cls.method`` has run ``calls`` times."""
     original = getattr(cls, method)
@@ -76,7 +58,7 @@ def _rows(prefix: str, count: int) -> list[dict[str, Any]]:
 
 
 def test_rows_the_time_limit_leaves_unsent_keep_their_intents_in_the_ledger(
-    run: RunImport, sqlite_ledger: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock
+    run: RunImport, sqlite_ledger: Path, monkeypatch: pytest.MonkeyPatch, clock: LateMonotonic
 ) -> None:
     """Intents are written for every valid row of the batch before any request: each names its path, row
     number and no attempt; the invalid row gets no intent (it is recorded invalid)."""
@@ -98,7 +80,7 @@ def test_a_time_limit_seen_at_the_next_intent_batch_still_reports_what_remains(
     run: RunImport,
     emulator: Emulator,
     monkeypatch: pytest.MonkeyPatch,
-    clock: _Clock,
+    clock: LateMonotonic,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(engine_module, "INTENT_BATCH", 1)
@@ -113,7 +95,7 @@ def test_a_time_limit_seen_at_the_next_prune_batch_still_reports_what_remains(
     run: RunImport,
     emulator: Emulator,
     monkeypatch: pytest.MonkeyPatch,
-    clock: _Clock,
+    clock: LateMonotonic,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     kept, *gone = _rows("prune", 3)
@@ -131,7 +113,7 @@ def test_rows_answered_before_the_time_limit_are_done_the_rest_remain(
     run: RunImport,
     emulator: Emulator,
     monkeypatch: pytest.MonkeyPatch,
-    clock: _Clock,
+    clock: LateMonotonic,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The limit passes as the second answer is recorded: the rows answered by then are done (counted

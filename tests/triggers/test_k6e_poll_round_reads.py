@@ -4,55 +4,13 @@ even when a throttled read stops the round meanwhile. (From the k6t helper's tes
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import cast
-
 import pytest
 
 from airflow_provider_imagesearch.emulator import Emulator
-from airflow_provider_imagesearch.triggers import status_polling
-from airflow_provider_imagesearch.triggers.status_polling import (
-    DEMAND,
-    PollTarget,
-    Reading,
-    StatusRound,
-    poll_rounds,
-)
-from tests.support.log_lines import log_lines
-from tests.support.scripted_waits import ScriptedWaits, script_waits
+from airflow_provider_imagesearch.triggers.status_polling import PollTarget, Reading
+from tests.triggers.test_trigger_poll_rounds import CONN, _rounds, conn, logged, waits
 
-CONN = "imagesearch_k6e_poll_reads"
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> ScriptedWaits:
-    return script_waits(monkeypatch, status_polling)
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    with log_lines(status_polling.__name__, logging.INFO) as lines:
-        yield lines
-
-
-@pytest.fixture
-def conn(imagesearch_conn: Callable[..., str]) -> str:
-    return imagesearch_conn("token", conn_id=CONN, max_attempts=1)
-
-
-def _rounds(target: PollTarget, names: list[str], count: int) -> list[StatusRound]:
-    async def collect() -> list[StatusRound]:
-        DEMAND.add(target.key(), names)
-        loop = cast(AsyncGenerator[StatusRound, None], poll_rounds(target))
-        try:
-            return [await anext(loop) for _ in range(count)]
-        finally:
-            await loop.aclose()
-            DEMAND.remove(target.key(), names)
-
-    return asyncio.run(asyncio.wait_for(collect(), 60))
+__all__ = ["conn", "logged", "waits"]  # the poll loop tests' fixtures, used here too
 
 
 @pytest.mark.usefixtures("conn", "waits")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,6 +33,31 @@ def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
     yield emulator_session
     emulator_session.control.reset_faults()
     TOKEN_CACHE.clear()
+    _wait_for_delayed_answers(emulator_session)
+
+
+def _wait_for_delayed_answers(emu: Emulator, timeout: float = 30.0) -> None:
+    """Until no answer held back by latency or a slow fault is pending in the emulator.
+
+    A test that stops its client mid-request (a cancelled trigger) leaves the emulator's delayed answer
+    running; it logs that request when its delay ends, which would land in the next test's request log.
+    """
+
+    async def pending() -> int:
+        current = asyncio.current_task()
+        return sum(
+            1
+            for task in asyncio.all_tasks()
+            if task is not current
+            and getattr(task.get_coro(), "__qualname__", "").endswith("_Connection._finish")
+        )
+
+    loop = emu._loop
+    if loop is None:
+        return
+    deadline = time.monotonic() + timeout
+    while asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

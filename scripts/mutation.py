@@ -524,6 +524,15 @@ def _forget(names: list[str]) -> None:
             data.save()
 
 
+def _killers_file() -> Path:
+    """Where the run's pytest plugin records which test killed a mutant of which function."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.mutation.plugin import KILLERS_FILE
+
+    return MUTANTS / KILLERS_FILE
+
+
 def save_results(path: Path = RESULTS_FILE) -> int:
     """Keep mutmut's verdicts (``mutants/**/*.meta``: each mutant's result and each function's hash) in
     ``path``, so that a run on another checkout of this code resumes where this one stopped. A full run
@@ -546,6 +555,10 @@ def save_results(path: Path = RESULTS_FILE) -> int:
         # Which tests cover which function, and their durations: a resumed run then skips the stats run
         # (about 20 minutes here) and collects stats only for tests that are new.
         payload["stats"] = json.loads(stats.read_text(encoding="utf-8"))
+    killers = _killers_file()
+    if killers.exists():
+        # Which test killed which function's mutants: a resumed run tries those tests first.
+        payload["killers"] = sorted(killers.read_text(encoding="utf-8").splitlines())
     path.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same results give the same bytes, so git sees a change only when a verdict changes.
     with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
@@ -581,6 +594,8 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
         )
     if "stats" in payload and not (MUTANTS / "mutmut-stats.json").exists():
         (MUTANTS / "mutmut-stats.json").write_text(json.dumps(payload["stats"]), encoding="utf-8")
+    if "killers" in payload and not _killers_file().exists():
+        _killers_file().write_text("".join(f"{line}\n" for line in payload["killers"]), encoding="utf-8")
     RESUMED_MARK.write_text(json.dumps({"commit": payload["commit"]}), encoding="utf-8")
     checked = sum(c is not None for f in payload["files"].values() for c in f["exit_code_by_key"].values())
     print(

@@ -15,7 +15,9 @@ Two rules, both so that a full run ends on 2 cores in a bounded time without a f
   function, as many as fit in ``IMAGESEARCH_MUTATION_BUDGET`` seconds together (default 20; their
   durations from mutmut's stats run), taken across their files in turn (``within_budget``). A survivor
   costs at most the budget. A mutant only tests left out would kill counts as survived: the ratio errs
-  low, never high.
+  low, never high. The run remembers which test killed each mutant (``mutmut-killers.jsonl`` beside the
+  stats, kept with the saved results): the tests that killed other mutants of the same function go
+  first, since a test written about a function's behaviour tends to kill more than one of its mutants.
 
 Whatever order mutmut passes the tests in (it keeps them in a set), they run in the order of the files
 and of the tests in them, the order ``make test`` runs and mutmut's clean run checks: a test that fails
@@ -53,6 +55,10 @@ CHILD_PROCESS_TESTS = {
 }
 #: A test the stats run has not timed (new since): assumed this long.
 UNKNOWN_DURATION = 1.0
+#: One line per kill, ``{"function": ..., "test": ...}``, appended by the mutants' own pytest runs.
+KILLERS_FILE = "mutmut-killers.jsonl"
+#: The run's root (``mutants/``), where the stats and the killers are kept.
+_root = Path.cwd()
 
 
 def _mutated_function(mutant: str) -> str:
@@ -84,6 +90,8 @@ def _deselect(item: pytest.Item) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     from tests.support.private_db import TEMPLATE_ENV
 
+    global _root
+    _root = config.rootpath
     os.environ[TEMPLATE_ENV] = str(config.rootpath / ".mutation-airflow-db" / "template.db")
     (config.rootpath / ".mutation-airflow-db").mkdir(exist_ok=True)
 
@@ -96,10 +104,13 @@ def _durations(rootdir: Path) -> dict[str, float]:
     return durations
 
 
-def within_budget(nodeids: list[str], durations: dict[str, float], budget: float) -> list[str]:
-    """Of ``nodeids``, the tests that fit in ``budget`` seconds of recorded durations, taken across their
-    files in turn: the fastest test of each file, then the second fastest of each, and so on, the quicker
-    first within a round. A test that does not fit is passed over for a quicker one.
+def within_budget(
+    nodeids: list[str], durations: dict[str, float], budget: float, first: list[str] | None = None
+) -> list[str]:
+    """Of ``nodeids``, the tests that fit in ``budget`` seconds of recorded durations: those of ``first``
+    that are among them (in its order), then the others taken across their files in turn: the fastest test
+    of each file, then the second fastest of each, and so on, the quicker first within a round. A test
+    that does not fit is passed over for a quicker one.
 
     Spread, not simply the fastest: every import test covers the engine, the plan and the ledger, and
     their fastest tests (argument refusals, one-row imports) never reach most of what those functions do.
@@ -111,6 +122,9 @@ def within_budget(nodeids: list[str], durations: dict[str, float], budget: float
         rank_in_file[nodeid] = taken_of_file[test_file]
         taken_of_file[test_file] += 1
     in_turn = sorted(nodeids, key=lambda n: (rank_in_file[n], durations.get(n, UNKNOWN_DURATION), n))
+    given = set(nodeids)
+    preferred = list(dict.fromkeys(n for n in first or [] if n in given))
+    in_turn = preferred + [n for n in in_turn if n not in set(preferred)]
     kept: list[str] = []
     spent = 0.0
     for nodeid in in_turn:
@@ -134,13 +148,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     elif mode not in _NOT_A_MUTANT:
         by_id = {item.nodeid: item for item in kept}
         always = CHILD_PROCESS_TESTS.get(_mutated_function(mode), [])
-        chosen = within_budget([n for n in by_id if not n.startswith(tuple(always))], durations, budget)
+        chosen = within_budget(
+            [n for n in by_id if not n.startswith(tuple(always))],
+            durations,
+            budget,
+            first=killers_of(config.rootpath, _mutated_function(mode)),
+        )
         chosen += [n for n in by_id if n.startswith(tuple(always))]
         dropped += [item for nodeid, item in by_id.items() if nodeid not in set(chosen)]
         kept = [by_id[nodeid] for nodeid in chosen]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = sorted(kept, key=_file_order)
+
+
+def killers_of(rootdir: Path, function: str) -> list[str]:
+    """The tests that killed mutants of ``function`` so far, those with the most kills first."""
+    path = rootdir / KILLERS_FILE
+    if not path.exists():
+        return []
+    kills: Counter[str] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            kill = json.loads(line)
+        except ValueError:  # a line cut short by a killed worker
+            continue
+        if kill.get("function") == function:
+            kills[kill["test"]] += 1
+    return [test for test, _ in kills.most_common()]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    mode = os.environ.get("MUTANT_UNDER_TEST", "")
+    if mode in _NOT_A_MUTANT or not report.failed or report.when == "teardown":
+        return
+    line = json.dumps({"function": _mutated_function(mode), "test": report.nodeid}) + "\n"
+    # One short append per kill: the two workers' lines do not interleave.
+    with open(_root / KILLERS_FILE, "a", encoding="utf-8") as killers:
+        killers.write(line)
 
 
 def _file_order(item: pytest.Item) -> tuple[str, int, str]:

@@ -1,12 +1,22 @@
-"""Which covering tests run against one mutant: as many as fit in the budget, taken across their files.
+"""Which covering tests run against one mutant: as many as fit in the budget, taken across their files,
+those that killed other mutants of the same function first.
 
 The fastest tests of a function every import test covers are argument refusals and one-row imports,
-which never reach most of what the function does; one test of each file reaches more of it.
+which never reach most of what the function does; one test of each file reaches more of it. A test that
+killed one mutant of a function was written about what it does, and tends to kill its other mutants.
 """
 
 from __future__ import annotations
 
-from tests.mutation.plugin import UNKNOWN_DURATION, within_budget
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.mutation.plugin import KILLERS_FILE, UNKNOWN_DURATION, killers_of, within_budget
+
+REPO = Path(__file__).resolve().parents[2]
 
 DURATIONS = {
     "tests/a.py::refuse_1": 0.1,
@@ -58,3 +68,61 @@ def test_an_untimed_test_is_assumed_to_take_the_default() -> None:
 
 def test_nothing_fits_in_no_budget() -> None:
     assert within_budget(list(DURATIONS), DURATIONS, budget=0.0) == []
+
+
+def test_the_killers_of_the_function_go_first_then_the_others_in_turn() -> None:
+    kept = within_budget(list(DURATIONS), DURATIONS, budget=2.65, first=["tests/b.py::prune_slow"])
+
+    assert kept == ["tests/b.py::prune_slow", "tests/a.py::refuse_1", "tests/b.py::prune"]
+
+
+def test_a_killer_that_does_not_cover_the_mutant_or_does_not_fit_is_left_out() -> None:
+    first = ["tests/gone.py::t", "tests/b.py::prune_slow", "tests/c.py::resume"]
+    kept = within_budget(list(DURATIONS), DURATIONS, budget=0.95, first=first)
+
+    assert kept == ["tests/c.py::resume", "tests/a.py::refuse_1"]
+
+
+def test_the_killers_of_a_function_are_read_most_kills_first(tmp_path: Path) -> None:
+    lines = [
+        {"function": "m.x_f", "test": "t.py::once"},
+        {"function": "m.x_f", "test": "t.py::twice"},
+        {"function": "m.x_g", "test": "t.py::other"},
+        {"function": "m.x_f", "test": "t.py::twice"},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"function": "m.x_f", "te'
+    (tmp_path / KILLERS_FILE).write_text(text)
+
+    assert killers_of(tmp_path, "m.x_f") == ["t.py::twice", "t.py::once"]
+    assert killers_of(tmp_path, "m.x_h") == []
+    assert killers_of(tmp_path / "none", "m.x_f") == []
+
+
+def test_a_mutant_run_records_the_test_that_failed_and_not_the_one_that_passed(tmp_path: Path) -> None:
+    (tmp_path / "setup.cfg").write_text("[tool:pytest]\n")
+    (tmp_path / "test_k.py").write_text(
+        "def test_passes():\n    pass\n\ndef test_fails():\n    assert False\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MUTANT_UNDER_TEST": "m.x_f__mutmut_3"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.mutation.plugin",
+            "test_k.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert killers_of(tmp_path, "m.x_f") == ["test_k.py::test_fails"]

@@ -84,6 +84,10 @@ def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(che
     # mutmut's map of which test covers what, saved too: the resumed run need not collect it again.
     stats = {"tests_by_mangled_function_name": {"x": ["tests/t.py::test"]}, "duration_by_test": {}}
     (checkout / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    # And which test killed which function's mutants (twice for one): the resumed run tries those first.
+    kill = json.dumps({"function": "m.x_f", "test": "tests/t.py::test"})
+    killers = [kill, json.dumps({"function": "m.x_g", "test": "tests/u.py::test"}), kill]
+    (checkout / "mutants" / "mutmut-killers.jsonl").write_text("".join(f"{k}\n" for k in killers))
     assert f"{len(codes)} of {len(codes)} verdicts saved" in _save(checkout)
 
     # The clone: no mutants/, the saved results, and one function edited since.
@@ -103,6 +107,7 @@ def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(che
     assert all(code == 1 for name, code in resumed.items() if name not in changed | {survivor})
     assert (checkout / "mutants" / "resumed-from.json").exists()
     assert json.loads((checkout / "mutants" / "mutmut-stats.json").read_text()) == stats
+    assert sorted((checkout / "mutants" / "mutmut-killers.jsonl").read_text().splitlines()) == sorted(killers)
 
 
 def test_a_checkout_with_results_of_its_own_keeps_them(checkout: Path) -> None:

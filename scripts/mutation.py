@@ -533,6 +533,15 @@ def _killers_file() -> Path:
     return MUTANTS / KILLERS_FILE
 
 
+def _remember_kills(lines: list[str]) -> None:
+    """Add kills (the plugin's lines) to those this checkout's run knows: saved ones on resuming, and those
+    ``check`` proved, so that the run tries a test written for a function first on its other mutants."""
+    if lines:
+        MUTANTS.mkdir(exist_ok=True)
+        with _killers_file().open("a", encoding="utf-8") as killers:
+            killers.write("".join(f"{line}\n" for line in lines))
+
+
 def save_results(path: Path = RESULTS_FILE) -> int:
     """Keep mutmut's verdicts (``mutants/**/*.meta``: each mutant's result and each function's hash) in
     ``path``, so that a run on another checkout of this code resumes where this one stopped. A full run
@@ -594,8 +603,8 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
         )
     if "stats" in payload and not (MUTANTS / "mutmut-stats.json").exists():
         (MUTANTS / "mutmut-stats.json").write_text(json.dumps(payload["stats"]), encoding="utf-8")
-    if "killers" in payload and not _killers_file().exists():
-        _killers_file().write_text("".join(f"{line}\n" for line in payload["killers"]), encoding="utf-8")
+    if "killers" in payload:
+        _remember_kills(payload["killers"])
     RESUMED_MARK.write_text(json.dumps({"commit": payload["commit"]}), encoding="utf-8")
     checked = sum(c is not None for f in payload["files"].values() for c in f["exit_code_by_key"].values())
     print(
@@ -1067,6 +1076,9 @@ def check(names: list[str], tests: list[str]) -> int:
                 print(f"{said:8} {name}{why}", flush=True)
                 if said != "killed":
                     survived.append(name)
+        scratch_kills = mutants / _killers_file().name
+        if scratch_kills.exists():
+            _remember_kills(scratch_kills.read_text(encoding="utf-8").splitlines())
     finally:
         os.chdir(REPO)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -17,6 +17,7 @@ from airflow_provider_imagesearch.links import ImageSearchConsoleLink
 from airflow_provider_imagesearch.sensors import imagesearch as sensor_module
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
+from tests.support.clocks import StillWallClock
 
 
 def _sensor(conn_id: str, names: list[str], **kwargs: Any) -> ImageSearchInstanceStatusSensor:
@@ -72,12 +73,7 @@ def test_with_no_grace_a_missing_instance_fails_the_first_poke(
 ) -> None:
     """The clock stands still: no time has passed since the wait began, and a grace of 0 is over."""
 
-    class _Still:
-        @staticmethod
-        def time() -> float:
-            return 1_800_000_000.0
-
-    monkeypatch.setattr(sensor_module, "time", _Still())
+    monkeypatch.setattr(sensor_module, "time", StillWallClock())
     emulator.upsert_instance("fp-d", status="NORMAL")
     sensor = _sensor(imagesearch_conn("token"), ["fp-d", "fp-ghost"])
     with pytest.raises(AirflowFailException, match="fp-ghost"):

@@ -23,6 +23,7 @@ from airflow_provider_imagesearch.links import ImageSearchConsoleLink
 from airflow_provider_imagesearch.sensors import imagesearch as sensor_module
 from airflow_provider_imagesearch.sensors.imagesearch import ImageSearchInstanceStatusSensor
 from airflow_provider_imagesearch.version_compat import AirflowFailException, AirflowSensorTimeout
+from tests.support.clocks import StillWallClock
 from tests.support.deferral import deferral
 
 try:
@@ -83,12 +84,7 @@ def test_a_missing_instance_is_waited_for_during_the_grace(
 def test_with_no_grace_a_missing_instance_fails_the_first_poke_though_no_time_has_passed(
     emulator: Emulator, imagesearch_conn: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class _Still:
-        @staticmethod
-        def time() -> float:
-            return 1_800_000_000.0
-
-    monkeypatch.setattr(sensor_module, "time", _Still())
+    monkeypatch.setattr(sensor_module, "time", StillWallClock())
     with pytest.raises(AirflowFailException, match="k7-none"):
         _sensor(imagesearch_conn("token"), "k7-none", not_found_grace=0).execute({})
     assert _reads(emulator, "k7-none") == 1
@@ -118,25 +114,17 @@ def test_a_custom_failure_status_fails_the_task_at_once(
     assert _reads(emulator, "k7-stuck") == 1
 
 
-def test_five_failed_reads_in_a_row_fail_the_wait_by_default(
-    emulator: Emulator, imagesearch_conn: Callable[..., str]
+@pytest.mark.parametrize(
+    ("limit", "reads"), [({}, 5), ({"max_consecutive_errors": 1}, 1)], ids=["default", "one"]
+)
+def test_failed_reads_in_a_row_fail_the_wait_at_the_limit_five_by_default_one_allowed(
+    limit: dict[str, int], reads: int, emulator: Emulator, imagesearch_conn: Callable[..., str]
 ) -> None:
     emulator.upsert_instance("k7-flaky", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
     emulator.set_faults(error_5xx_rate=1.0, error_5xx_kinds=["503_json"])
     with pytest.raises(ImageSearchApiError, match="503"):
-        _sensor(imagesearch_conn("token", max_attempts=1), "k7-flaky").execute({})
-    assert _reads(emulator, "k7-flaky") == 5
-
-
-def test_one_failed_read_is_allowed_as_the_limit_and_fails_the_wait(
-    emulator: Emulator, imagesearch_conn: Callable[..., str]
-) -> None:
-    emulator.upsert_instance("k7-once", status="CREATION", transition_after_s=3600.0, next_status="NORMAL")
-    emulator.set_faults(error_5xx_rate=1.0, error_5xx_kinds=["503_json"])
-    sensor = _sensor(imagesearch_conn("token", max_attempts=1), "k7-once", max_consecutive_errors=1)
-    with pytest.raises(ImageSearchApiError, match="503"):
-        sensor.execute({})
-    assert _reads(emulator, "k7-once") == 1
+        _sensor(imagesearch_conn("token", max_attempts=1), "k7-flaky", **limit).execute({})
+    assert _reads(emulator, "k7-flaky") == reads
 
 
 def test_a_good_read_between_failed_ones_starts_the_count_from_zero(

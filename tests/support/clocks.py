@@ -24,6 +24,14 @@ class FrozenMonotonic:
         return 1000.0
 
 
+class StillWallClock:
+    """A wall clock that does not move: no time passes between two readings of ``time()``."""
+
+    @staticmethod
+    def time() -> float:
+        return 1_800_000_000.0
+
+
 class ScriptedClock:
     """Each reading of ``time()`` is the next scripted value, the last one repeating; ``monotonic()`` is
     likewise scripted when given, else the real monotonic clock."""

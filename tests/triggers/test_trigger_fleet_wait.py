@@ -448,10 +448,15 @@ def test_a_round_cut_off_at_timeout_at_is_a_timeout_even_if_an_instance_it_read_
     conn: str, emulator: Emulator, waits: ScriptedWaits
 ) -> None:
     emulator.upsert_instance("to-b", status="NORMAL")
-    emulator.set_faults(sequence=["ok", "slow"], slow_seconds=5.0)
-    event = _event(_fleet(conn, ["to-a", "to-b"], max_concurrency=2, timeout_at=time.time() + 0.5))
+    # One read at a time, in input order: the missing to-a answers at once, the read of to-b is slow. With
+    # two at once, which of them the slow answer held was the order they reached the emulator in.
+    emulator.set_faults(sequence=["ok", "slow"], slow_seconds=2.0)
+    event = _event(_fleet(conn, ["to-a", "to-b"], max_concurrency=1, timeout_at=time.time() + 0.5))
     assert (event["status"], event["pending"], event["statuses"]) == (
         "timeout",
         ["to-a", "to-b"],
         {"to-a": None, "to-b": None},
     )
+    assert [(r["instance"], r["fault"]) for r in emulator.requests_log() if r.get("instance")][:1] == [
+        ("to-a", None)
+    ]

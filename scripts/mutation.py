@@ -56,6 +56,16 @@ KILLED = {"killed", "timeout", "segfault"}
 #: runs mypy (tests/test_packaging.py), but counted in a column of its own.
 CAUGHT_BY_MYPY = "caught by type check"
 NOT_KILLED = {"survived", "no tests", "suspicious"}
+#: mutmut calls these a timeout, but 255 (-1) is what its fork server's worker exits with when pytest could
+#: not run the tests at all (a usage error: a test file or id not found): nothing ran, so nothing was killed.
+NOT_RUN_CODES = {255, -1}
+
+
+def status_of(code: int | None) -> str:
+    """mutmut's class of an exit code, but a run of no test at all is suspicious, not a timeout."""
+    from mutmut.stats import status_by_exit_code
+
+    return "suspicious" if code in NOT_RUN_CODES else str(status_by_exit_code[code])
 
 
 def _mutmut_env(mutants: Path = MUTANTS) -> dict[str, str]:
@@ -269,7 +279,6 @@ class ModuleRow:
 
 def load_results() -> list[Mutant]:
     from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.stats import status_by_exit_code
     from mutmut.utils.file_utils import walk_mutatable_files
 
     mutants = []
@@ -279,9 +288,7 @@ def load_results() -> list[Mutant]:
         errors = getattr(data, "type_check_error_by_key", {})
         for name, code in data.exit_code_by_key.items():
             mutants.append(
-                Mutant(
-                    name=name, path=str(path), status=status_by_exit_code[code], type_error=errors.get(name)
-                )
+                Mutant(name=name, path=str(path), status=status_of(code), type_error=errors.get(name))
             )
     return mutants
 
@@ -589,11 +596,9 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
     if payload["mutmut"] != _mutmut_version():
         print(f"not resumed from {path.relative_to(REPO)}: it was written by mutmut {payload['mutmut']}")
         return
-    from mutmut.stats import status_by_exit_code
-
     for source, data in payload["files"].items():
         data["exit_code_by_key"] = {
-            name: None if code is None or status_by_exit_code[code] in NOT_KILLED else code
+            name: None if code is None or status_of(code) in NOT_KILLED else code
             for name, code in data["exit_code_by_key"].items()
         }
         meta = MUTANTS / (source + ".meta")

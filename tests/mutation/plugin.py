@@ -14,8 +14,7 @@ Two rules, both so that a full run ends on 2 cores in a bounded time without a f
 * For one mutant (``MUTANT_UNDER_TEST`` names it): of the tests mutmut found to cover the mutated
   function, as many as fit in ``IMAGESEARCH_MUTATION_BUDGET`` seconds together (default 20; their
   durations from mutmut's stats run), taken across their files in turn (``within_budget``). A survivor
-  costs at most the budget. A mutant only tests left out would kill counts as survived: the ratio errs
-  low, never high. The run remembers which test killed each mutant (``mutmut-killers.jsonl`` beside the
+  costs at most the budget. A mutant only tests left out would kill counts as survived. The run remembers which test killed each mutant (``mutmut-killers.jsonl`` beside the
   stats, kept with the saved results): the tests that killed other mutants of the same function go
   first, since a test written about a function's behaviour tends to kill more than one of its mutants.
 
@@ -55,7 +54,7 @@ CHILD_PROCESS_TESTS = {
 }
 #: A test the stats run has not timed (new since): assumed this long.
 UNKNOWN_DURATION = 1.0
-#: One line per kill, ``{"function": ..., "test": ...}``, appended by the mutants' own pytest runs.
+#: One line per kill, ``{"function": ..., "mutant": ..., "test": ...}``, appended by the mutants' pytest runs.
 KILLERS_FILE = "mutmut-killers.jsonl"
 #: The run's root (``mutants/``), where the stats and the killers are kept.
 _root = Path.cwd()
@@ -73,7 +72,12 @@ def pytest_load_initial_conftests(
     if mutant in _NOT_A_MUTANT:
         return
     # pytest reads its test arguments from this list after the hook: extended in place, they are collected.
-    args.extend(test for test in CHILD_PROCESS_TESTS.get(_mutated_function(mutant), []) if test not in args)
+    # Only those still there: a test file renamed since would make pytest refuse to run any test.
+    args.extend(
+        test
+        for test in CHILD_PROCESS_TESTS.get(_mutated_function(mutant), [])
+        if test not in args and Path(test).exists()
+    )
 
 
 def _deselect(item: pytest.Item) -> bool:
@@ -163,29 +167,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def killers_of(rootdir: Path, function: str) -> list[str]:
-    """The tests that killed mutants of ``function`` so far, those with the most kills first."""
+    """The tests that killed mutants of ``function`` so far, those that killed the most of its mutants first
+    (a kill ``check`` proved and the run found again counts once)."""
     path = rootdir / KILLERS_FILE
     if not path.exists():
         return []
-    kills: Counter[str] = Counter()
+    killed: dict[str, set[str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             kill = json.loads(line)
         except ValueError:  # a line cut short by a killed worker
             continue
         if kill.get("function") == function:
-            kills[kill["test"]] += 1
+            killed.setdefault(kill["test"], set()).add(kill.get("mutant", line))
+    kills = Counter({test: len(mutants) for test, mutants in killed.items()})
     return [test for test, _ in kills.most_common()]
+
+
+def _mutated_module_file(mutant: str) -> str:
+    """``airflow_provider_imagesearch/imports/lock.py`` of ``airflow_provider_imagesearch.imports.lock.x...``."""
+    module = _mutated_function(mutant).rpartition(".")[0]
+    return module.replace(".", "/") + ".py"
+
+
+#: A failure outside a test's own run (setup or teardown) whose traceback never enters the mutated module: the
+#: environment failed (a server gone, a port taken), not the mutant. The session then ends SUSPICIOUS.
+_outside_failures: list[str] = []
+_kills: list[str] = []
+#: mutmut's "suspicious" class: not a kill, and a resumed run tries the mutant again.
+SUSPICIOUS = 35
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _outside_failures.clear()
+    _kills.clear()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     mode = os.environ.get("MUTANT_UNDER_TEST", "")
-    if mode in _NOT_A_MUTANT or not report.failed or report.when == "teardown":
+    if mode in _NOT_A_MUTANT or not report.failed:
         return
-    line = json.dumps({"function": _mutated_function(mode), "test": report.nodeid}) + "\n"
+    if report.when != "call" and _mutated_module_file(mode) not in str(report.longrepr):
+        _outside_failures.append(report.nodeid)
+        return
+    _kills.append(report.nodeid)
+    line = json.dumps({"function": _mutated_function(mode), "mutant": mode, "test": report.nodeid}) + "\n"
     # One short append per kill: the two workers' lines do not interleave.
     with open(_root / KILLERS_FILE, "a", encoding="utf-8") as killers:
         killers.write(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _outside_failures and not _kills and exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = SUSPICIOUS
 
 
 def _file_order(item: pytest.Item) -> tuple[str, int, str]:

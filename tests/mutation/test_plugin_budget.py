@@ -83,12 +83,15 @@ def test_a_killer_that_does_not_cover_the_mutant_or_does_not_fit_is_left_out() -
     assert kept == ["tests/c.py::resume", "tests/a.py::refuse_1"]
 
 
-def test_the_killers_of_a_function_are_read_most_kills_first(tmp_path: Path) -> None:
+def test_the_killers_of_a_function_are_read_most_mutants_killed_first(tmp_path: Path) -> None:
     lines = [
-        {"function": "m.x_f", "test": "t.py::once"},
-        {"function": "m.x_f", "test": "t.py::twice"},
-        {"function": "m.x_g", "test": "t.py::other"},
-        {"function": "m.x_f", "test": "t.py::twice"},
+        {"function": "m.x_f", "mutant": "m.x_f__mutmut_1", "test": "t.py::once"},
+        {"function": "m.x_f", "mutant": "m.x_f__mutmut_2", "test": "t.py::twice"},
+        {"function": "m.x_g", "mutant": "m.x_g__mutmut_1", "test": "t.py::other"},
+        {"function": "m.x_f", "mutant": "m.x_f__mutmut_3", "test": "t.py::twice"},
+        # The same kill again (check proved it, the run found it): it counts once.
+        {"function": "m.x_f", "mutant": "m.x_f__mutmut_1", "test": "t.py::once"},
+        {"function": "m.x_f", "mutant": "m.x_f__mutmut_1", "test": "t.py::once"},
     ]
     text = "".join(json.dumps(line) + "\n" for line in lines) + '{"function": "m.x_f", "te'
     (tmp_path / KILLERS_FILE).write_text(text)

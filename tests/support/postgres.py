@@ -27,7 +27,8 @@ from pathlib import Path
 SHARED_SERVER_ENV = "IMAGESEARCH_TEST_POSTGRES_SERVER"
 
 
-def _bindir() -> Path | None:
+def server_bindir() -> Path | None:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl), or None when it is not installed."""
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if os.access(os.path.join(candidate, "initdb"), os.X_OK):
             return Path(candidate)
@@ -84,7 +85,7 @@ def _quote(arg: str) -> str:
 
 
 def start_postgres() -> PostgresServer:
-    bindir = _bindir()
+    bindir = server_bindir()
     if bindir is None:
         raise RuntimeError(
             "PostgreSQL server binaries not found: run scripts/ensure-postgres.sh (make test does)"

@@ -56,7 +56,12 @@ def _wait_for_delayed_answers(emu: Emulator, timeout: float = 30.0) -> None:
     if loop is None:
         return
     deadline = time.monotonic() + timeout
-    while asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout) and time.monotonic() < deadline:
+    while still := asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout):
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{still} emulator answer(s) still held back {timeout:.0f} s after the test: a latency or slow "
+                "fault that long would log its request in the next test's request log"
+            )
         time.sleep(0.02)
 
 

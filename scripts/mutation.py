@@ -631,8 +631,36 @@ def _resume_results(path: Path = RESULTS_FILE) -> None:
     )
 
 
+@contextmanager
+def _sole_run() -> Iterator[None]:
+    """Hold ``mutants/.run.lock`` for the whole run: a second run on the checkout would delete the first
+    one's copy of the tests under its workers and write the same verdict files."""
+    import fcntl
+
+    MUTANTS.mkdir(exist_ok=True)
+    with (MUTANTS / ".run.lock").open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SystemExit(
+                f"another mutation run ({lock.read().strip() or 'pid unknown'}) is using {MUTANTS}: "
+                "wait for it to end, or stop it"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
+
+
 def run(max_children: int, names: list[str]) -> int:
     _chdir_repo()
+    with _sole_run():
+        return _run(max_children, names)
+
+
+def _run(max_children: int, names: list[str]) -> int:
     _fresh_copies()
     fresh = not (MUTANTS / "airflow_provider_imagesearch").exists()
     _resume_results()

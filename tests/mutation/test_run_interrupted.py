@@ -91,3 +91,21 @@ def test_the_tests_need_no_postgresql_server_when_none_is_installed(monkeypatch:
     monkeypatch.setattr(postgres, "server_bindir", lambda: None)
     with mutation._postgres_for_tests():
         assert postgres.SHARED_SERVER_ENV not in os.environ
+
+
+def test_a_second_run_on_the_checkout_is_refused_and_leaves_the_first_ones_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    mutants = tmp_path / "mutants"
+    (mutants / "tests").mkdir(parents=True)  # the first run's copy of the tests, in use by its workers
+    monkeypatch.setattr(mutation, "MUTANTS", mutants)
+    monkeypatch.setattr(mutation, "_chdir_repo", lambda: None)
+    with (mutants / ".run.lock").open("a+") as first:
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        first.write("pid 4242")
+        first.flush()
+        with pytest.raises(SystemExit, match=r"another mutation run \(pid 4242\)"):
+            mutation.run(2, [])
+    assert (mutants / "tests").is_dir()

@@ -540,13 +540,18 @@ def _forget(names: list[str]) -> None:
             data.save()
 
 
-def _killers_file() -> Path:
-    """Where the run's pytest plugin records which test killed a mutant of which function."""
+def _plugin() -> Any:
+    """tests/mutation/plugin.py, the run's pytest plugin: its file names and exit codes are this script's too."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from tests.mutation.plugin import KILLERS_FILE
+    from tests.mutation import plugin
 
-    return MUTANTS / KILLERS_FILE
+    return plugin
+
+
+def _killers_file() -> Path:
+    """Where the run's pytest plugin records which test killed a mutant of which function."""
+    return MUTANTS / _plugin().KILLERS_FILE
 
 
 def _remember_kills(lines: list[str]) -> None:
@@ -877,6 +882,8 @@ def verdict(code: int) -> tuple[str, str]:
         return "SURVIVED", ""
     if code in NOT_RUN:
         return "SURVIVED", f" (pytest exit {code}: the tests did not run)"
+    if code == _plugin().SUSPICIOUS:
+        return "SURVIVED", " (a setup or teardown error outside the mutated module: not the mutant's doing)"
     return "killed", ""
 
 

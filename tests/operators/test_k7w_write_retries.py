@@ -39,6 +39,17 @@ def _log(emulator: Emulator) -> list[tuple[str, int]]:
     return [(r["route"], r["status"]) for r in emulator.requests_log()]
 
 
+def _update_to_blue(name: str, imagesearch_conn: Callable[..., str]) -> ImageSearchUpdateImageTagsOperator:
+    """The update of IMAGE's tags to blue, three attempts allowed (the hook repeats a PUT after a 503)."""
+    return ImageSearchUpdateImageTagsOperator(
+        task_id="update",
+        instance_name=name,
+        path=IMAGE,
+        tags={"color": "blue"},
+        imagesearch_conn_id=imagesearch_conn("token", max_attempts=3, backoff_initial=0.01),
+    )
+
+
 def test_an_update_whose_answer_was_lost_and_whose_retry_was_refused_is_read_back_and_succeeds(
     imagesearch_conn: Callable[..., str], emulator: Emulator
 ) -> None:
@@ -48,13 +59,7 @@ def test_an_update_whose_answer_was_lost_and_whose_retry_was_refused_is_read_bac
     name = "k7w-update"
     emulator.upsert_instance(name, tags=["color"], images={IMAGE: {"tags": {"color": "red"}}})
     emulator.set_faults(sequence=["503_after", "IS.0011"])
-    op = ImageSearchUpdateImageTagsOperator(
-        task_id="update",
-        instance_name=name,
-        path=IMAGE,
-        tags={"color": "blue"},
-        imagesearch_conn_id=imagesearch_conn("token", max_attempts=3, backoff_initial=0.01),
-    )
+    op = _update_to_blue(name, imagesearch_conn)
     assert op.execute({}) == {
         "instance_name": name,
         "path": IMAGE,
@@ -74,13 +79,7 @@ def test_an_update_refused_outright_is_not_read_back_on_the_first_try(
     name = "k7w-refused"
     emulator.upsert_instance(name, tags=["color"], images={IMAGE: {"tags": {"color": "red"}}})
     emulator.set_faults(sequence=["IS.0011"])
-    op = ImageSearchUpdateImageTagsOperator(
-        task_id="update",
-        instance_name=name,
-        path=IMAGE,
-        tags={"color": "blue"},
-        imagesearch_conn_id=imagesearch_conn("token", max_attempts=3, backoff_initial=0.01),
-    )
+    op = _update_to_blue(name, imagesearch_conn)
     with pytest.raises(AirflowFailException, match=r"HTTP 400 IS\.0011"):
         op.execute({})
     assert _images(emulator, name)[IMAGE]["tags"] == {"color": "red"}

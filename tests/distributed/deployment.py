@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 
 from airflow_provider_imagesearch.emulator import EmulatorProcess
-from tests.distributed.reaper import descendants
 from tests.support.connections import connection_fields, env_name
 from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.reaper import descendants
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("worker-a", "worker-b")
@@ -299,7 +299,7 @@ def deployment(emulator_seed: dict[str, Any]) -> Iterator[Deployment]:
     root = Path(tempfile.mkdtemp(prefix="imagesearch-distributed-"))
     # Its own session: a kill of the test's process group (timeout -k) does not reach it.
     reaper = subprocess.Popen(
-        [sys.executable, "-m", "tests.distributed.reaper"],
+        [sys.executable, "-m", "tests.support.reaper"],
         stdin=subprocess.PIPE, cwd=REPO, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip

@@ -39,9 +39,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from tests.distributed.reaper import descendants
 from tests.events.stalls import recorder_path, stalls
 from tests.support.connections import connection_fields, env_name
+from tests.support.reaper import descendants
 from tests.support.waiting import wait_until
 from tests.ui.standalone import Standalone, run_standalone
 
@@ -166,7 +166,7 @@ def _environ(pid: int) -> dict[str, str]:
 def _reaper() -> Iterator[subprocess.Popen[bytes]]:
     """Kills what it is told about if this test process dies without cleaning up."""
     reaper = subprocess.Popen(
-        [sys.executable, "-m", "tests.distributed.reaper"],
+        [sys.executable, "-m", "tests.support.reaper"],
         cwd=REPO,
         stdin=subprocess.PIPE,
         start_new_session=True,

@@ -1,6 +1,6 @@
 """Stops the deployment's processes if the test process dies without doing it (SIGKILL, ``timeout -k``).
 
-``python -m tests.distributed.reaper`` runs in its own session and reads lines on stdin:
+``python -m tests.support.reaper`` runs in its own session and reads lines on stdin:
 ``group <pid>`` (a process group leader started by the test), ``pidfile <path>`` (a daemon such as the
 PostgreSQL postmaster, whose pid is the file's first line), ``rmtree <path>`` and ``done``. When stdin
 closes without ``done`` (the test process died before its clean-up), every group and every descendant is

@@ -1,11 +1,16 @@
-"""Stops the deployment's processes if the test process dies without doing it (SIGKILL, ``timeout -k``).
+"""Cleans up after a process that dies without doing it itself (SIGKILL, the OOM killer, ``timeout -k``).
 
-``python -m tests.support.reaper`` runs in its own session and reads lines on stdin:
-``group <pid>`` (a process group leader started by the test), ``pidfile <path>`` (a daemon such as the
-PostgreSQL postmaster, whose pid is the file's first line), ``rmtree <path>`` and ``done``. When stdin
-closes without ``done`` (the test process died before its clean-up), every group and every descendant is
-killed, each pid file's process too, and the folders are removed. ``done`` (sent after a clean stop)
-makes it exit without touching anything: those pids may belong to other processes by then.
+``python -m tests.support.reaper`` (or :class:`Reaper`, the owner's end) runs in its own session and reads
+lines on stdin: ``group <pid>`` (a process group leader started by the test), ``pidfile <path>`` (a daemon
+such as the PostgreSQL postmaster, whose pid is the file's first line), ``rmtree <path>`` and ``done``.
+When stdin closes without ``done`` (the owner died before its clean-up: the kernel closes a killed
+process's end of the pipe, whatever killed it), every group and every descendant is killed, each pid
+file's process too, and the folders are removed. ``done`` (sent after a clean stop) makes it exit without
+touching anything: those pids may belong to other processes by then.
+
+A pipe rather than polling the owner's pid: EOF comes the moment the last writer is gone, and a pid is
+never mistaken for a newer process that took it. A process forked from the owner (not exec'd: the pipe is
+close-on-exec) holds the write end too, so EOF waits for it as well.
 """
 
 from __future__ import annotations
@@ -14,8 +19,13 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+#: How long a pid file's daemon gets to stop after SIGQUIT before its folder is removed regardless.
+DAEMON_GRACE = 30.0
 
 
 def descendants(pid: int) -> list[int]:
@@ -50,6 +60,44 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
             os.kill(member, sig)
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _daemon_of(pidfile: Path) -> int | None:
+    """The pid in ``pidfile`` when that process still runs the daemon of the file's folder: its command
+    line names the folder (``postgres -D <data>``), so a pid reused since by another process is left alone.
+    """
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if os.fsencode(pidfile.parent) in argv else None
+
+
+def stop_daemon(pidfile: Path, grace: float = DAEMON_GRACE) -> None:
+    """SIGQUIT to the daemon of ``pidfile`` (PostgreSQL's immediate shutdown: the postmaster stops its
+    own children), then wait until it is gone, so that removing its folder next does not race its exit;
+    SIGKILL if it is still there after ``grace`` seconds."""
+    pid = _daemon_of(pidfile)
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGQUIT)
+    deadline = time.monotonic() + grace
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def main() -> None:
     groups: list[int] = []
     pidfiles: list[Path] = []
@@ -67,11 +115,48 @@ def main() -> None:
     for pid in groups:
         kill_tree(pid)
     for pidfile in pidfiles:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # SIGQUIT: PostgreSQL's immediate shutdown (the postmaster stops its own children).
-            os.kill(int(pidfile.read_text().splitlines()[0]), signal.SIGQUIT)
+        stop_daemon(pidfile)
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class Reaper:
+    """The owner's end: starts the reaper and tells it what to clean up should this process die first.
+
+    Cheap (one small process, stdlib only); meant once per resource set, not per test. The reaper's
+    stdout and stderr are /dev/null: it outlives its owner, and must not keep open a pipe someone reads
+    the owner's output from (``subprocess.run(capture_output=True)`` would wait for it).
+    """
+
+    def __init__(self) -> None:
+        # By its path, isolated (-I: no PYTHONPATH, no script folder on sys.path): it needs the standard
+        # library only, whatever the owner's environment, a mutation run's copy of tests/ included.
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(Path(__file__).resolve())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,  # a kill of the owner's process group (timeout -k) misses it
+        )
+
+    def tell(self, kind: str, value: object) -> None:
+        """One line of the protocol above: ``tell("rmtree", folder)``, ``tell("pidfile", path)``."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{kind} {value}\n".encode())
+        self.process.stdin.flush()
+
+    def release(self, timeout: float = 10.0) -> None:
+        """The owner cleaned up itself: ``done``, and the reaper is waited for, so none is left behind."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.process.stdin.write(b"done\n")
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Runs initdb/pg_ctl as the ``postgres`` user when the tests run as root (initdb refuses root), in a
 temporary folder that also holds the socket, on a free port, so it clashes with nothing else.
 
+The postmaster is a daemon (``pg_ctl`` detaches it) and :meth:`PostgresServer.stop` runs from a
+``finally``, which a SIGKILLed owner (the OOM killer, ``timeout -k``, a cancelled CI job) never reaches:
+each server is watched by a reaper (tests/support/reaper.py) that stops it and removes its folder when
+the owner dies without stopping it.
+
 Where many short pytest sessions need PostgreSQL (the mutation run: one per mutant), starting a server
 for each would cost seconds a time: the run starts one server and names it in :data:`SHARED_SERVER_ENV`,
 and each session then works in a database of its own on it (:func:`private_database`).
@@ -19,8 +24,10 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.reaper import Reaper
 
 #: The URI of a running server's ``postgres`` database; when set, the ``postgres_uri`` fixture gives
 #: each pytest session a fresh database on that server instead of starting a server.
@@ -50,6 +57,8 @@ class PostgresServer:
     root: Path
     port: int
     user: str = "airflow"
+    #: Stops the server and removes ``root`` should this process die before :meth:`stop`.
+    watchdog: Reaper | None = field(default=None, repr=False, compare=False)
 
     @property
     def uri(self) -> str:
@@ -76,6 +85,8 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            if self.watchdog is not None:
+                self.watchdog.release()
 
 
 def _quote(arg: str) -> str:
@@ -94,7 +105,11 @@ def start_postgres() -> PostgresServer:
     os.chmod(root, 0o755)
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    server = PostgresServer(bindir=bindir, root=root, port=_free_port())
+    # Watched from before initdb: a kill during the seconds initdb and the start take leaks nothing either.
+    watchdog = Reaper()
+    watchdog.tell("pidfile", root / "data" / "postmaster.pid")
+    watchdog.tell("rmtree", root)
+    server = PostgresServer(bindir=bindir, root=root, port=_free_port(), watchdog=watchdog)
     try:
         server.init()
         # The port is free when picked but bound only later by the server: another process may take it
@@ -109,6 +124,7 @@ def start_postgres() -> PostgresServer:
                 server.port = _free_port()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
+        watchdog.release()
         raise
     return server
 

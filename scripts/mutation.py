@@ -778,20 +778,35 @@ PACKAGE = "airflow_provider_imagesearch"
 CHECKOUT_FOLDERS = (PACKAGE, "tests", "dags", "docs", "scripts")
 
 
-def _sample_checkout(folders: Iterable[str] = CHECKOUT_FOLDERS) -> Path:
-    """A scratch copy of ``folders`` and the config, where the sample makes its own mutants/: what it
-    runs is this checkout's code, whatever an earlier full run left in ./mutants/ (mutmut never
-    refreshes a copied file that is not mutated), and it leaves that run's results alone."""
+@contextmanager
+def _sample_checkout(folders: Iterable[str] = CHECKOUT_FOLDERS) -> Iterator[Path]:
+    """A scratch copy of ``folders`` and the config for the block, where the sample makes its own
+    mutants/: what it runs is this checkout's code, whatever an earlier full run left in ./mutants/
+    (mutmut never refreshes a copied file that is not mutated), and it leaves that run's results alone.
+
+    Removed after the block, and by a reaper (tests/support/reaper.py) should this process be killed
+    first (SIGKILL, ``timeout -k``), when no ``finally`` runs: a copy of the checkout with its mutants
+    would otherwise stay in the temporary folder for every such kill."""
     import shutil
     import tempfile
 
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.support.reaper import Reaper
+
     scratch = Path(tempfile.mkdtemp(prefix="imagesearch-mutation-sample-"))
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for name in folders:
-        shutil.copytree(REPO / name, scratch / name, ignore=skip)
-    for name in ("setup.cfg", "pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, scratch / name)
-    return scratch
+    reaper = Reaper()
+    try:
+        reaper.tell("rmtree", scratch)
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+        for name in folders:
+            shutil.copytree(REPO / name, scratch / name, ignore=skip)
+        for name in ("setup.cfg", "pyproject.toml", "README.md"):
+            shutil.copy2(REPO / name, scratch / name)
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        reaper.release()
 
 
 def _mutants_of(function: str) -> dict[str, str]:
@@ -970,20 +985,17 @@ def _no_test_runs(tests: list[str], standing: dict[str, str]) -> str:
 
 
 def sample() -> int:
-    import shutil
-
     _chdir_repo()
     entries = load_sample()
     equivalents = load_equivalents()
     started = time.monotonic()
-    scratch = _sample_checkout()
-    try:
-        os.chdir(scratch)
-        with _postgres_for_tests():
-            return _run_sample(entries, equivalents, scratch / "mutants", started)
-    finally:
-        os.chdir(REPO)
-        shutil.rmtree(scratch, ignore_errors=True)
+    with _sample_checkout() as scratch:
+        try:
+            os.chdir(scratch)
+            with _postgres_for_tests():
+                return _run_sample(entries, equivalents, scratch / "mutants", started)
+        finally:
+            os.chdir(REPO)
 
 
 def _run_sample(
@@ -1101,42 +1113,39 @@ def _build_sample(size: int, seed: int, budget: float) -> int:
 def check(names: list[str], tests: list[str]) -> int:
     """Run ``tests`` against each of the mutants ``names`` in a scratch checkout: which of them the tests
     kill. How a new test is shown to kill the survivors it was written for, without a full run."""
-    import shutil
-
     _chdir_repo()
     started = time.monotonic()
-    scratch = _sample_checkout()
     survived: list[str] = []
-    try:
-        os.chdir(scratch)
-        known = _current_mutants(names)
-        unknown = [name for name in names if name not in known]
-        for name in unknown:
-            _say_unknown(name)
-        if not known:  # the tests would say nothing: not run
-            print(f"\nno mutant to check: {len(unknown)} unknown")
-            return 1
-        mutants = scratch / "mutants"
-        with _postgres_for_tests():
-            control_seconds = _control(tests, mutants, "the tests")
-            if control_seconds is None:
+    with _sample_checkout() as scratch:
+        try:
+            os.chdir(scratch)
+            known = _current_mutants(names)
+            unknown = [name for name in names if name not in known]
+            for name in unknown:
+                _say_unknown(name)
+            if not known:  # the tests would say nothing: not run
+                print(f"\nno mutant to check: {len(unknown)} unknown")
                 return 1
-            # A mutant that makes the tests hang is killed when they run this long: well past the
-            # control's own time, so that load alone does not stop them.
-            limit = max(600, int(5 * control_seconds))
-            for name in names:
-                if name in unknown:
-                    continue
-                said, why = verdict(_pytest(tests, mutant=name, timeout=limit, mutants=mutants))
-                print(f"{said:8} {name}{why}", flush=True)
-                if said != "killed":
-                    survived.append(name)
-        scratch_kills = mutants / _killers_file().name
-        if scratch_kills.exists():
-            _remember_kills(scratch_kills.read_text(encoding="utf-8").splitlines())
-    finally:
-        os.chdir(REPO)
-        shutil.rmtree(scratch, ignore_errors=True)
+            mutants = scratch / "mutants"
+            with _postgres_for_tests():
+                control_seconds = _control(tests, mutants, "the tests")
+                if control_seconds is None:
+                    return 1
+                # A mutant that makes the tests hang is killed when they run this long: well past the
+                # control's own time, so that load alone does not stop them.
+                limit = max(600, int(5 * control_seconds))
+                for name in names:
+                    if name in unknown:
+                        continue
+                    said, why = verdict(_pytest(tests, mutant=name, timeout=limit, mutants=mutants))
+                    print(f"{said:8} {name}{why}", flush=True)
+                    if said != "killed":
+                        survived.append(name)
+            scratch_kills = mutants / _killers_file().name
+            if scratch_kills.exists():
+                _remember_kills(scratch_kills.read_text(encoding="utf-8").splitlines())
+        finally:
+            os.chdir(REPO)
     checked = len(names) - len(unknown)
     print(
         f"\n{checked - len(survived)} of {checked} killed in {time.monotonic() - started:.0f} s"
@@ -1149,24 +1158,21 @@ def show_keys(names: list[str]) -> int:
     """``function diff_key`` (the start of a line of tests/mutation/equivalent.txt) and the change, of
     the mutants of this checkout's code: generated in a scratch copy, as ``check`` does, since a
     ``mutants/`` left by an earlier run may number them otherwise, or not be there at all."""
-    import shutil
-
     _chdir_repo()
-    scratch = _sample_checkout(folders=(PACKAGE,))
-    try:
-        os.chdir(scratch)
-        known = _current_mutants(names)
-        for name in names:
-            if name not in known:
-                _say_unknown(name)
-                continue
-            diff = diff_of(name, known[name])
-            print(f"{function_of(name)} {diff_key(diff)}")
-            for line in changed_lines(diff):
-                print(f"    {line}")
-    finally:
-        os.chdir(REPO)
-        shutil.rmtree(scratch, ignore_errors=True)
+    with _sample_checkout(folders=(PACKAGE,)) as scratch:
+        try:
+            os.chdir(scratch)
+            known = _current_mutants(names)
+            for name in names:
+                if name not in known:
+                    _say_unknown(name)
+                    continue
+                diff = diff_of(name, known[name])
+                print(f"{function_of(name)} {diff_key(diff)}")
+                for line in changed_lines(diff):
+                    print(f"    {line}")
+        finally:
+            os.chdir(REPO)
     return 0 if len(known) == len(set(names)) else 1
 
 

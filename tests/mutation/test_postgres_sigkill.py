@@ -1,5 +1,6 @@
 """A process SIGKILLed while it owns a throwaway PostgreSQL server (tests/support/postgres.py) leaks neither
-the server nor its folder, and a stop by the book leaves no watchdog behind.
+the server nor its folder, and a stop by the book leaves no watchdog behind; nor does a SIGKILLed
+``scripts/mutation.py check`` or ``sample`` leak its scratch copy of the checkout.
 
 The postmaster is a daemon and ``PostgresServer.stop()`` runs from a ``finally``, which the OOM killer,
 ``timeout -k``, a cancelled CI job or a ``kill -9`` never lets run: without a watchdog the server ran on
@@ -46,6 +47,17 @@ server = start_postgres()
 postmaster = (server.root / "data" / "postmaster.pid").read_text().splitlines()[0]
 print(server.root, postmaster, flush=True)
 time.sleep(600)
+"""
+
+
+SAMPLE_CHILD = """
+import sys, time
+sys.path.insert(0, "scripts")
+import mutation
+
+with mutation._sample_checkout(folders=(mutation.PACKAGE,)) as scratch:
+    print(scratch, flush=True)
+    time.sleep(600)
 """
 
 
@@ -141,3 +153,18 @@ def test_a_server_stopped_by_the_book_leaves_no_watchdog_and_no_folder() -> None
     assert not root.exists()
     assert not _alive(postmaster)
     assert not (_watchdogs() & watching), "the server's watchdog outlived the server"
+
+
+def test_a_sigkilled_check_or_sample_leaks_no_scratch_checkout(tmpdir_for_child: Path) -> None:
+    """``scripts/mutation.py check`` and ``sample`` work in a scratch copy of the checkout
+    (``imagesearch-mutation-sample-*``, its mutants beside it), removed in a ``finally``: a killed run
+    left one in /tmp each time."""
+    child, (scratch,) = _child(SAMPLE_CHILD, tmpdir_for_child)
+    folder = Path(scratch)
+    assert folder.parent == tmpdir_for_child
+    assert (folder / "airflow_provider_imagesearch").is_dir()
+    _sigkill(child)
+    deadline = time.monotonic() + BOUND
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists(), f"{folder} outlived its SIGKILLed owner by {BOUND:.0f} s"

@@ -67,9 +67,8 @@ def _save(checkout: Path) -> str:
 
 @pytest.fixture
 def checkout() -> Iterator[Path]:
-    scratch = mutation._sample_checkout()
-    yield scratch
-    shutil.rmtree(scratch, ignore_errors=True)
+    with mutation._sample_checkout() as scratch:
+        yield scratch
 
 
 def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(checkout: Path) -> None:

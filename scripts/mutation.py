@@ -107,8 +107,9 @@ def _postgres_for_tests() -> Iterator[None]:
 
 def _stop_on_sigterm() -> None:
     """SIGTERM (``make``'s ``timeout`` signals the whole process group when a run overruns) ends this
-    script as an exception would, so that ``finally`` blocks run: the PostgreSQL server it started is in a
-    session of its own and would outlive it otherwise."""
+    script as an exception would, so that ``finally`` blocks run: mutmut gets its time to stop and keep its
+    results (:func:`_call`) and the verdicts are saved. The PostgreSQL server and the scratch copy have a
+    reaper each for the case where no ``finally`` runs (SIGKILL)."""
     import signal
 
     def stop(signum: int, frame: object) -> None:

@@ -83,10 +83,15 @@ class PostgresServer:
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+        except BaseException:
+            # The server may still run: the watchdog stops it (by its pid file) and removes the folder.
             if self.watchdog is not None:
-                self.watchdog.release()
+                self.watchdog.abandon()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.watchdog is not None:
+            self.watchdog.release()
 
 
 def _quote(arg: str) -> str:
@@ -123,8 +128,10 @@ def start_postgres() -> PostgresServer:
                     raise
                 server.port = _free_port()
     except BaseException:
+        # pg_ctl may have forked the postmaster before it failed or was interrupted: "done" would leave
+        # it running; the watchdog stops it by its pid file and removes the folder.
+        watchdog.abandon()
         shutil.rmtree(root, ignore_errors=True)
-        watchdog.release()
         raise
     return server
 

@@ -146,6 +146,19 @@ class Reaper:
         self.process.stdin.write(f"{kind} {value}\n".encode())
         self.process.stdin.flush()
 
+    def abandon(self, timeout: float = DAEMON_GRACE + 30.0) -> None:
+        """The owner failed to clean up itself (a failed or interrupted start or stop): the reaper's stdin is
+        closed without ``done``, as at the owner's death, and its clean-up (stop the daemon, remove the
+        folders) is waited for."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
     def release(self, timeout: float = 10.0) -> None:
         """The owner cleaned up itself: ``done``, and the reaper is waited for, so none is left behind."""
         assert self.process.stdin is not None

@@ -84,6 +84,10 @@ def _watchdogs() -> set[int]:
     return found
 
 
+#: The children the running test started, killed after it whatever it asserted.
+_children: list[subprocess.Popen[str]] = []
+
+
 @pytest.fixture
 def tmpdir_for_child() -> Iterator[Path]:
     """A TMPDIR for the child (traversable by the ``postgres`` user), so that what it leaves is found
@@ -94,9 +98,17 @@ def tmpdir_for_child() -> Iterator[Path]:
     try:
         yield root
     finally:
+        # A child a failed assertion left running (it sleeps 600 s) goes first: its watchdog then cleans up.
+        while _children:
+            child = _children.pop()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
         for pid_file in root.glob("imagesearch-pg-*/data/postmaster.pid"):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 pid = int(pid_file.read_text().splitlines()[0])
+                if pid <= 0:  # initdb's standalone backend writes its pid negated: a group, not a server
+                    continue
                 os.kill(pid, signal.SIGQUIT)  # the postmaster's immediate shutdown
                 deadline = time.monotonic() + BOUND
                 while _alive(pid) and time.monotonic() < deadline:
@@ -113,6 +125,7 @@ def _child(code: str, tmpdir: Path) -> tuple[subprocess.Popen[str], list[str]]:
         stdout=subprocess.PIPE,
         text=True,
     )
+    _children.append(child)
     assert child.stdout is not None
     ready, _, _ = select.select([child.stdout], [], [], 180)
     line = child.stdout.readline() if ready else ""

@@ -118,10 +118,28 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL it when this script dies. A SIGKILL of this script alone (its
+    group is signalled otherwise) sets its PostgreSQL server's reaper going, which stops the server while
+    an orphaned mutmut would go on running tests against it and record their refused connections as
+    kills. Killed with it, mutmut records nothing more (the verdicts are kept by mutmut's own process)."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:  # 1: PR_SET_PDEATHSIG
+        os._exit(126)
+    if os.getppid() != parent:  # the script died before the call: no signal would come
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _call(command: list[str], env: dict[str, str]) -> int:
     """``subprocess.call``, except that when this script is stopped the child, signalled with it, gets
-    time to stop by itself (mutmut keeps the results it has) before it is killed."""
-    child = subprocess.Popen(command, env=env)
+    time to stop by itself (mutmut keeps the results it has) before it is killed, and that when this
+    script is SIGKILLed the child dies with it (:func:`_die_with_parent`)."""
+    child = subprocess.Popen(
+        command, env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None
+    )
     try:
         return child.wait()
     except BaseException:

@@ -1,0 +1,75 @@
+"""mutmut dies with ``scripts/mutation.py`` when the script alone is SIGKILLed (found by review 8).
+
+The shared PostgreSQL server of a run has a reaper that stops it when the script dies without stopping it.
+A ``kill -9`` of the script alone (``timeout`` signals the whole group, a user or the OOM killer need not)
+used to leave mutmut running on: its later pytest runs met a stopped server, failed on the refused
+connection, and mutmut recorded those failures as kills, which the next run resumes from. The command
+``_call`` starts now gets SIGKILL when the script dies, so it can record nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.reaper import descendants
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.not_in_mutation_run,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's"),
+]
+#: How long the orphan may take to go: a bound on a wait, not a measure of speed.
+BOUND = 30.0
+
+# The script's role: _call runs a long command (mutmut's stand-in), as `run` runs mutmut.
+OWNER = f"""
+import os, sys
+sys.path.insert(0, {str(REPO / "scripts")!r})
+import mutation
+print(os.getpid(), flush=True)
+mutation._call([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.environ))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    command: list[int] = []
+    try:
+        assert owner.stdout is not None
+        ready, _, _ = select.select([owner.stdout], [], [], 60)
+        assert ready, "the script printed nothing"
+        assert owner.stdout.readline().strip() == str(owner.pid)
+        deadline = time.monotonic() + BOUND
+        while not command and time.monotonic() < deadline:
+            command = descendants(owner.pid)
+            time.sleep(0.1)
+        assert command, "the script started no command"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + BOUND
+        while any(_alive(pid) for pid in command) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in command), "the command outlived the SIGKILLed script"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        for pid in command:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

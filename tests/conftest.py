@@ -6,7 +6,9 @@ first module pytest imports, before anything imports ``airflow``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +16,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="imagesearch-airflow-home-")
+
+
+def _remove_airflow_home(creator: int = os.getpid()) -> None:
+    """Removed when the session's process exits: each ``make test`` stream and each ``check`` of the mutation
+    run left one in the temporary folder. Only by the process that made it (a fork shares it)."""
+    if os.getpid() == creator:
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+atexit.register(_remove_airflow_home)
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")

@@ -117,3 +117,27 @@ def test_pg_the_ledger_keeps_its_update_time_with_its_time_zone(postgres_uri: st
         with engine.begin() as connection:
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         engine.dispose()
+
+
+def test_a_ledger_of_an_early_build_is_refused_naming_every_missing_column_and_why(engine: Any) -> None:
+    from airflow_provider_imagesearch.errors import ImageSearchValidationError
+
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE TABLE {TABLE} (instance_name VARCHAR(64), path_key VARCHAR(32))"))
+    with pytest.raises(ImageSearchValidationError) as refused:
+        _create(engine, TABLE)
+    assert str(refused.value) == (
+        f"Invalid ledger_table '{TABLE}': a ledger table with the 'api' column and the 'held_fingerprint' "
+        "column (without 'api' its key cannot keep a v1 instance and a v2 service apart; without "
+        "'held_fingerprint' it cannot say what the library may hold after a failed or invalid row); this one "
+        "was created by an earlier pre-release build: rename or drop it (the next import recreates it and "
+        "sends every row again)"
+    )
+
+
+def test_a_ledger_in_a_schema_with_the_required_columns_is_accepted(engine: Any) -> None:
+    """Its columns are read in its own schema (``main`` holds a table of that name without them)."""
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE TABLE {TABLE} (instance_name VARCHAR(64))"))
+    _create(engine, f"aux.{TABLE}")
+    assert _columns(engine, TABLE, "aux") == COLUMNS

@@ -47,7 +47,7 @@ def test_an_attempt_takes_the_write_lock_before_it_reads_the_holders(lock_engine
         if statement.startswith("SELECT") and f"FROM {TABLE}_lock" in statement
     ]
     assert reads, statements
-    assert statements[reads[0] - 1] == "BEGIN IMMEDIATE", statements
+    assert statements[reads[0] - 1].upper() == "BEGIN IMMEDIATE", statements
 
 
 def test_the_heartbeat_refreshes_the_holders_row(lock_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,7 +55,7 @@ def test_the_heartbeat_refreshes_the_holders_row(lock_engine: Any, monkeypatch: 
     lock = lock_of(lock_engine, "manual__beating")
     lock.acquire(0)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             [(acquired_at, heartbeat_at)] = _heartbeats(lock_engine)
             if heartbeat_at != acquired_at:
@@ -96,8 +96,8 @@ def test_a_lock_never_taken_sends_nothing_when_released(lock_engine: Any) -> Non
 
 
 def _until(condition: Callable[[], bool]) -> bool:
-    """Whether ``condition`` comes true within 30 s (a guard against a hang, not a timing assertion)."""
-    deadline = time.monotonic() + 30
+    """Whether ``condition`` comes true within 15 s (a guard against a hang, not a timing assertion)."""
+    deadline = time.monotonic() + 15
     while not condition():
         if time.monotonic() > deadline:
             return False

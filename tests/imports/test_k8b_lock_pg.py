@@ -87,3 +87,27 @@ def test_pg_an_attempt_waits_while_another_session_holds_the_targets_serializing
         assert isinstance(outcome[0], float), outcome
     finally:
         contender.release()
+
+
+def test_pg_release_unlocks_the_holders_key_before_closing_its_session(pg_engine: Any) -> None:
+    """Unlocked explicitly: the key is free when release returns, not once the server has noticed the
+    closed connection (its backend ends a moment later)."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "pg_advisory_unlock" in statement:
+            sent.append((statement, parameters))
+
+    lock = ImportLock(pg_engine, TABLE, "v1", "catalog", "scheduled__unlocking")
+    lock.acquire(0)
+    with pg_engine.connect() as connection:
+        oid = connection.execute(
+            sa.text("SELECT to_regclass(:name)::oid"), {"name": TABLE + "_lock"}
+        ).scalar_one()
+    key = _probe_key(f"oid:{oid}", "v1", "catalog", lock.token)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        lock.release()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert [list(parameters.values()) for _, parameters in sent] == [[key]], sent

@@ -5,6 +5,8 @@ shortened names of its key and index when the table's name is long."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,57 @@ def test_a_ledger_in_a_schema_with_the_required_columns_is_accepted(engine: Any)
         connection.execute(sa.text(f"CREATE TABLE {TABLE} (instance_name VARCHAR(64))"))
     _create(engine, f"aux.{TABLE}")
     assert _columns(engine, TABLE, "aux") == COLUMNS
+
+
+def _waiting_on(engine: Any, key: int) -> bool:
+    """Whether a session waits for the advisory lock ``key`` (pg_locks: high half, low half)."""
+    unsigned = key & (2**64 - 1)
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
+                ),
+                {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF},
+            ).scalar_one()
+        )
+
+
+def test_pg_a_first_import_creating_the_ledger_waits_for_another_creating_it(postgres_uri: str) -> None:
+    """Creations of one table queue on an advisory lock keyed by its name (SHA-256 of
+    ``airflow_provider_imagesearch.archive:<table>``, first 8 bytes, big-endian, signed), whichever
+    release creates it: a second creator waits, then finds the table there."""
+    engine = sa.create_engine(postgres_uri.replace("postgres://", "postgresql+psycopg2://"))
+    table = "k8b_ledger_created_once"
+    digest = hashlib.sha256(f"airflow_provider_imagesearch.archive:{table}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    outcome: list[Any] = []
+    try:
+        with engine.connect() as blocker:
+            blocker.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))  # held until the rollback below
+
+            def create() -> None:
+                try:
+                    _create(engine, table)
+                    outcome.append("created")
+                except Exception as error:  # reported by the assertions below
+                    outcome.append(error)
+
+            thread = threading.Thread(target=create, daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 30  # a guard against a hang, not a timing assertion
+            waited = False
+            while thread.is_alive() and not waited and time.monotonic() < deadline:
+                waited = _waiting_on(engine, key)
+                time.sleep(0.02)
+            assert waited, f"the creation did not wait for the table's key (it ended with {outcome})"
+            assert outcome == []
+            blocker.rollback()
+        thread.join(30)
+        assert outcome == ["created"]
+        assert table in sa.inspect(engine).get_table_names()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()

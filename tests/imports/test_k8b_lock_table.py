@@ -107,7 +107,7 @@ def test_pg_the_lock_table_keeps_its_times_with_their_time_zone(postgres_uri: st
     try:
         _take(engine, TABLE)
         timestamps = {
-            column["name"]: column["type"].timezone
+            column["name"]: getattr(column["type"], "timezone", None)
             for column in sa.inspect(engine).get_columns(f"{TABLE}_lock")
             if column["name"].endswith("_at")
         }

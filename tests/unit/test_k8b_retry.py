@@ -16,7 +16,12 @@ from airflow_provider_imagesearch.errors import (
     ImageSearchThrottledError,
     ImageSearchTransportError,
 )
-from airflow_provider_imagesearch.retry import RetryPolicy, retry_cause
+from airflow_provider_imagesearch.retry import (
+    NAME_NOT_RESOLVED,
+    NAME_RESOLUTION_ATTEMPTS,
+    RetryPolicy,
+    retry_cause,
+)
 
 
 def _throttled(retry_after: float) -> ImageSearchThrottledError:
@@ -106,3 +111,33 @@ def test_a_refused_tls_set_up_is_never_retried() -> None:
     assert retry_cause(error, True) is None
     dropped = ImageSearchTransportError(status=None, error_code="CONNECTION_ERROR", error_msg="reset")
     assert retry_cause(dropped, True) == "dropped"
+
+
+def test_each_retry_counts_once_under_its_cause() -> None:
+    flaky = _Flaky(failures=2)
+    stats: Counter[str] = Counter()
+    assert RetryPolicy(max_attempts=3).retrying(idempotent=True, stats=stats)(flaky) == "ok"
+    assert stats == Counter({"429": 2})
+
+
+def test_a_host_name_that_does_not_resolve_is_tried_a_few_times_not_the_whole_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    def unresolved() -> str:
+        nonlocal calls
+        calls += 1
+        raise ImageSearchTransportError(status=None, error_code=NAME_NOT_RESOLVED, error_msg="no such host")
+
+    policy = RetryPolicy(max_attempts=10, backoff_initial=0, backoff_max=0)
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_imagesearch.retry"),
+        pytest.raises(ImageSearchTransportError),
+    ):
+        policy.retrying(idempotent=True, label="get")(unresolved)
+    assert calls == NAME_RESOLUTION_ATTEMPTS
+    assert [message.partition(": ")[0] for message in caplog.messages] == [
+        f"ImageSearch get failed (attempt {attempt}/{NAME_RESOLUTION_ATTEMPTS})"
+        for attempt in range(1, NAME_RESOLUTION_ATTEMPTS)
+    ]

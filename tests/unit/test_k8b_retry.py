@@ -141,3 +141,27 @@ def test_a_host_name_that_does_not_resolve_is_tried_a_few_times_not_the_whole_bu
         f"ImageSearch get failed (attempt {attempt}/{NAME_RESOLUTION_ATTEMPTS})"
         for attempt in range(1, NAME_RESOLUTION_ATTEMPTS)
     ]
+
+
+def test_a_dropped_connection_is_retried_up_to_max_attempts_its_warnings_saying_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    def dropped() -> str:
+        nonlocal calls
+        calls += 1
+        if calls > 6:  # a guard: a loop past its budget ends here instead of running on
+            raise ValueError("tried past the budget")
+        raise ImageSearchTransportError(status=None, error_code="CONNECTION_ERROR", error_msg="reset")
+
+    policy = RetryPolicy(max_attempts=4, backoff_initial=0, backoff_max=0)
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_imagesearch.retry"),
+        pytest.raises(ImageSearchTransportError),
+    ):
+        policy.retrying(idempotent=True, label="get")(dropped)
+    assert calls == 4
+    assert [message.partition(": ")[0] for message in caplog.messages] == [
+        f"ImageSearch get failed (attempt {attempt}/4)" for attempt in range(1, 4)
+    ]

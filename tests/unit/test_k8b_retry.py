@@ -165,3 +165,13 @@ def test_a_dropped_connection_is_retried_up_to_max_attempts_its_warnings_saying_
     assert [message.partition(": ")[0] for message in caplog.messages] == [
         f"ImageSearch get failed (attempt {attempt}/4)" for attempt in range(1, 4)
     ]
+
+
+def test_the_causes_of_transport_errors_a_retry_counts_under() -> None:
+    unresolved = ImageSearchTransportError(
+        status=None, error_code=NAME_NOT_RESOLVED, error_msg="no such host"
+    )
+    refused = ImageSearchTransportError(status=None, error_code="CONNECTION_ERROR", error_msg="refused")
+    refused.request_sent = False  # never reached the server: safe to retry even a non-idempotent call
+    assert retry_cause(unresolved, False) == "dns"
+    assert (retry_cause(refused, False), retry_cause(refused, True)) == ("connect", "connect")

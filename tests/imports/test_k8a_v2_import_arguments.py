@@ -44,3 +44,24 @@ def test_one_invalid_row_fails_a_v2_import_by_default(run: RunImport) -> None:
 
     with pytest.raises(AirflowFailException, match=r"1 rows failed or were invalid \(max_failed=0;"):
         run([ROW, {"item_id": "k8a-2"}])
+
+
+def test_a_v2_import_reads_its_manifest_from_a_sql_query(
+    run: RunImport, emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``manifest_sql`` on ``manifest_conn_id``: the query's rows are the items sent."""
+    import sqlite3
+
+    from tests.support.connections import set_connection
+
+    db = tmp_path / "catalog.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE products (id TEXT, url TEXT)")
+        connection.execute("INSERT INTO products VALUES ('k8a-sql', 'https://cdn.example/k8a/sql.jpg')")
+    set_connection(monkeypatch, "k8a_catalog_db", conn_type="sqlite", host=str(db))
+    result = run(
+        None,
+        manifest_sql="SELECT id AS item_id, url AS image_url FROM products",
+        manifest_conn_id="k8a_catalog_db",
+    )
+    assert result["added"] == 1, result

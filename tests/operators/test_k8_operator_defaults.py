@@ -21,6 +21,7 @@ from airflow_provider_imagesearch.operators.imagesearch import (
     ImageSearchDeleteImageOperator,
     ImageSearchDeleteInstanceOperator,
 )
+from tests.support.deferral import deferral
 
 
 @pytest.fixture
@@ -29,16 +30,13 @@ def conn(imagesearch_conn: Callable[..., str]) -> str:
 
 
 def test_a_deferred_create_polls_every_30_s_for_at_most_an_hour(conn: str, emulator: Emulator) -> None:
-    from airflow.sdk.exceptions import TaskDeferred
-
     operator = ImageSearchCreateInstanceOperator(
         task_id="create", instance_name="k8-defaults", imagesearch_conn_id=conn, deferrable=True
     )
     try:
-        with pytest.raises(TaskDeferred) as deferred:
-            operator.execute({})
-        assert deferred.value.trigger.poll_interval == 30.0
-        assert deferred.value.timeout == timedelta(hours=1)
+        deferred = deferral(operator)
+        assert deferred.trigger.poll_interval == 30.0
+        assert deferred.timeout == timedelta(hours=1)
     finally:
         emulator.control.delete_instance(DEFAULT_PROJECT_ID, "k8-defaults")
 

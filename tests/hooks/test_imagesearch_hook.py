@@ -159,16 +159,18 @@ def test_token_renewed_before_expiry_from_its_lifetime(
     imagesearch_conn: Callable[..., str], emulator: Emulator, instance: Callable[..., str]
 ) -> None:
     instance("shop-1")
-    emulator.control.set_config(token_lifetime=1.0)
+    # Three seconds, not one: the renewed token must outlive the request that carries it, which under CI
+    # load took longer than a one-second token lived (a 401 and a reactive renewal, on unchanged code).
+    emulator.control.set_config(token_lifetime=3.0)
     try:
         hook = ImageSearchHook(imagesearch_conn("iam_password"))
         hook.get_instance("shop-1")
-        time.sleep(1.0)
+        time.sleep(3.0)
         hook.get_instance("shop-1")
     finally:
         emulator.control.set_config(token_lifetime=86400.0)
     # The token was renewed before it expired: no call met a 401, so there was no reactive renewal. How
-    # many renewals a 1-second lifetime takes depends on how slow the first call was (under load it can
+    # many renewals a short lifetime takes depends on how slow the first call was (under load it can
     # renew twice), so the count is a floor, not an exact figure.
     assert token_requests(emulator) >= 2
     assert hook.retry_stats["token_renewal"] == 0

@@ -73,29 +73,51 @@ def _daemon_of(pidfile: Path) -> int | None:
     """The pid in ``pidfile`` when that process still runs the daemon of the file's folder: its command
     line names the folder (``postgres -D <data>``), so a pid reused since by another process is left alone.
     """
+    folder = os.fsencode(pidfile.parent)
     try:
         pid = int(pidfile.read_text().splitlines()[0])
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, IndexError):
-        return None
-    return pid if os.fsencode(pidfile.parent) in argv else None
+        pass
+    else:
+        if folder in argv:
+            return pid
+    # No pid file yet: a start given up (``pg_ctl -w`` timing out) or interrupted right after pg_ctl
+    # launched the server, which writes the file only once it has set up. Found by its command line.
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"postgres" and folder in argv:
+            return int(entry)
+    return None
 
 
 def stop_daemon(pidfile: Path, grace: float = DAEMON_GRACE) -> None:
     """SIGQUIT to the daemon of ``pidfile`` (PostgreSQL's immediate shutdown: the postmaster stops its
     own children), then wait until it is gone, so that removing its folder next does not race its exit;
-    SIGKILL if it is still there after ``grace`` seconds."""
-    pid = _daemon_of(pidfile)
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + grace
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
+    SIGKILL if it is still there after ``grace`` seconds. Every daemon of the folder, one after another: a
+    start retried on another port launches another, which takes over the folder's lock once the first is
+    gone; and one launched a moment ago may not have exec'd yet, so each is looked for again, briefly."""
+    for _ in range(10):
+        look_until = time.monotonic() + 2.0
+        pid = _daemon_of(pidfile)
+        while pid is None and time.monotonic() < look_until:
+            time.sleep(0.1)
+            pid = _daemon_of(pidfile)
+        if pid is None:
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def main() -> None:

@@ -166,9 +166,10 @@ def credential_key(settings: ImageSearchSettings) -> str:
     Two connections that differ only in project get two tokens: a token is valid for one project.
     """
     creds = settings.credentials
-    parts = [settings.iam_endpoint, creds.domain_name or "", creds.user or "", creds.password or ""]
-    parts.append(json.dumps(token_scope(settings), sort_keys=True))
-    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    # JSON, not a separator: a field may hold any character, so only an encoding that escapes them keeps two
+    # credentials apart when their fields differ in where a character falls.
+    parts = [settings.iam_endpoint, creds.domain_name, creds.user, creds.password, token_scope(settings)]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 class TokenCache:

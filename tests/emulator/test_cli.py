@@ -14,6 +14,7 @@ import requests
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, DEFAULT_READY_TOKEN, EmulatorProcess
 from airflow_provider_imagesearch.emulator.__main__ import DOCS, SAMPLE_SEED, main
+from tests.support.reaper import alive
 
 CLI = [sys.executable, "-m", "airflow_provider_imagesearch.emulator"]
 
@@ -97,22 +98,14 @@ def test_emulator_process_does_not_outlive_a_killed_parent() -> None:
     try:
         assert parent.stdout is not None
         child_pid = int(parent.stdout.readline())
-        assert _alive(child_pid)
+        assert alive(child_pid)
     finally:
         parent.kill()  # SIGKILL: no cleanup code runs in the parent
         parent.wait()
     deadline = time.monotonic() + 10
-    while _alive(child_pid) and time.monotonic() < deadline:
+    while alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child_pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert not alive(child_pid)
 
 
 # --- what a newcomer needs: connection values, the banner, the sample seed, the docs ---------------------

@@ -41,7 +41,7 @@ import pytest
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
 from tests.events.stalls import recorder_path, stalls
 from tests.support.connections import connection_fields, env_name
-from tests.support.reaper import descendants
+from tests.support.reaper import alive, descendants
 from tests.support.waiting import wait_until
 from tests.ui.standalone import Standalone, run_standalone
 
@@ -146,15 +146,6 @@ def _triggerer_pid(airflow: Standalone) -> int:
             if b"triggerer" in argv and any(a.endswith(b"airflow") for a in argv):
                 return pid
     raise AssertionError("no airflow triggerer process under airflow standalone")
-
-
-def _alive(pid: int) -> bool:
-    """Running (standalone never reaps a component that exits: it stays a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -302,7 +293,7 @@ def test_watchers_start_runs_once_per_change_across_a_triggerer_restart(tmp_path
                 old_pid = _triggerer_pid(airflow)
                 triggerer_env = _environ(old_pid)
                 os.kill(old_pid, signal.SIGTERM)
-                assert not wait_until(lambda: _alive(old_pid), lambda alive: not alive, 60, every=0.5)
+                assert not wait_until(lambda: alive(old_pid), lambda alive: not alive, 60, every=0.5)
                 _flip(emulator, "fleet-023", "NORMAL")
                 _flip(emulator, "fleet-031", "ARREARAGE")
                 with triggerer_log.open("wb") as sink:

@@ -154,6 +154,15 @@ def test_backoff_waits_grow_but_never_pass_backoff_max() -> None:
     assert max(waits) > 0.0
 
 
+def test_backoff_initial_scales_each_wait() -> None:
+    """The n-th backoff is drawn from 0 to ``backoff_initial`` x 2^(n-1): a policy of 10 ms waits a few ms."""
+    policy = RetryPolicy(max_attempts=5, backoff_initial=0.01, backoff_max=100.0, max_elapsed=1000.0)
+    _, waits, error, _ = _call(policy, [server() for _ in range(4)], idempotent=True)
+    assert error is None
+    assert len(waits) == 4
+    assert all(0.0 <= wait <= 0.01 * 2**n for n, wait in enumerate(waits)), waits
+
+
 def test_no_retry_starts_once_its_wait_would_pass_max_elapsed() -> None:
     policy = RetryPolicy(max_attempts=5, max_elapsed=4.0, max_retry_after=60.0)
     made, waits, error, _ = _call(policy, [throttled(10.0), throttled(10.0)], idempotent=True)

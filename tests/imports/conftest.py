@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,26 @@ def held(lock_engine: Any) -> Iterator[Callable[..., Any]]:
     yield hold
     for holder in holders:
         holder.release()
+
+
+class LogLines(logging.Handler):
+    """The messages logged to one logger, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def logged(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger, LogLines]]:
+    """A logger of the test's own, to hand to the code under test, and the messages logged to it."""
+    logger = logging.getLogger(f"tests.imports.{request.node.name}")
+    lines = LogLines()
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, lines
+    logger.removeHandler(lines)

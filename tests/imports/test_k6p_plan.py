@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from airflow_provider_imagesearch.imports import plan as plan_module
 from airflow_provider_imagesearch.imports.ledger import Ledger
 from airflow_provider_imagesearch.imports.manifest import ManifestRow
 from airflow_provider_imagesearch.imports.plan import Plan
-from tests.imports.conftest import RunImport, obs, sqlite_ledger_rows
+from tests.imports.conftest import LogLines, RunImport, obs, sqlite_ledger_rows
 
 INSTANCE = "k6p-plan"
 
@@ -57,28 +57,8 @@ class _DiffClock:
         return self.now
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def plan_log() -> Iterator[tuple[logging.Logger, _Lines]]:
-    logger = logging.getLogger("tests.k6p.plan")
-    lines = _Lines()
-    logger.addHandler(lines)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    yield logger, lines
-    logger.removeHandler(lines)
-
-
 def test_the_first_still_diffing_line_comes_at_thirty_seconds_sharp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan_log: tuple[logging.Logger, _Lines]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logged: tuple[logging.Logger, LogLines]
 ) -> None:
     """40,000 paths make a diff long enough for SQLite to call the progress handler; each call is thirty
     seconds after the one before (or the start), so each says so, the first with "30 s"."""
@@ -89,7 +69,7 @@ def test_the_first_still_diffing_line_comes_at_thirty_seconds_sharp(
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger = Ledger(engine, "imagesearch_import_ledger", INSTANCE, "run-1")
     ledger.create_if_missing()
-    logger, lines = plan_log
+    logger, lines = logged
     rows = [{"path": obs(f"k6p/diff{i}.jpg")} for i in range(40_000)]
 
     def check(raw: dict[str, Any], number: int, *, region: str | None) -> ManifestRow:

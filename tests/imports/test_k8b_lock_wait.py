@@ -9,7 +9,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from airflow_provider_imagesearch.imports import lock as lock_module
 from airflow_provider_imagesearch.imports.lock import ImportLock, ImportLockedError, process_space
+from tests.imports.conftest import LogLines
 from tests.support.import_lock import TABLE, TARGET, holding_run_ids, lock_of, set_holder
 
 
@@ -38,26 +39,6 @@ class _Clock:
         self.now += seconds
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def lines() -> Iterator[tuple[logging.Logger, _Lines]]:
-    logger = logging.getLogger("tests.k8b.lock")
-    handler = _Lines()
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    yield logger, handler
-    logger.removeHandler(handler)
-
-
 def test_a_run_that_may_not_wait_is_refused_at_once_without_sleeping(
     lock_engine: Any, held: Callable[..., ImportLock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,12 +53,12 @@ def test_a_waiting_run_says_whom_it_waits_for_in_its_log_then_is_refused(
     lock_engine: Any,
     held: Callable[..., ImportLock],
     monkeypatch: pytest.MonkeyPatch,
-    lines: tuple[logging.Logger, _Lines],
+    logged: tuple[logging.Logger, LogLines],
 ) -> None:
     held("scheduled__holder")
     clock = _Clock()
     monkeypatch.setattr(lock_module, "time", clock)
-    logger, handler = lines
+    logger, handler = logged
     waiting = ImportLock(lock_engine, TABLE, "v1", TARGET, "manual__waiting", logger=logger)
     with pytest.raises(ImportLockedError) as refused:
         waiting.acquire(5)
@@ -185,13 +166,13 @@ def test_a_waiting_run_says_so_every_thirty_seconds_sharp(
     lock_engine: Any,
     held: Callable[..., ImportLock],
     monkeypatch: pytest.MonkeyPatch,
-    lines: tuple[logging.Logger, _Lines],
+    logged: tuple[logging.Logger, LogLines],
 ) -> None:
     held("scheduled__holder")
     clock = _Clock()
     monkeypatch.setattr(lock_module, "time", clock)
     monkeypatch.setattr(lock_module, "random", _Middle())
-    logger, handler = lines
+    logger, handler = logged
     message = _refused_after_waiting(lock_engine, logger, 61)
     assert clock.slept == [1.0] * 61
     assert [line.rpartition(" (waited ")[2] for line in handler.lines] == [
@@ -206,7 +187,7 @@ def test_a_waiting_run_retries_about_every_second_jittered_and_stops_at_its_time
     lock_engine: Any,
     held: Callable[..., ImportLock],
     monkeypatch: pytest.MonkeyPatch,
-    lines: tuple[logging.Logger, _Lines],
+    logged: tuple[logging.Logger, LogLines],
 ) -> None:
     """Retries half a second to a second and a half apart (the draws of a seeded generator), the last one
     cut short at the timeout: the refusal comes when ``lock_timeout`` is up, not a retry later."""
@@ -214,7 +195,7 @@ def test_a_waiting_run_retries_about_every_second_jittered_and_stops_at_its_time
     clock = _Clock()
     monkeypatch.setattr(lock_module, "time", clock)
     monkeypatch.setattr(lock_module, "random", random.Random(25))
-    logger, handler = lines
+    logger, handler = logged
     _refused_after_waiting(lock_engine, logger, 100)
     *retries, last = clock.slept
     assert len(retries) > 50

@@ -8,30 +8,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from airflow_provider_imagesearch.imports.plan import Plan
-from tests.imports.conftest import obs
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def plan_log() -> Iterator[tuple[logging.Logger, _Lines]]:
-    logger = logging.getLogger("tests.k8b.plan")
-    lines = _Lines()
-    logger.addHandler(lines)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    yield logger, lines
-    logger.removeHandler(lines)
+from tests.imports.conftest import LogLines, obs
 
 
 def _chunks(read: list[int]) -> Iterator[list[dict[str, Any]]]:
@@ -42,9 +20,9 @@ def _chunks(read: list[int]) -> Iterator[list[dict[str, Any]]]:
 
 
 def test_a_source_sized_in_bytes_reports_the_share_of_its_bytes_read(
-    plan_log: tuple[logging.Logger, _Lines],
+    logged: tuple[logging.Logger, LogLines],
 ) -> None:
-    logger, lines = plan_log
+    logger, lines = logged
     read: list[int] = []
     with Plan(logger=logger) as plan:
         plan.load_manifest(_chunks(read), region=None, position=lambda: (read[-1], 1000))
@@ -58,8 +36,8 @@ def test_a_source_sized_in_bytes_reports_the_share_of_its_bytes_read(
     ]
 
 
-def test_the_read_phase_is_the_time_the_reading_took(plan_log: tuple[logging.Logger, _Lines]) -> None:
-    logger, lines = plan_log
+def test_the_read_phase_is_the_time_the_reading_took(logged: tuple[logging.Logger, LogLines]) -> None:
+    logger, lines = logged
     read: list[int] = []
     with Plan(logger=logger) as plan:
         before = time.monotonic()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reaper import descendants
+from tests.support.reaper import alive, descendants
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -39,14 +39,6 @@ mutation._call([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.e
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, cwd=REPO)
     command: list[int] = []
@@ -63,13 +55,13 @@ def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=10)
         deadline = time.monotonic() + BOUND
-        while any(_alive(pid) for pid in command) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in command) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in command), "the command outlived the SIGKILLed script"
+        assert not any(alive(pid) for pid in command), "the command outlived the SIGKILLed script"
     finally:
         if owner.poll() is None:
             owner.kill()
             owner.wait()
         for pid in command:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

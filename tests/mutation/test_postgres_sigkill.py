@@ -61,15 +61,6 @@ with mutation._sample_checkout(folders=(mutation.PACKAGE,)) as scratch:
 """
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _watchdogs() -> set[int]:
     """The pids of this process's children that run tests/support/reaper.py."""
     script = os.fsencode(Path(reaper_module.__file__).resolve())
@@ -111,7 +102,7 @@ def tmpdir_for_child() -> Iterator[Path]:
                     continue
                 os.kill(pid, signal.SIGQUIT)  # the postmaster's immediate shutdown
                 deadline = time.monotonic() + BOUND
-                while _alive(pid) and time.monotonic() < deadline:
+                while reaper_module.alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.2)
         subprocess.run(["rm", "-rf", str(root)], check=False)
 
@@ -147,12 +138,14 @@ def test_a_sigkilled_owner_leaks_neither_its_server_nor_its_folder(tmpdir_for_ch
     child, (root, postmaster) = _child(SERVER_CHILD, tmpdir_for_child)
     folder, pid = Path(root), int(postmaster)
     assert folder.parent == tmpdir_for_child
-    assert _alive(pid)
+    assert reaper_module.alive(pid)
     _sigkill(child)
     deadline = time.monotonic() + BOUND
-    while (_alive(pid) or folder.exists()) and time.monotonic() < deadline:
+    while (reaper_module.alive(pid) or folder.exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(pid), f"the postmaster (pid {pid}) outlived its SIGKILLed owner by {BOUND:.0f} s"
+    assert not reaper_module.alive(pid), (
+        f"the postmaster (pid {pid}) outlived its SIGKILLed owner by {BOUND:.0f} s"
+    )
     assert not folder.exists(), f"{folder} outlived its SIGKILLed owner by {BOUND:.0f} s"
 
 
@@ -164,7 +157,7 @@ def test_a_server_stopped_by_the_book_leaves_no_watchdog_and_no_folder() -> None
         watching = _watchdogs() - before
         assert len(watching) == 1, "the running server has no watchdog of its own"
     assert not root.exists()
-    assert not _alive(postmaster)
+    assert not reaper_module.alive(postmaster)
     assert not (_watchdogs() & watching), "the server's watchdog outlived the server"
 
 

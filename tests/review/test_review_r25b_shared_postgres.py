@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.reaper import alive
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "mutation.py"
 #: A mutant of outcomes.py (cheap to generate) and a fast test that kills it.
@@ -58,14 +60,6 @@ def _ready_postmaster(root: Path, deadline: float) -> int:
     raise AssertionError("the script's PostgreSQL server never became ready")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-
-
 @pytest.mark.parametrize(
     "command", [["check", MUTANT, "--tests", KILLING_TEST], ["sample"]], ids=["check", "sample"]
 )
@@ -95,9 +89,9 @@ def test_the_timeout_that_stops_a_run_also_stops_its_postgresql_server(
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
     deadline = time.monotonic() + 15
-    while _alive(postmaster) and time.monotonic() < deadline:
+    while alive(postmaster) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(postmaster), f"the run's PostgreSQL server (pid {postmaster}) outlived the run"
+    assert not alive(postmaster), f"the run's PostgreSQL server (pid {postmaster}) outlived the run"
 
 
 def test_check_says_a_name_that_is_no_mutant_is_unknown_rather_than_a_survivor() -> None:

@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_imagesearch.emulator import DEFAULT_PROJECT_ID, Emulator
-from tests.events.test_standalone_events import _alive, _environ, _stop, _triggerer_pid
+from tests.events.test_standalone_events import _environ, _stop, _triggerer_pid
 from tests.support.connections import connection_fields, env_name
+from tests.support.reaper import alive
 from tests.support.waiting import wait_until
 from tests.ui.standalone import Standalone, run_standalone
 
@@ -169,7 +170,7 @@ def test_a_lone_surrogate_in_one_instance_does_not_stop_every_watcher(tmp_path: 
             triggerer_env = _environ(triggerer)
             emulator.upsert_instance(CUT, project_id=DEFAULT_PROJECT_ID, status="NORMAL", tags=["color"])
             time.sleep(4 * POLL)
-            first_died = not _alive(triggerer)
+            first_died = not alive(triggerer)
             # 3. Someone restarts the triggerer (as a supervisor or Kubernetes would).
             restarted_log = home / "triggerer-restarted.log"
             with restarted_log.open("wb") as sink:

@@ -59,5 +59,5 @@ def test_deleting_an_image_already_gone_succeeds(conn: str, emulator: Emulator) 
         path="https://img.example/gone.jpg",
         imagesearch_conn_id=conn,
     )
-    operator.execute({})
+    assert operator.execute({}) is False  # the XCom: the image was not there
     assert [r["status"] for r in emulator.requests_log() if r["route"] == R_DELETE_IMAGE] != []

@@ -31,7 +31,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,15 +134,23 @@ def _die_with_parent() -> None:
 
 
 def _call(command: list[str], env: dict[str, str]) -> int:
-    """``subprocess.call``, except that when this script is stopped the child, signalled with it, gets
-    time to stop by itself (mutmut keeps the results it has) before it is killed, and that when this
-    script is SIGKILLed the child dies with it (:func:`_die_with_parent`)."""
+    """``subprocess.call``, except that the child runs in a process group of its own, which goes with it:
+    when this script is stopped the child gets SIGTERM and time to stop by itself (mutmut keeps the
+    results it has) before the group is killed; when this script is SIGKILLed the child dies with it
+    (:func:`_die_with_parent`) and a watchdog kills what is left of its group (mutmut's type checker, its
+    fork server's workers), which the kernel's parent-death signal does not reach."""
+    import signal
+
+    linux = sys.platform.startswith("linux")
+    watchdog = _reaper()
     child = subprocess.Popen(
-        command, env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None
+        command, env=env, start_new_session=True, preexec_fn=_die_with_parent if linux else None
     )
+    watchdog.tell("group", child.pid)
     try:
         return child.wait()
     except BaseException:
+        _signal_group(child.pid, signal.SIGTERM)  # in a session of its own, it missed this script's signal
         try:
             # Less than the 15 s ``make mutation``'s ``timeout -k 15`` allows before it kills this script.
             child.wait(timeout=10)
@@ -150,6 +158,23 @@ def _call(command: list[str], env: dict[str, str]) -> int:
             child.kill()
             child.wait()
         raise
+    finally:
+        _signal_group(child.pid, signal.SIGKILL)  # whatever of the group outlived its leader
+        watchdog.release()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _reaper() -> Any:
+    """A watchdog (tests/support/reaper.py) for what this script starts."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.support.reaper import Reaper
+
+    return Reaper()
 
 
 def source_path(mutant: str) -> str:

@@ -65,3 +65,52 @@ def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
         for pid in command:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# mutmut's stand-in with a child of its own (its type checker, its fork server's workers).
+OWNER_OF_A_FAMILY = OWNER.replace(
+    '"import time; time.sleep(600)"',
+    "\"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+    ' time.sleep(600)"',
+)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_the_commands_own_children_die_with_a_sigkilled_script_too() -> None:
+    """Found by review 9b: the parent-death signal reached mutmut alone, and its type checker ran on."""
+    assert OWNER_OF_A_FAMILY != OWNER
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_OF_A_FAMILY], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    family: list[int] = []
+    try:
+        assert owner.stdout is not None
+        ready, _, _ = select.select([owner.stdout], [], [], 60)
+        assert ready, "the script printed nothing"
+        assert owner.stdout.readline().strip() == str(owner.pid)
+        deadline = time.monotonic() + BOUND
+        sleepers: list[int] = []
+        while len(sleepers) < 2 and time.monotonic() < deadline:  # the command and its child
+            family = descendants(owner.pid)
+            sleepers = [pid for pid in family if b"time.sleep(600)" in _cmdline(pid)]
+            time.sleep(0.1)
+        assert len(sleepers) == 2, f"expected the command and its child among {family}"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + BOUND
+        while any(alive(pid) for pid in family) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in family if alive(pid)], "part of the command's family outlived the script"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        for pid in family:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -647,6 +647,7 @@ def save_results(path: Path = RESULTS_FILE) -> int:
     if not files:
         print("no mutation results in mutants/: nothing to save", file=sys.stderr)
         return 2
+    kept = _keep_earlier_verdicts(files, path)
     payload: dict[str, Any] = {"mutmut": _mutmut_version(), "commit": provenance().commit, "files": files}
     stats = MUTANTS / "mutmut-stats.json"
     if stats.exists():
@@ -663,8 +664,48 @@ def save_results(path: Path = RESULTS_FILE) -> int:
         out.write(json.dumps(payload, sort_keys=True).encode())
     codes = [c for f in files.values() for c in f["exit_code_by_key"].values()]
     checked = sum(code is not None for code in codes)
-    print(f"{checked} of {len(codes)} verdicts saved in {path.relative_to(REPO)}")
+    print(
+        f"{checked} of {len(codes)} verdicts saved in {path.relative_to(REPO)}"
+        + (f" ({kept} of them kept from the file: mutants this run did not check)" if kept else "")
+    )
     return 0
+
+
+def _keep_earlier_verdicts(files: dict[str, dict[str, Any]], path: Path) -> int:
+    """Into ``files`` (this checkout's verdicts), the verdict ``path`` holds for each mutant this run has
+    none for, while its function's code is unchanged; the number kept.
+
+    A resumed run holds no verdict for the survivors it runs again, nor for the mutants a
+    ``MUTATION_SCOPE`` cleared: a run scoped to a few mutants, or stopped before it reached them, would
+    otherwise save them as not checked, and the file would lose what earlier runs found."""
+    if not path.exists():
+        return 0
+    try:
+        earlier = json.loads(gzip.decompress(path.read_bytes()))
+    except (OSError, ValueError, EOFError):
+        return 0
+    if earlier.get("mutmut") != _mutmut_version():
+        return 0
+    kept = 0
+    for source, data in files.items():
+        before = earlier.get("files", {}).get(source)
+        if not before:
+            continue
+        hashes, hashes_before = data.get("hash_by_function_name", {}), before.get("hash_by_function_name", {})
+        codes, codes_before = data["exit_code_by_key"], before.get("exit_code_by_key", {})
+        errors, errors_before = (
+            data.get("type_check_error_by_key", {}),
+            before.get("type_check_error_by_key", {}),
+        )
+        for name, code in codes.items():
+            function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+            unchanged = hashes.get(function) is not None and hashes[function] == hashes_before.get(function)
+            if code is None and codes_before.get(name) is not None and unchanged:
+                codes[name] = codes_before[name]
+                if name in errors_before:
+                    errors[name] = errors_before[name]
+                kept += 1
+    return kept
 
 
 def _resume_results(path: Path = RESULTS_FILE) -> None:

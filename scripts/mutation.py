@@ -562,30 +562,9 @@ def report(seconds: float | None = None, min_ratio: float = MIN_RATIO, scope: li
     return 0
 
 
-def _selected(names: list[str]) -> list[str]:
-    """The mutants ``names`` (mutmut names or globs over them) select, by name, from mutmut's results.
-
-    mutmut chooses a mutant's tests by its function's name, which a glob over mutant names
-    (``f__mutmut_*``) never matches: given one, its clean run would take every test of the selection
-    (20 minutes here) instead of the tests of the mutants chosen. Globs are given to it expanded."""
-    from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.utils.file_utils import walk_mutatable_files
-
-    selected: list[str] = []
-    for path in walk_mutatable_files():
-        data = SourceFileMutationData(path=path)
-        try:
-            data.load()
-        except FileNotFoundError:
-            continue
-        selected.extend(m for m in data.exit_code_by_key if any(fnmatch.fnmatchcase(m, n) for n in names))
-    return selected
-
-
-def _forget(names: list[str]) -> None:
-    """Clear the last results of the mutants ``names`` selects. mutmut runs every named mutant again but
-    writes each result only when it has one: a run stopped half-way would report the others' old results
-    as this run's. Cleared, they are counted as not checked."""
+def _results_selected(names: list[str]) -> Iterator[tuple[Any, list[str]]]:
+    """Each source file's mutmut results (``mutants/``) with the mutants ``names`` (mutmut names or globs
+    over them) select in it, for the files where they select some."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.utils.file_utils import walk_mutatable_files
 
@@ -599,9 +578,26 @@ def _forget(names: list[str]) -> None:
             continue
         chosen = [m for m in data.exit_code_by_key if any(fnmatch.fnmatchcase(m, n) for n in names)]
         if chosen:
-            for mutant in chosen:
-                data.exit_code_by_key[mutant] = None
-            data.save()
+            yield data, chosen
+
+
+def _selected(names: list[str]) -> list[str]:
+    """The mutants ``names`` select, by name.
+
+    mutmut chooses a mutant's tests by its function's name, which a glob over mutant names
+    (``f__mutmut_*``) never matches: given one, its clean run would take every test of the selection
+    (20 minutes here) instead of the tests of the mutants chosen. Globs are given to it expanded."""
+    return [mutant for _, chosen in _results_selected(names) for mutant in chosen]
+
+
+def _forget(names: list[str]) -> None:
+    """Clear the last results of the mutants ``names`` selects. mutmut runs every named mutant again but
+    writes each result only when it has one: a run stopped half-way would report the others' old results
+    as this run's. Cleared, they are counted as not checked."""
+    for data, chosen in _results_selected(names):
+        for mutant in chosen:
+            data.exit_code_by_key[mutant] = None
+        data.save()
 
 
 def _plugin() -> Any:

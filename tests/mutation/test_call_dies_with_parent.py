@@ -39,34 +39,6 @@ mutation._call([sys.executable, "-c", "import time; time.sleep(600)"], dict(os.e
 """
 
 
-def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
-    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    command: list[int] = []
-    try:
-        assert owner.stdout is not None
-        ready, _, _ = select.select([owner.stdout], [], [], 60)
-        assert ready, "the script printed nothing"
-        assert owner.stdout.readline().strip() == str(owner.pid)
-        deadline = time.monotonic() + BOUND
-        while not command and time.monotonic() < deadline:
-            command = descendants(owner.pid)
-            time.sleep(0.1)
-        assert command, "the script started no command"
-        owner.send_signal(signal.SIGKILL)
-        owner.wait(timeout=10)
-        deadline = time.monotonic() + BOUND
-        while any(alive(pid) for pid in command) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(alive(pid) for pid in command), "the command outlived the SIGKILLed script"
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
-        for pid in command:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
 # mutmut's stand-in with a child of its own (its type checker, its fork server's workers).
 OWNER_OF_A_FAMILY = OWNER.replace(
     '"import time; time.sleep(600)"',
@@ -82,12 +54,10 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_the_commands_own_children_die_with_a_sigkilled_script_too() -> None:
-    """Found by review 9b: the parent-death signal reached mutmut alone, and its type checker ran on."""
-    assert OWNER_OF_A_FAMILY != OWNER
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER_OF_A_FAMILY], stdout=subprocess.PIPE, text=True, cwd=REPO
-    )
+def _survivors_of_a_sigkilled_owner(script: str, sleepers: int) -> list[int]:
+    """Run ``script``, wait for its ``sleepers`` sleeping processes, SIGKILL it: what of its family is left
+    after the bound."""
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO)
     family: list[int] = []
     try:
         assert owner.stdout is not None
@@ -95,18 +65,18 @@ def test_the_commands_own_children_die_with_a_sigkilled_script_too() -> None:
         assert ready, "the script printed nothing"
         assert owner.stdout.readline().strip() == str(owner.pid)
         deadline = time.monotonic() + BOUND
-        sleepers: list[int] = []
-        while len(sleepers) < 2 and time.monotonic() < deadline:  # the command and its child
+        sleeping: list[int] = []
+        while len(sleeping) < sleepers and time.monotonic() < deadline:
             family = descendants(owner.pid)
-            sleepers = [pid for pid in family if b"time.sleep(600)" in _cmdline(pid)]
+            sleeping = [pid for pid in family if b"time.sleep(600)" in _cmdline(pid)]
             time.sleep(0.1)
-        assert len(sleepers) == 2, f"expected the command and its child among {family}"
+        assert len(sleeping) == sleepers, f"expected {sleepers} sleeping among {family}"
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=10)
         deadline = time.monotonic() + BOUND
         while any(alive(pid) for pid in family) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [pid for pid in family if alive(pid)], "part of the command's family outlived the script"
+        return [pid for pid in family if alive(pid)]
     finally:
         if owner.poll() is None:
             owner.kill()
@@ -114,3 +84,15 @@ def test_the_commands_own_children_die_with_a_sigkilled_script_too() -> None:
         for pid in family:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_command_call_runs_dies_with_a_sigkilled_script() -> None:
+    assert _survivors_of_a_sigkilled_owner(OWNER, 1) == [], "the command outlived the SIGKILLed script"
+
+
+def test_the_commands_own_children_die_with_a_sigkilled_script_too() -> None:
+    """Found by review 9b: the parent-death signal reached mutmut alone, and its type checker ran on."""
+    assert OWNER_OF_A_FAMILY != OWNER
+    assert _survivors_of_a_sigkilled_owner(OWNER_OF_A_FAMILY, 2) == [], (
+        "part of the command's family outlived it"
+    )

@@ -39,9 +39,15 @@ if step == "run":
     code = m.run(2, [{glob!r}])
     print(json.dumps({{"code": code, "command": calls[0]}}))
     sys.exit(0)
-if step == "resume":
+if step.startswith("resume"):
     m._resume_results()
 m._generate([{module!r}])
+if step == "resume-noted":
+    m._keep_noted_survivors()
+if step.startswith("key "):
+    name = step[4:]
+    print(json.dumps([m.function_of(name), m.diff_key(m.diff_of(name, {module!r}))]))
+    sys.exit(0)
 if step == "select":
     print(json.dumps(m._selected([{glob!r}])))
     sys.exit(0)
@@ -126,3 +132,26 @@ def test_a_glob_over_mutant_names_reaches_mutmut_as_the_names_it_selects(checkou
     command = ran["command"]
     assert command[1:4] == ["-m", "mutmut", "run"]
     assert sorted(command[command.index("--max-children") + 2 :]) == expected
+
+
+def test_a_fresh_clone_runs_again_the_survivors_but_those_noted_equivalent(checkout: Path) -> None:
+    """A noted survivor survives any test by definition: a fresh clone's run keeps its verdict rather than
+    spend its time budget on it; the other survivors run again."""
+    codes = _driver(checkout, "generate")
+    assert isinstance(codes, dict)
+    noted, other = sorted(name for name in codes if ".x_missing_message__mutmut_" in name)[:2]
+    meta_path = checkout / "mutants" / (MODULE + ".meta")
+    meta = json.loads(meta_path.read_text())
+    meta["exit_code_by_key"] = {**dict.fromkeys(codes, 1), noted: 0, other: 0}
+    meta_path.write_text(json.dumps(meta))
+    _python(checkout, "scripts/mutation.py", "save-results")
+    function, key = _driver(checkout, f"key {noted}")  # type: ignore[misc]
+    with (checkout / "tests/mutation/equivalent.txt").open("a", encoding="utf-8") as notes:
+        notes.write(f"\n{function} {key} a note of this test\n")
+
+    shutil.rmtree(checkout / "mutants")
+    resumed = _driver(checkout, "resume-noted")
+    assert isinstance(resumed, dict)
+    assert resumed[noted] == 0, "the noted survivor keeps its verdict"
+    assert resumed[other] is None, "a survivor no note calls equivalent runs again"
+    assert all(code == 1 for name, code in resumed.items() if name not in (noted, other))

@@ -214,11 +214,16 @@ class Provenance:
 
 
 def provenance() -> Provenance:
-    status = _git("status", "--porcelain", "--", "airflow_provider_imagesearch", "tests", "dags")
+    # Names only: _git strips its output, and with it the first line's leading status column.
+    status = _git(
+        "status", "--porcelain", "--no-renames", "--", "airflow_provider_imagesearch", "tests", "dags"
+    )
+    changed = _git("diff", "--name-only", "HEAD", "--", "airflow_provider_imagesearch", "tests", "dags")
+    untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
     return Provenance(
         commit=_git("rev-parse", "HEAD") or "unknown",
         commit_date=_git("show", "-s", "--format=%cI", "HEAD") or "unknown",
-        uncommitted=[line[3:] for line in status.splitlines() if line],
+        uncommitted=sorted({*changed.splitlines(), *untracked} - {""}),
     )
 
 

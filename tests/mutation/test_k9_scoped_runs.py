@@ -155,3 +155,20 @@ def test_a_fresh_clone_runs_again_the_survivors_but_those_noted_equivalent(check
     assert resumed[noted] == 0, "the noted survivor keeps its verdict"
     assert resumed[other] is None, "a survivor no note calls equivalent runs again"
     assert all(code == 1 for name, code in resumed.items() if name not in (noted, other))
+
+
+def test_the_report_names_each_uncommitted_file_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's provenance line wrote "ests/mutation/equivalent.txt": the git output was stripped, and
+    with it the first line's status column, before the column was cut off."""
+    answers = {
+        "status": "?? tests/new_test.py",
+        "diff": "tests/mutation/equivalent.txt\nairflow_provider_imagesearch/auth.py",
+        "rev-parse": "abc",
+        "show": "2026-12-04",
+    }
+    monkeypatch.setattr(mutation, "_git", lambda *args: answers[args[0]])
+    assert mutation.provenance().uncommitted == [
+        "airflow_provider_imagesearch/auth.py",
+        "tests/mutation/equivalent.txt",
+        "tests/new_test.py",
+    ]

@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import mutation
 
+from tests.mutation.test_results_resume import clone_with_is_permanent_edited
+
 MODULE = "airflow_provider_imagesearch/outcomes.py"
 GLOB = "airflow_provider_imagesearch.outcomes.x_missing_message__mutmut_*"
 DRIVER = """
@@ -97,12 +99,7 @@ def test_a_resumed_run_that_checks_nothing_saves_every_earlier_verdict_of_unchan
     _python(checkout, "scripts/mutation.py", "save-results")
 
     # A fresh clone of code with is_permanent edited: resumed, nothing run, saved again.
-    shutil.rmtree(checkout / "mutants")
-    source = checkout / MODULE
-    text = source.read_text()
-    edited = text.replace('    """True for errors that retrying the task cannot fix."""', '    """Edited."""')
-    assert edited != text
-    source.write_text(edited)
+    clone_with_is_permanent_edited(checkout)
     resumed = _driver(checkout, "resume")
     assert isinstance(resumed, dict)
     assert resumed[survivor] is None  # put back to run again

@@ -65,6 +65,16 @@ def _save(checkout: Path) -> str:
     return saved.stdout
 
 
+def clone_with_is_permanent_edited(checkout: Path) -> None:
+    """Make ``checkout`` a fresh clone (no ``mutants/``) of code whose ``outcomes.is_permanent`` was edited."""
+    shutil.rmtree(checkout / "mutants")
+    source = checkout / MODULE
+    text = source.read_text()
+    edited = text.replace('    """True for errors that retrying the task cannot fix."""', '    """Edited."""')
+    assert edited != text
+    source.write_text(edited)
+
+
 @pytest.fixture
 def checkout() -> Iterator[Path]:
     with mutation._sample_checkout() as scratch:
@@ -90,12 +100,7 @@ def test_a_fresh_clone_resumes_every_verdict_but_those_of_an_edited_function(che
     assert f"{len(codes)} of {len(codes)} verdicts saved" in _save(checkout)
 
     # The clone: no mutants/, the saved results, and one function edited since.
-    shutil.rmtree(checkout / "mutants")
-    source = checkout / MODULE
-    text = source.read_text()
-    edited = text.replace('    """True for errors that retrying the task cannot fix."""', '    """Edited."""')
-    assert edited != text
-    source.write_text(edited)
+    clone_with_is_permanent_edited(checkout)
     resumed = _driver(checkout, "resume")
 
     assert set(resumed) == set(codes)

@@ -672,6 +672,13 @@ def save_results(path: Path = RESULTS_FILE) -> int:
     return 0
 
 
+def _unchanged(mutant: str, hashes: dict[str, str], hashes_then: dict[str, str]) -> bool:
+    """Whether the function ``mutant`` mutates has the same code now (``hashes``, mutmut's
+    ``hash_by_function_name``) as when a verdict was saved (``hashes_then``)."""
+    function = mutant.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    return hashes.get(function) is not None and hashes[function] == hashes_then.get(function)
+
+
 def _keep_earlier_verdicts(files: dict[str, dict[str, Any]], path: Path) -> int:
     """Into ``files`` (this checkout's verdicts), the verdict ``path`` holds for each mutant this run has
     none for, while its function's code is unchanged; the number kept.
@@ -699,9 +706,11 @@ def _keep_earlier_verdicts(files: dict[str, dict[str, Any]], path: Path) -> int:
             before.get("type_check_error_by_key", {}),
         )
         for name, code in codes.items():
-            function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
-            unchanged = hashes.get(function) is not None and hashes[function] == hashes_before.get(function)
-            if code is None and codes_before.get(name) is not None and unchanged:
+            if (
+                code is None
+                and codes_before.get(name) is not None
+                and _unchanged(name, hashes, hashes_before)
+            ):
                 codes[name] = codes_before[name]
                 if name in errors_before:
                     errors[name] = errors_before[name]
@@ -771,8 +780,7 @@ def _keep_noted_survivors(path: Path = RESULTS_FILE) -> int:
                 or data.exit_code_by_key.get(name, 0) is not None
             ):
                 continue
-            function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
-            if hashes.get(function) is None or hashes[function] != hashes_saved.get(function):
+            if not _unchanged(name, hashes, hashes_saved):
                 continue
             if (function_of(name), diff_key(diff_of(name, source))) in equivalents:
                 noted.append((name, code))
